@@ -52,7 +52,9 @@ def check_canonical_values(value: Any, *, strict: bool = True, _path: str = "") 
             for i, v in enumerate(item):
                 stack.append((v, f"{path}[{i}]"))
             continue
-        raise CanonicalJsonError(f"unsupported JSON type {type(item).__name__} at {path}")
+        raise CanonicalJsonError(
+            f"unsupported JSON type {type(item).__name__} at {path}"
+        )
 
 
 def encode_canonical_json(value: Any) -> bytes:
@@ -78,7 +80,9 @@ def _reject_constant(name: str) -> Any:
 def parse_json(data: str | bytes) -> Any:
     """Parse JSON text for events: integral floats become ints, others are errors."""
     try:
-        return json.loads(data, parse_float=_parse_float, parse_constant=_reject_constant)
+        return json.loads(
+            data, parse_float=_parse_float, parse_constant=_reject_constant
+        )
     except CanonicalJsonError:
         raise
     except ValueError as e:

@@ -44,17 +44,17 @@ class Event:
 
     __slots__ = (
         "_pdu",
-        "room_version",
-        "event_id",
-        "room_id",
-        "sender",
-        "type",
-        "state_key",
-        "content",
-        "prev_event_ids",
         "auth_event_ids",
+        "content",
         "depth",
+        "event_id",
         "origin_server_ts",
+        "prev_event_ids",
+        "room_id",
+        "room_version",
+        "sender",
+        "state_key",
+        "type",
     )
 
     room_version: RoomVersion
@@ -147,6 +147,10 @@ class Event:
     def unsigned(self) -> Mapping[str, Any]:
         return freeze(self._pdu.get("unsigned", {}))
 
+    def has_field(self, key: str) -> bool:
+        """Whether the PDU has top-level ``key`` (e.g. a v12 create's ``room_id``)."""
+        return key in self._pdu
+
     def get_pdu_json(self) -> JsonDict:
         """A deep copy of the PDU as sent over federation."""
         return copy.deepcopy(self._pdu)
@@ -226,7 +230,9 @@ def validate_pdu(pdu: Any, room_version: RoomVersion) -> None:
     if ":" not in pdu["sender"]:
         raise InvalidEventError("'sender' has no server part")
     _check_id_field(pdu, "state_key", None, required=False)
-    is_v12_create = room_version.room_id_from_create_event and pdu["type"] == "m.room.create"
+    is_v12_create = (
+        room_version.room_id_from_create_event and pdu["type"] == "m.room.create"
+    )
     # A v12 create event must omit room_id; auth rules reject it if present.
     _check_id_field(pdu, "room_id", "!", required=not is_v12_create)
     if room_version.event_ids_have_server:
@@ -246,7 +252,9 @@ def validate_pdu(pdu: Any, room_version: RoomVersion) -> None:
     if not isinstance(hashes, dict) or not isinstance(hashes.get("sha256"), str):
         raise InvalidEventError("'hashes' must contain a sha256 string")
     sigs = pdu.get("signatures")
-    if not isinstance(sigs, dict) or not all(isinstance(v, dict) for v in sigs.values()):
+    if not isinstance(sigs, dict) or not all(
+        isinstance(v, dict) for v in sigs.values()
+    ):
         raise InvalidEventError("'signatures' must be an object of objects")
     if "unsigned" in pdu and not isinstance(pdu["unsigned"], dict):
         raise InvalidEventError("'unsigned' must be an object")

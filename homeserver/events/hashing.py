@@ -36,7 +36,7 @@ def check_content_hash(event: JsonDict) -> bool:
         return False
     try:
         expected = decode_base64(hashes["sha256"])
-    except Exception:
+    except ValueError:  # includes binascii.Error
         return False
     return expected == compute_content_hash(event)
 

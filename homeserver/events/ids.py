@@ -19,5 +19,5 @@ def is_valid_user_id(value: object) -> bool:
     """
     if not isinstance(value, str) or not value.startswith("@"):
         return False
-    local, sep, server = value[1:].partition(":")
+    _local, sep, server = value[1:].partition(":")
     return bool(sep and server) and len(value.encode("utf-8")) <= 255

@@ -36,7 +36,16 @@ _TOP_LEVEL_V1 = frozenset(
 _TOP_LEVEL_V11 = _TOP_LEVEL_V1 - {"origin", "membership", "prev_state"}
 
 _PL_KEYS_V1 = frozenset(
-    {"ban", "events", "events_default", "kick", "redact", "state_default", "users", "users_default"}
+    {
+        "ban",
+        "events",
+        "events_default",
+        "kick",
+        "redact",
+        "state_default",
+        "users",
+        "users_default",
+    }
 )
 
 #: Sentinel meaning "keep the whole content".

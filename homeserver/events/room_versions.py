@@ -128,7 +128,9 @@ V6 = replace(
     limit_notifications_power_levels=True,
 )
 V7 = replace(V6, identifier="7", knock_join_rule=True)
-V8 = replace(V7, identifier="8", redaction_rules=RedactionRules.V8, restricted_join_rule=True)
+V8 = replace(
+    V7, identifier="8", redaction_rules=RedactionRules.V8, restricted_join_rule=True
+)
 V9 = replace(V8, identifier="9", redaction_rules=RedactionRules.V9)
 V10 = replace(
     V9,

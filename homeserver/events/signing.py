@@ -21,7 +21,10 @@ VerifyKeys = Mapping[str, Mapping[str, VerifyKey]]
 
 
 def sign_event(
-    event: JsonDict, room_version: RoomVersion, server_name: str, signing_key: SigningKey
+    event: JsonDict,
+    room_version: RoomVersion,
+    server_name: str,
+    signing_key: SigningKey,
 ) -> JsonDict:
     """Return a copy of ``event`` with ``server_name``'s signature added.
 

@@ -28,7 +28,9 @@ def _key():
 
 @pytest.mark.parametrize("case", (VECTORS or {}).get("canonical_json", []))
 def test_canonical_json(case: dict) -> None:
-    assert encode_canonical_json(parse_json(case["input"])) == case["canonical"].encode()
+    assert (
+        encode_canonical_json(parse_json(case["input"])) == case["canonical"].encode()
+    )
 
 
 @pytest.mark.parametrize("case", SIGNING.get("json_signing", []))

@@ -1,0 +1,259 @@
+"""The one table of configuration options: path, type, default and doc.
+
+The sample config, validation and ``SUP_`` environment overrides are all
+generated from this table, so an option exists in exactly one place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+class ConfigError(Exception):
+    """A bad configuration value; the message names the option."""
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)?\s*$")
+_DURATION_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_duration_ms(value: Any) -> int:
+    """``500``/``"500ms"``/``"10s"``/``"5m"``/``"1h"``/``"7d"`` → milliseconds (plain numbers are ms)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m or 7d")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return int(value)
+    m = _DURATION_RE.match(str(value))
+    if not m:
+        raise ValueError("expected a duration like 30s, 5m or 7d")
+    return int(float(m.group(1)) * _DURATION_UNITS_MS[m.group(2) or "ms"])
+
+
+def parse_size(value: Any) -> int:
+    """``1024``/``"50M"``/``"1GiB"`` → bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like 50M or 1G")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    m = _SIZE_RE.match(str(value))
+    if not m:
+        raise ValueError("expected a size like 50M or 1G")
+    unit = (m.group(2) or "").lower()[:1]
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("expected an integer")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a number") from None
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        raise ValueError("expected a string")
+    return "" if value is None else str(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return _str(value)
+
+
+def _str_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings")
+    return list(value)
+
+
+def _enum(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError("expected one of " + ", ".join(choices))
+        return str(value)
+
+    return parse
+
+
+def _positive(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        out = parse(value)
+        if out <= 0:
+            raise ValueError("must be greater than zero")
+        return out
+
+    return check
+
+
+def _non_negative(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        out = parse(value)
+        if out < 0:
+            raise ValueError("must not be negative")
+        return out
+
+    return check
+
+
+LISTENER_RESOURCES = ("client", "federation", "media", "metrics", "keys", "admin")
+
+
+def _listeners(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list of listeners")
+    out = []
+    allowed = {"bind_address", "port", "resources", "tls_certificate", "tls_private_key", "x_forwarded"}
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ValueError(f"listener {i} must be a mapping")
+        unknown = set(item) - allowed
+        if unknown:
+            raise ValueError(f"listener {i} has unknown key {sorted(unknown)[0]!r}")
+        port = item.get("port")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"listener {i} needs a port between 0 and 65535")
+        resources = item.get("resources", ["client"])
+        if not isinstance(resources, list) or not resources:
+            raise ValueError(f"listener {i} needs a non-empty resources list")
+        for r in resources:
+            if r not in LISTENER_RESOURCES:
+                raise ValueError(f"listener {i} has unknown resource {r!r} (known: {', '.join(LISTENER_RESOURCES)})")
+        cert, key = item.get("tls_certificate"), item.get("tls_private_key")
+        if bool(cert) != bool(key):
+            raise ValueError(f"listener {i} needs both tls_certificate and tls_private_key")
+        out.append(
+            {
+                "bind_address": str(item.get("bind_address", "127.0.0.1")),
+                "port": port,
+                "resources": list(resources),
+                "tls_certificate": cert,
+                "tls_private_key": key,
+                "x_forwarded": _bool(item.get("x_forwarded", False)),
+            }
+        )
+    return out
+
+
+def _old_keys(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of key id to {key, expired_ts}")
+    for key_id, info in value.items():
+        if not isinstance(info, dict) or not isinstance(info.get("key"), str) or not isinstance(info.get("expired_ts"), int):
+            raise ValueError(f"{key_id}: expected {{key: BASE64, expired_ts: MS}}")
+    return dict(value)
+
+
+def _optional_duration(value: Any) -> int | None:
+    if value in (None, "", 0):
+        return None
+    return parse_duration_ms(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    path: str  # dotted, e.g. "database.engine"
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+    sample: Any = None  # value shown in the sample when it differs from the default
+
+
+_DEFAULT_LISTENERS = [
+    {"bind_address": "127.0.0.1", "port": 8008, "resources": ["client", "federation", "media", "keys"]},
+    {"bind_address": "127.0.0.1", "port": 9008, "resources": ["metrics"]},
+]
+
+
+OPTIONS: list[Option] = [
+    Option("server_name", _str, "localhost", "The domain part of user ids (@alice:SERVER_NAME). Cannot change once users exist."),
+    Option("public_baseurl", _opt_str, None, "Public URL clients use to reach this server (default http://SERVER_NAME:8008/ style from the first client listener)."),
+    Option("data_dir", _str, "./data", "Folder for the signing key, the SQLite database and local media."),
+    Option("signing_key_path", _opt_str, None, "Ed25519 signing key file (default DATA_DIR/SERVER_NAME.signing.key); created on first run."),
+    Option("old_signing_keys", _old_keys, {}, "Retired verify keys still published: {\"ed25519:abc\": {\"key\": BASE64, \"expired_ts\": MS}}."),
+    Option("key_valid_for", parse_duration_ms, 86_400_000, "How long other servers may cache our signing keys (valid_until_ts)."),
+    Option("listeners", _listeners, _DEFAULT_LISTENERS, "Where to listen. resources: client, federation, media, keys, admin, metrics. Add tls_certificate/tls_private_key to serve TLS (e.g. federation on 8448)."),
+    Option("database.engine", _enum("sqlite", "postgres"), "sqlite", "sqlite (embedded, no services) or postgres (production)."),
+    Option("database.path", _opt_str, None, "SQLite file (default DATA_DIR/homeserver.db)."),
+    Option("database.dsn", _opt_str, None, "PostgreSQL DSN, e.g. 'dbname=sup user=sup host=127.0.0.1'."),
+    Option("database.pool_min", _positive(_int), 2, "PostgreSQL: connections kept open."),
+    Option("database.pool_max", _positive(_int), 10, "PostgreSQL: most connections at once."),
+    Option("database.txn_retries", _non_negative(_int), 5, "Retries of a transaction that hit a serialization failure or deadlock."),
+    Option("registration.enabled", _bool, False, "Allow anyone to register (User-Interactive Auth with m.login.dummy)."),
+    Option("registration.require_token", _bool, False, "Require a registration token (m.login.registration_token); manage them with the admin API."),
+    Option("registration.shared_secret", _opt_str, None, "Secret for the admin registration endpoint /_synapse/admin/v1/register (nonce + HMAC). Unset disables it."),
+    Option("registration.bcrypt_rounds", _positive(_int), 12, "bcrypt cost factor for password hashes."),
+    Option("registration.reserved_localparts", _str_list, [], "Regular expressions of localparts nobody may register (M_EXCLUSIVE)."),
+    Option("auth.access_token_lifetime", _optional_duration, None, "Access token lifetime when the client asks for a refresh token (unset: 5m default for refreshable sessions only)."),
+    Option("auth.refresh_token_lifetime", _optional_duration, None, "Refresh token lifetime (unset: no expiry)."),
+    Option("auth.login_token_lifetime", parse_duration_ms, 120_000, "Lifetime of single-use m.login.token tokens."),
+    Option("auth.max_failed_logins", _positive(_int), 10, "Failed logins per account before it is locked out for a while."),
+    Option("rate_limits.enabled", _bool, True, "Turn every rate limit on or off."),
+    Option("rate_limits.login_per_second", _positive(_float), 0.5, "Logins per second per IP (token bucket rate)."),
+    Option("rate_limits.login_burst", _positive(_int), 10, "Logins burst per IP."),
+    Option("rate_limits.register_per_second", _positive(_float), 0.2, "Registrations per second per IP."),
+    Option("rate_limits.register_burst", _positive(_int), 5, "Registration burst per IP."),
+    Option("rate_limits.message_per_second", _positive(_float), 10.0, "Events sent per second per user."),
+    Option("rate_limits.message_burst", _positive(_int), 50, "Event send burst per user."),
+    Option("rate_limits.join_per_second", _positive(_float), 1.0, "Joins per second per user."),
+    Option("rate_limits.join_burst", _positive(_int), 10, "Join burst per user."),
+    Option("rate_limits.invite_per_second", _positive(_float), 0.5, "Invites per second per user."),
+    Option("rate_limits.invite_burst", _positive(_int), 10, "Invite burst per user."),
+    Option("rate_limits.media_per_second", _positive(_float), 2.0, "Media uploads per second per user."),
+    Option("rate_limits.media_burst", _positive(_int), 20, "Media upload burst per user."),
+    Option("logging.level", _enum("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level."),
+    Option("logging.format", _enum("text", "json"), "text", "text lines or JSON lines (one object per line)."),
+    Option("http.max_request_body", _positive(parse_size), 1024 * 1024, "Largest JSON request body accepted (M_TOO_LARGE above)."),
+    Option("http.cors", _bool, True, "Send CORS headers so web clients (Element) can connect."),
+    Option("http.shutdown_grace", parse_duration_ms, 10_000, "How long SIGTERM waits for in-flight requests before closing."),
+    Option("user_directory.search_all_users", _bool, False, "Search every local user, instead of only users sharing a room or in public rooms."),
+    Option("presence.enabled", _bool, True, "Track and share presence."),
+    Option("media.enabled", _bool, True, "Serve the media repository in this process."),
+    Option("media.max_upload_size", _positive(parse_size), 50 * 1024 * 1024, "Largest upload."),
+    Option("media.store", _enum("local", "s3"), "local", "Where media bytes live."),
+    Option("media.path", _opt_str, None, "Local media folder (default DATA_DIR/media)."),
+    Option("media.s3_bucket", _opt_str, None, "S3 bucket."),
+    Option("media.s3_prefix", _str, "", "Key prefix inside the bucket."),
+    Option("media.s3_endpoint_url", _opt_str, None, "S3-compatible endpoint URL (MinIO, Ceph, ...)."),
+    Option("media.s3_region", _opt_str, None, "S3 region."),
+    Option("media.s3_access_key_id", _opt_str, None, "S3 access key (default: the environment / instance role)."),
+    Option("media.s3_secret_access_key", _opt_str, None, "S3 secret key."),
+    Option("media.legacy_unauthenticated", _bool, True, "Serve /_matrix/media/v3/download|thumbnail for media uploaded before the switch."),
+    Option("media.user_quota", _non_negative(parse_size), 0, "Per-user media quota in bytes (0 = unlimited)."),
+    Option("media.retention_days", _non_negative(_int), 0, "Delete local media not accessed for this many days (0 = keep)."),
+    Option("redis.enabled", _bool, False, "Use Redis for worker replication."),
+    Option("redis.host", _str, "127.0.0.1", "Redis host."),
+    Option("redis.port", _int, 6379, "Redis port."),
+    Option("retention.redacted_content_after", parse_duration_ms, 7 * 86_400_000, "Purge the original content of redacted events after this long."),
+]
+
+OPTIONS_BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}

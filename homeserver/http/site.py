@@ -1,0 +1,219 @@
+"""twisted.web glue: body limits, dispatch, error rendering, CORS, metrics, access log."""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import json
+import logging
+import time
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+
+from homeserver.api.errors import Codes, MatrixError, TooLarge, Unrecognized
+from homeserver.context import request_id_var, user_id_var
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("sup.access")
+
+HTTP_REQUESTS = Counter("sup_http_requests_total", "HTTP requests by route and status.", ["method", "route", "status"])
+HTTP_DURATION = Histogram(
+    "sup_http_request_duration_seconds",
+    "HTTP request latency by route.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+CORS_HEADERS = {
+    b"Access-Control-Allow-Origin": b"*",
+    b"Access-Control-Allow-Methods": b"GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    b"Access-Control-Allow-Headers": b"X-Requested-With, Content-Type, Authorization, Date",
+    b"Access-Control-Expose-Headers": b"Content-Disposition, Retry-After",
+}
+
+_request_counter = itertools.count(1)
+
+
+class RawResponse:
+    """A non-JSON answer (media, metrics, HTML)."""
+
+    def __init__(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers or {}
+
+
+class Written:
+    """Returned by a handler that wrote and finished the response itself (streaming)."""
+
+
+def json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class LimitedRequest(server.Request):
+    """A twisted request that stops buffering a body past the server's hard limit."""
+
+    hard_body_limit = 1024 * 1024
+
+    def gotLength(self, length: int | None) -> None:
+        self.body_length = 0
+        self.body_too_large = bool(length is not None and length > self.hard_body_limit)
+        super().gotLength(None if self.body_too_large else length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self.body_length = getattr(self, "body_length", 0) + len(data)
+        if self.body_length > self.hard_body_limit:
+            self.body_too_large = True
+            return
+        if not getattr(self, "body_too_large", False):
+            super().handleContentChunk(data)
+
+
+class DispatchResource(resource.Resource):
+    """The single leaf resource: route, run the async handler, render JSON or errors."""
+
+    isLeaf = True
+
+    def __init__(self, router: Router, max_json_body: int, cors: bool = True, listener_name: str = "client") -> None:
+        super().__init__()
+        self.router = router
+        self.max_json_body = max_json_body
+        self.cors = cors
+        self.listener_name = listener_name
+        self.in_flight: set[defer.Deferred[Any]] = set()
+
+    def render(self, request: server.Request) -> Any:  # noqa: C901 - one place for the whole request lifecycle
+        request_id = f"{request.method.decode('ascii', 'replace')}-{next(_request_counter)}"
+        started = time.perf_counter()
+        method = request.method.decode("ascii", "replace").upper()
+        raw_path = request.path.decode("utf-8", "replace")
+        route, params, path_known = self.router.match(method, raw_path)
+        route_name = route.name if route else ("OPTIONS" if method == "OPTIONS" else "unknown")
+
+        if self.cors:
+            for k, v in CORS_HEADERS.items():
+                request.setHeader(k, v)
+
+        async def run() -> Any:
+            request_id_var.set(request_id)
+            user_id_var.set("-")
+            if method == "OPTIONS":
+                return 200, {}
+            if route is None:
+                if path_known:
+                    raise Unrecognized(405, "Unrecognized request: method not allowed")
+                raise Unrecognized(404, "Unrecognized request")
+            max_body = route.max_body or self.max_json_body
+            if getattr(request, "body_too_large", False) or getattr(request, "body_length", 0) > max_body:
+                raise TooLarge()
+            sup_request = SupRequest(request, raw_path, params, max_body, request_id)
+            return await route.handler(sup_request, **params)
+
+        def on_done(result: Any) -> None:
+            self._respond(request, result, request_id)
+
+        def on_error(failure: Failure) -> None:
+            if failure.check(defer.CancelledError):
+                return  # client went away; nothing to send
+            exc = failure.value
+            if isinstance(exc, MatrixError):
+                if exc.status >= 500:
+                    logger.error("request %s failed: %s", request_id, exc.msg)
+                self._respond(request, exc, request_id)
+                return
+            logger.error(
+                "unhandled error in %s %s (request %s)",
+                method,
+                route_name,
+                request_id,
+                exc_info=(failure.type, failure.value, failure.getTracebackObject()),
+            )
+            self._respond(
+                request,
+                MatrixError(500, Codes.UNKNOWN, f"Internal server error (request id {request_id})", {"request_id": request_id}),
+                request_id,
+            )
+
+        def finish_metrics(_: Any) -> None:
+            elapsed = time.perf_counter() - started
+            status = getattr(request, "code", 0)
+            HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
+            HTTP_DURATION.labels(method, route_name).observe(elapsed)
+            access_logger.info(
+                "%s %s %s %s %d %.1fms",
+                request_id,
+                request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "-",
+                method,
+                route_name,
+                status,
+                elapsed * 1000,
+            )
+
+        notify = request.notifyFinish()
+        notify.addBoth(finish_metrics)
+        ctx = contextvars.copy_context()
+        d = ctx.run(defer.Deferred.fromCoroutine, run())
+        if not d.called:
+            self.in_flight.add(d)
+            d.addBoth(lambda r: (self.in_flight.discard(d), r)[1])
+            notify.addErrback(lambda f: d.cancel() if not d.called else None)
+        d.addCallbacks(on_done, on_error)
+        d.addErrback(lambda f: logger.error("failed rendering response: %s", f.getErrorMessage()))
+        return server.NOT_DONE_YET
+
+    def _respond(self, request: server.Request, result: Any, request_id: str) -> None:
+        if request.finished or getattr(request, "_disconnected", False):
+            return
+        if isinstance(result, Written):
+            return
+        if isinstance(result, MatrixError):
+            status, body, ctype, headers = result.status, json_bytes(result.to_json()), "application/json", result.headers
+        elif isinstance(result, RawResponse):
+            status, body, ctype, headers = result.status, result.body, result.content_type, result.headers
+        else:
+            status, payload = result
+            body, ctype, headers = json_bytes(payload), "application/json", {}
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", ctype.encode("ascii"))
+        request.setHeader(b"Cache-Control", b"no-cache, no-store, must-revalidate")
+        for k, v in headers.items():
+            request.setHeader(k.encode("latin-1"), v.encode("latin-1"))
+        request.setHeader(b"Content-Length", str(len(body)).encode("ascii"))
+        if request.method != b"HEAD":
+            request.write(body)
+        request.finish()
+
+    async def wait_idle(self, clock: Any, timeout_s: float) -> bool:
+        """Wait (bounded) until in-flight requests are done. True when idle."""
+        deadline = clock.time() + timeout_s
+        while self.in_flight and clock.time() < deadline:
+            await clock.sleep(0.05)
+        return not self.in_flight
+
+    def cancel_in_flight(self) -> None:
+        for d in list(self.in_flight):
+            d.cancel()
+
+
+class SupSite(server.Site):
+    """A Site whose requests enforce a hard body limit and which logs nothing itself."""
+
+    def __init__(self, root: DispatchResource, hard_body_limit: int) -> None:
+        class _Req(LimitedRequest):
+            pass
+
+        _Req.hard_body_limit = hard_body_limit
+        super().__init__(root)
+        self.requestFactory = _Req
+        self.dispatch = root
+
+    def log(self, request: server.Request) -> None:  # the access log is ours
+        pass

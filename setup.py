@@ -1,0 +1,41 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="sup-homeserver",
+    version="0.1.0",
+    description="SUP: a fast, lean Matrix homeserver on Twisted",
+    python_requires=">=3.11",
+    packages=find_packages(include=["homeserver*", "federation*", "storage*", "media_repo*", "workers*", "schema*"]),
+    package_data={"schema": ["*.sql", "*.md"]},
+    include_package_data=True,
+    install_requires=[
+        "twisted>=24.3",
+        "treq>=24.9",
+        "autobahn>=24.4",
+        "psycopg2-binary>=2.9.9",
+        "txredisapi>=1.4.10",
+        "canonicaljson>=2.0",
+        "signedjson>=1.1.4",
+        "unpaddedbase64>=2.1",
+        "pynacl>=1.5",
+        "pillow>=10.4",
+        "boto3>=1.34",
+        "bcrypt>=4.1",
+        "pyotp>=2.9",
+        "prometheus-client>=0.20",
+        "pyyaml>=6.0",
+        "attrs>=23.2",
+        "jsonschema>=4.21",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "requests>=2.31",
+            "matrix-nio>=0.25",
+            "moto[server]>=5.0",
+        ],
+    },
+    entry_points={"console_scripts": ["sup=workers.cli:main"]},
+)

@@ -1,0 +1,75 @@
+"""Shared fixtures: the in-process server on SQLite and PostgreSQL, the fake clock."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.harness import IN_CI, PostgresUnavailable, TestServer
+
+ENGINES = ["sqlite", "postgres"]
+
+
+def _start(tmp_path: Any, engine: str, overrides: dict[str, Any] | None = None, server_name: str = "test.local") -> TestServer:
+    try:
+        return TestServer(str(tmp_path), engine, overrides, server_name).start()
+    except PostgresUnavailable as e:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but unavailable: {e}")
+        pytest.skip(f"PostgreSQL unavailable: {e}")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def server(tmp_path: Any, engine: str) -> Iterator[TestServer]:
+    """A running homeserver on each storage engine (the test runs once per engine)."""
+    srv = _start(tmp_path, engine)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Any, engine: str) -> Iterator[Callable[..., TestServer]]:
+    """Factory for servers with config overrides; all are stopped at the end of the test."""
+    started: list[TestServer] = []
+
+    def make(overrides: dict[str, Any] | None = None, server_name: str = "test.local", subdir: str | None = None) -> TestServer:
+        path = tmp_path / (subdir or f"srv{len(started)}")
+        path.mkdir(exist_ok=True)
+        srv = _start(path, engine, overrides, server_name)
+        started.append(srv)
+        return srv
+
+    try:
+        yield make
+    finally:
+        for srv in started:
+            srv.stop()
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Any) -> Iterator[TestServer]:
+    srv = _start(tmp_path, "sqlite")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def fake_clock() -> Any:
+    from homeserver.clock import FakeClock
+
+    return FakeClock()
+
+
+def pytest_report_header(config: Any) -> str:
+    return f"SUP tests: engines={','.join(ENGINES)} CI={os.environ.get('CI', '')}"

@@ -1,0 +1,70 @@
+"""The HTTP layer's contract: routing errors, body limits, JSON errors, CORS, metrics, keys."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+from signedjson.key import decode_verify_key_bytes
+from signedjson.sign import verify_signed_json
+from unpaddedbase64 import decode_base64
+
+from tests.harness import TestServer
+
+
+def _err(resp: requests.Response) -> tuple[int, str]:
+    body = resp.json()
+    assert set(body) >= {"errcode", "error"}
+    return resp.status_code, body["errcode"]
+
+
+def test_versions_and_wellknown(server: TestServer) -> None:
+    r = server.get("/_matrix/client/versions")
+    assert r.status_code == 200
+    assert isinstance(r.json()["versions"], list)
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert server.get("/.well-known/matrix/client").json()["m.homeserver"]["base_url"].startswith("http")
+    assert "m.server" in server.get("/.well-known/matrix/server").json()
+    assert server.get("/health").text == "OK"
+
+
+def test_unknown_path_is_404_unrecognized(server: TestServer) -> None:
+    assert _err(server.get("/_matrix/client/v3/does/not/exist")) == (404, "M_UNRECOGNIZED")
+
+
+def test_wrong_method_is_405_unrecognized(server: TestServer) -> None:
+    assert _err(server.post("/_matrix/client/versions")) == (405, "M_UNRECOGNIZED")
+    assert _err(server.delete("/_matrix/key/v2/server")) == (405, "M_UNRECOGNIZED")
+
+
+def test_options_preflight_gets_cors(server: TestServer) -> None:
+    r = server.request("OPTIONS", "/_matrix/client/v3/login")
+    assert r.status_code == 200
+    assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+
+
+def test_server_keys_are_self_signed(server: TestServer) -> None:
+    body = server.get("/_matrix/key/v2/server").json()
+    assert body["server_name"] == server.server_name
+    assert body["valid_until_ts"] > 0
+    assert body["old_verify_keys"] == {}
+    for key_id, info in body["verify_keys"].items():
+        alg, version = key_id.split(":")
+        verify_key = decode_verify_key_bytes(key_id, decode_base64(info["key"]))
+        verify_signed_json(body, server.server_name, verify_key)  # raises if the signature is wrong
+
+
+def test_metrics_listener_counts_requests(server: TestServer) -> None:
+    server.get("/_matrix/client/versions")
+    text = requests.get(server.metrics_url + "/metrics", timeout=10).text
+    assert 'sup_http_requests_total{method="GET",route="versions",status="200"}' in text
+    assert "sup_http_request_duration_seconds_bucket" in text
+    # the metrics listener serves nothing else
+    assert requests.get(server.metrics_url + "/_matrix/client/versions", timeout=10).status_code == 404
+
+
+def test_server_keeps_serving_after_bad_requests(server: TestServer) -> None:
+    for _ in range(3):
+        server.post("/_matrix/client/versions", data=b"{not json")
+        server.get("/nope")
+    assert server.get("/_matrix/client/versions").status_code == 200

@@ -1,0 +1,140 @@
+"""Build and run one homeserver process: the composition root."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Any
+
+from twisted.internet import defer
+
+from homeserver.clock import Clock
+from homeserver.config import Config
+from homeserver.http.site import DispatchResource, SupSite
+from homeserver.signing_key import load_or_create_signing_key
+from storage.database import Database
+from storage.engines import make_engine
+from storage.migrations import apply_migrations
+from workers.core import Core
+
+logger = logging.getLogger(__name__)
+
+# Areas wired into the main process, in dependency order. Each module has ``wire(core)``.
+MAIN_PROCESS_WIRING = [
+    "workers.wiring.foundation",
+    "workers.wiring.accounts",
+    "workers.wiring.rooms",
+    "workers.wiring.sync",
+    "workers.wiring.messaging",
+    "workers.wiring.e2e",
+    "workers.wiring.media",
+]
+
+
+def open_database(config: Config, reactor: Any) -> Database:
+    if config.database.engine == "sqlite":
+        os.makedirs(os.path.dirname(os.path.abspath(config.sqlite_path)), exist_ok=True)
+        engine = make_engine("sqlite", sqlite_path=config.sqlite_path)
+    else:
+        engine = make_engine("postgres", dsn=config.database.dsn)
+    return Database(engine, reactor, pool_size=config.database.pool_max, max_retries=config.database.txn_retries)
+
+
+class HomeServerApp:
+    """One process: config → database (migrated) → services → listeners."""
+
+    def __init__(self, config: Config, reactor: Any, wiring: list[str] | None = None) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.clock = Clock(reactor)
+        os.makedirs(config.data_dir, exist_ok=True)
+        self.signing_key = load_or_create_signing_key(config.signing_key_file)
+        self.db = open_database(config, reactor)
+        self._wiring = wiring if wiring is not None else MAIN_PROCESS_WIRING
+        self.core: Core | None = None
+        self.ports: list[Any] = []
+        self.sites: list[SupSite] = []
+
+    def setup(self) -> Core:
+        """Migrate the database and build every service (no listening yet)."""
+        apply_migrations(self.db)
+        self._check_server_name()
+        core = Core(self.config, self.reactor, self.clock, self.db, self.signing_key)
+        for module_name in self._wiring:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as e:
+                if e.name == module_name:
+                    continue  # area not built yet
+                raise
+            module.wire(core)
+        self.core = core
+        return core
+
+    def _check_server_name(self) -> None:
+        def check(txn: Any) -> str:
+            row = txn.query_one("SELECT value FROM server_facts WHERE name = 'server_name'")
+            if row is None:
+                txn.execute("INSERT INTO server_facts (name, value) VALUES ('server_name', ?)", (self.config.server_name,))
+                return self.config.server_name
+            return row[0]
+
+        stored = self.db.run_sync("check_server_name", check)
+        if stored != self.config.server_name:
+            raise RuntimeError(
+                f"this database belongs to server_name {stored!r}, but the config says {self.config.server_name!r}"
+            )
+
+    def listen(self) -> list[Any]:
+        """Start every configured listener. Returns the listening ports (port 0 = any free port)."""
+        assert self.core is not None, "call setup() first"
+        hard_limit = max(self.config.http.max_request_body, self.config.media.max_upload_size)
+        for listener in self.config.listeners:
+            router = self.core.build_router(listener["resources"])
+            root = DispatchResource(router, self.config.http.max_request_body, cors=self.config.http.cors, listener_name=",".join(listener["resources"]))
+            site = SupSite(root, hard_limit)
+            if listener["tls_certificate"]:
+                from twisted.internet import ssl
+
+                ctx = ssl.DefaultOpenSSLContextFactory(listener["tls_private_key"], listener["tls_certificate"])
+                port = self.reactor.listenSSL(listener["port"], site, ctx, interface=listener["bind_address"])
+            else:
+                port = self.reactor.listenTCP(listener["port"], site, interface=listener["bind_address"])
+            logger.info("listening on %s:%d for %s", listener["bind_address"], port.getHost().port, ", ".join(listener["resources"]))
+            self.ports.append(port)
+            self.sites.append(site)
+        for hook in self.core.startup_hooks:
+            result = hook()
+            if hasattr(result, "__await__"):
+                defer.ensureDeferred(result).addErrback(lambda f: logger.error("startup hook failed: %s", f.getErrorMessage()))
+        return self.ports
+
+    def port_for(self, resource: str) -> int:
+        for listener, port in zip(self.config.listeners, self.ports):
+            if resource in listener["resources"]:
+                return port.getHost().port
+        raise KeyError(resource)
+
+    async def shutdown(self, grace_s: float | None = None) -> bool:
+        """Stop accepting, let in-flight requests finish (bounded), close the pool. True if clean."""
+        grace = self.config.http.shutdown_grace / 1000 if grace_s is None else grace_s
+        await defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in self.ports], consumeErrors=True)
+        self.ports = []
+        clean = True
+        if self.core is not None:
+            for hook in self.core.shutdown_hooks:
+                try:
+                    result = hook()
+                    if hasattr(result, "__await__"):
+                        await result
+                except Exception:
+                    logger.exception("shutdown hook failed")
+                    clean = False
+        for site in self.sites:
+            if not await site.dispatch.wait_idle(self.clock, grace):
+                logger.warning("in-flight requests still running after %.1fs; cancelling them", grace)
+                site.dispatch.cancel_in_flight()
+                clean = False
+        self.db.close()
+        return clean

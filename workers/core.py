@@ -1,0 +1,61 @@
+"""The composition root's container: built once per process, never seen by library code.
+
+Each area's wiring module (``workers/wiring/*.py``) constructs its services with
+explicit constructor arguments taken from here, stores the ones other areas
+need as attributes, and registers its routes for a listener resource.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from homeserver.clock import Clock
+from homeserver.config import Config
+from homeserver.http.router import Router
+from storage.database import Database
+
+RouteRegistrar = Callable[[Router], None]
+
+
+class Core:
+    """Everything one process is made of. Attributes beyond the foundation ones are set by wiring modules."""
+
+    def __init__(self, config: Config, reactor: Any, clock: Clock, db: Database, signing_key: Any) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.clock = clock
+        self.db = db
+        self.signing_key = signing_key
+        self.server_name: str = config.server_name
+        self._registrars: dict[str, list[RouteRegistrar]] = {}
+        self._startup_hooks: list[Callable[[], Any]] = []
+        self._shutdown_hooks: list[Callable[[], Any]] = []
+
+    def on_resource(self, resource: str, registrar: RouteRegistrar) -> None:
+        """Register routes on every listener that serves ``resource`` (client, federation, media, keys, admin, metrics)."""
+        self._registrars.setdefault(resource, []).append(registrar)
+
+    def build_router(self, resources: list[str]) -> Router:
+        router = Router()
+        seen: list[RouteRegistrar] = []
+        for resource in resources:
+            for registrar in self._registrars.get(resource, []):
+                if registrar not in seen:  # bound methods compare equal by instance + function
+                    seen.append(registrar)
+                    registrar(router)
+        return router
+
+    def on_startup(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` (may return an awaitable) once listeners are up: background jobs etc."""
+        self._startup_hooks.append(fn)
+
+    def on_shutdown(self, fn: Callable[[], Any]) -> None:
+        self._shutdown_hooks.append(fn)
+
+    @property
+    def startup_hooks(self) -> list[Callable[[], Any]]:
+        return list(self._startup_hooks)
+
+    @property
+    def shutdown_hooks(self) -> list[Callable[[], Any]]:
+        return list(self._shutdown_hooks)

@@ -1,0 +1,32 @@
+"""Foundation routes: versions, well-known, health, server keys, metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from federation.keys.server import KeyServer
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.http.site import RawResponse
+from homeserver.rest.client.versions import VersionsServlet
+from workers.core import Core
+
+
+def wire(core: Core) -> None:
+    config = core.config
+    federation_port = next((l["port"] for l in config.listeners if "federation" in l["resources"] and l["tls_certificate"]), None)
+    versions = VersionsServlet(config.server_name, config.base_url, federation_port)
+    core.on_resource("client", versions.register)
+
+    keys = KeyServer(config.server_name, core.signing_key, config.old_signing_keys, config.key_valid_for, core.clock)
+    core.key_server = keys
+    core.on_resource("keys", keys.register)
+    core.on_resource("federation", keys.register)
+
+    async def metrics(request: SupRequest) -> RawResponse:
+        return RawResponse(200, generate_latest(), CONTENT_TYPE_LATEST)
+
+    def register_metrics(router: Router) -> None:
+        router.add("GET", "/metrics", metrics, "metrics")
+
+    core.on_resource("metrics", register_metrics)

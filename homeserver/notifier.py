@@ -1,0 +1,121 @@
+"""The one wake-up path.
+
+Post-commit hooks call :meth:`Notifier.notify` with the stream, its new position
+and who is affected (users and/or rooms). Long-polling ``/sync`` requests (and
+WebSocket sessions) wait in :meth:`Notifier.wait` until something that concerns
+them happens or their timeout (on the injected clock) expires. No polling.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Collection, Iterable
+
+from prometheus_client import Counter, Gauge
+from twisted.internet import defer
+
+from homeserver.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+WAITERS = Gauge("sup_notifier_waiters", "Requests currently waiting in the notifier.")
+NOTIFICATIONS = Counter("sup_notifier_notifications_total", "Notifications by stream.", ["stream"])
+
+
+class TooManyWaiters(Exception):
+    """The waiter limit is reached; the caller should answer immediately instead of waiting."""
+
+
+class _Waiter:
+    __slots__ = ("deferred", "user_id", "room_ids", "timer")
+
+    def __init__(self, user_id: str, room_ids: frozenset[str]) -> None:
+        self.deferred: defer.Deferred[str | None] = defer.Deferred()
+        self.user_id = user_id
+        self.room_ids = room_ids
+        self.timer: Any = None
+
+
+class Notifier:
+    """Wakes waiting sync requests when a stream they care about advances."""
+
+    def __init__(self, clock: Clock, max_waiters: int = 20_000) -> None:
+        self._clock = clock
+        self._max_waiters = max_waiters
+        self._by_user: dict[str, set[_Waiter]] = {}
+        self._by_room: dict[str, set[_Waiter]] = {}
+        self._count = 0
+        self._listeners: list[Callable[[str, int, frozenset[str], frozenset[str]], None]] = []
+
+    def add_listener(self, fn: Callable[[str, int, frozenset[str], frozenset[str]], None]) -> None:
+        """Called on every notify (replication publisher, WebSocket fan-out, metrics)."""
+        self._listeners.append(fn)
+
+    def notify(self, stream: str, position: int, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
+        """``stream`` reached ``position``; wake waiters for any of ``users`` or ``rooms``."""
+        users_f, rooms_f = frozenset(users), frozenset(rooms)
+        NOTIFICATIONS.labels(stream).inc()
+        to_wake: set[_Waiter] = set()
+        for user in users_f:
+            to_wake.update(self._by_user.get(user, ()))
+        for room in rooms_f:
+            to_wake.update(self._by_room.get(room, ()))
+        for waiter in to_wake:
+            self._wake(waiter, stream)
+        for listener in self._listeners:
+            try:
+                listener(stream, position, users_f, rooms_f)
+            except Exception:
+                logger.exception("notifier listener failed")
+
+    def wake_all(self, reason: str = "shutdown") -> None:
+        for waiters in list(self._by_user.values()):
+            for waiter in list(waiters):
+                self._wake(waiter, reason)
+
+    def waiter_count(self) -> int:
+        return self._count
+
+    async def wait(self, user_id: str, room_ids: Collection[str], timeout_ms: int) -> str | None:
+        """Wait until a notify concerns ``user_id`` or one of ``room_ids``.
+
+        Returns the stream name that woke us, or None on timeout. The caller must
+        check for changes *before* waiting; a notify between that check and this
+        call is caught by comparing stream positions again after waking.
+        """
+        if timeout_ms <= 0:
+            return None
+        if self._count >= self._max_waiters:
+            raise TooManyWaiters()
+        waiter = _Waiter(user_id, frozenset(room_ids))
+        self._by_user.setdefault(user_id, set()).add(waiter)
+        for room in waiter.room_ids:
+            self._by_room.setdefault(room, set()).add(waiter)
+        self._count += 1
+        WAITERS.inc()
+        waiter.timer = self._clock.call_later(timeout_ms / 1000, self._wake, waiter, None)
+        try:
+            return await waiter.deferred
+        finally:
+            self._remove(waiter)
+
+    def _wake(self, waiter: _Waiter, reason: str | None) -> None:
+        if not waiter.deferred.called:
+            waiter.deferred.callback(reason)
+
+    def _remove(self, waiter: _Waiter) -> None:
+        if waiter.timer is not None and waiter.timer.active():
+            waiter.timer.cancel()
+        users = self._by_user.get(waiter.user_id)
+        if users is not None and waiter in users:
+            users.discard(waiter)
+            if not users:
+                del self._by_user[waiter.user_id]
+            self._count -= 1
+            WAITERS.dec()
+        for room in waiter.room_ids:
+            waiters = self._by_room.get(room)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._by_room[room]

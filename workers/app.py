@@ -123,6 +123,8 @@ class HomeServerApp:
         self.ports = []
         clean = True
         if self.core is not None:
+            self.core.notifier.wake_all()  # long-polls answer now instead of holding shutdown
+        if self.core is not None:
             for hook in self.core.shutdown_hooks:
                 try:
                     result = hook()

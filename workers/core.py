@@ -12,7 +12,9 @@ from typing import Any, Callable
 from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.http.router import Router
+from homeserver.notifier import Notifier
 from storage.database import Database
+from storage.streams import StreamIdGenerator
 
 RouteRegistrar = Callable[[Router], None]
 
@@ -27,6 +29,10 @@ class Core:
         self.db = db
         self.signing_key = signing_key
         self.server_name: str = config.server_name
+        self.notifier = Notifier(clock)
+        # Stream name -> position generator. Owners create theirs in their wiring:
+        # "events", "account_data", "typing", "receipts", "presence", "to_device", "device_lists".
+        self.streams: dict[str, StreamIdGenerator] = {}
         self._registrars: dict[str, list[RouteRegistrar]] = {}
         self._startup_hooks: list[Callable[[], Any]] = []
         self._shutdown_hooks: list[Callable[[], Any]] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from events_helpers import Room, standard_room
 from nacl.signing import SigningKey as NaclSigningKey
 from unpaddedbase64 import encode_base64
 
@@ -12,8 +13,6 @@ from homeserver.events import (
     check_event_against_state,
 )
 from homeserver.events.canonical import encode_canonical_json
-
-from events_helpers import Room, standard_room
 
 ALL = [str(i) for i in range(1, 13)]
 C = "@creator:test"
@@ -70,9 +69,9 @@ def test_create_event_rules(version: str) -> None:
 
 @pytest.mark.parametrize("version", ["1", "10"])
 def test_create_requires_creator_before_v11(version: str) -> None:
-    from homeserver.events import build_event, get_room_version
-
     from events_helpers import KEY
+
+    from homeserver.events import build_event, get_room_version
 
     ev = build_event(
         room_version=get_room_version(version),
@@ -412,9 +411,9 @@ def test_redaction_rule_v1_v2_only(version: str) -> None:
     ev = room.draft(A, "m.room.redaction", None, content)
     if not room.rv.redacts_in_content:
         # top-level redacts; rebuild via builder to place it correctly
-        from homeserver.events import build_event
-
         from events_helpers import KEY
+
+        from homeserver.events import build_event
 
         ev = build_event(
             room_version=room.rv,

@@ -142,18 +142,10 @@ def test_unconflicted_only_and_missing_events() -> None:
     head = room.last.event_id
     assert resolve(room, head, head) == room.state_after[head]
     assert resolve_state(room.rv, []) == {}
-    _, _, demote, ban, _ = ban_race("10")
-    other = ban_race("10")[0]
+    race, _, demote, ban, _ = ban_race("10")
+    sets = [race.state_after[demote], race.state_after[ban]]
     with pytest.raises(MissingEventError):
-        resolve_state(
-            other.rv,
-            [
-                other.state_after[e]
-                for e in other.events
-                if other.events[e].type == "m.room.member"
-            ][-2:],
-            {},
-        )
+        resolve_state(race.rv, sets, {})
 
 
 def test_get_event_callable_is_used() -> None:

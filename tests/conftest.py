@@ -73,3 +73,26 @@ def fake_clock() -> Any:
 
 def pytest_report_header(config: Any) -> str:
     return f"SUP tests: engines={','.join(ENGINES)} CI={os.environ.get('CI', '')}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    """Show that the same server tests ran on both engines."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if getattr(report, "when", "call") not in ("call", "setup"):
+                continue
+            if outcome == "passed" and getattr(report, "when", "call") != "call":
+                continue
+            for name in ENGINES:
+                if f"[{name}" in nodeid or f"-{name}]" in nodeid or f"-{name}-" in nodeid:
+                    counts.setdefault(name, {}).setdefault(outcome, 0)
+                    counts[name][outcome] += 1
+    if counts:
+        terminalreporter.section("storage engines")
+        for name in ENGINES:
+            c = counts.get(name, {})
+            terminalreporter.write_line(
+                f"{name:9s} {c.get('passed', 0)} passed, {c.get('failed', 0) + c.get('error', 0)} failed, {c.get('skipped', 0)} skipped"
+            )

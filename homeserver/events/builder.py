@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from signedjson.key import SigningKey
 
-from homeserver.events.canonical import check_canonical_values
+from homeserver.events.canonical import check_canonical_values, json_copy
 from homeserver.events.errors import CanonicalJsonError, InvalidEventError
 from homeserver.events.event import Event, event_from_pdu_json
 from homeserver.events.hashing import add_content_hash
@@ -52,7 +51,7 @@ def build_event(
     Raises :class:`InvalidEventError` if the result breaks the format rules
     (size, ids, canonical JSON).
     """
-    content_dict: JsonDict = copy.deepcopy(dict(content))
+    content_dict: JsonDict = json_copy(dict(content))
     if type == "m.room.create" and not room_version.implicit_room_creator:
         content_dict.setdefault("creator", sender)
     if redacts is not None and room_version.redacts_in_content:
@@ -85,7 +84,7 @@ def build_event(
         localpart = event_id_localpart or secrets.token_urlsafe(18)
         pdu["event_id"] = f"${localpart}:{server_name}"
     if unsigned:
-        pdu["unsigned"] = copy.deepcopy(dict(unsigned))
+        pdu["unsigned"] = json_copy(dict(unsigned))
 
     try:
         check_canonical_values(pdu, strict=True)
@@ -94,4 +93,4 @@ def build_event(
     pdu = add_content_hash(pdu)
     pdu["signatures"] = {}
     pdu = sign_event(pdu, room_version, server_name, signing_key)
-    return event_from_pdu_json(pdu, room_version)
+    return event_from_pdu_json(pdu, room_version, _trusted_copy=True)

@@ -87,3 +87,13 @@ def parse_json(data: str | bytes) -> Any:
         raise
     except ValueError as e:
         raise CanonicalJsonError(f"invalid JSON: {e}") from e
+
+
+def json_copy(value: Any) -> Any:
+    """Deep copy of a JSON value (dicts, lists, scalars); much faster than
+    :func:`copy.deepcopy` for event dicts."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_copy(v) for v in value]
+    return value

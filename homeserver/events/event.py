@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -13,6 +12,7 @@ from homeserver.events.canonical import (
     MAX_SAFE_INTEGER,
     check_canonical_values,
     encode_canonical_json,
+    json_copy,
 )
 from homeserver.events.errors import CanonicalJsonError, InvalidEventError
 from homeserver.events.hashing import compute_event_id, room_id_from_create_event_id
@@ -153,7 +153,7 @@ class Event:
 
     def get_pdu_json(self) -> JsonDict:
         """A deep copy of the PDU as sent over federation."""
-        return copy.deepcopy(self._pdu)
+        return json_copy(self._pdu)
 
     def get_dict_with_event_id(self) -> JsonDict:
         """PDU JSON plus ``event_id`` (handy for storage and the client API)."""
@@ -266,7 +266,9 @@ def validate_pdu(pdu: Any, room_version: RoomVersion) -> None:
             raise InvalidEventError("'redacts' must be a string")
 
 
-def event_from_pdu_json(pdu: JsonDict, room_version: RoomVersion) -> Event:
+def event_from_pdu_json(
+    pdu: JsonDict, room_version: RoomVersion, *, _trusted_copy: bool = False
+) -> Event:
     """Validate a received PDU and wrap it (computing its event id).
 
     Signatures and hashes are *not* checked here: see
@@ -274,7 +276,8 @@ def event_from_pdu_json(pdu: JsonDict, room_version: RoomVersion) -> Event:
     The input dict is deep-copied, so later mutation by the caller is harmless.
     """
     validate_pdu(pdu, room_version)
-    pdu = copy.deepcopy(pdu)
+    if not _trusted_copy:  # the builder hands over a dict nobody else holds
+        pdu = json_copy(pdu)
     if not room_version.event_ids_have_server:
         # v3+ ids are derived from the content; a stray event_id is not ours.
         pdu.pop("event_id", None)

@@ -43,7 +43,7 @@ def check_content_hash(event: JsonDict) -> bool:
 
 def compute_reference_hash(event: JsonDict, room_version: RoomVersion) -> bytes:
     """SHA-256 over the redacted event minus ``signatures``, ``age_ts``, ``unsigned``."""
-    redacted = redact_event_dict(event, room_version)
+    redacted = redact_event_dict(event, room_version, deep_copy=False)
     for key in ("signatures", "age_ts", "unsigned"):
         redacted.pop(key, None)
     return hashlib.sha256(encode_canonical_json(redacted)).digest()

@@ -6,9 +6,9 @@ signatures (which cover the redacted form of an event).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from homeserver.events.canonical import json_copy
 from homeserver.events.room_versions import RedactionRules, RoomVersion
 
 JsonDict = dict[str, Any]
@@ -81,6 +81,10 @@ _RULES: dict[RedactionRules, tuple[frozenset[str], dict[str, frozenset[str]]]] =
 }
 
 
+def _identity(value: object) -> object:
+    return value
+
+
 def allowed_top_level_keys(room_version: RoomVersion) -> frozenset[str]:
     return _RULES[room_version.redaction_rules][0]
 
@@ -90,19 +94,26 @@ def allowed_content_keys(room_version: RoomVersion, event_type: str) -> frozense
     return _RULES[room_version.redaction_rules][1].get(event_type, frozenset())
 
 
-def redact_event_dict(event: JsonDict, room_version: RoomVersion) -> JsonDict:
-    """Return a redacted deep copy of ``event`` (the input is not modified)."""
+def redact_event_dict(
+    event: JsonDict, room_version: RoomVersion, *, deep_copy: bool = True
+) -> JsonDict:
+    """Return a redacted copy of ``event`` (the input is not modified).
+
+    ``deep_copy=False`` shares nested values with the input: only for callers
+    that merely serialise the result (hashing, signing).
+    """
+    dc = json_copy if deep_copy else _identity
     top_keys, content_rules = _RULES[room_version.redaction_rules]
-    redacted = {k: copy.deepcopy(v) for k, v in event.items() if k in top_keys}
+    redacted = {k: dc(v) for k, v in event.items() if k in top_keys}
 
     content = event.get("content")
     if not isinstance(content, dict):
         content = {}
     keep = content_rules.get(event.get("type", ""), frozenset())
     if keep is ALL_KEYS:
-        new_content = copy.deepcopy(content)
+        new_content = dc(content)
     else:
-        new_content = {k: copy.deepcopy(v) for k, v in content.items() if k in keep}
+        new_content = {k: dc(v) for k, v in content.items() if k in keep}
 
     # v11: member events keep only `signed` inside `third_party_invite`.
     if (
@@ -111,7 +122,7 @@ def redact_event_dict(event: JsonDict, room_version: RoomVersion) -> JsonDict:
     ):
         tpi = content.get("third_party_invite")
         if isinstance(tpi, dict) and "signed" in tpi:
-            new_content["third_party_invite"] = {"signed": copy.deepcopy(tpi["signed"])}
+            new_content["third_party_invite"] = {"signed": dc(tpi["signed"])}
 
     redacted["content"] = new_content
     return redacted

@@ -31,7 +31,7 @@ def sign_event(
     The signature covers the *redacted* event (minus ``unsigned``), so it
     survives redaction; ``hashes`` must already be present.
     """
-    redacted = redact_event_dict(event, room_version)
+    redacted = redact_event_dict(event, room_version, deep_copy=False)
     redacted.pop("unsigned", None)
     redacted.pop("signatures", None)
     signed = sign_json(redacted, server_name, signing_key)
@@ -84,7 +84,7 @@ def verify_event_signatures(
     A server's signature counts if any of its keys in ``verify_keys`` verifies
     a signature it made. Works on full and already-redacted copies alike.
     """
-    redacted = redact_event_dict(event, room_version)
+    redacted = redact_event_dict(event, room_version, deep_copy=False)
     redacted.pop("unsigned", None)
     for server in sorted(required_signature_servers(event, room_version)):
         sigs = (event.get("signatures") or {}).get(server)

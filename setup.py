@@ -35,6 +35,8 @@ setup(
             "requests>=2.31",
             "matrix-nio>=0.25",
             "moto[server]>=5.0",
+            "schemathesis>=4.0",
+            "cryptography>=42",
         ],
     },
     entry_points={"console_scripts": ["sup=workers.cli:main"]},

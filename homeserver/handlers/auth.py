@@ -1,0 +1,177 @@
+"""Access-token authentication and session (token) issuing.
+
+``Auth.get_user(request)`` is what every authenticated servlet calls.
+``Sessions`` creates devices + access tokens (+ refresh tokens), rotates refresh
+tokens, and revokes sessions. Tokens are opaque random strings; only their
+sha256 digests are stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, MissingToken, UnknownToken
+from homeserver.clock import Clock
+from homeserver.context import user_id_var
+from homeserver.http.request import SupRequest
+from homeserver.types.requester import Requester
+from storage.database import Database, Txn
+from storage.stores.devices import DeviceStore, token_hash
+from storage.stores.users import UserStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REFRESHABLE_ACCESS_LIFETIME_MS = 5 * 60 * 1000
+_LAST_SEEN_INTERVAL_S = 60.0
+
+
+def generate_token(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def generate_device_id() -> str:
+    return "".join(secrets.choice(string.ascii_uppercase) for _ in range(10))
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    user_id: str
+    device_id: str
+    access_token: str
+    refresh_token: str | None
+    expires_in_ms: int | None
+
+    def to_json(self, server_name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"user_id": self.user_id, "access_token": self.access_token, "device_id": self.device_id, "home_server": server_name}
+        if self.refresh_token is not None:
+            out["refresh_token"] = self.refresh_token
+        if self.expires_in_ms is not None:
+            out["expires_in_ms"] = self.expires_in_ms
+        return out
+
+
+class Sessions:
+    """Issues, rotates and revokes tokens."""
+
+    def __init__(self, db: Database, clock: Clock, access_token_lifetime_ms: int | None, refresh_token_lifetime_ms: int | None) -> None:
+        self.db = db
+        self.clock = clock
+        self.access_lifetime_ms = access_token_lifetime_ms or DEFAULT_REFRESHABLE_ACCESS_LIFETIME_MS
+        self.refresh_lifetime_ms = refresh_token_lifetime_ms
+
+    def issue_txn(self, txn: Txn, user_id: str, device_id: str | None, display_name: str | None, want_refresh: bool, ip: str | None) -> IssuedSession:
+        """Inside a transaction: ensure the device exists and create its tokens."""
+        now = self.clock.time_msec()
+        device_id = device_id or generate_device_id()
+        DeviceStore.upsert_device_txn(txn, user_id, device_id, display_name, now, ip)
+        access = generate_token("supat")
+        if want_refresh:
+            session_id = secrets.token_hex(16)
+            refresh = generate_token("suprt")
+            expires_in = self.access_lifetime_ms
+            DeviceStore.add_access_token_txn(txn, access, user_id, device_id, now, now + expires_in, session_id)
+            DeviceStore.add_refresh_token_txn(txn, refresh, user_id, device_id, session_id, now, now + self.refresh_lifetime_ms if self.refresh_lifetime_ms else None)
+            return IssuedSession(user_id, device_id, access, refresh, expires_in)
+        DeviceStore.add_access_token_txn(txn, access, user_id, device_id, now, None, None)
+        return IssuedSession(user_id, device_id, access, None, None)
+
+    async def issue(self, user_id: str, device_id: str | None, display_name: str | None, want_refresh: bool, ip: str | None) -> IssuedSession:
+        return await self.db.run("issue_session", self.issue_txn, user_id, device_id, display_name, want_refresh, ip)
+
+    async def refresh(self, refresh_token: str) -> IssuedSession:
+        """Rotate a refresh token. A refresh token works once: presenting a used one revokes the whole session."""
+        now = self.clock.time_msec()
+
+        def fn(txn: Txn) -> tuple[str, IssuedSession | None]:
+            row = txn.query_one(
+                "SELECT id, user_id, device_id, session_id, expiry_ts, used_ts FROM refresh_tokens WHERE token_hash = ?",
+                (token_hash(refresh_token),),
+            )
+            if row is None:
+                return "unknown", None
+            token_id, user_id, device_id, session_id, expiry_ts, used_ts = row
+            if used_ts is not None:
+                # Reuse of a rotated token: someone else may hold a copy. Revoke the session.
+                txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
+                txn.execute("DELETE FROM refresh_tokens WHERE session_id = ?", (session_id,))
+                return "reused", None
+            if expiry_ts is not None and expiry_ts <= now:
+                return "expired", None
+            txn.execute("UPDATE refresh_tokens SET used_ts = ? WHERE id = ? AND used_ts IS NULL", (now, token_id))
+            if txn.rowcount != 1:
+                return "unknown", None
+            txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
+            # Keep used tokens of this session only for a week (they only serve reuse detection).
+            txn.execute("DELETE FROM refresh_tokens WHERE session_id = ? AND used_ts IS NOT NULL AND used_ts < ?", (session_id, now - 7 * 86_400_000))
+            access = generate_token("supat")
+            refresh = generate_token("suprt")
+            DeviceStore.add_access_token_txn(txn, access, user_id, device_id, now, now + self.access_lifetime_ms, session_id)
+            DeviceStore.add_refresh_token_txn(txn, refresh, user_id, device_id, session_id, now, now + self.refresh_lifetime_ms if self.refresh_lifetime_ms else None)
+            return "ok", IssuedSession(user_id, device_id, access, refresh, self.access_lifetime_ms)
+
+        outcome, session = await self.db.run("refresh_token", fn)
+        if session is None:
+            if outcome == "reused":
+                logger.warning("refresh token reused; session revoked")
+            raise UnknownToken("Unknown or already used refresh token", soft_logout=False)
+        return session
+
+
+class Auth:
+    """Authenticates requests by access token (``core.auth``)."""
+
+    def __init__(self, store: DeviceStore, users: UserStore, clock: Clock) -> None:
+        self._store = store
+        self._users = users
+        self._clock = clock
+        self._last_seen: dict[int, float] = {}
+
+    async def get_user(self, request: SupRequest, allow_expired: bool = False) -> Requester:
+        token = request.access_token()
+        if token is None:
+            raise MissingToken()
+        info = await self._store.get_token_info(token)
+        if info is None:
+            raise UnknownToken("Unknown access token", soft_logout=False)
+        if info.deactivated:
+            raise UnknownToken("This account has been deactivated", soft_logout=False)
+        if info.valid_until_ms is not None and info.valid_until_ms <= self._clock.time_msec() and not allow_expired:
+            raise UnknownToken("Access token has expired", soft_logout=True)
+        requester = Requester(info.user_id, info.device_id, info.token_id, info.is_admin, info.is_guest)
+        request.requester = requester
+        user_id_var.set(info.user_id)
+        self._note_last_seen(info, request.client_ip)
+        return requester
+
+    async def get_user_optional(self, request: SupRequest) -> Requester | None:
+        if request.header("Authorization") is None:
+            return None
+        return await self.get_user(request)
+
+    async def require_admin(self, request: SupRequest) -> Requester:
+        requester = await self.get_user(request)
+        if not requester.is_admin:
+            raise MatrixError(403, Codes.FORBIDDEN, "You are not a server admin")
+        return requester
+
+    async def is_admin(self, user_id: str) -> bool:
+        return await self._users.is_admin(user_id)
+
+    def _note_last_seen(self, info: Any, ip: str) -> None:
+        if info.device_id is None:
+            return
+        now = self._clock.time()
+        last = self._last_seen.get(info.token_id)
+        if last is not None and now - last < _LAST_SEEN_INTERVAL_S:
+            return
+        if len(self._last_seen) > 50_000:
+            self._last_seen.clear()
+        self._last_seen[info.token_id] = now
+        from twisted.internet import defer
+
+        d = defer.ensureDeferred(self._store.update_last_seen(info.user_id, info.device_id, int(now * 1000), ip))
+        d.addErrback(lambda f: logger.warning("failed to update device last seen: %s", f.getErrorMessage()))

@@ -1,0 +1,106 @@
+"""Profiles (``core.profiles``): displayname, avatar_url, m.tz and custom fields (v1.16)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, Awaitable, Callable
+
+from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
+from homeserver.types.ids import InvalidId, UserID
+from storage.stores.profiles import ProfileStore
+from storage.stores.users import UserStore
+
+logger = logging.getLogger(__name__)
+
+MAX_PROFILE_BYTES = 64 * 1024
+MAX_KEY_BYTES = 255
+MAX_DISPLAYNAME_LENGTH = 256
+MAX_FIELD_BYTES = 16 * 1024  # our per-field limit for custom fields
+_KEY_RE = re.compile(r"^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
+
+ProfileListener = Callable[[str, str, Any], Awaitable[None]]
+
+
+class ProfileHandler:
+    def __init__(self, store: ProfileStore, users: UserStore, server_name: str) -> None:
+        self.store = store
+        self.users = users
+        self.server_name = server_name
+        self._listeners: list[ProfileListener] = []
+
+    def add_profile_changed_listener(self, fn: ProfileListener) -> None:
+        """``await fn(user_id, field, new_value_or_None)`` after a profile field changes (rooms: membership updates)."""
+        self._listeners.append(fn)
+
+    def _parse_user(self, user_id: str) -> UserID:
+        try:
+            return UserID.parse(user_id)
+        except InvalidId as e:
+            raise MatrixError(400, Codes.INVALID_PARAM, str(e)) from None
+
+    async def get_profile(self, user_id: str) -> dict[str, Any]:
+        parsed = self._parse_user(user_id)
+        if parsed.domain != self.server_name:
+            raise NotFound("Profile not found")
+        user = await self.users.get_user(user_id)
+        if user is None:
+            raise NotFound("Profile not found")
+        return await self.store.get_profile(user_id)
+
+    async def get_displayname(self, user_id: str) -> str | None:
+        value = (await self.store.get_profile(user_id)).get("displayname")
+        return value if isinstance(value, str) else None
+
+    async def get_avatar_url(self, user_id: str) -> str | None:
+        value = (await self.store.get_profile(user_id)).get("avatar_url")
+        return value if isinstance(value, str) else None
+
+    @staticmethod
+    def check_key(key: str) -> None:
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            raise MatrixError(400, Codes.KEY_TOO_LARGE, f"Profile keys may be at most {MAX_KEY_BYTES} bytes")
+        if not _KEY_RE.match(key):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Invalid profile key: use displayname, avatar_url, m.tz or a namespaced key like com.example.field")
+
+    @staticmethod
+    def check_value(key: str, value: Any) -> None:
+        if key == "displayname":
+            if not isinstance(value, str):
+                raise MatrixError(400, Codes.INVALID_PARAM, "displayname must be a string")
+            if len(value) > MAX_DISPLAYNAME_LENGTH:
+                raise MatrixError(400, Codes.INVALID_PARAM, f"displayname may be at most {MAX_DISPLAYNAME_LENGTH} characters")
+        elif key == "avatar_url":
+            if not isinstance(value, str) or not value.startswith("mxc://"):
+                raise MatrixError(400, Codes.INVALID_PARAM, "avatar_url must be an mxc:// URI")
+        elif key == "m.tz":
+            if not isinstance(value, str):
+                raise MatrixError(400, Codes.INVALID_PARAM, "m.tz must be a string")
+        if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > MAX_FIELD_BYTES:
+            raise MatrixError(400, Codes.PROFILE_TOO_LARGE, f"A profile field may be at most {MAX_FIELD_BYTES} bytes")
+
+    async def set_field(self, requester_user_id: str, user_id: str, key: str, value: Any) -> None:
+        self._parse_user(user_id)
+        if requester_user_id != user_id:
+            raise Forbidden("You may only change your own profile")
+        self.check_key(key)
+        self.check_value(key, value)
+        if not await self.store.set_field(user_id, key, value, MAX_PROFILE_BYTES):
+            raise MatrixError(400, Codes.PROFILE_TOO_LARGE, "The profile would exceed 64 KiB")
+        await self._notify(user_id, key, value)
+
+    async def delete_field(self, requester_user_id: str, user_id: str, key: str) -> None:
+        self._parse_user(user_id)
+        if requester_user_id != user_id:
+            raise Forbidden("You may only change your own profile")
+        self.check_key(key)
+        await self.store.delete_field(user_id, key)
+        await self._notify(user_id, key, None)
+
+    async def _notify(self, user_id: str, key: str, value: Any) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(user_id, key, value)
+            except Exception:
+                logger.exception("profile listener failed")

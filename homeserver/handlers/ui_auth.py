@@ -1,0 +1,236 @@
+"""User-Interactive Authentication (spec: client-server API, "User-Interactive Authentication API").
+
+``await ui_auth.check(request, body, description, requester=...)`` either
+returns (all stages of one flow are complete) or raises the 401 challenge
+``{"flows", "params", "session", "completed"}``. Stages:
+
+- ``m.login.dummy`` — always passes (open registration)
+- ``m.login.registration_token`` — a valid registration token
+- ``m.login.password`` — the account's password (the identified user must be the requester)
+- ``org.sup.login.totp`` — a TOTP code (``code``) or a recovery code (``recovery_code``);
+  added to every flow for sensitive operations when the account has two-factor enabled.
+
+Sessions live in memory for ``SESSION_LIFETIME_S`` and are removed once a flow
+completes (so a completed session cannot be replayed).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.clock import Clock
+from homeserver.passwords import PasswordHasher
+from homeserver.ratelimit import FailedLoginCounter
+from homeserver.types.requester import Requester
+from storage.stores.users import UserStore
+
+DUMMY = "m.login.dummy"
+PASSWORD = "m.login.password"
+REGISTRATION_TOKEN = "m.login.registration_token"
+TOTP = "org.sup.login.totp"
+SESSION_LIFETIME_S = 15 * 60
+
+
+class InteractiveAuthRequired(MatrixError):
+    """The 401 UIA challenge. Without a stage error it carries no errcode, as the spec shows."""
+
+    def __init__(self, body: dict[str, Any], errcode: str | None = None, msg: str | None = None) -> None:
+        super().__init__(401, errcode or "", msg or "Additional authentication required", body)
+        self._has_error = errcode is not None
+
+    def to_json(self) -> dict[str, Any]:
+        body = dict(self.extra)
+        if self._has_error:
+            body["errcode"] = self.errcode
+            body["error"] = self.msg
+        return body
+
+
+@dataclass
+class _Session:
+    session_id: str
+    created_s: float
+    description: str
+    user_id: str | None
+    completed: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_user_identifier(auth: dict[str, Any], server_name: str) -> str | None:
+    """``identifier: {type: m.id.user, user}`` (or the legacy ``user`` field) → a full user id."""
+    identifier = auth.get("identifier")
+    user: Any = None
+    if isinstance(identifier, dict):
+        if identifier.get("type") != "m.id.user":
+            raise MatrixError(400, Codes.UNKNOWN, "Only m.id.user identifiers are supported")
+        user = identifier.get("user")
+    elif identifier is not None:
+        raise MatrixError(400, Codes.BAD_JSON, "'identifier' must be an object")
+    else:
+        user = auth.get("user")
+    if user is None:
+        return None
+    if not isinstance(user, str) or not user:
+        raise MatrixError(400, Codes.INVALID_PARAM, "'user' must be a non-empty string")
+    if user.startswith("@"):
+        return user
+    return f"@{user}:{server_name}"
+
+
+class UserInteractiveAuth:
+    """Reusable UIA (``core.ui_auth``)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        server_name: str,
+        users: UserStore,
+        hasher: PasswordHasher,
+        totp: Any,
+        failed_logins: FailedLoginCounter,
+    ) -> None:
+        self._clock = clock
+        self._server_name = server_name
+        self._users = users
+        self._hasher = hasher
+        self._totp = totp
+        self._failed = failed_logins
+        self._sessions: dict[str, _Session] = {}
+        # Extra stage checkers: type -> async fn(session_data, auth_dict) -> None (raise to fail).
+        self._registration_token_checker: Callable[[str], Awaitable[bool]] | None = None
+        self._registration_token_pending: Callable[[str], Awaitable[None]] | None = None
+
+    def set_registration_token_checker(self, check: Callable[[str], Awaitable[bool]], mark_pending: Callable[[str], Awaitable[None]]) -> None:
+        self._registration_token_checker = check
+        self._registration_token_pending = mark_pending
+
+    async def flows_for_user(self, user_id: str) -> list[list[str]]:
+        """The flows guarding a sensitive operation of ``user_id``: password, plus TOTP when enabled."""
+        user = await self._users.get_user(user_id)
+        totp = await self._totp.is_enabled(user_id)
+        if user is not None and user.password_hash:
+            return [[PASSWORD, TOTP]] if totp else [[PASSWORD]]
+        return [[TOTP]] if totp else [[DUMMY]]
+
+    def _expire(self) -> None:
+        now = self._clock.time()
+        for sid in [s for s, sess in self._sessions.items() if now - sess.created_s > SESSION_LIFETIME_S]:
+            del self._sessions[sid]
+
+    def _challenge(self, session: _Session, flows: list[list[str]], params: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"flows": [{"stages": list(f)} for f in flows], "params": params, "session": session.session_id}
+        if session.completed:
+            body["completed"] = list(session.completed)
+        return body
+
+    async def check(
+        self,
+        request: Any,
+        body: dict[str, Any],
+        description: str,
+        requester: Requester | None = None,
+        flows: list[list[str]] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run UIA for this request. Returns the session's data (``user_id``, ``registration_token``...)."""
+        self._expire()
+        if flows is None:
+            if requester is None:
+                raise MatrixError(400, Codes.MISSING_PARAM, "This operation needs an authenticated user or a flow")
+            flows = await self.flows_for_user(requester.user_id)
+        params = params or {}
+        auth = body.get("auth")
+        if auth is not None and not isinstance(auth, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "'auth' must be an object")
+        session: _Session | None = None
+        sid = auth.get("session") if isinstance(auth, dict) else None
+        if sid is not None:
+            if not isinstance(sid, str) or sid not in self._sessions:
+                raise MatrixError(400, Codes.INVALID_PARAM, "Unknown or expired UIA session")
+            session = self._sessions[sid]
+            if session.description != description or (requester is not None and session.user_id not in (None, requester.user_id)):
+                raise MatrixError(403, Codes.FORBIDDEN, "This UIA session belongs to another operation")
+        if session is None:
+            session = _Session(secrets.token_urlsafe(18), self._clock.time(), description, requester.user_id if requester else None)
+            self._sessions[session.session_id] = session
+
+        if not isinstance(auth, dict) or "type" not in auth:
+            raise InteractiveAuthRequired(self._challenge(session, flows, params))
+
+        stage = auth.get("type")
+        allowed = {s for f in flows for s in f}
+        if not isinstance(stage, str) or stage not in allowed:
+            raise InteractiveAuthRequired(self._challenge(session, flows, params), Codes.UNRECOGNIZED, f"Unsupported authentication stage {stage!r}")
+        if stage not in session.completed:
+            try:
+                await self._run_stage(stage, auth, session, requester)
+            except _StageFailed as e:
+                raise InteractiveAuthRequired(self._challenge(session, flows, params), e.errcode, e.msg) from None
+            session.completed.append(stage)
+
+        for flow in flows:
+            if all(s in session.completed for s in flow):
+                self._sessions.pop(session.session_id, None)
+                result = dict(session.data)
+                result.setdefault("user_id", session.user_id)
+                return result
+        raise InteractiveAuthRequired(self._challenge(session, flows, params))
+
+    async def _run_stage(self, stage: str, auth: dict[str, Any], session: _Session, requester: Requester | None) -> None:
+        if stage == DUMMY:
+            return
+        if stage == REGISTRATION_TOKEN:
+            token = auth.get("token")
+            if not isinstance(token, str) or not token:
+                raise MatrixError(400, Codes.MISSING_PARAM, "Missing registration token")
+            if self._registration_token_checker is None or not await self._registration_token_checker(token):
+                raise _StageFailed(Codes.UNAUTHORIZED, "Invalid registration token")
+            if self._registration_token_pending is not None:
+                await self._registration_token_pending(token)
+            session.data["registration_token"] = token
+            return
+        if stage == PASSWORD:
+            user_id = resolve_user_identifier(auth, self._server_name)
+            if user_id is None:
+                if requester is None:
+                    raise MatrixError(400, Codes.MISSING_PARAM, "Missing user identifier")
+                user_id = requester.user_id
+            password = auth.get("password")
+            if not isinstance(password, str):
+                raise MatrixError(400, Codes.MISSING_PARAM, "Missing password")
+            user = await self._users.find_user_case_insensitive(user_id)
+            if requester is not None and (user is None or user.user_id != requester.user_id):
+                raise MatrixError(403, Codes.FORBIDDEN, "The identified user is not the one making the request")
+            if session.user_id is not None and user is not None and user.user_id != session.user_id:
+                raise MatrixError(403, Codes.FORBIDDEN, "The identified user does not match this session")
+            if user is not None:
+                self._failed.check(user.user_id)
+            ok = await self._hasher.check(password, user.password_hash if user else None)
+            if not ok or user is None or user.deactivated:
+                if user is not None:
+                    self._failed.record_failure(user.user_id)
+                raise _StageFailed(Codes.FORBIDDEN, "Invalid username or password")
+            self._failed.record_success(user.user_id)
+            session.user_id = user.user_id
+            return
+        if stage == TOTP:
+            user_id = session.user_id or (requester.user_id if requester else None)
+            if user_id is None:
+                raise _StageFailed(Codes.FORBIDDEN, "Complete the password stage first")
+            code, recovery = auth.get("code"), auth.get("recovery_code")
+            if not code and not recovery:
+                raise _StageFailed(Codes.TOTP_REQUIRED, "A two-factor code or recovery code is required")
+            if not await self._totp.verify(user_id, code, recovery):
+                raise _StageFailed(Codes.TOTP_INVALID, "The two-factor code is wrong, expired or already used")
+            return
+        raise _StageFailed(Codes.UNRECOGNIZED, f"Unsupported authentication stage {stage!r}")
+
+
+class _StageFailed(Exception):
+    def __init__(self, errcode: str, msg: str) -> None:
+        super().__init__(msg)
+        self.errcode = errcode
+        self.msg = msg

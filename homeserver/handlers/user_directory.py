@@ -1,0 +1,60 @@
+"""User directory search over local users (localpart and display name, case- and accent-insensitive).
+
+Which users a searcher may find is decided by a :class:`DirectoryVisibility`.
+With ``user_directory.search_all_users`` every local user is visible. Otherwise
+the spec's rule applies (users sharing a room with the searcher, or joined to
+public / world-readable rooms); the rooms area provides that by calling
+``set_visibility``. Until it does, the default is "all local users".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from homeserver.api.errors import Codes, MatrixError
+from storage.stores.profiles import ProfileStore, normalise_for_search
+
+MAX_LIMIT = 100
+
+
+class DirectoryVisibility(Protocol):
+    async def filter_visible(self, searcher: str, candidates: list[str]) -> set[str]:
+        """The subset of ``candidates`` (local user ids) that ``searcher`` may find."""
+        ...
+
+
+class AllLocalUsers:
+    async def filter_visible(self, searcher: str, candidates: list[str]) -> set[str]:
+        return set(candidates)
+
+
+class UserDirectoryHandler:
+    def __init__(self, store: ProfileStore, search_all_users: bool) -> None:
+        self.store = store
+        self.search_all_users = search_all_users
+        self._visibility: DirectoryVisibility = AllLocalUsers()
+
+    def set_visibility(self, visibility: DirectoryVisibility) -> None:
+        """Install the room-based rule (ignored when search_all_users is on)."""
+        self._visibility = visibility
+
+    async def search(self, searcher: str, body: dict[str, Any]) -> dict[str, Any]:
+        term = body.get("search_term")
+        if term is None:
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing search_term")
+        if not isinstance(term, str):
+            raise MatrixError(400, Codes.INVALID_PARAM, "search_term must be a string")
+        limit = body.get("limit", 10)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise MatrixError(400, Codes.INVALID_PARAM, "limit must be a non-negative integer")
+        limit = min(limit, MAX_LIMIT)
+        norm = normalise_for_search(term.strip())
+        terms = [t for t in norm.split() if t]
+        if not terms or limit == 0:
+            return {"results": [], "limited": False}
+        fetch = limit + 1 if self.search_all_users else (limit + 1) * 5
+        rows = await self.store.search_directory(terms, terms[0], fetch)
+        if not self.search_all_users:
+            visible = await self._visibility.filter_visible(searcher, [r["user_id"] for r in rows])
+            rows = [r for r in rows if r["user_id"] in visible]
+        return {"results": rows[:limit], "limited": len(rows) > limit}

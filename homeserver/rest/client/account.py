@@ -1,0 +1,99 @@
+"""``/account/password``, ``/account/deactivate``, ``/account/3pid`` and the TOTP extension endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.handlers.account import AccountHandler
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.registration import check_password_value
+from homeserver.handlers.totp import TotpManager
+from homeserver.handlers.ui_auth import UserInteractiveAuth
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.accounts_common import add_client_route, require_bool
+
+TOTP_PREFIX = "/_matrix/client/unstable/org.sup.totp"
+
+
+class AccountServlet:
+    def __init__(self, auth: Auth, ui_auth: UserInteractiveAuth, accounts: AccountHandler, totp: TotpManager) -> None:
+        self.auth = auth
+        self.ui_auth = ui_auth
+        self.accounts = accounts
+        self.totp = totp
+
+    def register(self, router: Router) -> None:
+        add_client_route(router, "POST", "/account/password", self.on_password, "account_password")
+        add_client_route(router, "POST", "/account/deactivate", self.on_deactivate, "account_deactivate")
+        add_client_route(router, "GET", "/account/3pid", self.on_3pid, "account_3pid")
+        router.add("GET", TOTP_PREFIX + "/status", self.on_totp_status, "totp_status")
+        router.add("POST", TOTP_PREFIX + "/enrol", self.on_totp_enrol, "totp_enrol")
+        router.add("POST", TOTP_PREFIX + "/confirm", self.on_totp_confirm, "totp_confirm")
+        router.add("POST", TOTP_PREFIX + "/disable", self.on_totp_disable, "totp_disable")
+        router.add("POST", TOTP_PREFIX + "/recovery_codes", self.on_totp_recovery_codes, "totp_recovery_codes")
+
+    async def on_password(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        new_password = check_password_value(body.get("new_password"), required=True)
+        logout_devices = require_bool(body, "logout_devices", True)
+        await self.ui_auth.check(request, body, "change_password", requester=requester)
+        assert new_password is not None
+        await self.accounts.change_password(requester.user_id, new_password, logout_devices, requester.device_id, requester.access_token_id)
+        return 200, {}
+
+    async def on_deactivate(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        erase = require_bool(body, "erase", False)
+        if body.get("id_server") is not None and not isinstance(body.get("id_server"), str):
+            raise MatrixError(400, Codes.INVALID_PARAM, "id_server must be a string")
+        await self.ui_auth.check(request, body, "deactivate", requester=requester)
+        await self.accounts.deactivate(requester.user_id, erase)
+        return 200, {"id_server_unbind_result": "no-support"}
+
+    async def on_3pid(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        await self.auth.get_user(request)
+        return 200, {"threepids": []}
+
+    # ---- TOTP (SUP extension, docs/two-factor.md) ----
+    async def on_totp_status(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.totp.status(requester.user_id)
+
+    async def on_totp_enrol(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        if await self.totp.is_enabled(requester.user_id):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is already enabled; disable it first")
+        await self.ui_auth.check(request, body, "totp_enrol", requester=requester)
+        return 200, await self.totp.begin_enrolment(requester.user_id)
+
+    async def on_totp_confirm(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        code = body.get("code")
+        if not isinstance(code, str) or not code:
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing code")
+        return 200, {"enabled": True, "recovery_codes": await self.totp.confirm_enrolment(requester.user_id, code)}
+
+    async def on_totp_disable(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        if not await self.totp.is_enabled(requester.user_id):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is not enabled")
+        await self.ui_auth.check(request, body, "totp_disable", requester=requester)
+        await self.totp.disable(requester.user_id)
+        return 200, {"enabled": False}
+
+    async def on_totp_recovery_codes(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        if not await self.totp.is_enabled(requester.user_id):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is not enabled")
+        await self.ui_auth.check(request, body, "totp_recovery_codes", requester=requester)
+        return 200, {"recovery_codes": await self.totp.regenerate_recovery_codes(requester.user_id)}
+
+

@@ -1,0 +1,24 @@
+"""Helpers shared by the account servlets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.http.router import Handler, Router
+
+CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
+
+
+def add_client_route(router: Router, method: str, path: str, handler: Handler, name: str) -> None:
+    """Register ``path`` under the v3 prefix (and r0, which older clients still use)."""
+    for prefix in CLIENT_PREFIXES:
+        router.add(method, prefix + path, handler, name)
+
+
+def require_bool(body: dict[str, Any], key: str, default: bool) -> bool:
+    from homeserver.api.errors import InvalidParam
+
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidParam(f"{key!r} must be a boolean")
+    return value

@@ -1,0 +1,64 @@
+"""``/devices``, ``/devices/{deviceId}``, ``/delete_devices``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.devices import DeviceHandler
+from homeserver.handlers.ui_auth import UserInteractiveAuth
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.accounts_common import add_client_route
+
+
+class DevicesServlet:
+    def __init__(self, auth: Auth, ui_auth: UserInteractiveAuth, devices: DeviceHandler) -> None:
+        self.auth = auth
+        self.ui_auth = ui_auth
+        self.devices = devices
+
+    def register(self, router: Router) -> None:
+        add_client_route(router, "GET", "/devices", self.on_list, "devices")
+        add_client_route(router, "GET", "/devices/{device_id}", self.on_get, "device")
+        add_client_route(router, "PUT", "/devices/{device_id}", self.on_put, "device_put")
+        add_client_route(router, "DELETE", "/devices/{device_id}", self.on_delete, "device_delete")
+        add_client_route(router, "POST", "/delete_devices", self.on_delete_many, "delete_devices")
+
+    async def on_list(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, {"devices": await self.devices.get_devices(requester.user_id)}
+
+    async def on_get(self, request: SupRequest, device_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.devices.get_device(requester.user_id, device_id)
+
+    async def on_put(self, request: SupRequest, device_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        if "display_name" in body:
+            await self.devices.rename(requester.user_id, device_id, body.get("display_name"))
+        else:
+            await self.devices.get_device(requester.user_id, device_id)
+        return 200, {}
+
+    async def on_delete(self, request: SupRequest, device_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        await self.devices.get_device(requester.user_id, device_id)  # 404 before asking for auth
+        await self.ui_auth.check(request, body, "delete_device", requester=requester)
+        await self.devices.delete_devices(requester.user_id, [device_id])
+        return 200, {}
+
+    async def on_delete_many(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        ids = body.get("devices")
+        if ids is None:
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing devices")
+        if not isinstance(ids, list) or not all(isinstance(d, str) for d in ids):
+            raise MatrixError(400, Codes.INVALID_PARAM, "devices must be a list of strings")
+        await self.ui_auth.check(request, body, "delete_devices", requester=requester)
+        await self.devices.delete_devices(requester.user_id, list(dict.fromkeys(ids)))
+        return 200, {}

@@ -1,0 +1,74 @@
+"""``/login``, ``/login/get_token``, ``/refresh``, ``/logout``, ``/logout/all``, ``/account/whoami``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.handlers.auth import Auth, Sessions
+from homeserver.handlers.login import LoginHandler
+from homeserver.handlers.ui_auth import UserInteractiveAuth
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.ratelimit import RateLimiter
+from homeserver.rest.client.accounts_common import add_client_route
+
+
+class LoginServlet:
+    def __init__(self, auth: Auth, login: LoginHandler, sessions: Sessions, ui_auth: UserInteractiveAuth, ratelimiter: RateLimiter) -> None:
+        self.auth = auth
+        self.login = login
+        self.sessions = sessions
+        self.ui_auth = ui_auth
+        self.ratelimiter = ratelimiter
+
+    def register(self, router: Router) -> None:
+        add_client_route(router, "GET", "/login", self.on_get_login, "login_flows")
+        add_client_route(router, "POST", "/login", self.on_post_login, "login")
+        router.add("POST", "/_matrix/client/v1/login/get_token", self.on_get_token, "login_get_token")
+        add_client_route(router, "POST", "/refresh", self.on_refresh, "refresh")
+        router.add("POST", "/_matrix/client/v1/refresh", self.on_refresh, "refresh_v1")
+        add_client_route(router, "POST", "/logout", self.on_logout, "logout")
+        add_client_route(router, "POST", "/logout/all", self.on_logout_all, "logout_all")
+        add_client_route(router, "GET", "/account/whoami", self.on_whoami, "whoami")
+
+    async def on_get_login(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        return 200, {"flows": self.login.flows()}
+
+    async def on_post_login(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        self.ratelimiter.check("login", request.client_ip)
+        body = request.json()
+        return 200, await self.login.login(body, request.client_ip)
+
+    async def on_get_token(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        await self.ui_auth.check(request, body, "login_get_token", requester=requester)
+        return 200, await self.login.create_login_token(requester.user_id)
+
+    async def on_refresh(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        body = request.json()
+        token = body.get("refresh_token")
+        if token is None:
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing refresh_token")
+        if not isinstance(token, str) or not token:
+            raise MatrixError(400, Codes.INVALID_PARAM, "refresh_token must be a string")
+        session = await self.sessions.refresh(token)
+        return 200, {"access_token": session.access_token, "refresh_token": session.refresh_token, "expires_in_ms": session.expires_in_ms}
+
+    async def on_logout(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request, allow_expired=True)
+        await self.login.logout(requester.user_id, requester.device_id, requester.access_token_id)
+        return 200, {}
+
+    async def on_logout_all(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request, allow_expired=True)
+        await self.login.logout_all(requester.user_id)
+        return 200, {}
+
+    async def on_whoami(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        out: dict[str, Any] = {"user_id": requester.user_id, "is_guest": requester.is_guest}
+        if requester.device_id is not None:
+            out["device_id"] = requester.device_id
+        return 200, out

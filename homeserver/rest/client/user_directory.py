@@ -1,0 +1,24 @@
+"""``POST /user_directory/search``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.user_directory import UserDirectoryHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.accounts_common import add_client_route
+
+
+class UserDirectoryServlet:
+    def __init__(self, auth: Auth, directory: UserDirectoryHandler) -> None:
+        self.auth = auth
+        self.directory = directory
+
+    def register(self, router: Router) -> None:
+        add_client_route(router, "POST", "/user_directory/search", self.on_search, "user_directory_search")
+
+    async def on_search(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.directory.search(requester.user_id, request.json())

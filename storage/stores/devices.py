@@ -1,0 +1,172 @@
+"""Devices and every kind of token (access, refresh, login), stored as sha256 digests."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from storage.database import Database, Txn
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_row_id() -> int:
+    return secrets.randbits(62) + 1
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    token_id: int
+    user_id: str
+    device_id: str | None
+    valid_until_ms: int | None
+    session_id: str | None
+    is_admin: bool
+    is_guest: bool
+    deactivated: bool
+
+
+class DeviceStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ---- devices ----
+    @staticmethod
+    def upsert_device_txn(txn: Txn, user_id: str, device_id: str, display_name: str | None, now_ms: int, ip: str | None) -> None:
+        row = txn.query_one("SELECT display_name FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+        if row is None:
+            txn.execute(
+                "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, device_id, display_name, now_ms, ip, now_ms),
+            )
+        elif display_name is not None and row[0] is None:
+            txn.execute("UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?", (display_name, user_id, device_id))
+
+    async def get_devices(self, user_id: str) -> list[dict[str, Any]]:
+        def fn(txn: Txn) -> list[dict[str, Any]]:
+            rows = txn.query("SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices WHERE user_id = ? ORDER BY device_id", (user_id,))
+            return [_device(r) for r in rows]
+
+        return await self.db.run("get_devices", fn)
+
+    async def get_device(self, user_id: str, device_id: str) -> dict[str, Any] | None:
+        def fn(txn: Txn) -> dict[str, Any] | None:
+            row = txn.query_one("SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+            return _device(row) if row else None
+
+        return await self.db.run("get_device", fn)
+
+    async def set_display_name(self, user_id: str, device_id: str, name: str | None) -> bool:
+        def fn(txn: Txn) -> bool:
+            txn.execute("UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?", (name, user_id, device_id))
+            return txn.rowcount > 0
+
+        return await self.db.run("set_device_name", fn)
+
+    async def update_last_seen(self, user_id: str, device_id: str, ts: int, ip: str) -> None:
+        await self.db.run(
+            "device_last_seen",
+            lambda txn: txn.execute("UPDATE devices SET last_seen_ts = ?, last_seen_ip = ? WHERE user_id = ? AND device_id = ?", (ts, ip, user_id, device_id)),
+        )
+
+    async def delete_devices(self, user_id: str, device_ids: list[str]) -> list[str]:
+        """Delete devices and all their tokens. Returns the ids that existed."""
+
+        def fn(txn: Txn) -> list[str]:
+            existed = []
+            for device_id in device_ids:
+                txn.execute("DELETE FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+                if txn.rowcount > 0:
+                    existed.append(device_id)
+                txn.execute("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+                txn.execute("DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+            return existed
+
+        return await self.db.run("delete_devices", fn)
+
+    async def device_ids(self, user_id: str) -> list[str]:
+        return await self.db.run("device_ids", lambda txn: [r[0] for r in txn.query("SELECT device_id FROM devices WHERE user_id = ?", (user_id,))])
+
+    # ---- access tokens ----
+    @staticmethod
+    def add_access_token_txn(txn: Txn, token: str, user_id: str, device_id: str | None, now_ms: int, valid_until_ms: int | None, session_id: str | None) -> int:
+        token_id = new_row_id()
+        txn.execute(
+            "INSERT INTO access_tokens (id, token_hash, user_id, device_id, session_id, valid_until_ms, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (token_id, token_hash(token), user_id, device_id, session_id, valid_until_ms, now_ms),
+        )
+        return token_id
+
+    @staticmethod
+    def add_refresh_token_txn(txn: Txn, token: str, user_id: str, device_id: str | None, session_id: str, now_ms: int, expiry_ts: int | None) -> int:
+        token_id = new_row_id()
+        txn.execute(
+            "INSERT INTO refresh_tokens (id, token_hash, user_id, device_id, session_id, expiry_ts, used_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+            (token_id, token_hash(token), user_id, device_id, session_id, expiry_ts, now_ms),
+        )
+        return token_id
+
+    async def get_token_info(self, token: str) -> TokenInfo | None:
+        def fn(txn: Txn) -> TokenInfo | None:
+            row = txn.query_one(
+                "SELECT t.id, t.user_id, t.device_id, t.valid_until_ms, t.session_id, u.is_admin, u.is_guest, u.deactivated"
+                " FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?",
+                (token_hash(token),),
+            )
+            if row is None:
+                return None
+            return TokenInfo(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), bool(row[7]))
+
+        return await self.db.run("get_token_info", fn)
+
+    async def delete_access_token(self, token_id: int) -> None:
+        await self.db.run("delete_access_token", lambda txn: txn.execute("DELETE FROM access_tokens WHERE id = ?", (token_id,)))
+
+    async def delete_all_tokens_for_user(self, user_id: str, except_token_id: int | None = None) -> None:
+        def fn(txn: Txn) -> None:
+            if except_token_id is None:
+                txn.execute("DELETE FROM access_tokens WHERE user_id = ?", (user_id,))
+                txn.execute("DELETE FROM refresh_tokens WHERE user_id = ?", (user_id,))
+            else:
+                txn.execute("DELETE FROM access_tokens WHERE user_id = ? AND id <> ?", (user_id, except_token_id))
+            txn.execute("DELETE FROM login_tokens WHERE user_id = ?", (user_id,))
+
+        await self.db.run("delete_user_tokens", fn)
+
+    # ---- login tokens ----
+    async def add_login_token(self, token: str, user_id: str, expiry_ts: int) -> None:
+        def fn(txn: Txn) -> None:
+            txn.execute("DELETE FROM login_tokens WHERE expiry_ts < ?", (expiry_ts - 24 * 3600 * 1000,))
+            txn.execute("INSERT INTO login_tokens (token_hash, user_id, expiry_ts) VALUES (?, ?, ?)", (token_hash(token), user_id, expiry_ts))
+
+        await self.db.run("add_login_token", fn)
+
+    async def consume_login_token(self, token: str, now_ms: int) -> str | None:
+        """Delete the token (single use) and return its user if it had not expired."""
+
+        def fn(txn: Txn) -> str | None:
+            h = token_hash(token)
+            row = txn.query_one("SELECT user_id, expiry_ts FROM login_tokens WHERE token_hash = ?", (h,))
+            if row is None:
+                return None
+            txn.execute("DELETE FROM login_tokens WHERE token_hash = ?", (h,))
+            if txn.rowcount == 0 or row[1] <= now_ms:
+                return None
+            return row[0]
+
+        return await self.db.run("consume_login_token", fn)
+
+
+def _device(row: tuple[Any, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {"device_id": row[0]}
+    if row[1] is not None:
+        out["display_name"] = row[1]
+    if row[2] is not None:
+        out["last_seen_ip"] = row[2]
+    if row[3] is not None:
+        out["last_seen_ts"] = int(row[3])
+    return out

@@ -1,0 +1,326 @@
+"""The relations index (``event_relations``) and the thread list (``threads``).
+
+Writes happen inside the persister's transaction (:meth:`RelationsStore.index_event_txn`)
+and on redaction (:meth:`RelationsStore.on_redacted_txn`); reads serve GET /relations,
+GET /threads, bundled aggregations and the duplicate-annotation check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from storage.database import Database, Txn
+
+REPLACE = "m.replace"
+ANNOTATION = "m.annotation"
+REFERENCE = "m.reference"
+THREAD = "m.thread"
+REPLY = "m.in_reply_to"  # rich replies are indexed like relations, under this pseudo rel_type
+
+# rel_types that GET /relations returns when no relType is given (replies are not relations).
+LISTED_REL_TYPES = (REPLACE, ANNOTATION, REFERENCE, THREAD)
+MAX_KEY_LENGTH = 500  # annotation keys longer than this are not aggregated
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One parsed relationship of an event to a parent."""
+
+    rel_type: str
+    parent_id: str
+    key: str | None = None  # m.annotation key
+    is_falling_back: bool = False  # m.thread: the in_reply_to is only a fallback
+
+
+def _valid_event_id(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("$") and 1 < len(value) <= 255
+
+
+def parse_relations(event_type: str, content: Any, state_key: str | None = None) -> list[Relation]:
+    """Every relationship ``content.m.relates_to`` expresses; malformed ones are ignored (never an error).
+
+    An event has at most one ``rel_type`` relation; a rich reply adds an ``m.in_reply_to`` row
+    (also inside threads, where it may be a fallback). Encrypted events keep ``m.relates_to`` in
+    the clear, so they are indexed too.
+    """
+    if not isinstance(content, Mapping):
+        return []
+    rel = content.get("m.relates_to")
+    if not isinstance(rel, Mapping):
+        return []
+    out: list[Relation] = []
+    rel_type = rel.get("rel_type")
+    parent = rel.get("event_id")
+    if isinstance(rel_type, str) and rel_type and len(rel_type) <= 255 and _valid_event_id(parent):
+        key = None
+        if rel_type == ANNOTATION:
+            raw_key = rel.get("key")
+            key = raw_key if isinstance(raw_key, str) and 0 < len(raw_key) <= MAX_KEY_LENGTH else None
+        falling_back = rel_type == THREAD and rel.get("is_falling_back") is True
+        out.append(Relation(rel_type, parent, key, falling_back))
+    reply = rel.get("m.in_reply_to")
+    if isinstance(reply, Mapping) and _valid_event_id(reply.get("event_id")):
+        if not (out and out[0].rel_type == THREAD and out[0].is_falling_back):
+            out.append(Relation(REPLY, reply["event_id"]))
+    return out
+
+
+
+MAX_DESCENDANTS = 1000  # recursion fan-out bound for GET /relations?recurse=true
+EDIT_CANDIDATES = 5     # newest edits considered per parent
+
+
+@dataclass
+class RelationRow:
+    event_id: str
+    rel_type: str
+    parent_id: str
+    sender: str
+    type: str
+    topological_ordering: int
+    stream_ordering: int
+
+
+@dataclass
+class Aggregations:
+    """What the page's events have as children (ids only; the handler loads and serializes)."""
+
+    user_id: str | None
+    edits: dict[str, list[str]] = field(default_factory=dict)          # parent -> edit ids, newest first
+    threads: dict[str, tuple[str, int, bool]] = field(default_factory=dict)  # root -> (latest, count, participated)
+    references: dict[str, list[str]] = field(default_factory=dict)
+    annotations: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # parent -> (type, key, sender)
+
+    def has_any(self) -> bool:
+        return bool(self.edits or self.threads or self.references or self.annotations)
+
+    def edit_ids(self) -> list[str]:
+        return [e for ids in self.edits.values() for e in ids]
+
+    def thread_latest_ids(self) -> list[str]:
+        return [t[0] for t in self.threads.values()]
+
+
+class RelationsStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------ writes (in the persist transaction)
+    def index_event_txn(
+        self, txn: Txn, event_id: str, room_id: str, sender: str, event_type: str, state_key: str | None,
+        content: Any, origin_server_ts: int, topological_ordering: int, stream_ordering: int,
+    ) -> None:
+        rels = parse_relations(event_type, content, state_key)
+        if not rels:
+            return
+        txn.execute_many(
+            "INSERT INTO event_relations (event_id, rel_type, parent_id, room_id, sender, type, aggregation_key,"
+            " origin_server_ts, topological_ordering, stream_ordering) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (event_id, rel_type) DO NOTHING",
+            [(event_id, r.rel_type, r.parent_id, room_id, sender, event_type, r.key, origin_server_ts,
+              topological_ordering, stream_ordering) for r in rels],
+        )
+        for r in rels:
+            if r.rel_type == THREAD:
+                txn.execute(
+                    "INSERT INTO threads (room_id, thread_id, latest_event_id, topological_ordering, stream_ordering)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_id, thread_id) DO UPDATE SET"
+                    " latest_event_id = excluded.latest_event_id,"
+                    " topological_ordering = excluded.topological_ordering, stream_ordering = excluded.stream_ordering"
+                    " WHERE excluded.topological_ordering > threads.topological_ordering"
+                    " OR (excluded.topological_ordering = threads.topological_ordering"
+                    "     AND excluded.stream_ordering > threads.stream_ordering)",
+                    (room_id, r.parent_id, event_id, topological_ordering, stream_ordering),
+                )
+
+    def on_redacted_txn(self, txn: Txn, event_id: str) -> None:
+        """The child lost its ``m.relates_to``: drop its rows and repair its thread's latest event."""
+        rows = txn.query("SELECT rel_type, parent_id, room_id FROM event_relations WHERE event_id = ?", (event_id,))
+        if not rows:
+            return
+        txn.execute("DELETE FROM event_relations WHERE event_id = ?", (event_id,))
+        for rel_type, parent_id, room_id in rows:
+            if rel_type != THREAD:
+                continue
+            latest = txn.query_one(
+                "SELECT event_id, topological_ordering, stream_ordering FROM event_relations"
+                " WHERE parent_id = ? AND rel_type = ? ORDER BY topological_ordering DESC, stream_ordering DESC LIMIT 1",
+                (parent_id, THREAD),
+            )
+            if latest is None:
+                txn.execute("DELETE FROM threads WHERE room_id = ? AND thread_id = ?", (room_id, parent_id))
+            else:
+                txn.execute(
+                    "UPDATE threads SET latest_event_id = ?, topological_ordering = ?, stream_ordering = ?"
+                    " WHERE room_id = ? AND thread_id = ?", (latest[0], latest[1], latest[2], room_id, parent_id),
+                )
+
+    async def on_redacted(self, event_id: str) -> None:
+        await self.db.run("relations_on_redacted", self.on_redacted_txn, event_id)
+
+    # ------------------------------------------------------------ reads
+    async def has_annotation(self, parent_id: str, sender: str, event_type: str, key: str) -> bool:
+        row = await self.db.run(
+            "has_annotation",
+            lambda t: t.query_one(
+                "SELECT 1 FROM event_relations WHERE parent_id = ? AND sender = ? AND type = ?"
+                " AND aggregation_key = ? AND rel_type = ? LIMIT 1", (parent_id, sender, event_type, key, ANNOTATION),
+            ),
+        )
+        return row is not None
+
+    async def get_children(
+        self, room_id: str, parent_id: str, rel_type: str | None, event_type: str | None,
+        from_key: tuple[int, int] | None, to_key: tuple[int, int] | None, limit: int, forwards: bool, depth: int,
+    ) -> tuple[list[RelationRow], tuple[int, int] | None]:
+        """One page of children (and, with depth > 1, descendants). Returns rows and the next key."""
+
+        def fn(txn: Txn) -> tuple[list[RelationRow], tuple[int, int] | None]:
+            parents = [parent_id]
+            frontier = [parent_id]
+            for _ in range(depth - 1):
+                clause, params = txn.in_list("parent_id", frontier)
+                frontier = [r[0] for r in txn.query(
+                    f"SELECT DISTINCT event_id FROM event_relations WHERE {clause} AND room_id = ? AND rel_type <> ?",
+                    [*params, room_id, "m.in_reply_to"])]
+                frontier = [f for f in frontier if f not in parents][:MAX_DESCENDANTS]
+                if not frontier:
+                    break
+                parents.extend(frontier)
+            clause, params = txn.in_list("parent_id", parents)
+            where = [clause, "room_id = ?"]
+            params.append(room_id)
+            if rel_type is not None:
+                where.append("rel_type = ?")
+                params.append(rel_type)
+            else:
+                where.append("rel_type IN (?, ?, ?, ?)")
+                params.extend([REPLACE, ANNOTATION, REFERENCE, THREAD])
+            if event_type is not None:
+                where.append("type = ?")
+                params.append(event_type)
+            op = ">" if forwards else "<"
+            if from_key is not None:
+                where.append(f"(topological_ordering {op} ? OR (topological_ordering = ? AND stream_ordering {op} ?))")
+                params.extend([from_key[0], from_key[0], from_key[1]])
+            if to_key is not None:
+                op2 = "<=" if forwards else ">="
+                where.append(f"(topological_ordering {op2.strip('=')} ? OR (topological_ordering = ? AND stream_ordering {op2} ?))")
+                params.extend([to_key[0], to_key[0], to_key[1]])
+            order = "ASC" if forwards else "DESC"
+            raw = txn.query(
+                "SELECT DISTINCT event_id, rel_type, parent_id, sender, type, topological_ordering, stream_ordering"
+                f" FROM event_relations WHERE {' AND '.join(where)}"
+                f" ORDER BY topological_ordering {order}, stream_ordering {order} LIMIT ?",
+                [*params, limit + 1],
+            )
+            rows = [RelationRow(*r) for r in raw]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            next_key = (rows[-1].topological_ordering, rows[-1].stream_ordering) if more and rows else None
+            return rows, next_key
+
+        return await self.db.run("relations_children", fn)
+
+    async def get_aggregations(self, event_ids: Sequence[str], user_id: str | None, with_annotations: bool) -> Aggregations:
+        ids = list(dict.fromkeys(event_ids))
+
+        def fn(txn: Txn) -> Aggregations:
+            agg = Aggregations(user_id)
+            for i in range(0, len(ids), 500):
+                self._aggregate_batch(txn, ids[i : i + 500], agg, with_annotations)
+            return agg
+
+        if not ids:
+            return Aggregations(user_id)
+        return await self.db.run("relations_aggregations", fn)
+
+    def _aggregate_batch(self, txn: Txn, ids: list[str], agg: Aggregations, with_annotations: bool) -> None:
+        clause, params = txn.in_list("parent_id", ids)
+        rel_types = [REPLACE, THREAD, REFERENCE] + ([ANNOTATION] if with_annotations else [])
+        rclause, rparams = txn.in_list("rel_type", rel_types)
+        present = txn.query(
+            f"SELECT parent_id, rel_type, COUNT(*) FROM event_relations WHERE {clause} AND {rclause}"
+            " GROUP BY parent_id, rel_type", [*params, *rparams],
+        )
+        if not present:
+            return
+        by_type: dict[str, list[str]] = {}
+        counts: dict[tuple[str, str], int] = {}
+        for parent, rt, n in present:
+            by_type.setdefault(rt, []).append(parent)
+            counts[(parent, rt)] = int(n)
+        for parent in by_type.get(REPLACE, []):
+            agg.edits[parent] = [r[0] for r in txn.query(
+                "SELECT event_id FROM event_relations WHERE parent_id = ? AND rel_type = ?"
+                " ORDER BY origin_server_ts DESC, event_id DESC LIMIT ?", (parent, REPLACE, EDIT_CANDIDATES))]
+        roots = by_type.get(THREAD, [])
+        if roots:
+            c2, p2 = txn.in_list("thread_id", roots)
+            latest = dict(txn.query(f"SELECT thread_id, latest_event_id FROM threads WHERE {c2}", p2))
+            mine: set[str] = set()
+            if agg.user_id is not None:
+                c3, p3 = txn.in_list("parent_id", roots)
+                mine = {r[0] for r in txn.query(
+                    f"SELECT DISTINCT parent_id FROM event_relations WHERE {c3} AND rel_type = ? AND sender = ?",
+                    [*p3, THREAD, agg.user_id])}
+            for root in roots:
+                if root in latest:
+                    agg.threads[root] = (latest[root], counts[(root, THREAD)], root in mine)
+        refs = by_type.get(REFERENCE, [])
+        if refs:
+            c4, p4 = txn.in_list("parent_id", refs)
+            for parent, child in txn.query(
+                f"SELECT parent_id, event_id FROM event_relations WHERE {c4} AND rel_type = ?"
+                " ORDER BY topological_ordering, stream_ordering", [*p4, REFERENCE]):
+                agg.references.setdefault(parent, []).append(child)
+        anns = by_type.get(ANNOTATION, [])
+        if anns:
+            c5, p5 = txn.in_list("parent_id", anns)
+            for parent, etype, key, sender in txn.query(
+                f"SELECT parent_id, type, aggregation_key, sender FROM event_relations WHERE {c5} AND rel_type = ?"
+                " AND aggregation_key IS NOT NULL ORDER BY stream_ordering", [*p5, ANNOTATION]):
+                agg.annotations.setdefault(parent, []).append((etype, key, sender))
+
+    # ------------------------------------------------------------ threads
+    async def get_threads(
+        self, room_id: str, user_id: str, participated_only: bool, from_key: tuple[int, int] | None, limit: int,
+    ) -> tuple[list[str], tuple[int, int] | None]:
+        def fn(txn: Txn) -> tuple[list[str], tuple[int, int] | None]:
+            where = ["t.room_id = ?"]
+            params: list[Any] = [room_id]
+            if from_key is not None:
+                where.append("(t.topological_ordering < ? OR (t.topological_ordering = ? AND t.stream_ordering < ?))")
+                params.extend([from_key[0], from_key[0], from_key[1]])
+            if participated_only:
+                where.append(
+                    "(EXISTS (SELECT 1 FROM event_relations r WHERE r.parent_id = t.thread_id AND r.rel_type = ?"
+                    " AND r.sender = ?) OR EXISTS (SELECT 1 FROM events e WHERE e.event_id = t.thread_id AND e.sender = ?))"
+                )
+                params.extend([THREAD, user_id, user_id])
+            raw = txn.query(
+                f"SELECT t.thread_id, t.topological_ordering, t.stream_ordering FROM threads t WHERE {' AND '.join(where)}"
+                " ORDER BY t.topological_ordering DESC, t.stream_ordering DESC LIMIT ?", [*params, limit + 1],
+            )
+            more = len(raw) > limit
+            raw = raw[:limit]
+            return [r[0] for r in raw], ((raw[-1][1], raw[-1][2]) if more and raw else None)
+
+        return await self.db.run("get_threads", fn)
+
+    async def thread_of(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """event id -> thread root id, for events that are in a thread (thread-aware receipts/notifications)."""
+        ids = list(event_ids)
+        if not ids:
+            return {}
+
+        def fn(txn: Txn) -> dict[str, str]:
+            out: dict[str, str] = {}
+            for i in range(0, len(ids), 500):
+                clause, params = txn.in_list("event_id", ids[i : i + 500])
+                out.update(dict(txn.query(
+                    f"SELECT event_id, parent_id FROM event_relations WHERE {clause} AND rel_type = ?", [*params, THREAD])))
+            return out
+
+        return await self.db.run("thread_of", fn)

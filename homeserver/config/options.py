@@ -179,6 +179,17 @@ def _optional_duration(value: Any) -> int | None:
     return parse_duration_ms(value)
 
 
+_THUMBNAIL_SIZE_RE = re.compile(r"^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}-(crop|scale)$")
+
+
+def _thumbnail_sizes(value: Any) -> list[str]:
+    sizes = _str_list(value)
+    for size in sizes:
+        if not _THUMBNAIL_SIZE_RE.match(size):
+            raise ValueError(f"bad thumbnail size {size!r}: expected WIDTHxHEIGHT-crop or WIDTHxHEIGHT-scale")
+    return sizes
+
+
 @dataclass(frozen=True)
 class Option:
     path: str  # dotted, e.g. "database.engine"
@@ -253,6 +264,18 @@ OPTIONS: list[Option] = [
     Option("media.legacy_unauthenticated", _bool, True, "Serve /_matrix/media/v3/download|thumbnail for media uploaded before the switch."),
     Option("media.user_quota", _non_negative(parse_size), 0, "Per-user media quota in bytes (0 = unlimited)."),
     Option("media.retention_days", _non_negative(_int), 0, "Delete local media not accessed for this many days (0 = keep)."),
+    Option("media.thumbnail_sizes", _thumbnail_sizes, ["32x32-crop", "96x96-crop", "320x240-scale", "640x480-scale", "800x600-scale"], "Thumbnails pre-generated on upload: WIDTHxHEIGHT-crop|scale."),
+    Option("media.dynamic_thumbnails", _bool, True, "Generate (and cache, at most 20 per file) thumbnails of other sizes on request; off: serve the closest pre-generated one."),
+    Option("media.max_image_pixels", _positive(_int), 32_000_000, "Images with more pixels are not thumbnailed (decompression-bomb guard)."),
+    Option("media.unused_expiry", _positive(parse_duration_ms), 86_400_000, "How long an id from POST /_matrix/media/v1/create waits for its upload before it expires."),
+    Option("media.max_pending_uploads", _non_negative(_int), 10, "Unused /create ids a user may hold at once (0 = unlimited)."),
+    Option("media.legacy_freeze_ts", _non_negative(_int), 0, "Media created at or before this time (ms since the epoch) stays available on the unauthenticated endpoints; 0 = the first start of the media repository."),
+    Option("media.remote_retention_days", _non_negative(_int), 0, "Delete cached remote media not accessed for this many days (0 = keep)."),
+    Option("media.cache_size", _non_negative(parse_size), 0, "With media.store s3: keep up to this many bytes of recently used media on local disk (0 = no cache)."),
+    Option("media.cache_path", _opt_str, None, "Folder of the local media cache (default DATA_DIR/media_cache)."),
+    Option("media.cleanup_interval", _positive(parse_duration_ms), 3_600_000, "How often the media cleanup job (expired ids, retention, remote cache, orphaned files) runs."),
+    Option("media.io_threads", _positive(_int), 10, "Threads for media file / S3 I/O."),
+    Option("media.thumbnail_threads", _positive(_int), 2, "Threads for image decoding and thumbnailing."),
     Option("redis.enabled", _bool, False, "Use Redis for worker replication."),
     Option("redis.host", _str, "127.0.0.1", "Redis host."),
     Option("redis.port", _int, 6379, "Redis port."),

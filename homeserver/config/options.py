@@ -280,6 +280,13 @@ OPTIONS: list[Option] = [
     Option("redis.host", _str, "127.0.0.1", "Redis host."),
     Option("redis.port", _int, 6379, "Redis port."),
     Option("retention.redacted_content_after", parse_duration_ms, 7 * 86_400_000, "Purge the original content of redacted events after this long."),
+    Option("e2e.to_device_max_message_size", _positive(parse_size), 64 * 1024, "Largest content of one to-device message (413 M_TOO_LARGE above)."),
+    Option("e2e.to_device_inbox_max", _positive(_int), 10_000, "Most undelivered to-device messages kept per device; the cleanup job drops the oldest beyond it."),
+    Option("e2e.to_device_expiry", parse_duration_ms, 30 * 86_400_000, "Undelivered to-device messages older than this are deleted by the cleanup job."),
+    Option("e2e.to_device_txn_retention", parse_duration_ms, 86_400_000, "How long sendToDevice transaction ids are remembered for idempotency."),
+    Option("e2e.device_list_retention", parse_duration_ms, 30 * 86_400_000, "Device-list change rows older than this are compacted away (clients with an older since resync)."),
+    Option("e2e.claimed_key_ids_retention", parse_duration_ms, 7 * 86_400_000, "How long ids of claimed one-time keys are remembered to refuse conflicting re-uploads."),
+    Option("e2e.cleanup_interval", _positive(parse_duration_ms), 3_600_000, "How often the end-to-end cleanup job (to-device inbox, device-list compaction) runs."),
 ]
 
 OPTIONS_BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}

@@ -1,0 +1,145 @@
+"""Device lists as a stream.
+
+A change of a user's devices (new or deleted device, key upload, cross-signing
+change) is one row at a ``device_lists`` position. Membership changes write
+per-observer rows: when two users start sharing a room each must (re)fetch the
+other's devices (``changed``); when they stop sharing their last room each may
+stop tracking the other (``left``). Sync asks :meth:`get_device_list_changes`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Collection, Protocol
+
+from homeserver.clock import Clock
+from homeserver.notifier import Notifier
+from storage.database import Database, Txn
+from storage.stores.device_lists import DeviceListStore
+from storage.streams import StreamIdGenerator
+
+logger = logging.getLogger(__name__)
+
+
+class RoomMembershipSource(Protocol):
+    """What device lists need from rooms (wired from the rooms area)."""
+
+    async def users_sharing_a_room(self, user_id: str) -> set[str]: ...
+
+    async def joined_users(self, room_id: str) -> set[str]: ...
+
+
+class NoRooms:
+    """Stand-in until rooms are wired: nobody shares a room."""
+
+    async def users_sharing_a_room(self, user_id: str) -> set[str]:
+        return set()
+
+    async def joined_users(self, room_id: str) -> set[str]:
+        return set()
+
+
+class DeviceListHandler:
+    def __init__(
+        self,
+        db: Database,
+        store: DeviceListStore,
+        stream: StreamIdGenerator,
+        notifier: Notifier,
+        clock: Clock,
+        server_name: str,
+        rooms: RoomMembershipSource | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.stream = stream
+        self.notifier = notifier
+        self.clock = clock
+        self.server_name = server_name
+        self.rooms: RoomMembershipSource = rooms or NoRooms()
+
+    def set_rooms(self, rooms: RoomMembershipSource) -> None:
+        self.rooms = rooms
+
+    def _is_local(self, user_id: str) -> bool:
+        return user_id.endswith(":" + self.server_name)
+
+    async def write_with_change(self, name: str, user_id: str, fn: Callable[..., Any] | None, *args: Any) -> Any:
+        """Run ``fn(txn, *args)`` and record a device-list change of ``user_id`` in the same transaction, then notify."""
+        pos = self.stream.allocate()
+        now = self.clock.time_msec()
+
+        def txn_fn(txn: Txn) -> Any:
+            result = fn(txn, *args) if fn is not None else None
+            DeviceListStore.record_change_txn(txn, pos, [user_id], now)
+            return result
+
+        try:
+            result = await self.db.run(name, txn_fn)
+        finally:
+            self.stream.finish(pos)
+        await self._notify_change(pos, user_id)
+        return result
+
+    async def mark_changed(self, user_id: str) -> None:
+        await self.write_with_change("device_list_mark_changed", user_id, None)
+
+    async def _notify_change(self, pos: int, user_id: str) -> None:
+        try:
+            interested = await self.rooms.users_sharing_a_room(user_id)
+        except Exception:
+            logger.exception("could not compute users sharing a room with %s", user_id)
+            interested = set()
+        users = {u for u in interested if self._is_local(u)} | {user_id}
+        self.notifier.notify("device_lists", self.stream.current(), users=users)
+
+    async def on_membership_change(self, room_id: str, user_id: str, old_membership: str | None, new_membership: str | None) -> None:
+        """Call after a membership change is persisted (joins and leaves/kicks/bans)."""
+        was_joined, is_joined = old_membership == "join", new_membership == "join"
+        if was_joined == is_joined:
+            return
+        others = (await self.rooms.joined_users(room_id)) - {user_id}
+        rows: list[tuple[str, str, str]] = []
+        if is_joined:
+            for other in others:
+                rows.append((other, user_id, "changed"))
+                rows.append((user_id, other, "changed"))
+        else:
+            still = await self.rooms.users_sharing_a_room(user_id)
+            for other in others - still:
+                rows.append((other, user_id, "left"))
+                rows.append((user_id, other, "left"))
+        rows = [r for r in rows if self._is_local(r[0])]
+        if not rows:
+            return
+        with self.stream.next() as pos:
+            await self.store.record_membership(pos, rows, self.clock.time_msec())
+        self.notifier.notify("device_lists", self.stream.current(), users={r[0] for r in rows})
+
+    async def get_device_list_changes(self, user_id: str, since_pos: int, until_pos: int) -> tuple[set[str], set[str]]:
+        """Users whose device lists ``user_id`` should refetch (changed) or may forget (left) in (since, until]."""
+        if until_pos <= since_pos:
+            return set(), set()
+        sharing = await self.rooms.users_sharing_a_room(user_id)
+        candidates = sharing | {user_id}
+        if since_pos < await self.store.horizon():
+            return candidates, set()  # older than what we keep: resync everything
+        changed = await self.store.changes_between(sorted(candidates), since_pos, until_pos)
+        left: set[str] = set()
+        for target, kind in (await self.store.membership_changes_between(user_id, since_pos, until_pos)).items():
+            if kind == "changed" and target in candidates:
+                changed.add(target)
+            elif kind == "left" and target not in sharing:
+                left.add(target)
+        changed -= left
+        return changed, left
+
+    def current_position(self) -> int:
+        return self.stream.current()
+
+    async def compact(self, retention_ms: int) -> tuple[int, int]:
+        return await self.store.compact(self.clock.time_msec() - retention_ms)
+
+
+MembershipListener = Callable[[str, str, "str | None", "str | None"], Awaitable[None]]
+UserSet = Collection[str]

@@ -1,0 +1,131 @@
+"""Server-side key backup (room_keys): versions with etag/count and session keys with the spec's replacement rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import BadJson, Codes, InvalidParam, MatrixError, NotFound
+from homeserver.handlers.e2e_keys import check_algorithm
+from homeserver.types.requester import Requester
+from storage.stores.key_backup import KeyBackupStore
+
+MAX_SESSIONS_PER_REQUEST = 10_000
+
+
+def parse_version(value: Any) -> int:
+    """Versions are decimal strings; anything else names no backup (404)."""
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
+        raise NotFound("Unknown backup version")
+    return int(value)
+
+
+def validate_key_data(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BadJson(f"{where} must be an object")
+    for field in ("first_message_index", "forwarded_count"):
+        v = data.get(field)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InvalidParam(f"{where}.{field} must be a non-negative integer")
+    if not isinstance(data.get("is_verified"), bool):
+        raise InvalidParam(f"{where}.is_verified must be a boolean")
+    if not isinstance(data.get("session_data"), dict):
+        raise InvalidParam(f"{where}.session_data must be an object")
+    return data
+
+
+class KeyBackupHandler:
+    def __init__(self, store: KeyBackupStore) -> None:
+        self.store = store
+
+    async def create_version(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:
+        algorithm = check_algorithm(body.get("algorithm"))
+        auth_data = body.get("auth_data")
+        if not isinstance(auth_data, dict):
+            raise InvalidParam("'auth_data' must be an object")
+        version = await self.store.create_version(requester.user_id, algorithm, auth_data)
+        return {"version": str(version)}
+
+    async def get_version(self, requester: Requester, version: str | None) -> dict[str, Any]:
+        info = await self.store.get_version(requester.user_id, parse_version(version) if version is not None else None)
+        if info is None:
+            raise NotFound("No current backup version" if version is None else "Unknown backup version")
+        return info.to_json()
+
+    async def update_version(self, requester: Requester, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        v = parse_version(version)
+        info = await self.store.get_version(requester.user_id, v)
+        if info is None:
+            raise NotFound("Unknown backup version")
+        algorithm = check_algorithm(body.get("algorithm"))
+        auth_data = body.get("auth_data")
+        if not isinstance(auth_data, dict):
+            raise InvalidParam("'auth_data' must be an object")
+        if "version" in body and body["version"] != version:
+            raise InvalidParam("'version' in the body does not match the path")
+        if algorithm != info.algorithm:
+            raise InvalidParam("The algorithm of a backup version cannot change")
+        await self.store.update_version(requester.user_id, v, auth_data)
+        return {}
+
+    async def delete_version(self, requester: Requester, version: str) -> dict[str, Any]:
+        if not await self.store.delete_version(requester.user_id, parse_version(version)):
+            raise NotFound("Unknown backup version")
+        return {}
+
+    async def _writable_version(self, user_id: str, version: str | None) -> int:
+        if version is None:
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing query parameter 'version'")
+        current = await self.store.get_version(user_id, None)
+        if current is None:
+            raise NotFound("No backup version exists")
+        if not version.isdigit() or int(version) != current.version:
+            raise MatrixError(403, Codes.WRONG_ROOM_KEYS_VERSION, "Wrong backup version.", {"current_version": str(current.version)})
+        return current.version
+
+    async def _readable_version(self, user_id: str, version: str | None) -> int:
+        if version is None:
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing query parameter 'version'")
+        info = await self.store.get_version(user_id, parse_version(version))
+        if info is None:
+            raise NotFound("Unknown backup version")
+        return info.version
+
+    async def put_keys(self, requester: Requester, version: str | None, room_id: str | None, session_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        keys: list[tuple[str, str, dict[str, Any]]] = []
+        if room_id is not None and session_id is not None:
+            keys.append((room_id, session_id, validate_key_data(body, "body")))
+        elif room_id is not None:
+            sessions = body.get("sessions")
+            if not isinstance(sessions, dict):
+                raise BadJson("'sessions' must be an object")
+            keys.extend((room_id, sid, validate_key_data(d, f"sessions.{sid}")) for sid, d in sessions.items())
+        else:
+            rooms = body.get("rooms")
+            if not isinstance(rooms, dict):
+                raise BadJson("'rooms' must be an object")
+            for rid, room in rooms.items():
+                if not isinstance(room, dict) or not isinstance(room.get("sessions"), dict):
+                    raise BadJson(f"rooms.{rid}.sessions must be an object")
+                keys.extend((rid, sid, validate_key_data(d, f"rooms.{rid}.sessions.{sid}")) for sid, d in room["sessions"].items())
+        if len(keys) > MAX_SESSIONS_PER_REQUEST:
+            raise InvalidParam(f"At most {MAX_SESSIONS_PER_REQUEST} sessions per request")
+        v = await self._writable_version(requester.user_id, version)
+        etag, count = await self.store.put_keys(requester.user_id, v, keys)
+        return {"etag": str(etag), "count": count}
+
+    async def get_keys(self, requester: Requester, version: str | None, room_id: str | None, session_id: str | None) -> dict[str, Any]:
+        v = await self._readable_version(requester.user_id, version)
+        found = await self.store.get_keys(requester.user_id, v, room_id, session_id)
+        if room_id is not None and session_id is not None:
+            data = found.get(room_id, {}).get(session_id)
+            if data is None:
+                raise NotFound("No backed-up key for this session")
+            return data
+        if room_id is not None:
+            return {"sessions": found.get(room_id, {})}
+        return {"rooms": {rid: {"sessions": s} for rid, s in found.items()}}
+
+    async def delete_keys(self, requester: Requester, version: str | None, room_id: str | None, session_id: str | None) -> dict[str, Any]:
+        v = await self._readable_version(requester.user_id, version)
+        etag, count = await self.store.delete_keys(requester.user_id, v, room_id, session_id)
+        return {"etag": str(etag), "count": count}

@@ -1,0 +1,40 @@
+"""MSC3814 dehydrated devices under ``/_matrix/client/unstable/org.matrix.msc3814.v1``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.dehydrated_devices import DehydratedDeviceHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.keys import AuthSource
+
+PREFIX = "/_matrix/client/unstable/org.matrix.msc3814.v1"
+
+
+class DehydratedDeviceServlet:
+    def __init__(self, auth: AuthSource, handler: DehydratedDeviceHandler) -> None:
+        self.auth = auth
+        self.handler = handler
+
+    def register(self, router: Router) -> None:
+        router.add("PUT", PREFIX + "/dehydrated_device", self.on_put, "dehydrated_device_put")
+        router.add("GET", PREFIX + "/dehydrated_device", self.on_get, "dehydrated_device_get")
+        router.add("DELETE", PREFIX + "/dehydrated_device", self.on_delete, "dehydrated_device_delete")
+        router.add("POST", PREFIX + "/dehydrated_device/{device_id}/events", self.on_events, "dehydrated_device_events")
+
+    async def on_put(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.handler.put(requester, request.json())
+
+    async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.handler.get(requester)
+
+    async def on_delete(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.handler.delete(requester)
+
+    async def on_events(self, request: SupRequest, device_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.handler.events(requester, device_id, request.json_or_empty())

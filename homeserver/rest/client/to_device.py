@@ -1,0 +1,24 @@
+"""``PUT /sendToDevice/{eventType}/{txnId}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.to_device import ToDeviceHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.keys import AuthSource, add_routes
+
+
+class ToDeviceServlet:
+    def __init__(self, auth: AuthSource, to_device: ToDeviceHandler) -> None:
+        self.auth = auth
+        self.to_device = to_device
+
+    def register(self, router: Router) -> None:
+        add_routes(router, "PUT", "/sendToDevice/{event_type}/{txn_id}", self.on_send, "send_to_device")
+
+    async def on_send(self, request: SupRequest, event_type: str, txn_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        await self.to_device.send(requester, event_type, txn_id, request.json())
+        return 200, {}

@@ -1,0 +1,114 @@
+"""The to-device inbox: one row per recipient device per send, deleted once acknowledged."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from storage.database import Database, Txn
+
+
+class ToDeviceStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    def _raise_high_water_txn(txn: Txn, position: int) -> None:
+        txn.execute("UPDATE e2e_stream_high_water SET position = ? WHERE stream = 'to_device' AND position < ?", (position, position))
+
+    async def add_messages(
+        self,
+        sender: str,
+        sender_device: str | None,
+        txn_id: str | None,
+        stream_id: int,
+        event_type: str,
+        messages: list[tuple[str, str, str]],
+        now_ms: int,
+    ) -> bool:
+        """Insert (user_id, device_id, content_json) rows at ``stream_id``. False if this txn id was seen (nothing stored)."""
+
+        def fn(txn: Txn) -> bool:
+            if txn_id is not None:
+                txn.execute(
+                    "INSERT INTO to_device_txns (user_id, device_id, txn_id, ts) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (sender, sender_device or "", txn_id, now_ms),
+                )
+                if txn.rowcount != 1:
+                    return False
+            txn.execute_many(
+                "INSERT INTO device_inbox (user_id, device_id, stream_id, sender, event_type, content_json, ts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(u, d, stream_id, sender, event_type, c, now_ms) for u, d, c in messages],
+            )
+            return True
+
+        return await self.db.run("add_to_device", fn)
+
+    async def txn_seen(self, sender: str, sender_device: str | None, txn_id: str) -> bool:
+        row = await self.db.query(
+            "to_device_txn_seen",
+            "SELECT 1 FROM to_device_txns WHERE user_id = ? AND device_id = ? AND txn_id = ?",
+            (sender, sender_device or "", txn_id),
+        )
+        return bool(row)
+
+    async def get_messages(self, user_id: str, device_id: str, since: int, until: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        def fn(txn: Txn) -> list[tuple[int, dict[str, Any]]]:
+            rows = txn.query(
+                "SELECT stream_id, sender, event_type, content_json FROM device_inbox"
+                " WHERE user_id = ? AND device_id = ? AND stream_id > ? AND stream_id <= ? ORDER BY stream_id LIMIT ?",
+                (user_id, device_id, since, until, limit),
+            )
+            return [(int(r[0]), {"sender": r[1], "type": r[2], "content": json.loads(r[3])}) for r in rows]
+
+        return await self.db.run("get_to_device", fn)
+
+    async def delete_messages(self, user_id: str, device_id: str, up_to: int) -> int:
+        def fn(txn: Txn) -> int:
+            txn.execute("DELETE FROM device_inbox WHERE user_id = ? AND device_id = ? AND stream_id <= ?", (user_id, device_id, up_to))
+            n = max(txn.rowcount, 0)
+            if n:
+                ToDeviceStore._raise_high_water_txn(txn, up_to)
+            return n
+
+        return await self.db.run("delete_to_device", fn)
+
+    @staticmethod
+    def delete_device_inbox_txn(txn: Txn, user_id: str, device_id: str) -> None:
+        top = txn.query_value("SELECT MAX(stream_id) FROM device_inbox WHERE user_id = ? AND device_id = ?", (user_id, device_id), 0)
+        txn.execute("DELETE FROM device_inbox WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+        if top:
+            ToDeviceStore._raise_high_water_txn(txn, int(top))
+
+    async def count(self, user_id: str, device_id: str) -> int:
+        rows = await self.db.query("count_to_device", "SELECT COUNT(*) FROM device_inbox WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+        return int(rows[0][0])
+
+    async def cleanup(self, expire_before_ms: int, max_per_device: int, txn_before_ms: int) -> int:
+        """Delete expired messages, trim over-full inboxes to their newest ``max_per_device``, prune txn ids."""
+
+        def fn(txn: Txn) -> int:
+            deleted = 0
+            top = txn.query_value("SELECT MAX(stream_id) FROM device_inbox WHERE ts < ?", (expire_before_ms,), 0)
+            txn.execute("DELETE FROM device_inbox WHERE ts < ?", (expire_before_ms,))
+            deleted += max(txn.rowcount, 0)
+            if top:
+                ToDeviceStore._raise_high_water_txn(txn, int(top))
+            full = txn.query(
+                "SELECT user_id, device_id FROM device_inbox GROUP BY user_id, device_id HAVING COUNT(*) > ?",
+                (max_per_device,),
+            )
+            for user_id, device_id in full:
+                cutoff = txn.query_value(
+                    "SELECT stream_id FROM device_inbox WHERE user_id = ? AND device_id = ? ORDER BY stream_id DESC LIMIT 1 OFFSET ?",
+                    (user_id, device_id, max_per_device),
+                )
+                if cutoff is not None:
+                    txn.execute("DELETE FROM device_inbox WHERE user_id = ? AND device_id = ? AND stream_id <= ?", (user_id, device_id, cutoff))
+                    deleted += max(txn.rowcount, 0)
+                    ToDeviceStore._raise_high_water_txn(txn, int(cutoff))
+            txn.execute("DELETE FROM to_device_txns WHERE ts < ?", (txn_before_ms,))
+            return deleted
+
+        return await self.db.run("to_device_cleanup", fn)

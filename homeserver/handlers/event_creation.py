@@ -1,0 +1,232 @@
+"""Creating local events: from the room's forward extremities and current auth state, built,
+hashed and signed by the event core, auth-checked, then handed to the persister.
+
+Everything needed on the send path comes from the in-memory room snapshot; a send in a
+3,000-member room reads the same handful of state events as one in a 2-member room.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound, TooLarge
+from homeserver.events import (
+    AuthError,
+    Event,
+    InvalidEventError,
+    RoomVersion,
+    auth_types_for,
+    build_event,
+    check_auth_rules,
+    compute_reference_hash,
+)
+from homeserver.events.canonical import encode_canonical_json
+from storage.persistence.event_persister import ClientTxn, EventPersister, NewRoom, PersistItem
+from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
+from storage.stores.events import EventStore
+from storage.stores.state import _LRU
+
+logger = logging.getLogger(__name__)
+
+StateKey = tuple[str, str]
+CREATE: StateKey = ("m.room.create", "")
+MAX_EVENT_BYTES = 65536
+MAX_PREV_EVENTS = 10
+
+
+@dataclass
+class Draft:
+    """A room as event creation sees it: the snapshot, or a working copy while building a batch."""
+
+    room_id: str | None
+    version: RoomVersion
+    state: dict[StateKey, str]
+    extremities: list[str]
+    depth: int
+    events: dict[str, Event] = field(default_factory=dict)  # events built in this batch
+
+    @classmethod
+    def of(cls, snap: RoomSnapshot, copy: bool = False) -> "Draft":
+        return cls(snap.room_id, snap.version, dict(snap.state) if copy else snap.state,
+                   list(snap.extremities), snap.max_depth)
+
+    def add(self, ev: Event) -> None:
+        """Advance a working copy past ``ev`` (batch building)."""
+        if ev.state_key is not None:
+            self.state[(ev.type, ev.state_key)] = ev.event_id
+        self.extremities = [ev.event_id]
+        self.depth = max(self.depth, ev.depth)
+        self.events[ev.event_id] = ev
+        if self.room_id is None:
+            self.room_id = ev.room_id
+
+
+def auth_error(e: AuthError) -> MatrixError:
+    return Forbidden(f"Not allowed: {e.reason}")
+
+
+class EventCreationHandler:
+    def __init__(self, server_name: str, signing_key: Any, clock: Any, rooms: RoomCache, events: EventStore,
+                 persister: EventPersister) -> None:
+        self.server_name = server_name
+        self.signing_key = signing_key
+        self.clock = clock
+        self.rooms = rooms
+        self.events = events
+        self.persister = persister
+        self._event_objs: _LRU = _LRU(20_000)
+
+    # ---- fetching auth events ----
+    async def get_event_objs(self, draft: Draft, event_ids: list[str]) -> dict[str, Event]:
+        out: dict[str, Event] = {}
+        missing = []
+        for e in event_ids:
+            ev = draft.events.get(e) or self._event_objs.get_(e)
+            if ev is not None:
+                out[e] = ev
+            else:
+                missing.append(e)
+        if missing:
+            rows = await self.events.get_events(missing)
+            for e, row in rows.items():
+                ev = row.to_event()
+                self._event_objs.put(e, ev)
+                out[e] = ev
+        return out
+
+    def remember(self, ev: Event) -> None:
+        self._event_objs.put(ev.event_id, ev)
+
+    async def state_event(self, draft: Draft, key: StateKey) -> Event | None:
+        eid = draft.state.get(key)
+        if eid is None:
+            return None
+        return (await self.get_event_objs(draft, [eid])).get(eid)
+
+    async def state_content(self, draft: Draft, key: StateKey) -> Mapping[str, Any] | None:
+        ev = await self.state_event(draft, key)
+        return ev.content if ev is not None else None
+
+    # ---- building ----
+    async def build(self, draft: Draft, sender: str, type: str, content: Mapping[str, Any], state_key: str | None = None,
+                    redacts: str | None = None, check: bool = True) -> Event:
+        """Build, hash, sign and auth-check one event on ``draft``. Raises MatrixError (403 / 413 / 400)."""
+        rv = draft.version
+        try:
+            size = len(encode_canonical_json(dict(content)))
+        except Exception:
+            raise MatrixError(400, Codes.BAD_JSON, "Event content is not valid canonical JSON") from None
+        if size > MAX_EVENT_BYTES:
+            raise TooLarge("Event is larger than 65536 bytes")
+        prev_ids = list(draft.extremities[-MAX_PREV_EVENTS:])
+        auth_keys = auth_types_for(rv, type, state_key, sender, content)
+        auth_ids = [draft.state[k] for k in auth_keys if k in draft.state]
+        auth_ids = list(dict.fromkeys(auth_ids))
+        needed = list(dict.fromkeys(auth_ids + ([draft.state[CREATE]] if CREATE in draft.state else [])))
+        objs = await self.get_event_objs(draft, needed + (prev_ids if rv.event_refs_with_hashes else []))
+        ref_hashes = None
+        if rv.event_refs_with_hashes:
+            ref_hashes = {}
+            for e in set(prev_ids + auth_ids):
+                ev = objs.get(e)
+                if ev is not None:
+                    ref_hashes[e] = {"sha256": _b64(compute_reference_hash(ev.get_pdu_json(), rv))}
+        try:
+            ev = build_event(
+                room_version=rv,
+                room_id=draft.room_id if not (type == "m.room.create" and rv.room_id_from_create_event) else None,
+                sender=sender,
+                type=type,
+                content=content,
+                prev_event_ids=prev_ids,
+                auth_event_ids=auth_ids,
+                depth=min(draft.depth + 1, 2**53 - 1),
+                origin_server_ts=self.clock.time_msec(),
+                signing_key=self.signing_key,
+                server_name=self.server_name,
+                state_key=state_key,
+                redacts=redacts,
+                reference_hashes=ref_hashes,
+            )
+        except InvalidEventError as e:
+            msg = str(e)
+            if "bytes (max" in msg:
+                raise TooLarge("Event is larger than 65536 bytes") from None
+            raise MatrixError(400, Codes.BAD_JSON, f"Invalid event: {msg}") from None
+        if check:
+            auth_map: dict[StateKey, Event] = {}
+            for k in auth_keys:
+                eid = draft.state.get(k)
+                if eid is not None and eid in objs:
+                    auth_map[k] = objs[eid]
+            if CREATE in draft.state:
+                auth_map[CREATE] = objs[draft.state[CREATE]]
+            try:
+                check_auth_rules(ev, auth_map)
+            except AuthError as e:
+                raise auth_error(e) from None
+        self.remember(ev)
+        return ev
+
+    # ---- build + persist ----
+    async def send(self, room_id: str, sender: str, type: str, content: Mapping[str, Any], state_key: str | None = None,
+                   redacts: str | None = None, client_txn: ClientTxn | None = None, unsigned: dict[str, Any] | None = None,
+                   dedupe_state: bool = True, pre_check: Any = None) -> tuple[str, int]:
+        """Create and persist one event under the room lock. Returns (event_id, stream position).
+
+        ``pre_check(draft, snapshot)`` (async) runs under the lock before building (membership checks...).
+        """
+        async with self.persister.linearizer.queue(room_id):
+            try:
+                snap = await self.rooms.get(room_id)
+            except UnknownRoom:
+                raise Forbidden("You are not in this room or it does not exist") from None
+            draft = Draft.of(snap)
+            if pre_check is not None:
+                await pre_check(draft, snap)
+            if dedupe_state and state_key is not None and client_txn is None:
+                existing = await self.state_event(draft, (type, state_key))
+                if existing is not None and existing.sender == sender and _same(existing.content, content):
+                    return existing.event_id, snap.last_stream
+            ev = await self.build(draft, sender, type, content, state_key, redacts)
+            result = await self.persister.persist(room_id, [PersistItem(ev, client_txn, unsigned)], snap)
+            if result.duplicate_of is not None:
+                return result.duplicate_of, snap.last_stream
+            return ev.event_id, result.position
+
+    async def persist_batch(self, draft: Draft, items: list[PersistItem], new_room: NewRoom | None = None) -> int:
+        """Persist events built on a working ``draft`` (caller holds the room lock)."""
+        snap = self.rooms.peek(draft.room_id or "") if new_room is None else None
+        if new_room is not None:
+            from storage.persistence.room_cache import RoomSnapshot  # local: avoid a cycle in type checkers
+
+            snap = RoomSnapshot(room_id=draft.room_id or "", version=draft.version, creator=new_room.creator, state={},
+                                memberships={}, state_set=None, extremities=[], max_depth=0, last_stream=0,
+                                room_type=new_room.room_type, is_public=new_room.is_public)
+        elif snap is None:
+            snap = await self.rooms.get(draft.room_id or "")
+        result = await self.persister.persist(draft.room_id or "", items, snap, new_room)
+        return result.position
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    try:
+        return encode_canonical_json(_thaw(a)) == encode_canonical_json(_thaw(b))
+    except Exception:
+        return False
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _b64(digest: bytes) -> str:
+    import base64
+
+    return base64.b64encode(digest).decode("ascii").rstrip("=")

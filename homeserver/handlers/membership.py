@@ -1,0 +1,204 @@
+"""Membership changes: join (by id or alias, restricted rooms), invite, leave, kick, ban, unban, knock, forget."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping
+
+from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.events.power_levels import PowerLevels
+from homeserver.handlers.event_creation import Draft, EventCreationHandler
+from homeserver.types.ids import InvalidId, RoomAlias, UserID
+from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
+from storage.stores.room_aliases import RoomAliasStore
+from storage.stores.rooms import RoomStore
+
+logger = logging.getLogger(__name__)
+
+STRIPPED_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias",
+                  "m.room.encryption", "m.room.topic")
+
+
+class MembershipHandler:
+    def __init__(self, server_name: str, creation: EventCreationHandler, rooms: RoomCache, room_store: RoomStore,
+                 aliases: RoomAliasStore, get_profile: Callable[[str], Any]) -> None:
+        self.server_name = server_name
+        self.creation = creation
+        self.rooms = rooms
+        self.room_store = room_store
+        self.aliases = aliases
+        self._get_profile = get_profile
+
+    async def profile_content(self, user_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        try:
+            profile = await self._get_profile(user_id)
+        except Exception:
+            return out
+        for k in ("displayname", "avatar_url"):
+            if isinstance(profile.get(k), str):
+                out[k] = profile[k]
+        return out
+
+    async def resolve_room(self, room_id_or_alias: str) -> str:
+        if room_id_or_alias.startswith("#"):
+            try:
+                RoomAlias.parse(room_id_or_alias)
+            except InvalidId as e:
+                raise InvalidParam(str(e)) from None
+            found = await self.aliases.get(room_id_or_alias)
+            if found is None:
+                raise NotFound("Room alias not found")
+            return found[0]
+        if not room_id_or_alias.startswith("!"):
+            raise InvalidParam("Expected a room id (!...) or a room alias (#...)")
+        return room_id_or_alias
+
+    async def stripped_state(self, snap: RoomSnapshot, draft: Draft, sender: str) -> list[dict[str, Any]]:
+        keys = [(t, "") for t in STRIPPED_TYPES] + [("m.room.member", sender)]
+        ids = [snap.state[k] for k in keys if k in snap.state]
+        objs = await self.creation.get_event_objs(draft, ids)
+        out = []
+        for e in ids:
+            ev = objs.get(e)
+            if ev is not None:
+                out.append({"type": ev.type, "state_key": ev.state_key, "sender": ev.sender, "content": _thaw(ev.content)})
+        return out
+
+    async def update(self, sender: str, target: str, room_id: str, membership: str, reason: str | None = None,
+                     extra: Mapping[str, Any] | None = None, is_admin_action: bool = False) -> str:
+        """Change ``target``'s membership in ``room_id`` to ``membership`` on behalf of ``sender``. Returns the event id."""
+        try:
+            UserID.parse(target)
+        except InvalidId as e:
+            raise InvalidParam(f"Invalid user id: {e}") from None
+        try:
+            snap = await self.rooms.get(room_id)
+        except UnknownRoom:
+            if membership in ("join", "knock"):
+                raise NotFound("Unknown room") from None
+            raise Forbidden("You are not in this room") from None
+        content: dict[str, Any] = {"membership": membership}
+        if extra:
+            for k, v in extra.items():
+                if k != "membership":
+                    content[k] = v
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise MatrixError(400, Codes.BAD_JSON, "'reason' must be a string")
+            content["reason"] = reason
+        if membership in ("join", "knock", "invite"):
+            content.update({k: v for k, v in (await self.profile_content(target)).items() if k not in content})
+        unsigned: dict[str, Any] = {}
+
+        async def pre_check(draft: Draft, current: RoomSnapshot) -> None:
+            if current.blocked and membership in ("join", "knock", "invite"):
+                raise Forbidden("This room has been blocked on this server")
+            target_now = current.membership_of(target)
+            if membership == "join":
+                await self._check_join(draft, current, target, content)
+            elif membership == "invite":
+                if target_now == "join":
+                    raise Forbidden(f"{target} is already in the room")
+                if target_now == "ban":
+                    raise Forbidden(f"{target} is banned from the room")
+                unsigned["invite_room_state"] = await self.stripped_state(current, draft, sender)
+            elif membership == "knock":
+                if target_now == "join":
+                    raise Forbidden("You are already in the room")
+                if target_now == "ban":
+                    raise Forbidden("You are banned from this room")
+                unsigned["knock_room_state"] = await self.stripped_state(current, draft, sender)
+            elif membership == "leave" and sender == target and target_now in (None, "leave"):
+                raise Forbidden("You are not in this room")
+            elif membership == "leave" and sender != target and target_now not in ("join", "invite", "knock", "ban"):
+                raise Forbidden(f"{target} is not in the room")
+
+        event_id, _ = await self.creation.send(room_id, sender, "m.room.member", content, state_key=target,
+                                               unsigned=unsigned or None, pre_check=pre_check,
+                                               dedupe_state=membership in ("join", "leave", "ban"))
+        if membership == "join":
+            await self.room_store.unforget(target, room_id)
+        return event_id
+
+    async def _check_join(self, draft: Draft, snap: RoomSnapshot, user_id: str, content: dict[str, Any]) -> None:
+        rv = snap.version
+        now = snap.membership_of(user_id)
+        if now == "ban":
+            raise Forbidden("You are banned from this room")
+        jr = await self.creation.state_content(draft, ("m.room.join_rules", ""))
+        rule = jr.get("join_rule") if jr else None
+        if now in ("join", "invite"):
+            return
+        if rule in ("restricted", "knock_restricted") and rv.restricted_join_rule:
+            allowed = False
+            for entry in (jr or {}).get("allow", ()) or ():
+                if isinstance(entry, Mapping) and entry.get("type") == "m.room_membership":
+                    other = entry.get("room_id")
+                    if isinstance(other, str):
+                        try:
+                            other_snap = await self.rooms.get(other)
+                        except UnknownRoom:
+                            continue
+                        if other_snap.membership_of(user_id) == "join":
+                            allowed = True
+                            break
+            if not allowed:
+                if rule == "knock_restricted":
+                    raise Forbidden("You need an invite or membership of an allowed room; you may knock")
+                raise Forbidden("You are not a member of any room that grants access to this room")
+            authoriser = await self._pick_authoriser(draft, snap)
+            if authoriser is None:
+                raise MatrixError(400, Codes.UNABLE_TO_GRANT_JOIN, "No user in the room can authorise the join")
+            content["join_authorised_via_users_server"] = authoriser
+            return
+        if rule != "public":
+            raise Forbidden("You are not invited to this room")
+
+    async def _pick_authoriser(self, draft: Draft, snap: RoomSnapshot) -> str | None:
+        keys = [("m.room.power_levels", ""), ("m.room.create", "")]
+        auth = {k: ev for k in keys if (ev := await self.creation.state_event(draft, k)) is not None}
+        pls = PowerLevels(auth, snap.version)
+        need = pls.level("invite")
+        best = None
+        for user in snap.joined():
+            if user.endswith(":" + self.server_name):
+                level = pls.user_level(user)
+                if level >= need and (best is None or level > best[0]):
+                    best = (level, user)
+        return best[1] if best else None
+
+    async def leave_all_rooms(self, user_id: str, erase: bool = False) -> None:
+        """Deactivation: leave (or reject invites / retract knocks) everywhere."""
+        rooms = await self.room_store.get_rooms_for_user(user_id, ("join", "invite", "knock"))
+        for room_id in rooms:
+            try:
+                await self.update(user_id, user_id, room_id, "leave")
+            except Exception:
+                logger.exception("leaving %s on deactivation failed", room_id)
+
+    async def on_profile_changed(self, user_id: str, field: str, value: Any) -> None:
+        """Profile change: refresh the member event in every joined room."""
+        if field not in ("displayname", "avatar_url"):
+            return
+        for room_id in await self.room_store.get_joined_room_ids(user_id):
+            try:
+                snap = await self.rooms.get(room_id)
+                draft = Draft.of(snap)
+                current = await self.creation.state_content(draft, ("m.room.member", user_id))
+                content = _thaw(current or {"membership": "join"})
+                if value is None:
+                    content.pop(field, None)
+                else:
+                    content[field] = value
+                await self.creation.send(room_id, user_id, "m.room.member", content, state_key=user_id)
+            except Exception:
+                logger.exception("updating the member event in %s failed", room_id)
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    return value

@@ -1,0 +1,195 @@
+"""/messages, /context and /timestamp_to_event: topological pagination with stable tokens."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.handlers.visibility import VisibilityFilter
+from storage.persistence.room_cache import RoomCache, UnknownRoom
+from storage.stores.events import EventFormatter, EventRow, EventStore
+from storage.stores.state import StateStore
+from storage.streams import StreamIdGenerator
+
+_TOPO_RE = re.compile(r"^t(\d{1,19})_(\d{1,19})$")
+_STREAM_RE = re.compile(r"^s(\d{1,19})$")
+_SYNC_RE = re.compile(r"^s1_(\d{1,19})(?:~[^_]*)?(?:_.*)?$")
+Key = tuple[int | None, int]
+
+
+def parse_token(token: str) -> Key:
+    """``t{topo}_{stream}`` (ours), ``s{N}`` or a sync ``next_batch`` (``s1_<events>_...``)."""
+    if not isinstance(token, str) or len(token) > 1024:
+        raise InvalidParam("Invalid pagination token")
+    m = _TOPO_RE.match(token)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    m = _SYNC_RE.match(token) or _STREAM_RE.match(token)
+    if m:
+        return None, int(m.group(1))
+    raise InvalidParam("Invalid pagination token")
+
+
+def _matches(pattern: str, value: str) -> bool:
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return pattern == value
+
+
+class EventFilter:
+    """The RoomEventFilter subset used by /messages and /context."""
+
+    def __init__(self, raw: Mapping[str, Any] | None) -> None:
+        raw = raw or {}
+        if not isinstance(raw, Mapping):
+            raise MatrixError(400, Codes.BAD_JSON, "filter must be an object")
+
+        def strs(key: str) -> list[str] | None:
+            v = raw.get(key)
+            if v is None:
+                return None
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise MatrixError(400, Codes.BAD_JSON, f"filter.{key} must be a list of strings")
+            return v
+
+        self.types, self.not_types = strs("types"), strs("not_types") or []
+        self.senders, self.not_senders = strs("senders"), strs("not_senders") or []
+        self.lazy_load_members = raw.get("lazy_load_members") is True
+        self.include_redundant_members = raw.get("include_redundant_members") is True
+        self.contains_url = raw.get("contains_url")
+        limit = raw.get("limit")
+        self.limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+
+    def check(self, row: EventRow) -> bool:
+        if self.types is not None and not any(_matches(p, row.type) for p in self.types):
+            return False
+        if any(_matches(p, row.type) for p in self.not_types):
+            return False
+        if self.senders is not None and row.sender not in self.senders:
+            return False
+        if row.sender in self.not_senders:
+            return False
+        if self.contains_url is not None:
+            has = isinstance(row.content.get("url"), str)
+            if has != bool(self.contains_url):
+                return False
+        return True
+
+
+class MessagesHandler:
+    def __init__(self, events: EventStore, state: StateStore, rooms: RoomCache, visibility: VisibilityFilter,
+                 formatter: EventFormatter, stream: StreamIdGenerator) -> None:
+        self.events = events
+        self.state = state
+        self.rooms = rooms
+        self.visibility = visibility
+        self.formatter = formatter
+        self.stream = stream
+
+    async def _check_access(self, user_id: str, room_id: str) -> str | None:
+        try:
+            snap = await self.rooms.get(room_id)
+        except UnknownRoom:
+            raise Forbidden("You are not in this room or it does not exist") from None
+        membership = snap.membership_of(user_id)
+        if membership is None and await self.visibility.current_visibility(room_id) != "world_readable":
+            raise Forbidden("You are not in this room")
+        return membership
+
+    async def _lazy_members(self, rows: list[EventRow], user_id: str, device_id: str | None, at_set: str | None) -> list[dict[str, Any]]:
+        senders = sorted({r.sender for r in rows})
+        if not senders:
+            return []
+        ids = await self.state.get_state_values(at_set, [("m.room.member", s) for s in senders])
+        member_rows = await self.events.get_events_as_list(list(ids.values()))
+        return await self.formatter.format(member_rows, user_id, device_id)
+
+    async def messages(self, user_id: str, device_id: str | None, room_id: str, from_token: str | None, to_token: str | None,
+                       direction: str, limit: int, filter_json: Mapping[str, Any] | None) -> dict[str, Any]:
+        await self._check_access(user_id, room_id)
+        flt = EventFilter(filter_json)
+        if flt.limit is not None:
+            limit = min(limit, flt.limit)
+        backwards = direction == "b"
+        if from_token:
+            key = parse_token(from_token)
+        else:
+            key = (None, self.stream.current()) if backwards else (0, 0)
+        to_key = parse_token(to_token) if to_token else None
+        # A stream-only key bounds by stream position only; clamp to what readers may see.
+        if key[0] is None:
+            key = (None, min(key[1], self.stream.current()))
+        chunk: list[EventRow] = []
+        cursor = key
+        exhausted = False
+        for _ in range(5):
+            batch = await self.events.paginate(room_id, cursor, backwards, limit, to_key)
+            if not backwards:
+                current = self.stream.current()
+                batch = [r for r in batch if r.stream_ordering <= current]
+            if len(batch) < limit:
+                exhausted = True
+            if not batch:
+                break
+            cursor = (batch[-1].topological_ordering, batch[-1].stream_ordering)
+            visible = await self.visibility.filter(user_id, [r for r in batch if flt.check(r)])
+            for r in visible:
+                chunk.append(r)
+                if len(chunk) == limit:
+                    cursor = (r.topological_ordering, r.stream_ordering)
+                    exhausted = exhausted and r is batch[-1]
+                    break
+            if len(chunk) >= limit or exhausted:
+                break
+        start = from_token or (f"s{key[1]}" if key[0] is None else f"t{key[0]}_{key[1]}")
+        out: dict[str, Any] = {"chunk": await self.formatter.format(chunk, user_id, device_id), "start": start}
+        if not exhausted:
+            out["end"] = f"t{cursor[0]}_{cursor[1]}"
+        if flt.lazy_load_members and chunk:
+            at = chunk[0].state_after if backwards else chunk[-1].state_after
+            out["state"] = await self._lazy_members(chunk, user_id, device_id, at)
+        return out
+
+    async def context(self, user_id: str, device_id: str | None, room_id: str, event_id: str, limit: int,
+                      filter_json: Mapping[str, Any] | None) -> dict[str, Any]:
+        await self._check_access(user_id, room_id)
+        flt = EventFilter(filter_json)
+        row = await self.events.get_event(event_id)
+        if row is None or row.room_id != room_id or not await self.visibility.filter(user_id, [row]):
+            raise NotFound("Event not found")
+        before_n = limit // 2
+        after_n = limit - before_n
+        key = (row.topological_ordering, row.stream_ordering)
+        before = await self.events.paginate(room_id, key, True, before_n) if before_n else []
+        after = await self.events.paginate(room_id, key, False, after_n) if after_n else []
+        after = [r for r in after if r.stream_ordering <= self.stream.current()]
+        before_v = await self.visibility.filter(user_id, [r for r in before if flt.check(r)])
+        after_v = await self.visibility.filter(user_id, [r for r in after if flt.check(r)])
+        start_row = before[-1] if before else row
+        end_row = after[-1] if after else row
+        out: dict[str, Any] = {
+            "event": await self.formatter.format_one(row, user_id, device_id),
+            "events_before": await self.formatter.format(before_v, user_id, device_id),
+            "events_after": await self.formatter.format(after_v, user_id, device_id),
+            "start": f"t{start_row.topological_ordering}_{start_row.stream_ordering}",
+            "end": f"t{end_row.topological_ordering}_{end_row.stream_ordering}",
+        }
+        at = end_row.state_after
+        if flt.lazy_load_members:
+            out["state"] = await self._lazy_members([row, *before_v, *after_v], user_id, device_id, at)
+        else:
+            ids = await self.state.get_state_ids(at)
+            state_rows = await self.events.get_events_as_list(list(ids.values()))
+            out["state"] = await self.formatter.format(state_rows, user_id, device_id)
+        return out
+
+    async def timestamp_to_event(self, user_id: str, room_id: str, ts: int, direction: str) -> dict[str, Any]:
+        await self._check_access(user_id, room_id)
+        forwards = direction == "f"
+        row = await self.events.get_event_near_ts(room_id, ts, forwards)
+        while row is not None and not await self.visibility.filter(user_id, [row]):
+            row = await self.events.get_event_near_ts(room_id, row.origin_server_ts + (1 if forwards else -1), forwards)
+        if row is None:
+            raise NotFound("No event found in that direction")
+        return {"event_id": row.event_id, "origin_server_ts": row.origin_server_ts}

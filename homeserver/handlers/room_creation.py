@@ -1,0 +1,211 @@
+"""createRoom: the whole initial state built in memory, auth-checked event by event, written in one transaction."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Mapping
+
+from homeserver.api.errors import Codes, InvalidParam, MatrixError
+from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version
+from homeserver.handlers.event_creation import Draft, EventCreationHandler
+from homeserver.handlers.membership import MembershipHandler
+from homeserver.types.ids import InvalidId, RoomAlias, UserID
+from storage.persistence.event_persister import NewRoom, PersistItem
+from storage.stores.room_aliases import AliasInUse, RoomAliasStore
+
+DEFAULT_ROOM_VERSION = "11"
+PRESETS = ("private_chat", "public_chat", "trusted_private_chat")
+#: SUP extension: a broadcast channel — everyone reads, only moderators (50) and admins (100) post.
+CHANNEL_PRESET = "org.sup.channel"
+
+_PRESET_STATE = {
+    "private_chat": ("invite", "shared", "can_join"),
+    "trusted_private_chat": ("invite", "shared", "can_join"),
+    "public_chat": ("public", "shared", "forbidden"),
+    CHANNEL_PRESET: ("public", "shared", "forbidden"),
+}
+
+
+def default_power_levels(creator: str, version: Any, preset: str, invitees: list[str], channel: bool) -> dict[str, Any]:
+    tombstone = 150 if version.privileged_creators else 100
+    pl: dict[str, Any] = {
+        "users": {} if version.privileged_creators else {creator: 100},
+        "users_default": 0,
+        "events": {
+            "m.room.name": 50,
+            "m.room.power_levels": 100,
+            "m.room.history_visibility": 100,
+            "m.room.canonical_alias": 50,
+            "m.room.avatar": 50,
+            "m.room.tombstone": tombstone,
+            "m.room.server_acl": 100,
+            "m.room.encryption": 100,
+        },
+        "events_default": 0,
+        "state_default": 50,
+        "ban": 50,
+        "kick": 50,
+        "redact": 50,
+        "invite": 50 if channel else 0,
+        "historical": 100,
+        "notifications": {"room": 50},
+    }
+    if channel:
+        pl["events_default"] = 50
+        pl["events"]["m.reaction"] = 0  # readers may still react
+    if preset == "trusted_private_chat" and not version.privileged_creators:
+        for u in invitees:
+            pl["users"][u] = 100
+    return pl
+
+
+class RoomCreationHandler:
+    def __init__(self, server_name: str, creation: EventCreationHandler, membership: MembershipHandler,
+                 aliases: RoomAliasStore, clock: Any, default_version: str = DEFAULT_ROOM_VERSION) -> None:
+        self.server_name = server_name
+        self.creation = creation
+        self.membership = membership
+        self.aliases = aliases
+        self.clock = clock
+        self.default_version = default_version
+
+    def _new_room_id(self) -> str:
+        return f"!{secrets.token_urlsafe(18)}:{self.server_name}"
+
+    async def create_room(self, creator: str, body: Mapping[str, Any], is_guest: bool = False) -> dict[str, Any]:
+        v = body.get("room_version", self.default_version)
+        if not isinstance(v, str) or v not in KNOWN_ROOM_VERSIONS:
+            raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION, f"Room version {v!r} is not supported")
+        version = get_room_version(v)
+        visibility = body.get("visibility", "private")
+        if visibility not in ("public", "private"):
+            raise MatrixError(400, Codes.BAD_JSON, "'visibility' must be public or private")
+        preset = body.get("preset")
+        channel = bool(body.get("org.sup.channel", False)) or preset == CHANNEL_PRESET
+        if preset is None:
+            preset = "public_chat" if visibility == "public" else "private_chat"
+        if preset not in PRESETS and preset != CHANNEL_PRESET:
+            raise MatrixError(400, Codes.BAD_JSON, f"Unknown preset {preset!r}")
+        invitees = body.get("invite", [])
+        if not isinstance(invitees, list) or not all(isinstance(u, str) for u in invitees):
+            raise MatrixError(400, Codes.BAD_JSON, "'invite' must be a list of user ids")
+        for u in invitees:
+            try:
+                UserID.parse(u)
+            except InvalidId as e:
+                raise InvalidParam(f"Invalid user id in 'invite': {e}") from None
+        invitees = [u for u in dict.fromkeys(invitees) if u != creator]
+        creation_content = body.get("creation_content", {})
+        if not isinstance(creation_content, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "'creation_content' must be an object")
+        initial_state = body.get("initial_state", [])
+        if not isinstance(initial_state, list):
+            raise MatrixError(400, Codes.BAD_JSON, "'initial_state' must be a list")
+        for item in initial_state:
+            if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not isinstance(item.get("content"), dict) \
+                    or not isinstance(item.get("state_key", ""), str):
+                raise MatrixError(400, Codes.BAD_JSON, "'initial_state' entries need type, content and an optional string state_key")
+        pl_override = body.get("power_level_content_override")
+        if pl_override is not None and not isinstance(pl_override, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "'power_level_content_override' must be an object")
+        for key in ("name", "topic"):
+            if key in body and not isinstance(body[key], str):
+                raise MatrixError(400, Codes.BAD_JSON, f"'{key}' must be a string")
+        alias = None
+        if body.get("room_alias_name") is not None:
+            local = body["room_alias_name"]
+            if not isinstance(local, str) or not local or ":" in local or "#" in local or any(c.isspace() for c in local):
+                raise MatrixError(400, Codes.INVALID_PARAM, "Invalid 'room_alias_name'")
+            alias = f"#{local}:{self.server_name}"
+            try:
+                RoomAlias.parse(alias)
+            except InvalidId as e:
+                raise MatrixError(400, Codes.INVALID_PARAM, str(e)) from None
+            if await self.aliases.get(alias) is not None:
+                raise MatrixError(400, Codes.ROOM_IN_USE, "Room alias already taken")
+        is_direct = body.get("is_direct", False) is True
+
+        create_content = dict(creation_content)
+        if version.privileged_creators and preset == "trusted_private_chat":
+            extra = create_content.get("additional_creators", [])
+            if not isinstance(extra, list):
+                raise MatrixError(400, Codes.BAD_JSON, "'additional_creators' must be a list")
+            create_content["additional_creators"] = list(dict.fromkeys([*extra, *invitees]))
+        if not version.implicit_room_creator:
+            create_content["creator"] = creator
+        else:
+            create_content.pop("creator", None)
+        create_content["room_version"] = v
+        room_type = create_content.get("type") if isinstance(create_content.get("type"), str) else None
+
+        room_id = None if version.room_id_from_create_event else self._new_room_id()
+        draft = Draft(room_id, version, {}, [], 0)
+        items: list[PersistItem] = []
+
+        async def add(type: str, content: Mapping[str, Any], state_key: str | None = "", unsigned: Any = None) -> None:
+            try:
+                ev = await self.creation.build(draft, creator, type, content, state_key)
+            except MatrixError as e:
+                if e.status == 403:
+                    raise MatrixError(400, Codes.INVALID_ROOM_STATE, f"Invalid initial state: {e.msg}") from None
+                raise
+            draft.add(ev)
+            items.append(PersistItem(ev, None, unsigned))
+
+        await add("m.room.create", create_content)
+        join_content = {"membership": "join", **await self.membership.profile_content(creator)}
+        await add("m.room.member", join_content, creator)
+        pl = default_power_levels(creator, version, preset, invitees, channel)
+        if pl_override:
+            pl.update(pl_override)
+        await add("m.room.power_levels", pl)
+        if alias:
+            await add("m.room.canonical_alias", {"alias": alias})
+        jr, hv, ga = _PRESET_STATE[preset]
+        preset_events = {("m.room.join_rules", ""): {"join_rule": jr}, ("m.room.history_visibility", ""): {"history_visibility": hv}}
+        if ga:
+            preset_events[("m.room.guest_access", "")] = {"guest_access": ga}
+        rest = []
+        for item in initial_state:
+            key = (item["type"], item.get("state_key", ""))
+            if key in preset_events:
+                preset_events[key] = item["content"]
+            else:
+                rest.append((key, item["content"]))
+        for (t, sk), c in preset_events.items():
+            await add(t, c, sk)
+        for (t, sk), c in rest:
+            await add(t, c, sk)
+        if "name" in body:
+            await add("m.room.name", {"name": body["name"]})
+        if "topic" in body:
+            await add("m.room.topic", {"topic": body["topic"], "m.topic": [{"mimetype": "text/plain", "body": body["topic"]}]})
+        room_id = draft.room_id
+        assert room_id is not None
+        for u in invitees:
+            content: dict[str, Any] = {"membership": "invite", **await self.membership.profile_content(u)}
+            if is_direct:
+                content["is_direct"] = True
+            # stripped state for the invitee
+            stripped = []
+            for t in ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias",
+                      "m.room.encryption", "m.room.topic"):
+                eid = draft.state.get((t, ""))
+                if eid and eid in draft.events:
+                    ev = draft.events[eid]
+                    stripped.append({"type": ev.type, "state_key": "", "sender": ev.sender, "content": ev.get_pdu_json()["content"]})
+            await add("m.room.member", content, u, {"invite_room_state": stripped})
+
+        async with self.creation.persister.linearizer.queue(room_id):
+            await self.creation.persist_batch(
+                draft, items, NewRoom(v, creator, room_type, visibility == "public")
+            )
+        if alias:
+            try:
+                await self.aliases.create(alias, room_id, creator, self.clock.time_msec())
+            except AliasInUse:
+                raise MatrixError(400, Codes.ROOM_IN_USE, "Room alias already taken") from None
+        out: dict[str, Any] = {"room_id": room_id}
+        if alias:
+            out["room_alias"] = alias
+        return out

@@ -1,0 +1,122 @@
+"""Membership endpoints: join (by id or alias), invite, leave, forget, kick, ban, unban, knock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, MissingParam
+from homeserver.handlers.membership import MembershipHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.rooms import room_id_param
+from storage.stores.rooms import RoomStore
+
+V3 = "/_matrix/client/v3"
+Resp = tuple[int, dict[str, Any]]
+
+
+class MembershipServlet:
+    def __init__(self, auth: Any, ratelimiter: Any, membership: MembershipHandler, room_store: RoomStore) -> None:
+        self.auth = auth
+        self.ratelimiter = ratelimiter
+        self.membership = membership
+        self.room_store = room_store
+
+    def register(self, router: Router) -> None:
+        r = router.add
+        r("POST", f"{V3}/join/{{room_id_or_alias}}", self.on_join_alias, "join")
+        r("POST", f"{V3}/knock/{{room_id_or_alias}}", self.on_knock, "knock")
+        r("POST", f"{V3}/rooms/{{room_id}}/join", self.on_join, "room_join")
+        for action in ("invite", "leave", "kick", "ban", "unban", "forget"):
+            r("POST", f"{V3}/rooms/{{room_id}}/{action}", getattr(self, f"on_{action}"), f"room_{action}")
+
+    def _ratelimit(self, kind: str, requester: Any) -> None:
+        if self.ratelimiter is not None:
+            self.ratelimiter.check(kind, requester.user_id, exempt=requester.is_admin)
+
+    @staticmethod
+    def _reason(body: dict[str, Any]) -> str | None:
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise MatrixError(400, Codes.BAD_JSON, "'reason' must be a string")
+        return reason
+
+    @staticmethod
+    def _target(body: dict[str, Any]) -> str:
+        user_id = body.get("user_id")
+        if user_id is None:
+            raise MissingParam("Missing 'user_id'")
+        if not isinstance(user_id, str):
+            raise MatrixError(400, Codes.BAD_JSON, "'user_id' must be a string")
+        return user_id
+
+    async def _join(self, request: SupRequest, room: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        room_id = await self.membership.resolve_room(room)
+        room_id_param(room_id)
+        self._ratelimit("join", requester)
+        await self.membership.update(requester.user_id, requester.user_id, room_id, "join", self._reason(body))
+        return 200, {"room_id": room_id}
+
+    async def on_join_alias(self, request: SupRequest, room_id_or_alias: str) -> Resp:
+        return await self._join(request, room_id_or_alias)
+
+    async def on_join(self, request: SupRequest, room_id: str) -> Resp:
+        return await self._join(request, room_id_param(room_id))
+
+    async def on_knock(self, request: SupRequest, room_id_or_alias: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        room_id = await self.membership.resolve_room(room_id_or_alias)
+        self._ratelimit("join", requester)
+        await self.membership.update(requester.user_id, requester.user_id, room_id, "knock", self._reason(body))
+        return 200, {"room_id": room_id}
+
+    async def on_invite(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        room_id = room_id_param(room_id)
+        body = request.json()
+        if "id_server" in body or "medium" in body:
+            raise MatrixError(400, Codes.THREEPID_MEDIUM_NOT_SUPPORTED if False else Codes.UNRECOGNIZED, "Third-party invites are not supported")
+        self._ratelimit("invite", requester)
+        await self.membership.update(requester.user_id, self._target(body), room_id, "invite", self._reason(body))
+        return 200, {}
+
+    async def on_leave(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        await self.membership.update(requester.user_id, requester.user_id, room_id_param(room_id), "leave", self._reason(body))
+        return 200, {}
+
+    async def on_kick(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        await self.membership.update(requester.user_id, self._target(body), room_id_param(room_id), "leave", self._reason(body))
+        return 200, {}
+
+    async def on_ban(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        await self.membership.update(requester.user_id, self._target(body), room_id_param(room_id), "ban", self._reason(body))
+        return 200, {}
+
+    async def on_unban(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        room_id = room_id_param(room_id)
+        target = self._target(body)
+        snap = await self.membership.rooms.get(room_id) if await self.membership.rooms.exists(room_id) else None
+        if snap is None or snap.membership_of(target) != "ban":
+            raise MatrixError(403, Codes.FORBIDDEN, f"{target} is not banned")
+        await self.membership.update(requester.user_id, target, room_id, "leave", self._reason(body))
+        return 200, {}
+
+    async def on_forget(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        room_id = room_id_param(room_id)
+        rooms = await self.room_store.get_rooms_for_user(requester.user_id, ("join", "invite", "knock"))
+        if room_id in rooms:
+            raise MatrixError(400, Codes.UNKNOWN, "You must leave the room before forgetting it")
+        await self.room_store.forget(requester.user_id, room_id)
+        return 200, {}

@@ -1,0 +1,241 @@
+"""Room endpoints: createRoom, send, state, event, members, joined_rooms, redact, messages, context, timestamp_to_event."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping
+
+from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.events.power_levels import PowerLevels
+from homeserver.handlers.event_creation import Draft, EventCreationHandler
+from homeserver.handlers.messages import MessagesHandler
+from homeserver.handlers.room_creation import RoomCreationHandler
+from homeserver.handlers.room_state import RoomStateHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.types.ids import InvalidId, parse_event_id, parse_room_id
+from homeserver.types.requester import Requester
+from storage.persistence.event_persister import ClientTxn
+from storage.persistence.room_cache import RoomSnapshot
+from storage.stores.events import EventStore
+from storage.stores.rooms import RoomStore
+
+V3 = "/_matrix/client/v3"
+Resp = tuple[int, dict[str, Any]]
+
+
+def room_id_param(value: str) -> str:
+    try:
+        return parse_room_id(value)
+    except InvalidId as e:
+        raise InvalidParam(f"Invalid room id: {e}") from None
+
+
+def event_id_param(value: str) -> str:
+    try:
+        return parse_event_id(value)
+    except InvalidId as e:
+        raise InvalidParam(f"Invalid event id: {e}") from None
+
+
+def event_type_param(value: str) -> str:
+    if not value or len(value.encode("utf-8")) > 255:
+        raise InvalidParam("Invalid event type")
+    return value
+
+
+def client_txn(requester: Requester, txn_id: str) -> ClientTxn:
+    if not txn_id or len(txn_id) > 255:
+        raise InvalidParam("Invalid transaction id")
+    device = requester.device_id or f"_token_{requester.access_token_id}"
+    return ClientTxn(requester.user_id, device, txn_id)
+
+
+class RoomServlet:
+    def __init__(self, auth: Any, ratelimiter: Any, creation: EventCreationHandler, room_creation: RoomCreationHandler,
+                 state: RoomStateHandler, messages: MessagesHandler, room_store: RoomStore, events: EventStore,
+                 load_filter: Callable[[str, str], Any] | None = None) -> None:
+        self.auth = auth
+        self.ratelimiter = ratelimiter
+        self.creation = creation
+        self.room_creation = room_creation
+        self.state = state
+        self.messages = messages
+        self.room_store = room_store
+        self.events = events
+        self.load_filter = load_filter
+
+    def register(self, router: Router) -> None:
+        r = router.add
+        r("POST", f"{V3}/createRoom", self.on_create_room, "createRoom")
+        r("PUT", f"{V3}/rooms/{{room_id}}/send/{{event_type}}/{{txn_id}}", self.on_send, "room_send")
+        r("PUT", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/{{state_key}}", self.on_put_state, "room_put_state")
+        r("PUT", f"{V3}/rooms/{{room_id}}/state/{{event_type}}", self.on_put_state_empty, "room_put_state_empty")
+        r("GET", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/{{state_key}}", self.on_get_state_event, "room_get_state_event")
+        r("GET", f"{V3}/rooms/{{room_id}}/state/{{event_type}}", self.on_get_state_event_empty, "room_get_state_event_empty")
+        r("GET", f"{V3}/rooms/{{room_id}}/state", self.on_get_state, "room_get_state")
+        r("GET", f"{V3}/rooms/{{room_id}}/event/{{event_id}}", self.on_get_event, "room_get_event")
+        r("GET", f"{V3}/rooms/{{room_id}}/members", self.on_members, "room_members")
+        r("GET", f"{V3}/rooms/{{room_id}}/joined_members", self.on_joined_members, "room_joined_members")
+        r("GET", f"{V3}/joined_rooms", self.on_joined_rooms, "joined_rooms")
+        r("PUT", f"{V3}/rooms/{{room_id}}/redact/{{event_id}}/{{txn_id}}", self.on_redact, "room_redact")
+        r("GET", f"{V3}/rooms/{{room_id}}/messages", self.on_messages, "room_messages")
+        r("GET", f"{V3}/rooms/{{room_id}}/context/{{event_id}}", self.on_context, "room_context")
+        r("GET", "/_matrix/client/v1/rooms/{room_id}/timestamp_to_event", self.on_timestamp_to_event, "timestamp_to_event")
+
+    def _ratelimit(self, kind: str, requester: Requester) -> None:
+        if self.ratelimiter is not None:
+            self.ratelimiter.check(kind, requester.user_id, exempt=requester.is_admin)
+
+    async def on_create_room(self, request: SupRequest) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        self._ratelimit("message", requester)
+        return 200, await self.room_creation.create_room(requester.user_id, body, requester.is_guest)
+
+    async def on_send(self, request: SupRequest, room_id: str, event_type: str, txn_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        room_id = room_id_param(room_id)
+        event_type = event_type_param(event_type)
+        content = request.json()
+        ct = client_txn(requester, txn_id)
+        self._ratelimit("message", requester)
+        event_id, _ = await self.creation.send(room_id, requester.user_id, event_type, content, client_txn=ct)
+        return 200, {"event_id": event_id}
+
+    async def on_put_state(self, request: SupRequest, room_id: str, event_type: str, state_key: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        room_id = room_id_param(room_id)
+        event_type = event_type_param(event_type)
+        content = request.json()
+        if event_type == "m.room.member":
+            membership = content.get("membership")
+            if membership not in ("join", "invite", "leave", "ban", "knock"):
+                raise MatrixError(400, Codes.BAD_JSON, "Invalid membership")
+        if event_type == "m.room.canonical_alias":
+            await self._check_canonical_alias(room_id, content)
+        self._ratelimit("message", requester)
+        event_id, _ = await self.creation.send(room_id, requester.user_id, event_type, content, state_key=state_key)
+        return 200, {"event_id": event_id}
+
+    async def on_put_state_empty(self, request: SupRequest, room_id: str, event_type: str) -> Resp:
+        return await self.on_put_state(request, room_id, event_type, "")
+
+    canonical_alias_checker: Any = None
+
+    async def _check_canonical_alias(self, room_id: str, content: Mapping[str, Any]) -> None:
+        if self.canonical_alias_checker is not None:
+            await self.canonical_alias_checker(room_id, content)
+
+    async def on_get_state_event(self, request: SupRequest, room_id: str, event_type: str, state_key: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        content, event = await self.state.get_state_event(requester.user_id, room_id_param(room_id), event_type, state_key)
+        fmt = request.query_str("format", "content")
+        if fmt not in ("content", "event"):
+            raise InvalidParam("format must be 'content' or 'event'")
+        return 200, event if fmt == "event" else content
+
+    async def on_get_state_event_empty(self, request: SupRequest, room_id: str, event_type: str) -> Resp:
+        return await self.on_get_state_event(request, room_id, event_type, "")
+
+    async def on_get_state(self, request: SupRequest, room_id: str) -> Any:
+        requester = await self.auth.get_user(request)
+        return 200, await self.state.get_state(requester.user_id, room_id_param(room_id))
+
+    async def on_get_event(self, request: SupRequest, room_id: str, event_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        return 200, await self.state.get_event(requester.user_id, requester.device_id, room_id_param(room_id), event_id_param(event_id))
+
+    async def on_members(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        valid = ("join", "invite", "knock", "leave", "ban")
+        membership = request.query_str("membership")
+        not_membership = request.query_str("not_membership")
+        for v in (membership, not_membership):
+            if v is not None and v not in valid:
+                raise InvalidParam("Invalid membership filter")
+        chunk = await self.state.get_members(requester.user_id, requester.device_id, room_id_param(room_id),
+                                             request.query_str("at"), membership, not_membership)
+        return 200, {"chunk": chunk}
+
+    async def on_joined_members(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        return 200, await self.state.get_joined_members(requester.user_id, room_id_param(room_id))
+
+    async def on_joined_rooms(self, request: SupRequest) -> Resp:
+        requester = await self.auth.get_user(request)
+        return 200, {"joined_rooms": await self.room_store.get_joined_room_ids(requester.user_id)}
+
+    async def on_redact(self, request: SupRequest, room_id: str, event_id: str, txn_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        room_id = room_id_param(room_id)
+        event_id = event_id_param(event_id)
+        body = request.json_or_empty()
+        content: dict[str, Any] = {}
+        if "reason" in body:
+            if not isinstance(body["reason"], str):
+                raise MatrixError(400, Codes.BAD_JSON, "'reason' must be a string")
+            content["reason"] = body["reason"]
+        ct = client_txn(requester, txn_id)
+        target = await self.events.get_event(event_id)
+        if target is not None and target.room_id != room_id:
+            raise NotFound("Event not found in this room")
+
+        async def pre_check(draft: Draft, snap: RoomSnapshot) -> None:
+            if target is None or target.sender == requester.user_id:
+                return
+            keys = [("m.room.power_levels", ""), ("m.room.create", "")]
+            auth = {k: ev for k in keys if (ev := await self.creation.state_event(draft, k)) is not None}
+            pls = PowerLevels(auth, snap.version)
+            if pls.user_level(requester.user_id) < pls.level("redact"):
+                raise Forbidden("You may not redact other users' events")
+
+        self._ratelimit("message", requester)
+        new_id, _ = await self.creation.send(room_id, requester.user_id, "m.room.redaction", content, redacts=event_id,
+                                             client_txn=ct, pre_check=pre_check)
+        return 200, {"event_id": new_id}
+
+    async def _filter(self, request: SupRequest, user_id: str) -> Any:
+        raw = request.query_str("filter")
+        if raw is None:
+            return None
+        raw = raw.strip()
+        if raw.startswith("{"):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                raise MatrixError(400, Codes.BAD_JSON, "filter is not valid JSON") from None
+            if not isinstance(value, dict):
+                raise MatrixError(400, Codes.BAD_JSON, "filter must be an object")
+            return value
+        if self.load_filter is not None:
+            stored = await self.load_filter(user_id, raw)
+            if stored is not None:
+                return stored.get("room", {}).get("timeline", stored) if isinstance(stored, dict) else None
+        raise MatrixError(400, Codes.BAD_JSON, "Unknown filter id")
+
+    async def on_messages(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        room_id = room_id_param(room_id)
+        direction = request.query_str("dir", "b")
+        if direction not in ("b", "f"):
+            raise InvalidParam("dir must be 'b' or 'f'")
+        limit = request.query_int("limit", 10, minimum=0, maximum=1000) or 10
+        flt = await self._filter(request, requester.user_id)
+        return 200, await self.messages.messages(requester.user_id, requester.device_id, room_id, request.query_str("from"),
+                                                 request.query_str("to"), direction, limit, flt)
+
+    async def on_context(self, request: SupRequest, room_id: str, event_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        limit = request.query_int("limit", 10, minimum=0, maximum=100)
+        flt = await self._filter(request, requester.user_id)
+        return 200, await self.messages.context(requester.user_id, requester.device_id, room_id_param(room_id),
+                                                event_id_param(event_id), limit if limit is not None else 10, flt)
+
+    async def on_timestamp_to_event(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        ts = request.query_int("ts", required=True, minimum=0)
+        direction = request.query_str("dir", required=True)
+        if direction not in ("f", "b"):
+            raise InvalidParam("dir must be 'f' or 'b'")
+        return 200, await self.messages.timestamp_to_event(requester.user_id, room_id_param(room_id), ts or 0, direction or "f")

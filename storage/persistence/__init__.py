@@ -1,0 +1,1 @@
+"""The single write path for room events (see event_persister.py)."""

@@ -1,0 +1,134 @@
+"""Rooms area: state storage, the persister, event creation and the room APIs.
+
+Exposes on the core (see docs/rooms-storage-api.md):
+  core.event_store, core.state_store, core.room_store, core.room_cache, core.alias_store,
+  core.persister (``add_hook(fn(rows))``), core.event_creation, core.membership, core.event_formatter,
+  core.visibility, core.room_summary, core.rooms_for_user(user_id) -> list[room_id]
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeserver.handlers.event_creation import EventCreationHandler
+from homeserver.handlers.membership import MembershipHandler
+from homeserver.handlers.messages import MessagesHandler
+from homeserver.handlers.room_creation import RoomCreationHandler
+from homeserver.handlers.room_state import RoomStateHandler
+from homeserver.handlers.visibility import VisibilityFilter
+from homeserver.rest.client.membership import MembershipServlet
+from homeserver.rest.client.rooms import RoomServlet
+from storage.persistence.event_persister import EventPersister
+from storage.persistence.room_cache import RoomCache
+from storage.stores.events import EventFormatter, EventStore
+from storage.stores.room_aliases import RoomAliasStore
+from storage.stores.rooms import RoomStore
+from storage.stores.state import StateStore
+from storage.stores.txn_ids import TxnIdStore
+from storage.streams import StreamIdGenerator
+from workers.core import Core
+
+logger = logging.getLogger(__name__)
+
+
+class _RoomSharing:
+    """The user directory's "shares a room or is in a public room" rule."""
+
+    def __init__(self, room_store: RoomStore) -> None:
+        self.room_store = room_store
+
+    async def filter_visible(self, searcher: str, candidates: list[str]) -> set[str]:
+        visible = await self.room_store.get_users_sharing_rooms(searcher)
+        visible |= await self.room_store.get_users_in_public_rooms()
+        return {c for c in candidates if c in visible}
+
+
+def wire(core: Core) -> None:
+    db, clock = core.db, core.clock
+    stream = db.run_sync("load_events_stream", lambda txn: StreamIdGenerator.load(txn, "events", [("events", "stream_ordering")]))
+    core.streams["events"] = stream
+
+    events = EventStore(db)
+    state = StateStore(db)
+    room_store = RoomStore(db)
+    aliases = RoomAliasStore(db)
+    txn_ids = TxnIdStore(db)
+    room_cache = RoomCache(db)
+    persister = EventPersister(db, stream, core.notifier, room_cache, events, state, clock)
+    creation = EventCreationHandler(core.server_name, core.signing_key, clock, room_cache, events, persister)
+
+    profiles = getattr(core, "profiles", None)
+
+    async def get_profile(user_id: str) -> dict[str, Any]:
+        if profiles is None:
+            return {}
+        out = {}
+        dn = await profiles.get_displayname(user_id)
+        av = await profiles.get_avatar_url(user_id)
+        if dn is not None:
+            out["displayname"] = dn
+        if av is not None:
+            out["avatar_url"] = av
+        return out
+
+    membership = MembershipHandler(core.server_name, creation, room_cache, room_store, aliases, get_profile)
+    room_creation = RoomCreationHandler(core.server_name, creation, membership, aliases, clock)
+    formatter = EventFormatter(events, clock)
+    visibility = VisibilityFilter(events, state, room_cache)
+    messages = MessagesHandler(events, state, room_cache, visibility, formatter, stream)
+    room_state = RoomStateHandler(events, state, room_cache, visibility, formatter)
+
+    core.event_store = events
+    core.state_store = state
+    core.room_store = room_store
+    core.room_cache = room_cache
+    core.alias_store = aliases
+    core.txn_id_store = txn_ids
+    core.persister = persister
+    core.event_creation = creation
+    core.membership = membership
+    core.room_creation = room_creation
+    core.event_formatter = formatter
+    core.visibility = visibility
+    core.messages = messages
+    core.room_state = room_state
+    core.rooms_for_user = room_store.get_joined_room_ids
+
+    auth = getattr(core, "auth", None)
+    ratelimiter = getattr(core, "ratelimiter", None)
+    filters = getattr(core, "filters", None)
+    load_filter = getattr(filters, "get_filter", None) if filters is not None else None
+    rooms_servlet = RoomServlet(auth, ratelimiter, creation, room_creation, room_state, messages, room_store, events, load_filter)
+    core.on_resource("client", rooms_servlet.register)
+    core.on_resource("client", MembershipServlet(auth, ratelimiter, membership, room_store).register)
+
+    accounts = getattr(core, "accounts", None)
+    if accounts is not None and hasattr(accounts, "add_user_deactivated_listener"):
+        accounts.add_user_deactivated_listener(membership.leave_all_rooms)
+    if profiles is not None and hasattr(profiles, "add_profile_changed_listener"):
+        profiles.add_profile_changed_listener(membership.on_profile_changed)
+    user_directory = getattr(core, "user_directory", None)
+    if user_directory is not None and hasattr(user_directory, "set_visibility"):
+        user_directory.set_visibility(_RoomSharing(room_store))
+
+    # Cleanup job: client transaction ids are kept at least 24 hours, then pruned hourly.
+    def start_cleanup() -> None:
+        async def prune() -> None:
+            try:
+                await txn_ids.prune(clock.time_msec())
+            except Exception:
+                logger.exception("pruning transaction ids failed")
+
+        from twisted.internet import defer
+
+        call = clock.looping_call(lambda: defer.ensureDeferred(prune()), 3600.0)
+        core.on_shutdown(lambda: call.stop() if call.running else None)
+
+    core.on_startup(start_cleanup)
+
+    try:
+        from workers.wiring import rooms_extra
+    except ImportError:
+        return
+    rooms_extra.wire_extra(core, rooms_servlet)

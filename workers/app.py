@@ -92,7 +92,13 @@ class HomeServerApp:
         hard_limit = max(self.config.http.max_request_body, self.config.media.max_upload_size)
         for listener in self.config.listeners:
             router = self.core.build_router(listener["resources"])
-            root = DispatchResource(router, self.config.http.max_request_body, cors=self.config.http.cors, listener_name=",".join(listener["resources"]))
+            root = DispatchResource(
+                router,
+                self.config.http.max_request_body,
+                cors=self.config.http.cors,
+                listener_name=",".join(listener["resources"]),
+                raw_resources=self.core.build_raw_resources(listener["resources"]),
+            )
             site = SupSite(root, hard_limit)
             if listener["tls_certificate"]:
                 from twisted.internet import ssl

@@ -34,12 +34,27 @@ class Core:
         # "events", "account_data", "typing", "receipts", "presence", "to_device", "device_lists".
         self.streams: dict[str, StreamIdGenerator] = {}
         self._registrars: dict[str, list[RouteRegistrar]] = {}
+        self._raw_resources: dict[str, dict[str, Callable[[], Any]]] = {}
         self._startup_hooks: list[Callable[[], Any]] = []
         self._shutdown_hooks: list[Callable[[], Any]] = []
 
     def on_resource(self, resource: str, registrar: RouteRegistrar) -> None:
         """Register routes on every listener that serves ``resource`` (client, federation, media, keys, admin, metrics)."""
         self._registrars.setdefault(resource, []).append(registrar)
+
+    def on_raw_resource(self, resource: str, path: str, factory: Callable[[], Any]) -> None:
+        """Serve the exact ``path`` on listeners with ``resource`` by a twisted.web resource of its own
+        (``factory()`` is called once per listener). For protocols that take over the connection, such as
+        the WebSocket endpoint; ordinary JSON endpoints use :meth:`on_resource`."""
+        self._raw_resources.setdefault(resource, {})[path] = factory
+
+    def build_raw_resources(self, resources: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for resource in resources:
+            for path, factory in self._raw_resources.get(resource, {}).items():
+                if path not in out:
+                    out[path] = factory()
+        return out
 
     def build_router(self, resources: list[str]) -> Router:
         router = Router()

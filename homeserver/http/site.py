@@ -82,15 +82,29 @@ class DispatchResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, router: Router, max_json_body: int, cors: bool = True, listener_name: str = "client") -> None:
+    def __init__(
+        self,
+        router: Router,
+        max_json_body: int,
+        cors: bool = True,
+        listener_name: str = "client",
+        raw_resources: dict[str, resource.Resource] | None = None,
+    ) -> None:
         super().__init__()
         self.router = router
+        # Exact path -> twisted resource that handles the request itself (e.g. a WebSocket upgrade).
+        # Registered with ``core.on_raw_resource``; bypasses routing, JSON rendering and body limits.
+        self.raw_resources = dict(raw_resources or {})
         self.max_json_body = max_json_body
         self.cors = cors
         self.listener_name = listener_name
         self.in_flight: set[defer.Deferred[Any]] = set()
 
     def render(self, request: server.Request) -> Any:  # noqa: C901 - one place for the whole request lifecycle
+        if self.raw_resources:
+            raw = self.raw_resources.get(request.path.decode("utf-8", "replace"))
+            if raw is not None:
+                return raw.render(request)
         request_id = f"{request.method.decode('ascii', 'replace')}-{next(_request_counter)}"
         started = time.perf_counter()
         method = request.method.decode("ascii", "replace").upper()

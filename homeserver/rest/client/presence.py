@@ -1,0 +1,32 @@
+"""``GET/PUT /presence/{userId}/status``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import NotFound
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.accounts_common import add_client_route
+
+
+class PresenceServlet:
+    def __init__(self, auth: Any, presence: Any, user_exists: Any) -> None:
+        self._auth = auth
+        self._presence = presence
+        self._user_exists = user_exists
+
+    def register(self, router: Router) -> None:
+        add_client_route(router, "GET", "/presence/{user_id}/status", self.on_get, "presence_get")
+        add_client_route(router, "PUT", "/presence/{user_id}/status", self.on_put, "presence_put")
+
+    async def on_get(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
+        await self._auth.get_user(request)
+        if self._user_exists is not None and not await self._user_exists(user_id):
+            raise NotFound("Unknown user")
+        return 200, self._presence.format(self._presence.get_state(user_id))
+
+    async def on_put(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self._auth.get_user(request)
+        await self._presence.set_status(requester.user_id, user_id, request.json())
+        return 200, {}

@@ -1,0 +1,33 @@
+"""``PUT /rooms/{roomId}/typing/{userId}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import BadJson, MissingParam
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.accounts_common import add_client_route
+
+
+class TypingServlet:
+    def __init__(self, auth: Any, typing: Any) -> None:
+        self._auth = auth
+        self._typing = typing
+
+    def register(self, router: Router) -> None:
+        add_client_route(router, "PUT", "/rooms/{room_id}/typing/{user_id}", self.on_put, "typing")
+
+    async def on_put(self, request: SupRequest, room_id: str, user_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self._auth.get_user(request)
+        body = request.json()
+        if "typing" not in body:
+            raise MissingParam("Missing 'typing'")
+        typing = body["typing"]
+        if not isinstance(typing, bool):
+            raise BadJson("'typing' must be a boolean")
+        timeout = body.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)):
+            raise BadJson("'timeout' must be an integer")
+        await self._typing.set_typing(requester.user_id, room_id, user_id, typing, timeout)
+        return 200, {}

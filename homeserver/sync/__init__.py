@@ -1,0 +1,1 @@
+"""Sync: stream tokens, filters, the sync handler and one provider per stream."""

@@ -1,0 +1,1 @@
+"""One module per stream, each a :class:`homeserver.sync.result.StreamProvider`."""

@@ -1,0 +1,34 @@
+"""The "device_lists" stream (changed/left) plus one-time-key counts and unused fallback key types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.sync.result import SyncContext, SyncResult
+
+
+class DeviceListsProvider:
+    name = "device_lists"
+
+    def __init__(self, device_lists: Any, e2e_keys: Any, tracker: Any) -> None:
+        self._device_lists = device_lists
+        self._e2e_keys = e2e_keys
+        self._tracker = tracker
+
+    def current(self) -> int:
+        return int(self._device_lists.current_position()) if self._device_lists is not None else 0
+
+    async def fill(self, ctx: SyncContext, result: SyncResult) -> None:
+        if self._e2e_keys is not None and ctx.request.device_id is not None:
+            counts = await self._e2e_keys.count_one_time_keys(ctx.user_id, ctx.request.device_id)
+            result.otk_counts = counts
+            result.fallback_types = list(await self._e2e_keys.unused_fallback_key_types(ctx.user_id, ctx.request.device_id))
+        if self._device_lists is None or ctx.initial:
+            return
+        since = ctx.since_pos(self.name)
+        upto = ctx.now.get(self.name)
+        if since >= upto or not self._tracker.user_changed(self.name, ctx.user_id, since):
+            return
+        changed, left = await self._device_lists.get_device_list_changes(ctx.user_id, since, upto)
+        result.device_lists["changed"] = sorted(changed)
+        result.device_lists["left"] = sorted(left)

@@ -1,0 +1,235 @@
+"""The "events" stream: rooms.join/invite/leave/knock with timeline, state, summary.
+
+Queries are batched: one transaction for every room's timeline, one for the
+state sets at ``since``, one event fetch for all the state events to send.
+Incremental syncs look only at rooms the change tracker says moved.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from homeserver.sync.changes import ChangeTracker
+from homeserver.sync.filter import EventFilter
+from homeserver.sync.result import SyncContext, SyncResult
+from storage.stores.events import EventFormatter, EventRow, EventStore
+from storage.stores.state import StateStore
+from storage.stores.stream_sync import Membership, SyncStore
+
+logger = logging.getLogger(__name__)
+
+StateKey = tuple[str, str]
+MAX_HEROES = 5
+STRIPPED_KEYS = ("type", "state_key", "content", "sender")
+
+
+class RoomsProvider:
+    name = "events"
+
+    def __init__(
+        self,
+        store: SyncStore,
+        events: EventStore,
+        state: StateStore,
+        formatter: EventFormatter,
+        tracker: ChangeTracker,
+        stream: Any,
+        room_cache: Any,
+        visibility: Any = None,
+    ) -> None:
+        self._visibility = visibility
+        self._store = store
+        self._events = events
+        self._state = state
+        self._formatter = formatter
+        self._tracker = tracker
+        self._stream = stream
+        self._room_cache = room_cache
+
+    def current(self) -> int:
+        return self._stream.current()
+
+    async def fill(self, ctx: SyncContext, result: SyncResult) -> None:
+        since = ctx.since_pos("events")
+        now = ctx.now.get("events")
+        f = ctx.filter
+        initial = ctx.initial
+        if not initial and since == now:
+            return
+        changes: list[Membership] = ctx.membership_changes
+        changed_in_window = {c.room_id for c in changes}
+
+        # ---- joined rooms: what to fetch ----
+        wanted: list[tuple[str, int, int, int]] = []
+        fresh: set[str] = set()  # rooms that get full state
+        limit = f.timeline_limit
+        if initial or ctx.request.full_state:
+            rooms_to_load: Iterable[str] = ctx.joined
+        else:
+            moved = self._tracker.rooms_changed("events", ctx.joined, since)
+            rooms_to_load = ctx.joined if moved is None else set(moved) | (changed_in_window & set(ctx.joined))
+        for room_id in rooms_to_load:
+            newly = initial or room_id in ctx.newly_joined
+            if newly or ctx.request.full_state:
+                fresh.add(room_id)
+            wanted.append((room_id, 0 if newly else since, now, limit + 1))
+
+        # ---- left rooms ----
+        left: dict[str, Membership] = {}
+        if initial:
+            if f.room.include_leave:
+                left = {r: m for r, m in ctx.memberships.items() if m.membership in ("leave", "ban") and f.room.allows_room(r)}
+        else:
+            for c in changes:
+                cur = ctx.memberships.get(c.room_id)
+                if cur is not None and cur.membership in ("leave", "ban") and f.room.allows_room(c.room_id):
+                    left[c.room_id] = cur
+        for room_id, m in left.items():
+            if m.sender == ctx.user_id and m.membership == "leave" and initial and not f.room.include_leave:
+                continue
+            wanted.append((room_id, 0 if initial else since, m.stream_ordering, limit + 1))
+            if initial:
+                fresh.add(room_id)
+
+        timelines = await self._store.timelines(wanted)
+
+        # ---- state for each room with a timeline ----
+        gappy: dict[str, EventRow | None] = {}
+        limited_flags: dict[str, bool] = {}
+        for room_id, rows in list(timelines.items()):
+            limited = limited_flags[room_id] = len(rows) > limit
+            if limited:
+                rows = timelines[room_id] = rows[len(rows) - limit :]
+            if room_id in fresh:
+                continue
+            if limited or ctx.request.use_state_after:
+                gappy[room_id] = rows[0] if rows else None
+        since_sets = await self._store.state_sets_at([(r, since) for r in gappy]) if gappy else {}
+
+        state_ids: dict[str, dict[StateKey, str]] = {}
+        end_sets = {}
+        if fresh:
+            missing = [r for r in fresh if not timelines.get(r)]
+            end_sets = await self._store.state_sets_at([(r, now) for r in missing]) if missing else {}
+        for room_id, rows in timelines.items():
+            use_after = ctx.request.use_state_after
+            if room_id in fresh:
+                if rows:
+                    set_id = rows[-1].state_after if use_after else rows[0].state_before
+                else:
+                    set_id = end_sets.get(room_id)
+                state_ids[room_id] = await self._state.get_state_ids(set_id)
+            elif room_id in gappy:
+                target = rows[-1].state_after if (use_after and rows) else (rows[0].state_before if rows else None)
+                if target is None:
+                    continue
+                changed, _removed = await self._state.diff(since_sets.get(room_id), target)
+                state_ids[room_id] = changed
+
+        # ---- filter state (types, senders by key, lazy-loaded members) ----
+        sf = f.room.state
+        wanted_events: set[str] = set()
+        for room_id, ids in state_ids.items():
+            rows = timelines.get(room_id, [])
+            ids = self._filter_state_keys(ids, sf, ctx.user_id, {r.sender for r in rows}, room_id in fresh)
+            # state events already in the timeline are not repeated in "state" (they are in "state_after")
+            if not ctx.request.use_state_after:
+                in_timeline = {r.event_id for r in rows}
+                ids = {k: v for k, v in ids.items() if v not in in_timeline}
+            state_ids[room_id] = ids
+            wanted_events.update(ids.values())
+        state_rows = await self._events.get_events(wanted_events) if wanted_events else {}
+
+        # ---- render ----
+        tf = f.room.timeline
+        for room_id, rows in timelines.items():
+            limited = limited_flags.get(room_id, False)
+            if self._visibility is not None and (room_id in fresh or room_id in left) and rows:
+                rows = await self._visibility.filter(ctx.user_id, rows)
+            visible = [r for r in rows if (r.sender not in ctx.ignored or r.is_state())]
+            events = await self._formatter.format(visible, ctx.user_id, ctx.request.device_id, strip_room_id=True)
+            events = [f.project(e) for e in events if tf.matches(e)]
+            st_rows = [state_rows[e] for e in state_ids.get(room_id, {}).values() if e in state_rows]
+            st_rows.sort(key=lambda r: r.stream_ordering)
+            state_events = [f.project(e) for e in await self._formatter.format(st_rows, ctx.user_id, None, strip_room_id=True) if sf.matches(e)]
+            if room_id in left:
+                entry = result.leave.setdefault(room_id, {"timeline": {}, "state": {"events": []}, "account_data": {"events": []}})
+            else:
+                entry = result.joined_room(room_id)
+            entry["timeline"] = {"events": events, "limited": limited}
+            if rows:
+                entry["timeline"]["prev_batch"] = rows[0].token
+            entry["state"] = {"events": state_events}
+            if room_id not in left:
+                if events or state_events or room_id in fresh or room_id in changed_in_window:
+                    result.mark(room_id)
+                if room_id in fresh or limited or any(r.type == "m.room.member" for r in rows) or room_id in changed_in_window:
+                    entry["summary"] = await self._summary(room_id, ctx.user_id)
+                if f.room.timeline.unread_thread_notifications:
+                    entry["unread_thread_notifications"] = {}
+
+        # ---- invites and knocks ----
+        await self._stripped_rooms(ctx, result, changes)
+
+    def _filter_state_keys(
+        self, ids: dict[StateKey, str], sf: EventFilter, user_id: str, senders: set[str], full: bool
+    ) -> dict[StateKey, str]:
+        out = {}
+        lazy = sf.lazy_load_members
+        for (t, sk), eid in ids.items():
+            if not sf.allows_type(t):
+                continue
+            if t == "m.room.member" and lazy and sk not in senders and sk != user_id:
+                continue
+            out[(t, sk)] = eid
+        return out
+
+    async def _summary(self, room_id: str, user_id: str) -> dict[str, Any]:
+        try:
+            snap = await self._room_cache.get(room_id)
+        except Exception:
+            return {}
+        joined = invited = 0
+        heroes_first: list[str] = []
+        heroes_left: list[str] = []
+        for u, m in snap.memberships.items():
+            if m == "join":
+                joined += 1
+            elif m == "invite":
+                invited += 1
+            if u == user_id:
+                continue
+            if m in ("join", "invite"):
+                heroes_first.append(u)
+            elif m in ("leave", "ban"):
+                heroes_left.append(u)
+        heroes = sorted(heroes_first)[:MAX_HEROES] or sorted(heroes_left)[:MAX_HEROES]
+        return {"m.heroes": heroes, "m.joined_member_count": joined, "m.invited_member_count": invited}
+
+    async def _stripped_rooms(self, ctx: SyncContext, result: SyncResult, changes: list[Membership]) -> None:
+        f = ctx.filter
+        if ctx.initial:
+            candidates = [m for m in ctx.memberships.values() if m.membership in ("invite", "knock")]
+        else:
+            candidates = []
+            for c in changes:
+                cur = ctx.memberships.get(c.room_id)
+                if cur is not None and cur.membership in ("invite", "knock") and cur.event_id == c.event_id:
+                    candidates.append(cur)
+        candidates = [m for m in candidates if f.room.allows_room(m.room_id) and m.sender not in ctx.ignored]
+        if not candidates:
+            return
+        rows = await self._events.get_events([m.event_id for m in candidates])
+        for m in candidates:
+            row = rows.get(m.event_id)
+            if row is None:
+                continue
+            key = "invite_room_state" if m.membership == "invite" else "knock_room_state"
+            stripped = list((row.pdu.get("unsigned") or {}).get(key) or [])
+            stripped = [e for e in stripped if isinstance(e, dict) and not (e.get("type") == "m.room.member" and e.get("state_key") == ctx.user_id)]
+            stripped.append({k: row.pdu[k] for k in STRIPPED_KEYS if k in row.pdu})
+            if m.membership == "invite":
+                result.invite[m.room_id] = {"invite_state": {"events": stripped}}
+            else:
+                result.knock[m.room_id] = {"knock_state": {"events": stripped}}

@@ -11,7 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.event_creation import EventCreationHandler
+from homeserver.handlers.room_summary import RoomSummaryHandler
+from homeserver.handlers.room_upgrade import RoomUpgradeHandler
+from homeserver.rest.client.directory import DirectoryServlet
 from homeserver.handlers.membership import MembershipHandler
 from homeserver.handlers.messages import MessagesHandler
 from homeserver.handlers.room_creation import RoomCreationHandler
@@ -127,8 +131,18 @@ def wire(core: Core) -> None:
 
     core.on_startup(start_cleanup)
 
-    try:
-        from workers.wiring import rooms_extra
-    except ImportError:
-        return
-    rooms_extra.wire_extra(core, rooms_servlet)
+    summaries = RoomSummaryHandler(events, room_cache, room_store)
+    directory = DirectoryHandler(core.server_name, aliases, room_cache, room_store, creation, summaries, clock)
+    upgrades = RoomUpgradeHandler(core.server_name, creation, membership, room_cache, aliases)
+    rooms_servlet.canonical_alias_checker = directory.check_canonical_alias
+    core.room_summary = summaries
+    core.directory = directory
+    core.room_upgrades = upgrades
+    core.on_resource("client", DirectoryServlet(auth, directory, summaries, upgrades, membership, visibility).register)
+
+    from homeserver.rest.admin.rooms import RoomAdminServlet
+
+    admin = RoomAdminServlet(auth, core, room_store, room_cache, events, state, membership, creation, clock)
+    core.room_admin = admin
+    core.on_resource("client", admin.register)
+    core.on_resource("admin", admin.register)

@@ -1,0 +1,168 @@
+"""Room aliases, canonical alias validation and the public room directory."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.events.power_levels import PowerLevels
+from homeserver.handlers.event_creation import Draft, EventCreationHandler
+from homeserver.handlers.room_summary import RoomSummaryHandler
+from homeserver.types.ids import InvalidId, RoomAlias
+from storage.persistence.room_cache import RoomCache, UnknownRoom
+from storage.stores.room_aliases import AliasInUse, RoomAliasStore
+from storage.stores.rooms import RoomStore
+
+_PAGE_RE = re.compile(r"^p(\d{1,9})$")
+
+
+class DirectoryHandler:
+    def __init__(self, server_name: str, aliases: RoomAliasStore, rooms: RoomCache, room_store: RoomStore,
+                 creation: EventCreationHandler, summaries: RoomSummaryHandler, clock: Any) -> None:
+        self.server_name = server_name
+        self.aliases = aliases
+        self.rooms = rooms
+        self.room_store = room_store
+        self.creation = creation
+        self.summaries = summaries
+        self.clock = clock
+
+    def parse_alias(self, alias: str) -> RoomAlias:
+        try:
+            return RoomAlias.parse(alias)
+        except InvalidId as e:
+            raise InvalidParam(f"Invalid room alias: {e}") from None
+
+    async def _power(self, user_id: str, room_id: str) -> tuple[float, PowerLevels]:
+        snap = await self.rooms.get(room_id)
+        draft = Draft.of(snap)
+        keys = [("m.room.power_levels", ""), ("m.room.create", "")]
+        auth = {k: ev for k in keys if (ev := await self.creation.state_event(draft, k)) is not None}
+        pls = PowerLevels(auth, snap.version)
+        return pls.user_level(user_id), pls
+
+    async def create_alias(self, user_id: str, alias: str, room_id: Any) -> None:
+        parsed = self.parse_alias(alias)
+        if not isinstance(room_id, str) or not room_id.startswith("!"):
+            raise MatrixError(400, Codes.BAD_JSON, "'room_id' must be a room id")
+        if parsed.domain != self.server_name:
+            raise InvalidParam("Room alias must be on this server")
+        if not await self.rooms.exists(room_id):
+            raise NotFound("Unknown room")
+        try:
+            await self.aliases.create(alias, room_id, user_id, self.clock.time_msec())
+        except AliasInUse:
+            raise MatrixError(409, Codes.ROOM_IN_USE, "Room alias already exists") from None
+
+    async def get_alias(self, alias: str) -> dict[str, Any]:
+        self.parse_alias(alias)
+        found = await self.aliases.get(alias)
+        if found is None:
+            raise NotFound("Room alias not found")
+        return {"room_id": found[0], "servers": [self.server_name]}
+
+    async def delete_alias(self, user_id: str, alias: str, is_admin: bool) -> None:
+        self.parse_alias(alias)
+        found = await self.aliases.get(alias)
+        if found is None:
+            raise NotFound("Room alias not found")
+        room_id, creator = found
+        if not is_admin and creator != user_id:
+            allowed = False
+            if await self.rooms.exists(room_id):
+                level, pls = await self._power(user_id, room_id)
+                allowed = level >= pls.required_level("m.room.canonical_alias", True)
+            if not allowed:
+                raise Forbidden("You may not delete this alias")
+        await self.aliases.delete(alias)
+
+    async def room_aliases(self, user_id: str, room_id: str, visibility: Any) -> dict[str, Any]:
+        try:
+            snap = await self.rooms.get(room_id)
+        except UnknownRoom:
+            raise Forbidden("You are not in this room") from None
+        if snap.membership_of(user_id) != "join" and await visibility.current_visibility(room_id) != "world_readable":
+            raise Forbidden("You are not in this room")
+        return {"aliases": await self.aliases.for_room(room_id)}
+
+    async def check_canonical_alias(self, room_id: str, content: Mapping[str, Any]) -> None:
+        """Local aliases in ``alias``/``alt_aliases`` must exist and point at this room (400 M_BAD_ALIAS)."""
+        values: list[Any] = []
+        if "alias" in content and content["alias"] is not None:
+            values.append(content["alias"])
+        alt = content.get("alt_aliases")
+        if alt is not None:
+            if not isinstance(alt, list):
+                raise MatrixError(400, Codes.INVALID_PARAM, "'alt_aliases' must be a list")
+            values.extend(alt)
+        for value in values:
+            if not isinstance(value, str):
+                raise MatrixError(400, Codes.INVALID_PARAM, "Aliases must be strings")
+            try:
+                parsed = RoomAlias.parse(value)
+            except InvalidId as e:
+                raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid alias {value!r}: {e}") from None
+            if parsed.domain == self.server_name:
+                found = await self.aliases.get(value)
+                if found is None or found[0] != room_id:
+                    raise MatrixError(400, Codes.BAD_ALIAS, f"Alias {value} does not point to this room")
+
+    async def get_visibility(self, room_id: str) -> dict[str, Any]:
+        room = await self.room_store.get_room(room_id)
+        if room is None or room["deleted"]:
+            raise NotFound("Room not found")
+        return {"visibility": "public" if room["is_public"] else "private"}
+
+    async def set_visibility(self, user_id: str, room_id: str, visibility: Any, is_admin: bool) -> None:
+        if visibility not in ("public", "private"):
+            raise MatrixError(400, Codes.INVALID_PARAM, "'visibility' must be public or private")
+        if not await self.rooms.exists(room_id):
+            raise NotFound("Room not found")
+        if not is_admin:
+            snap = await self.rooms.get(room_id)
+            if snap.membership_of(user_id) != "join":
+                raise Forbidden("You are not in this room")
+            level, pls = await self._power(user_id, room_id)
+            if level < pls.required_level("m.room.canonical_alias", True):
+                raise Forbidden("You need permission to change the room's aliases to publish it")
+        await self.room_store.set_public(room_id, visibility == "public")
+        snap = self.rooms.peek(room_id)
+        if snap is not None:
+            snap.is_public = visibility == "public"
+
+    async def public_rooms(self, limit: int | None, since: str | None, search: str | None,
+                           room_types: list[Any] | None, server: str | None) -> dict[str, Any]:
+        if server is not None and server != self.server_name:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Only this server's directory is available")
+        offset = 0
+        if since:
+            m = _PAGE_RE.match(since)
+            if not m:
+                raise InvalidParam("Invalid 'since' token")
+            offset = int(m.group(1))
+        chunks = []
+        for room_id in await self.room_store.public_room_ids():
+            try:
+                chunk = self.summaries.public(await self.summaries.chunk(room_id))
+            except UnknownRoom:
+                continue
+            if room_types is not None:
+                if chunk.get("room_type") not in room_types:
+                    continue
+            if search:
+                s = search.lower()
+                hay = " ".join(str(chunk.get(k, "")) for k in ("name", "topic", "canonical_alias", "room_id")).lower()
+                if s not in hay:
+                    continue
+            chunks.append(chunk)
+        chunks.sort(key=lambda c: (-c["num_joined_members"], c["room_id"]))
+        total = len(chunks)
+        limit = limit if limit and limit > 0 else total or 1
+        page = chunks[offset : offset + limit]
+        out: dict[str, Any] = {"chunk": page, "total_room_count_estimate": total}
+        if offset + limit < total:
+            out["next_batch"] = f"p{offset + limit}"
+        if offset > 0:
+            out["prev_batch"] = f"p{max(0, offset - limit)}"
+        return out

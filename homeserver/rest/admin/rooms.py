@@ -1,0 +1,288 @@
+"""Synapse-compatible room admin API: list, details, members, state, block, delete/purge (batched, background)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from twisted.internet import defer
+
+from homeserver.api.errors import Codes, InvalidParam, MatrixError, NotFound
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.rooms import room_id_param
+from storage.database import Txn
+
+logger = logging.getLogger(__name__)
+A1 = "/_synapse/admin/v1"
+A2 = "/_synapse/admin/v2"
+Resp = tuple[int, dict[str, Any]]
+PURGE_BATCH = 1000
+ORDERS = ("name", "canonical_alias", "joined_members", "joined_local_members", "version", "creator", "encryption",
+          "federatable", "public", "join_rules", "guest_access", "history_visibility", "state_events")
+
+
+class RoomAdminServlet:
+    def __init__(self, auth: Any, core: Any, room_store: Any, room_cache: Any, events: Any, state: Any, membership: Any,
+                 creation: Any, clock: Any) -> None:
+        self.auth = auth
+        self.core = core
+        self.room_store = room_store
+        self.room_cache = room_cache
+        self.events = events
+        self.state = state
+        self.membership = membership
+        self.creation = creation
+        self.clock = clock
+        self.db = room_store.db
+        self._running: dict[str, Any] = {}
+
+    def register(self, router: Router) -> None:
+        r = router.add
+        r("GET", f"{A1}/rooms", self.on_list, "admin_rooms_list")
+        r("GET", f"{A1}/rooms/{{room_id}}", self.on_details, "admin_room_details")
+        r("GET", f"{A1}/rooms/{{room_id}}/members", self.on_members, "admin_room_members")
+        r("GET", f"{A1}/rooms/{{room_id}}/state", self.on_state, "admin_room_state")
+        r("PUT", f"{A1}/rooms/{{room_id}}/block", self.on_block, "admin_room_block")
+        r("GET", f"{A1}/rooms/{{room_id}}/block", self.on_get_block, "admin_room_get_block")
+        r("DELETE", f"{A1}/rooms/{{room_id}}", self.on_delete_v1, "admin_room_delete_v1")
+        r("DELETE", f"{A2}/rooms/{{room_id}}", self.on_delete, "admin_room_delete")
+        r("GET", f"{A2}/rooms/{{room_id}}/delete_status", self.on_room_delete_status, "admin_room_delete_status")
+        r("GET", f"{A2}/rooms/delete_status/{{delete_id}}", self.on_delete_status, "admin_delete_status")
+
+    async def _admin(self, request: SupRequest) -> Any:
+        return await self.auth.require_admin(request)
+
+    async def _details(self, room: dict[str, Any]) -> dict[str, Any]:
+        room_id = room["room_id"]
+        try:
+            snap = await self.room_cache.get(room_id)
+        except Exception:
+            snap = None
+        out: dict[str, Any] = {"room_id": room_id, "name": None, "canonical_alias": None, "joined_members": 0,
+                               "joined_local_members": 0, "version": room.get("version") or room.get("room_version"),
+                               "creator": room["creator"], "encryption": None, "federatable": True,
+                               "public": room.get("public", room.get("is_public", False)), "join_rules": None,
+                               "guest_access": None, "history_visibility": None, "state_events": 0,
+                               "room_type": room.get("room_type"), "topic": None, "avatar": None}
+        if snap is None:
+            return out
+        joined = snap.joined()
+        out["joined_members"] = len(joined)
+        out["joined_local_members"] = sum(1 for u in joined if u.endswith(":" + self.core.server_name))
+        out["state_events"] = len(snap.state)
+        wanted = {"m.room.name": ("name", "name"), "m.room.canonical_alias": ("canonical_alias", "alias"),
+                  "m.room.encryption": ("encryption", "algorithm"), "m.room.join_rules": ("join_rules", "join_rule"),
+                  "m.room.guest_access": ("guest_access", "guest_access"),
+                  "m.room.history_visibility": ("history_visibility", "history_visibility"),
+                  "m.room.topic": ("topic", "topic"), "m.room.avatar": ("avatar", "url")}
+        ids = {t: snap.state[(t, "")] for t in [*wanted, "m.room.create"] if (t, "") in snap.state}
+        rows = await self.events.get_events(list(ids.values()))
+        for t, (key, field) in wanted.items():
+            row = rows.get(ids.get(t, ""))
+            if row is not None and isinstance(row.content.get(field), str):
+                out[key] = row.content[field]
+        create = rows.get(ids.get("m.room.create", ""))
+        if create is not None and create.content.get("m.federate") is False:
+            out["federatable"] = False
+        return out
+
+    async def on_list(self, request: SupRequest) -> Resp:
+        await self._admin(request)
+        start = request.query_int("from", 0, minimum=0) or 0
+        limit = request.query_int("limit", 100, minimum=0, maximum=10_000)
+        order_by = request.query_str("order_by", "name")
+        if order_by not in ORDERS:
+            raise InvalidParam("Unknown order_by")
+        direction = request.query_str("dir", "f")
+        if direction not in ("f", "b"):
+            raise InvalidParam("dir must be f or b")
+        term = (request.query_str("search_term") or "").lower()
+        rooms = [await self._details(r) for r in await self.room_store.list_rooms()]
+        if term:
+            rooms = [r for r in rooms if term in (r["name"] or "").lower() or term in (r["canonical_alias"] or "").lower()
+                     or term in r["room_id"].lower()]
+        rooms.sort(key=lambda r: (r[order_by] is None, r[order_by] if r[order_by] is not None else "", r["room_id"]),
+                   reverse=direction == "b")
+        if order_by in ("joined_members", "joined_local_members", "state_events") and direction == "f":
+            rooms.sort(key=lambda r: (-r[order_by], r["room_id"]))  # Synapse: biggest first by default
+        total = len(rooms)
+        page = rooms[start : start + (limit if limit is not None else 100)]
+        out: dict[str, Any] = {"rooms": page, "offset": start, "total_rooms": total}
+        if start + len(page) < total:
+            out["next_batch"] = start + len(page)
+        if start > 0:
+            out["prev_batch"] = max(0, start - (limit or 100))
+        return 200, out
+
+    async def _room(self, room_id: str) -> dict[str, Any]:
+        room = await self.room_store.get_room(room_id_param(room_id))
+        if room is None or room["deleted"]:
+            raise NotFound("Room not found")
+        return room
+
+    async def on_details(self, request: SupRequest, room_id: str) -> Resp:
+        await self._admin(request)
+        room = await self._room(room_id)
+        out = await self._details(room)
+        out["blocked"] = room["blocked_by"] is not None
+        return 200, out
+
+    async def on_members(self, request: SupRequest, room_id: str) -> Resp:
+        await self._admin(request)
+        await self._room(room_id)
+        members = await self.room_store.get_joined_user_ids(room_id)
+        return 200, {"members": members, "total": len(members)}
+
+    async def on_state(self, request: SupRequest, room_id: str) -> Resp:
+        await self._admin(request)
+        await self._room(room_id)
+        snap = await self.room_cache.get(room_id)
+        rows = await self.events.get_events_as_list(list(snap.state.values()))
+        return 200, {"state": await self.core.event_formatter.format(rows)}
+
+    async def on_block(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self._admin(request)
+        room_id = room_id_param(room_id)
+        body = request.json()
+        block = body.get("block")
+        if not isinstance(block, bool):
+            raise MatrixError(400, Codes.BAD_JSON, "'block' must be a boolean")
+        await self.room_store.set_blocked(room_id, requester.user_id if block else None)
+        snap = self.room_cache.peek(room_id)
+        if snap is not None:
+            snap.blocked = block
+        return 200, {"block": block}
+
+    async def on_get_block(self, request: SupRequest, room_id: str) -> Resp:
+        await self._admin(request)
+        room = await self.room_store.get_room(room_id_param(room_id))
+        if room is None or room["blocked_by"] is None:
+            return 200, {"block": False}
+        return 200, {"block": True, "user_id": room["blocked_by"]}
+
+    # ---- delete / purge ----
+    async def on_delete_v1(self, request: SupRequest, room_id: str) -> Resp:
+        status, body = await self.on_delete(request, room_id)
+        delete_id = body["delete_id"]
+        await self._running[delete_id]
+        return 200, {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [], "new_room_id": None}
+
+    async def on_delete(self, request: SupRequest, room_id: str) -> Resp:
+        await self._admin(request)
+        room_id = room_id_param(room_id)
+        body = request.json_or_empty()
+        block = body.get("block", False) is True
+        purge = body.get("purge", True) is not False
+        if await self.room_store.get_room(room_id) is None and not block:
+            raise NotFound("Room not found")
+        delete_id = secrets.token_hex(12)
+        now = self.clock.time_msec()
+        await self.db.run("room_purge_start", lambda t: t.execute(
+            "INSERT INTO room_purges (purge_id, room_id, status, started_ts) VALUES (?, ?, 'active', ?)", (delete_id, room_id, now)))
+        d = defer.ensureDeferred(self._delete(delete_id, room_id, block, purge))
+        self._running[delete_id] = d
+        return 200, {"delete_id": delete_id}
+
+    async def _delete(self, delete_id: str, room_id: str, block: bool, purge: bool) -> None:
+        try:
+            if block:
+                await self.room_store.set_blocked(room_id, "@admin:" + self.core.server_name)
+            await self.room_store.set_public(room_id, False)
+            members = await self.room_store.get_members(room_id, ("join", "invite", "knock"))
+            for user_id in members:
+                if user_id.endswith(":" + self.core.server_name):
+                    try:
+                        await self.membership.update(user_id, user_id, room_id, "leave")
+                    except Exception:
+                        logger.warning("could not remove %s from %s", user_id, room_id)
+            for alias in await self.core.alias_store.for_room(room_id):
+                await self.core.alias_store.delete(alias)
+            if purge:
+                async with self.creation.persister.linearizer.queue(room_id):
+                    await self.purge_room(room_id)
+            status = "complete"
+            error = None
+        except Exception as e:
+            logger.exception("deleting room %s failed", room_id)
+            status, error = "failed", str(e)
+        await self.db.run("room_purge_done", lambda t: t.execute(
+            "UPDATE room_purges SET status = ?, error = ? WHERE purge_id = ?", (status, error, delete_id)))
+
+    async def purge_room(self, room_id: str) -> None:
+        """Delete a room's rows in small batches (one short transaction each), never one huge transaction."""
+        self.room_cache.invalidate(room_id)
+
+        def mark(txn: Txn) -> None:
+            txn.execute("UPDATE rooms SET deleted = ?, is_public = ? WHERE room_id = ?", (True, False, room_id))
+
+        await self.db.run("purge_mark_deleted", mark)
+
+        def batch_events(txn: Txn) -> int:
+            rows = txn.query("SELECT stream_ordering, event_id FROM events WHERE room_id = ? LIMIT ?", (room_id, PURGE_BATCH))
+            if not rows:
+                return 0
+            ids = [r[1] for r in rows]
+            clause, params = txn.in_list("event_id", ids)
+            txn.execute(f"DELETE FROM event_edges WHERE {clause}", params)
+            clause2, params2 = txn.in_list("stream_ordering", [r[0] for r in rows])
+            txn.execute(f"DELETE FROM events WHERE {clause2}", params2)
+            return len(rows)
+
+        while await self.db.run("purge_events_batch", batch_events):
+            await self.clock.sleep(0)
+
+        def batch_sets(txn: Txn) -> int:
+            rows = txn.query("SELECT set_id, buckets FROM state_sets WHERE room_id = ? LIMIT ?", (room_id, 200))
+            if not rows:
+                return 0
+            chunks: set[str] = set()
+            for _, buckets in rows:
+                chunks.update(json.loads(buckets).values())
+            ids = list(chunks)
+            for i in range(0, len(ids), 500):
+                clause, params = txn.in_list("chunk_id", ids[i : i + 500])
+                txn.execute(f"DELETE FROM state_chunks WHERE {clause}", params)
+            clause, params = txn.in_list("set_id", [r[0] for r in rows])
+            txn.execute(f"DELETE FROM state_sets WHERE {clause}", params)
+            return len(rows)
+
+        while await self.db.run("purge_state_batch", batch_sets):
+            await self.clock.sleep(0)
+
+        def rest(txn: Txn) -> None:
+            for table in ("current_state", "room_forward_extremities", "room_state_meta", "membership_events", "room_aliases",
+                          "event_txn_ids"):
+                txn.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))  # noqa: S608 - fixed names
+
+        await self.db.run("purge_room_rest", rest)
+        self.room_cache.invalidate(room_id)
+
+    async def _status(self, where: str, value: str) -> list[dict[str, Any]]:
+        rows = await self.db.query("room_purge_status", f"SELECT purge_id, room_id, status, error FROM room_purges WHERE {where} = ?", (value,))
+        out = []
+        for purge_id, room_id, status, error in rows:
+            item: dict[str, Any] = {"delete_id": purge_id, "room_id": room_id, "status": status,
+                                    "shutdown_room": {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [], "new_room_id": None}}
+            if error:
+                item["error"] = error
+            out.append(item)
+        return out
+
+    async def on_room_delete_status(self, request: SupRequest, room_id: str) -> Resp:
+        await self._admin(request)
+        found = await self._status("room_id", room_id_param(room_id))
+        if not found:
+            raise NotFound("No delete task for this room")
+        return 200, {"results": found}
+
+    async def on_delete_status(self, request: SupRequest, delete_id: str) -> Resp:
+        await self._admin(request)
+        found = await self._status("purge_id", delete_id)
+        if not found:
+            raise NotFound("Unknown delete id")
+        item = dict(found[0])
+        item.pop("delete_id", None)
+        return 200, item

@@ -1,0 +1,116 @@
+"""Aliases, directory visibility, publicRooms, room upgrades, space hierarchy and room summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.handlers.directory import DirectoryHandler
+from homeserver.handlers.membership import MembershipHandler
+from homeserver.handlers.room_summary import RoomSummaryHandler
+from homeserver.handlers.room_upgrade import RoomUpgradeHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.rooms import room_id_param
+
+V3 = "/_matrix/client/v3"
+V1 = "/_matrix/client/v1"
+Resp = tuple[int, dict[str, Any]]
+
+
+class DirectoryServlet:
+    def __init__(self, auth: Any, directory: DirectoryHandler, summaries: RoomSummaryHandler, upgrades: RoomUpgradeHandler,
+                 membership: MembershipHandler, visibility: Any) -> None:
+        self.auth = auth
+        self.directory = directory
+        self.summaries = summaries
+        self.upgrades = upgrades
+        self.membership = membership
+        self.visibility = visibility
+
+    def register(self, router: Router) -> None:
+        r = router.add
+        r("PUT", f"{V3}/directory/room/{{alias}}", self.on_put_alias, "directory_put_alias")
+        r("GET", f"{V3}/directory/room/{{alias}}", self.on_get_alias, "directory_get_alias")
+        r("DELETE", f"{V3}/directory/room/{{alias}}", self.on_delete_alias, "directory_delete_alias")
+        r("GET", f"{V3}/rooms/{{room_id}}/aliases", self.on_room_aliases, "room_aliases")
+        r("GET", f"{V3}/directory/list/room/{{room_id}}", self.on_get_visibility, "directory_get_visibility")
+        r("PUT", f"{V3}/directory/list/room/{{room_id}}", self.on_put_visibility, "directory_put_visibility")
+        r("GET", f"{V3}/publicRooms", self.on_get_public_rooms, "public_rooms_get")
+        r("POST", f"{V3}/publicRooms", self.on_post_public_rooms, "public_rooms_post")
+        r("POST", f"{V3}/rooms/{{room_id}}/upgrade", self.on_upgrade, "room_upgrade")
+        r("GET", f"{V1}/rooms/{{room_id}}/hierarchy", self.on_hierarchy, "room_hierarchy")
+        r("GET", f"{V1}/room_summary/{{room_id_or_alias}}", self.on_summary, "room_summary")
+
+    async def on_put_alias(self, request: SupRequest, alias: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        await self.directory.create_alias(requester.user_id, alias, body.get("room_id"))
+        return 200, {}
+
+    async def on_get_alias(self, request: SupRequest, alias: str) -> Resp:
+        return 200, await self.directory.get_alias(alias)
+
+    async def on_delete_alias(self, request: SupRequest, alias: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        await self.directory.delete_alias(requester.user_id, alias, requester.is_admin)
+        return 200, {}
+
+    async def on_room_aliases(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        return 200, await self.directory.room_aliases(requester.user_id, room_id_param(room_id), self.visibility)
+
+    async def on_get_visibility(self, request: SupRequest, room_id: str) -> Resp:
+        return 200, await self.directory.get_visibility(room_id_param(room_id))
+
+    async def on_put_visibility(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json_or_empty()
+        await self.directory.set_visibility(requester.user_id, room_id_param(room_id), body.get("visibility", "public"),
+                                            requester.is_admin)
+        return 200, {}
+
+    async def on_get_public_rooms(self, request: SupRequest) -> Resp:
+        limit = request.query_int("limit", None, minimum=0, maximum=500)
+        return 200, await self.directory.public_rooms(limit, request.query_str("since"), None, None, request.query_str("server"))
+
+    async def on_post_public_rooms(self, request: SupRequest) -> Resp:
+        await self.auth.get_user(request)
+        body = request.json_or_empty()
+        limit = body.get("limit")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise MatrixError(400, Codes.BAD_JSON, "'limit' must be a non-negative integer")
+        since = body.get("since")
+        if since is not None and not isinstance(since, str):
+            raise MatrixError(400, Codes.BAD_JSON, "'since' must be a string")
+        flt = body.get("filter") or {}
+        if not isinstance(flt, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "'filter' must be an object")
+        term = flt.get("generic_search_term")
+        if term is not None and not isinstance(term, str):
+            raise MatrixError(400, Codes.BAD_JSON, "'generic_search_term' must be a string")
+        room_types = flt.get("room_types")
+        if room_types is not None and not isinstance(room_types, list):
+            raise MatrixError(400, Codes.BAD_JSON, "'room_types' must be a list")
+        return 200, await self.directory.public_rooms(limit, since, term, room_types, request.query_str("server"))
+
+    async def on_upgrade(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        new_id = await self.upgrades.upgrade(requester.user_id, room_id_param(room_id), body.get("new_version"),
+                                             body.get("additional_creators"))
+        return 200, {"replacement_room": new_id}
+
+    async def on_hierarchy(self, request: SupRequest, room_id: str) -> Resp:
+        requester = await self.auth.get_user(request)
+        limit = request.query_int("limit", 50, minimum=1, maximum=200) or 50
+        max_depth = request.query_int("max_depth", None, minimum=0)
+        return 200, await self.summaries.hierarchy(requester.user_id, room_id_param(room_id), request.query_bool("suggested_only"),
+                                                   max_depth, limit, request.query_str("from"))
+
+    async def on_summary(self, request: SupRequest, room_id_or_alias: str) -> Resp:
+        requester = None
+        if request.header("Authorization"):
+            requester = await self.auth.get_user(request)
+        room_id = await self.membership.resolve_room(room_id_or_alias)
+        return 200, await self.summaries.summary(requester.user_id if requester else None, room_id)

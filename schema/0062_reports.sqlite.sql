@@ -1,6 +1,6 @@
 -- Content reports (rooms, events, users) for server admins; Synapse-compatible admin API shapes.
 CREATE TABLE content_reports (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,                 -- rowid: allocated by the insert
     kind TEXT NOT NULL,                     -- event | room | user
     received_ts BIGINT NOT NULL,
     reporter TEXT NOT NULL,                 -- user_id of the reporter

@@ -77,6 +77,9 @@ class EventCreationHandler:
         self.events = events
         self.persister = persister
         self._event_objs: _LRU = _LRU(20_000)
+        # ``await check(room_id, sender, type, content)`` runs under the room lock before a client event is
+        # built; it may raise a MatrixError (M_DUPLICATE_ANNOTATION: messaging, issue #7).
+        self.send_checks: list[Any] = []
 
     # ---- fetching auth events ----
     async def get_event_objs(self, draft: Draft, event_ids: list[str]) -> dict[str, Event]:
@@ -186,6 +189,9 @@ class EventCreationHandler:
             draft = Draft.of(snap)
             if pre_check is not None:
                 await pre_check(draft, snap)
+            if state_key is None:
+                for check in self.send_checks:
+                    await check(room_id, sender, type, content)
             if dedupe_state and state_key is not None and client_txn is None:
                 existing = await self.state_event(draft, (type, state_key))
                 if existing is not None and existing.sender == sender and _same(existing.content, content):

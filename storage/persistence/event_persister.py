@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 StateKey = tuple[str, str]
 PostCommitHook = Callable[[list[EventRow]], Any]
+TxnWriter = Callable[[Txn, list[EventRow]], None]  # runs inside the persist transaction (index rows)
 
 
 @dataclass
@@ -79,10 +80,17 @@ class EventPersister:
         self.clock = clock
         self.linearizer = Linearizer("room_writes")
         self._hooks: list[PostCommitHook] = []
+        self._txn_writers: list[TxnWriter] = []
 
     def add_hook(self, hook: PostCommitHook) -> None:
         """``hook(rows)`` runs after every commit (may return an awaitable; errors are logged, never raised)."""
         self._hooks.append(hook)
+
+    def add_txn_writer(self, writer: TxnWriter) -> None:
+        """``writer(txn, rows)`` runs inside the persist transaction after the events are written, so derived
+        rows (relations, search index) commit or roll back with the events. It must only do SQL; raising
+        aborts the whole batch. (Added by messaging, issue #7.)"""
+        self._txn_writers.append(writer)
 
     async def persist(self, room_id: str, items: list[PersistItem], snapshot: RoomSnapshot | None,
                       new_room: NewRoom | None = None) -> PersistResult:
@@ -229,6 +237,8 @@ class EventPersister:
             "ON CONFLICT (room_id) DO UPDATE SET state_set = excluded.state_set, max_depth = excluded.max_depth, last_stream = excluded.last_stream",
             (room_id, final_set or "", max_depth, positions[-1]),
         )
+        for writer in self._txn_writers:
+            writer(txn, rows)
         return rows, extrem, max_depth
 
     async def _post_commit(self, room_id: str, rows: list[EventRow], position: int) -> None:

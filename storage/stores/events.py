@@ -259,9 +259,23 @@ class EventFormatter:
     def __init__(self, events: EventStore, clock: Any) -> None:
         self.events = events
         self.clock = clock
+        # ``await decorator(events, user_id)`` may add to each client event in place (bundled aggregations:
+        # messaging, issue #7). Every serving path (sync, messages, context, event, search) goes through here.
+        self.decorators: list[Any] = []
+
+    def add_decorator(self, fn: Any) -> None:
+        self.decorators.append(fn)
 
     async def format(self, rows: list[EventRow], user_id: str | None = None, device_id: str | None = None,
-                     strip_room_id: bool = False) -> list[dict[str, Any]]:
+                     strip_room_id: bool = False, decorate: bool = True) -> list[dict[str, Any]]:
+        out = await self._format(rows, user_id, device_id, strip_room_id)
+        if decorate:
+            for fn in self.decorators:
+                await fn(out, user_id)
+        return out
+
+    async def _format(self, rows: list[EventRow], user_id: str | None = None, device_id: str | None = None,
+                      strip_room_id: bool = False) -> list[dict[str, Any]]:
         need = {r.redacted_by for r in rows if r.redacted_by} | {r.replaces_state for r in rows if r.replaces_state}
         extra = await self.events.get_events([e for e in need if e]) if need else {}
         now = self.clock.time_msec()

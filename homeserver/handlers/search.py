@@ -1,0 +1,263 @@
+"""``POST /search`` over ``room_events`` (see docs/search.md).
+
+The request is validated once here; the engine-neutral :class:`SearchStore` finds candidates
+inside the rooms the user is (or was) in — bounded at the leave for rooms they left — and the
+rooms area's visibility filter then drops anything history visibility hides. Results are
+serialized through the shared formatter, so they carry bundled aggregations too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.api.errors import BadJson, Codes, InvalidParam, MatrixError
+from homeserver.sync.filter import EventFilter
+from storage.stores.search import ALL_KEYS, RoomScope, SearchStore, query_terms
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+MAX_CONTEXT = 20
+MAX_ROUNDS = 5  # refills when visibility hides candidates
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class RoomEventsCriteria:
+    search_term: str
+    keys: tuple[str, ...]
+    filter: EventFilter
+    order_by: str
+    before_limit: int
+    after_limit: int
+    include_profile: bool
+    want_context: bool
+    include_state: bool
+    group_by: tuple[str, ...]
+
+
+def _bad(msg: str) -> MatrixError:
+    return BadJson(msg)
+
+
+def _int_in(obj: dict[str, Any], key: str, default: int, lo: int, hi: int, where: str) -> int:
+    value = obj.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"{where}.{key} must be an integer")
+    if value < lo:
+        raise InvalidParam(f"{where}.{key} must be at least {lo}")
+    return min(value, hi)
+
+
+def parse_search_body(body: Any) -> RoomEventsCriteria | None:
+    """Validate a /search body. ``None`` when no ``room_events`` category is asked for."""
+    if not isinstance(body, dict):
+        raise _bad("Body must be an object")
+    cats = body.get("search_categories")
+    if cats is None:
+        raise MatrixError(400, Codes.MISSING_PARAM, "Missing 'search_categories'")
+    if not isinstance(cats, dict):
+        raise _bad("'search_categories' must be an object")
+    unknown = [k for k in cats if k != "room_events"]
+    if unknown:
+        raise InvalidParam(f"Unknown search category {str(unknown[0])[:64]!r}")
+    re_ = cats.get("room_events")
+    if re_ is None:
+        return None
+    if not isinstance(re_, dict):
+        raise _bad("'search_categories.room_events' must be an object")
+    where = "room_events"
+    term = re_.get("search_term")
+    if term is None:
+        raise MatrixError(400, Codes.MISSING_PARAM, "Missing 'search_term'")
+    if not isinstance(term, str):
+        raise _bad("'search_term' must be a string")
+    if len(term) > 1000:
+        raise InvalidParam("'search_term' is too long")
+    keys = re_.get("keys", list(ALL_KEYS))
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise _bad("'keys' must be a list of strings")
+    bad_keys = [k for k in keys if k not in ALL_KEYS]
+    if bad_keys:
+        raise InvalidParam(f"Unknown key {bad_keys[0][:64]!r}: expected content.body, content.name or content.topic")
+    flt = EventFilter.parse(re_.get("filter"), f"{where}.filter")
+    order_by = re_.get("order_by", "rank")
+    if order_by not in ("rank", "recent"):
+        raise InvalidParam("'order_by' must be 'rank' or 'recent'")
+    ctx = re_.get("event_context")
+    before = after = 0
+    include_profile = False
+    if ctx is not None:
+        if not isinstance(ctx, dict):
+            raise _bad("'event_context' must be an object")
+        before = _int_in(ctx, "before_limit", 5, 0, MAX_CONTEXT, "event_context")
+        after = _int_in(ctx, "after_limit", 5, 0, MAX_CONTEXT, "event_context")
+        include_profile = ctx.get("include_profile", False)
+        if not isinstance(include_profile, bool):
+            raise _bad("'event_context.include_profile' must be a boolean")
+    include_state = re_.get("include_state", False)
+    if not isinstance(include_state, bool):
+        raise _bad("'include_state' must be a boolean")
+    group_by: list[str] = []
+    groupings = re_.get("groupings")
+    if groupings is not None:
+        if not isinstance(groupings, dict) or not isinstance(groupings.get("group_by", []), list):
+            raise _bad("'groupings.group_by' must be a list")
+        for g in groupings.get("group_by", []):
+            if not isinstance(g, dict) or g.get("key") not in ("room_id", "sender"):
+                raise InvalidParam("Each group_by entry must be {\"key\": \"room_id\"} or {\"key\": \"sender\"}")
+            group_by.append(g["key"])
+    return RoomEventsCriteria(term, tuple(dict.fromkeys(keys)), flt, order_by, before, after, include_profile,
+                              ctx is not None, include_state, tuple(dict.fromkeys(group_by)))
+
+
+def encode_batch(order_by: str, offset: int, stream: int) -> str:
+    return f"{'k' if order_by == 'rank' else 'r'}{offset}_{stream}"
+
+
+def decode_batch(token: str | None, order_by: str) -> tuple[int, int | None]:
+    """(rank offset, recent stream bound) from a next_batch token of the same ordering."""
+    if token is None:
+        return 0, None
+    m = re.fullmatch(r"([kr])(\d{1,9})_(\d{1,18})", token)
+    if m is None or m.group(1) != ("k" if order_by == "rank" else "r"):
+        raise InvalidParam("Invalid next_batch token for this search")
+    return int(m.group(2)), int(m.group(3))
+
+
+def highlights(terms: list[str], texts: list[str]) -> list[str]:
+    """The query words plus the words of the results that they matched by prefix/stem ("martian" → "martians")."""
+    out = dict.fromkeys(terms)
+    stems = [t[: max(3, len(t) - 2)] for t in terms]
+    for text in texts:
+        for w in _WORD_RE.findall(text):
+            lw = w.lower()
+            if any(lw.startswith(s) for s in stems) and len(out) < 50:
+                out.setdefault(lw, None)
+    return list(out)
+
+
+class SearchHandler:
+    def __init__(self, store: SearchStore, events: Any, state: Any, room_store: Any, visibility: Any, formatter: Any,
+                 room_state: Any, stream: Any) -> None:
+        self.store = store
+        self.events = events
+        self.state = state
+        self.room_store = room_store
+        self.visibility = visibility
+        self.formatter = formatter
+        self.room_state = room_state
+        self.stream = stream
+
+    async def _scopes(self, user_id: str, flt: EventFilter) -> list[RoomScope]:
+        rooms = await self.room_store.get_rooms_for_user_at(user_id, self.stream.current())
+        scopes = []
+        for room_id, (membership, _event_id, stream) in rooms.items():
+            if not flt.allows_room(room_id):
+                continue
+            if membership == "join":
+                scopes.append(RoomScope(room_id))
+            elif membership in ("leave", "ban"):
+                scopes.append(RoomScope(room_id, int(stream)))
+        return scopes
+
+    async def search(self, user_id: str, device_id: str | None, body: Any, next_batch: str | None) -> dict[str, Any]:
+        crit = parse_search_body(body)
+        if crit is None:
+            return {"search_categories": {}}
+        offset, stream_bound = decode_batch(next_batch, crit.order_by)
+        flt = crit.filter
+        limit = min(flt.limit or DEFAULT_LIMIT, MAX_LIMIT)
+        scopes = await self._scopes(user_id, flt)
+        rows: list[Any] = []
+        ranks: dict[str, float] = {}
+        count = 0
+        exhausted = False
+        for _ in range(MAX_ROUNDS):
+            after = (0.0, stream_bound) if stream_bound is not None else None
+            hits, count = await self.store.search(
+                scopes, crit.search_term, crit.keys, crit.order_by, limit - len(rows) + 1,
+                senders=flt.senders, not_senders=flt.not_senders, after=after, offset=offset,
+            )
+            more = len(hits) > limit - len(rows)
+            hits = hits[: limit - len(rows)]
+            if hits:
+                offset += len(hits)
+                stream_bound = hits[-1].stream_ordering
+            candidates = [h for h in hits if flt.allows_type(h.type)]
+            found = await self.events.get_events_as_list([h.event_id for h in candidates])
+            found = [r for r in found if r.redacted_by is None]
+            visible = await self.visibility.filter(user_id, found)
+            for h in candidates:
+                ranks[h.event_id] = h.rank
+            rows.extend(visible)
+            if not more:
+                exhausted = True
+                break
+            if len(rows) >= limit:
+                break
+        events = await self.formatter.format(rows, user_id, device_id)
+        if flt.contains_url is not None:
+            events = [e for e in events if flt.matches(e)]
+        results = [{"rank": ranks.get(e["event_id"], 0.0), "result": e} for e in events]
+        if crit.want_context:
+            by_id = {r.event_id: r for r in rows}
+            for res in results:
+                res["context"] = await self._context(user_id, device_id, by_id[res["result"]["event_id"]], crit)
+        out: dict[str, Any] = {"results": results, "count": count, "highlights": highlights(
+            query_terms(crit.search_term), [_text(e) for e in events])}
+        token = None
+        if not exhausted and stream_bound is not None:
+            token = encode_batch(crit.order_by, offset, stream_bound)
+            out["next_batch"] = token
+        if crit.include_state:
+            out["state"] = {}
+            for room_id in dict.fromkeys(e["room_id"] for e in events):
+                try:
+                    out["state"][room_id] = await self.room_state.get_state(user_id, room_id)
+                except MatrixError:
+                    pass
+        if crit.group_by:
+            groups: dict[str, dict[str, Any]] = {}
+            for key in crit.group_by:
+                g: dict[str, Any] = {}
+                for e in events:
+                    entry = g.setdefault(e[key], {"results": [], "order": len(g) + 1})
+                    entry["results"].append(e["event_id"])
+                    if token is not None:
+                        entry["next_batch"] = token
+                groups[key] = g
+            out["groups"] = groups
+        return {"search_categories": {"room_events": out}}
+
+    async def _context(self, user_id: str, device_id: str | None, row: Any, crit: RoomEventsCriteria) -> dict[str, Any]:
+        key = (row.topological_ordering, row.stream_ordering)
+        before = await self.events.paginate(row.room_id, key, True, crit.before_limit) if crit.before_limit else []
+        after = await self.events.paginate(row.room_id, key, False, crit.after_limit) if crit.after_limit else []
+        if before and before[0].event_id == row.event_id:
+            before = before[1:]
+        before = await self.visibility.filter(user_id, before)
+        after = await self.visibility.filter(user_id, after)
+        ctx: dict[str, Any] = {
+            "events_before": await self.formatter.format(before, user_id, device_id),
+            "events_after": await self.formatter.format(after, user_id, device_id),
+            "start": (before[-1] if before else row).token,
+            "end": (after[-1] if after else row).token,
+        }
+        if crit.include_profile:
+            info: dict[str, Any] = {}
+            for r in [*before, row, *after]:
+                if r.sender in info:
+                    continue
+                member = await self.state.get_state_values(r.state_after, [("m.room.member", r.sender)])
+                mrow = await self.events.get_event(member.get(("m.room.member", r.sender), "")) if member else None
+                content = mrow.content if mrow is not None and mrow.redacted_by is None else {}
+                info[r.sender] = {k: content[k] for k in ("displayname", "avatar_url") if isinstance(content.get(k), str)}
+            ctx["profile_info"] = info
+        return ctx
+
+
+def _text(event: dict[str, Any]) -> str:
+    c = event.get("content") or {}
+    return " ".join(v for v in (c.get("body"), c.get("name"), c.get("topic")) if isinstance(v, str))

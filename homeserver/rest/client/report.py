@@ -1,0 +1,38 @@
+"""Reporting content: ``POST /rooms/{roomId}/report/{eventId}``, ``/rooms/{roomId}/report``, ``/users/{userId}/report``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.reports import ReportsHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+
+PREFIX = "/_matrix/client/v3"
+
+
+class ReportServlet:
+    def __init__(self, auth: Any, reports: ReportsHandler) -> None:
+        self.auth = auth
+        self.reports = reports
+
+    def register(self, router: Router) -> None:
+        for prefix in (PREFIX, "/_matrix/client/r0"):
+            router.add("POST", prefix + "/rooms/{room_id}/report/{event_id}", self.on_event, "report_event")
+        router.add("POST", PREFIX + "/rooms/{room_id}/report", self.on_room, "report_room")
+        router.add("POST", PREFIX + "/users/{user_id}/report", self.on_user, "report_user")
+
+    async def on_event(self, request: SupRequest, room_id: str, event_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        await self.reports.report_event(requester.user_id, room_id, event_id, request.json())
+        return 200, {}
+
+    async def on_room(self, request: SupRequest, room_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        await self.reports.report_room(requester.user_id, room_id, request.json())
+        return 200, {}
+
+    async def on_user(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        await self.reports.report_user(requester.user_id, user_id, request.json())
+        return 200, {}

@@ -55,6 +55,13 @@ class Notifier:
         """``stream`` reached ``position``; wake waiters for any of ``users`` or ``rooms``."""
         users_f, rooms_f = frozenset(users), frozenset(rooms)
         NOTIFICATIONS.labels(stream).inc()
+        # Listeners first: they keep caches (the sync change tracker, per-user room lists) coherent,
+        # and a woken waiter resumes synchronously and must already see the change.
+        for listener in self._listeners:
+            try:
+                listener(stream, position, users_f, rooms_f)
+            except Exception:
+                logger.exception("notifier listener failed")
         to_wake: set[_Waiter] = set()
         for user in users_f:
             to_wake.update(self._by_user.get(user, ()))
@@ -62,11 +69,6 @@ class Notifier:
             to_wake.update(self._by_room.get(room, ()))
         for waiter in to_wake:
             self._wake(waiter, stream)
-        for listener in self._listeners:
-            try:
-                listener(stream, position, users_f, rooms_f)
-            except Exception:
-                logger.exception("notifier listener failed")
 
     def wake_all(self, reason: str = "shutdown") -> None:
         for waiters in list(self._by_user.values()):

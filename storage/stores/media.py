@@ -168,10 +168,14 @@ class MediaStore:
             if new_key is None:
                 raise ContentGone()
             txn.execute(
-                "INSERT INTO media_content (sha256, length, storage_key, created_ts) VALUES (?, ?, ?, ?)",
+                "INSERT INTO media_content (sha256, length, storage_key, created_ts) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (sha256, length, new_key, now),
             )
-            return new_key
+            if txn.rowcount == 1:
+                return new_key
+            row = txn.query_one("SELECT storage_key FROM media_content WHERE sha256 = ?", (sha256,))
+            if row is None:
+                raise ContentGone()
         txn.execute("UPDATE media_content SET orphaned_ts = NULL WHERE sha256 = ?", (sha256,))
         return str(row[0])
 
@@ -347,11 +351,12 @@ class MediaStore:
                 if int(count) >= max_dynamic:
                     return False
             txn.execute(
-                f"INSERT INTO media_thumbnails ({_THUMB_COLS}, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO media_thumbnails ({_THUMB_COLS}, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (t.sha256, t.req_width, t.req_height, t.method, int(t.animated), t.width, t.height, t.content_type, t.length,
                  t.storage_key, int(t.dynamic), now),
             )
-            return True
+            return txn.rowcount == 1
 
         return await self.db.run("add_media_thumbnail", fn)
 

@@ -93,3 +93,18 @@ def wire(core: Core) -> None:
     core.on_resource("client", ProfileServlet(auth, profiles).register)
     core.on_resource("client", AccountDataServlet(auth, account_data).register)
     core.on_resource("client", UserDirectoryServlet(auth, directory).register)
+
+    # ---- admin API (on the client listener and on dedicated admin listeners) ----
+    from homeserver.handlers.admin_users import AdminUsersHandler
+    from homeserver.rest.admin.register import SharedSecretRegisterServlet
+    from homeserver.rest.admin.registration_tokens import RegistrationTokensServlet
+    from homeserver.rest.admin.users import AdminUsersServlet
+
+    admin = AdminUsersHandler(
+        clock, core.server_name, config.registration.shared_secret, users, device_store, devices,
+        registration, accounts, profiles, profile_store, sessions, hasher,
+    )
+    core.admin_users = admin
+    for servlet in (SharedSecretRegisterServlet(admin, ratelimiter), AdminUsersServlet(auth, admin), RegistrationTokensServlet(auth, users, clock)):
+        core.on_resource("client", servlet.register)
+        core.on_resource("admin", servlet.register)

@@ -36,3 +36,11 @@ def uia(server: TestServer, method: str, path: str, token: str, body: dict[str, 
         assert r.status_code == 401, r.text
         r = server.request(method, path, token=token, json={**body, "auth": {**stage, "session": session}})
     return r
+
+
+def shared_secret_register(server: TestServer, username: str, password: str = PASSWORD, admin: bool = False, secret: str = "test-shared-secret") -> Any:
+    from homeserver.handlers.admin_users import shared_secret_mac
+
+    nonce = server.get("/_synapse/admin/v1/register").json()["nonce"]
+    mac = shared_secret_mac(secret, nonce, username, password, admin)
+    return server.post("/_synapse/admin/v1/register", json={"nonce": nonce, "username": username, "password": password, "admin": admin, "mac": mac})

@@ -1,0 +1,210 @@
+"""Server administration of users: shared-secret registration and the user admin API."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.clock import Clock
+from homeserver.handlers.account import AccountHandler
+from homeserver.handlers.auth import Sessions
+from homeserver.handlers.devices import DeviceHandler
+from homeserver.handlers.profile import ProfileHandler
+from homeserver.handlers.registration import RegistrationHandler, check_password_value
+from homeserver.passwords import PasswordHasher
+from homeserver.types.ids import InvalidId, UserID
+from storage.stores.devices import DeviceStore
+from storage.stores.profiles import ProfileStore
+from storage.stores.users import UserRow, UserStore
+
+NONCE_LIFETIME_S = 60.0
+
+
+def shared_secret_mac(secret: str, nonce: str, username: str, password: str, admin: bool, user_type: str | None = None) -> str:
+    """HMAC-SHA1 over nonce, username, password, admin flag (and user type), NUL-separated, as hex."""
+    mac = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha1)
+    parts = [nonce, username, password, "admin" if admin else "notadmin"] + ([user_type] if user_type else [])
+    mac.update(b"\x00".join(p.encode("utf-8") for p in parts))
+    return mac.hexdigest()
+
+
+class AdminUsersHandler:
+    def __init__(
+        self,
+        clock: Clock,
+        server_name: str,
+        shared_secret: str | None,
+        users: UserStore,
+        device_store: DeviceStore,
+        devices: DeviceHandler,
+        registration: RegistrationHandler,
+        accounts: AccountHandler,
+        profiles: ProfileHandler,
+        profile_store: ProfileStore,
+        sessions: Sessions,
+        hasher: PasswordHasher,
+    ) -> None:
+        self.clock = clock
+        self.server_name = server_name
+        self.shared_secret = shared_secret
+        self.users = users
+        self.device_store = device_store
+        self.devices = devices
+        self.registration = registration
+        self.accounts = accounts
+        self.profiles = profiles
+        self.profile_store = profile_store
+        self.sessions = sessions
+        self.hasher = hasher
+        self._nonces: dict[str, float] = {}
+
+    # ---- shared-secret registration ----
+    def new_nonce(self) -> str:
+        now = self.clock.time()
+        for n in [n for n, t in self._nonces.items() if now - t > NONCE_LIFETIME_S]:
+            del self._nonces[n]
+        nonce = secrets.token_hex(32)
+        self._nonces[nonce] = now
+        return nonce
+
+    async def shared_secret_register(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
+        if not self.shared_secret:
+            raise MatrixError(400, Codes.UNKNOWN, "Shared secret registration is not enabled")
+        nonce = body.get("nonce")
+        if not isinstance(nonce, str):
+            raise MatrixError(400, Codes.MISSING_PARAM, "nonce must be specified")
+        issued = self._nonces.pop(nonce, None)
+        if issued is None or self.clock.time() - issued > NONCE_LIFETIME_S:
+            raise MatrixError(400, Codes.UNKNOWN, "unrecognised nonce")
+        username, password, mac = body.get("username"), body.get("password"), body.get("mac")
+        if not isinstance(username, str) or not username or "\x00" in username:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Invalid username")
+        if not isinstance(password, str) or not password or "\x00" in password:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Invalid password")
+        check_password_value(password, required=True)
+        admin = body.get("admin", False)
+        if not isinstance(admin, bool):
+            raise MatrixError(400, Codes.INVALID_PARAM, "admin must be a boolean")
+        user_type = body.get("user_type")
+        if user_type is not None and not isinstance(user_type, str):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Invalid user type")
+        displayname = body.get("displayname")
+        if displayname is not None and not isinstance(displayname, str):
+            raise MatrixError(400, Codes.INVALID_PARAM, "displayname must be a string")
+        if not isinstance(mac, str):
+            raise MatrixError(400, Codes.MISSING_PARAM, "mac must be specified")
+        want = shared_secret_mac(self.shared_secret, nonce, username, password, admin, user_type)
+        if not hmac.compare_digest(want, mac.lower()):
+            raise MatrixError(403, Codes.FORBIDDEN, "HMAC incorrect")
+        localpart = await self.registration.check_username(username, allow_reserved=True)
+        user_id, session = await self.registration.create_account(
+            localpart, password, admin=admin, displayname=displayname, user_type=user_type, login=True, ip=ip
+        )
+        assert session is not None
+        return {"access_token": session.access_token, "user_id": user_id, "home_server": self.server_name, "device_id": session.device_id}
+
+    # ---- user admin API ----
+    def local_user(self, user_id: str) -> str:
+        try:
+            parsed = UserID.parse(user_id)
+        except InvalidId as e:
+            raise MatrixError(400, Codes.INVALID_PARAM, str(e)) from None
+        if parsed.domain != self.server_name:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Can only look up local users")
+        return user_id
+
+    async def user_json(self, row: UserRow, full: bool = True) -> dict[str, Any]:
+        profile = await self.profile_store.get_profile(row.user_id)
+        out: dict[str, Any] = {
+            "name": row.user_id,
+            "displayname": profile.get("displayname"),
+            "avatar_url": profile.get("avatar_url"),
+            "admin": row.is_admin,
+            "deactivated": row.deactivated,
+            "is_guest": row.is_guest,
+            "user_type": row.user_type,
+            "creation_ts": row.creation_ts,
+            "locked": False,
+            "shadow_banned": False,
+            "erased": False,
+        }
+        if full:
+            out.update({"threepids": [], "external_ids": [], "appservice_id": None, "consent_version": None, "consent_server_notice_sent": None})
+        return out
+
+    async def get_user(self, user_id: str) -> dict[str, Any]:
+        row = await self.users.get_user(self.local_user(user_id))
+        if row is None:
+            raise NotFound("User not found")
+        return await self.user_json(row)
+
+    async def list_users(self, offset: int, limit: int, name: str | None, deactivated: bool, guests: bool, admins: bool | None) -> dict[str, Any]:
+        rows, total = await self.users.list_users(offset, limit, name, deactivated, guests, admins)
+        out: dict[str, Any] = {"users": [await self.user_json(r, full=False) for r in rows], "total": total}
+        if offset + len(rows) < total:
+            out["next_token"] = str(offset + len(rows))
+        return out
+
+    async def put_user(self, user_id: str, body: dict[str, Any], ip: str) -> tuple[int, dict[str, Any]]:
+        user_id = self.local_user(user_id)
+        password = check_password_value(body.get("password"))
+        for key in ("admin", "deactivated", "logout_devices"):
+            if key in body and not isinstance(body[key], bool):
+                raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must be a boolean")
+        for key in ("displayname", "avatar_url", "user_type"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must be a string")
+        if body.get("avatar_url") is not None:
+            ProfileHandler.check_value("avatar_url", body["avatar_url"])
+        if body.get("displayname") is not None:
+            ProfileHandler.check_value("displayname", body["displayname"])
+        row = await self.users.get_user(user_id)
+        created = False
+        if row is None:
+            localpart = user_id[1:].split(":", 1)[0]
+            localpart = self.registration.validate_localpart(localpart)
+            if f"@{localpart}:{self.server_name}" != user_id:
+                raise MatrixError(400, Codes.INVALID_USERNAME, "User ids must be lower case")
+            await self.registration.create_account(
+                localpart, password, admin=bool(body.get("admin", False)), displayname=body.get("displayname"), user_type=body.get("user_type")
+            )
+            created = True
+        else:
+            if password is not None:
+                await self.accounts.change_password(user_id, password, bool(body.get("logout_devices", True)), None, None)
+            if "admin" in body:
+                await self.users.set_admin(user_id, body["admin"])
+            if body.get("displayname") is not None:
+                await self.profiles.set_field(user_id, user_id, "displayname", body["displayname"])
+            if "deactivated" in body:
+                if body["deactivated"] and not row.deactivated:
+                    await self.accounts.deactivate(user_id, erase=False)
+                elif not body["deactivated"] and row.deactivated:
+                    if password is None:
+                        raise MatrixError(400, Codes.MISSING_PARAM, "Must provide a password to re-activate an account")
+                    await self.users.set_deactivated(user_id, False)
+                    await self.accounts.change_password(user_id, password, False, None, None)
+                    await self.profile_store.db.run("refresh_directory", ProfileStore.refresh_directory_txn, user_id)
+        if body.get("avatar_url") is not None:
+            await self.profiles.set_field(user_id, user_id, "avatar_url", body["avatar_url"])
+        return (201 if created else 200), await self.get_user(user_id)
+
+    async def deactivate(self, user_id: str, erase: bool) -> None:
+        user_id = self.local_user(user_id)
+        if await self.users.get_user(user_id) is None:
+            raise NotFound("User not found")
+        await self.accounts.deactivate(user_id, erase)
+
+    async def list_devices(self, user_id: str) -> dict[str, Any]:
+        user_id = self.local_user(user_id)
+        if await self.users.get_user(user_id) is None:
+            raise NotFound("User not found")
+        devices = [{**d, "user_id": user_id} for d in await self.devices.get_devices(user_id)]
+        return {"devices": devices, "total": len(devices)}
+
+    async def delete_device(self, user_id: str, device_id: str) -> None:
+        user_id = self.local_user(user_id)
+        await self.devices.delete_devices(user_id, [device_id])

@@ -1,0 +1,27 @@
+"""Shared-secret registration: ``/_synapse/admin/v1/register`` (nonce + HMAC-SHA1), for existing admin tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.admin_users import AdminUsersHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.ratelimit import RateLimiter
+
+
+class SharedSecretRegisterServlet:
+    def __init__(self, admin: AdminUsersHandler, ratelimiter: RateLimiter) -> None:
+        self.admin = admin
+        self.ratelimiter = ratelimiter
+
+    def register(self, router: Router) -> None:
+        router.add("GET", "/_synapse/admin/v1/register", self.on_get, "admin_register_nonce")
+        router.add("POST", "/_synapse/admin/v1/register", self.on_post, "admin_register")
+
+    async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        return 200, {"nonce": self.admin.new_nonce()}
+
+    async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        self.ratelimiter.check("register", request.client_ip)
+        return 200, await self.admin.shared_secret_register(request.json(), request.client_ip)

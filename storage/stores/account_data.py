@@ -13,12 +13,24 @@ GLOBAL = ""
 class AccountDataStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Set by the sync wiring to core.streams["account_data"]: positions are then allocated before the
+        # transaction and finished after commit, so sync readers never skip a row (see storage/streams.py).
+        self.stream: Any = None
 
     async def put(self, user_id: str, room_id: str, data_type: str, content: dict[str, Any]) -> int:
         """Store and return the new stream position (ordering for sync)."""
+        if self.stream is not None:
+            with self.stream.next() as allocated:
+                await self._put(user_id, room_id, data_type, content, allocated)
+            return allocated
+        return await self._put(user_id, room_id, data_type, content, None)
 
+    async def _put(self, user_id: str, room_id: str, data_type: str, content: dict[str, Any], allocated: int | None) -> int:
         def fn(txn: Txn) -> int:
-            stream_id = int(txn.query_value("SELECT MAX(stream_id) FROM account_data", default=0)) + 1
+            if allocated is not None:
+                stream_id = allocated
+            else:
+                stream_id = int(txn.query_value("SELECT MAX(stream_id) FROM account_data", default=0)) + 1
             txn.execute(
                 "INSERT INTO account_data (user_id, room_id, data_type, content, stream_id) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (user_id, room_id, data_type) DO UPDATE SET content = excluded.content, stream_id = excluded.stream_id",

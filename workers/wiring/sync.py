@@ -123,6 +123,8 @@ def wire(core: Core) -> None:  # noqa: C901 - the composition of one area
 
     if account_data is not None and account_data_stream is not None:
         gen = account_data_stream
+        if hasattr(account_data, "store") and hasattr(account_data.store, "stream"):
+            account_data.store.stream = gen  # allocate from the stream generator (in the same txn as the row)
 
         def on_account_data(user_id: str, room_id: str | None, data_type: str, stream_id: int) -> None:
             gen.advance_to(stream_id)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeserver.api.errors import InvalidParam
+from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.redaction_retention import RedactionRetention, record_redaction_txn
 from homeserver.handlers.relations import THREAD, RelationsHandler, parse_relations
 from homeserver.handlers.reports import ReportsHandler
@@ -98,6 +99,29 @@ def wire(core: Core) -> None:
     relations.can_see_event = can_see_event
     formatter.add_decorator(relations.bundle)
     core.event_creation.send_checks.append(relations.check_new_event)
+
+    # Redactions sent through /send (v1.18): the same rule as /redact — redacting someone else's event
+    # needs the "redact" power level (the auth rules alone would let a same-server user through).
+    async def redaction_check(room_id: str, sender: str, event_type: str, content: Any) -> None:
+        if event_type != "m.room.redaction":
+            return
+        target_id = content.get("redacts") if isinstance(content, dict) else None
+        if not isinstance(target_id, str) or not target_id.startswith("$"):
+            raise MatrixError(400, Codes.BAD_JSON, "A redaction needs content.redacts (an event id)")
+        target = await events.get_event(target_id)
+        if target is not None and target.room_id != room_id:
+            raise NotFound("Event not found in this room")
+        if target is None or target.sender == sender:
+            return
+        snap = await core.room_cache.get(room_id)
+        keys = [("m.room.power_levels", ""), ("m.room.create", "")]
+        rows = await events.get_events([snap.state[k] for k in keys if k in snap.state])
+        auth_events = {k: rows[snap.state[k]].to_event() for k in keys if snap.state.get(k) in rows}
+        pls = PowerLevels(auth_events, snap.version)
+        if pls.user_level(sender) < pls.level("redact"):
+            raise Forbidden("You may not redact other users' events")
+
+    core.event_creation.send_checks.append(redaction_check)
 
     # ---- threads, search ----
     threads = ThreadsHandler(relations_store, events, visibility, formatter)

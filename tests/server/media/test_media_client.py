@@ -62,3 +62,25 @@ def test_nio_upload_download_and_thumbnails(media_server: TestServer, media_back
     else:
         with open(f"{media_server.config.media_dir}/{key}", "rb") as f:
             assert f.read() == png
+
+
+def test_s3_with_local_cache(make_server, s3_endpoint: str, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+    """media.cache_size keeps recently used S3 objects on local disk; downloads still come back byte-identical."""
+    import os
+
+    from tests.server.media.conftest import s3_overrides, upload
+
+    server = make_server(s3_overrides(s3_endpoint, s3_bucket, **{"media.cache_size": "1M"}))
+    alice = user(server, "alice")
+    png = png_bytes(64, 64)
+    media_id = upload(server, alice["access_token"], png)
+    for _ in range(2):
+        r = server.get(f"/_matrix/client/v1/media/download/{server.server_name}/{media_id}", token=alice["access_token"])
+        assert r.status_code == 200 and r.content == png
+    cache_dir = os.path.join(server.config.data_dir, "media_cache")
+    cached = [f for _, _, files in os.walk(cache_dir) for f in files]
+    assert cached, "nothing was cached locally"
+    backend = server.app.core.media_repository.backend
+    assert backend.hits >= 2
+    keys = [o["Key"] for o in s3_client(s3_endpoint).list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert any(k.startswith("media/content/") for k in keys)

@@ -24,7 +24,7 @@ def validate_key_data(data: Any, where: str) -> dict[str, Any]:
         raise BadJson(f"{where} must be an object")
     for field in ("first_message_index", "forwarded_count"):
         v = data.get(field)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 2**53:
             raise InvalidParam(f"{where}.{field} must be a non-negative integer")
     if not isinstance(data.get("is_verified"), bool):
         raise InvalidParam(f"{where}.is_verified must be a boolean")

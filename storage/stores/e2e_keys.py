@@ -40,9 +40,9 @@ class E2EKeyStore:
 
     @staticmethod
     def set_device_keys_txn(txn: Txn, user_id: str, device_id: str, keys: dict[str, Any], now_ms: int) -> None:
-        txn.execute("DELETE FROM e2e_device_keys WHERE user_id = ? AND device_id = ?", (user_id, device_id))
         txn.execute(
-            "INSERT INTO e2e_device_keys (user_id, device_id, key_json, ts) VALUES (?, ?, ?, ?)",
+            "INSERT INTO e2e_device_keys (user_id, device_id, key_json, ts) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id, device_id) DO UPDATE SET key_json = excluded.key_json, ts = excluded.ts",
             (user_id, device_id, cjson(keys), now_ms),
         )
 
@@ -89,9 +89,18 @@ class E2EKeyStore:
                     raise OneTimeKeyConflict(f"{algorithm}:{key_id}")
                 continue
             txn.execute(
-                "INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json, upload_seq, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json, upload_seq, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (user_id, device_id, algorithm, key_id, text, upload_seq, now_ms),
             )
+            if txn.rowcount != 1:
+                # A concurrent upload stored this id first: same content is fine, different is a conflict.
+                raced = txn.query_one(
+                    "SELECT key_json FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = ?",
+                    (user_id, device_id, algorithm, key_id),
+                )
+                if raced is not None and raced[0] != text:
+                    raise OneTimeKeyConflict(f"{algorithm}:{key_id}")
 
     @staticmethod
     def count_one_time_keys_txn(txn: Txn, user_id: str, device_id: str) -> dict[str, int]:
@@ -173,9 +182,9 @@ class E2EKeyStore:
         )
         if row is not None and row[0] == key_id and row[1] == text:
             return  # same key again: keep its used flag
-        txn.execute("DELETE FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? AND algorithm = ?", (user_id, device_id, algorithm))
         txn.execute(
-            "INSERT INTO e2e_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) VALUES (?, ?, ?, ?, ?, 0)",
+            "INSERT INTO e2e_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) VALUES (?, ?, ?, ?, ?, 0)"
+            " ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET key_id = excluded.key_id, key_json = excluded.key_json, used = 0",
             (user_id, device_id, algorithm, key_id, text),
         )
 
@@ -211,9 +220,9 @@ class E2EKeyStore:
             # Signatures on and by the replaced key mean nothing any more.
             txn.execute("DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ?", (user_id, old[0]))
             txn.execute("DELETE FROM e2e_signatures WHERE signer_user_id = ? AND signer_key_id = ?", (user_id, "ed25519:" + old[0]))
-        txn.execute("DELETE FROM e2e_cross_signing_keys WHERE user_id = ? AND key_type = ?", (user_id, key_type))
         txn.execute(
-            "INSERT INTO e2e_cross_signing_keys (user_id, key_type, public_key, key_json, ts) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO e2e_cross_signing_keys (user_id, key_type, public_key, key_json, ts) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (user_id, key_type) DO UPDATE SET public_key = excluded.public_key, key_json = excluded.key_json, ts = excluded.ts",
             (user_id, key_type, public_key, cjson(key), now_ms),
         )
 
@@ -222,11 +231,8 @@ class E2EKeyStore:
         """(target_user, target_key_id, signer_user, signer_key_id, signature) rows; a newer signature replaces the old one."""
         for row in rows:
             txn.execute(
-                "DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ? AND signer_user_id = ? AND signer_key_id = ?",
-                row[:4],
-            )
-            txn.execute(
-                "INSERT INTO e2e_signatures (target_user_id, target_key_id, signer_user_id, signer_key_id, signature) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO e2e_signatures (target_user_id, target_key_id, signer_user_id, signer_key_id, signature) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (target_user_id, target_key_id, signer_user_id, signer_key_id) DO UPDATE SET signature = excluded.signature",
                 row,
             )
 

@@ -51,13 +51,16 @@ class KeyBackupStore:
 
     async def create_version(self, user_id: str, algorithm: str, auth_data: Any) -> int:
         def fn(txn: Txn) -> int:
-            top = txn.query_value("SELECT MAX(version) FROM room_key_backup_versions WHERE user_id = ?", (user_id,), 0)
-            version = int(top) + 1
-            txn.execute(
-                "INSERT INTO room_key_backup_versions (user_id, version, algorithm, auth_data, etag, deleted) VALUES (?, ?, ?, ?, 0, 0)",
-                (user_id, version, algorithm, json.dumps(auth_data)),
-            )
-            return version
+            while True:
+                top = txn.query_value("SELECT MAX(version) FROM room_key_backup_versions WHERE user_id = ?", (user_id,), 0)
+                version = int(top) + 1
+                txn.execute(
+                    "INSERT INTO room_key_backup_versions (user_id, version, algorithm, auth_data, etag, deleted) VALUES (?, ?, ?, ?, 0, 0)"
+                    " ON CONFLICT DO NOTHING",
+                    (user_id, version, algorithm, json.dumps(auth_data)),
+                )
+                if txn.rowcount == 1:
+                    return version
 
         return await self.db.run("create_backup_version", fn)
 
@@ -115,14 +118,11 @@ class KeyBackupStore:
                 )
                 if row is not None and not _new_is_better(data, int(row[0]), int(row[1]), bool(row[2])):
                     continue
-                if row is not None:
-                    txn.execute(
-                        "DELETE FROM room_key_backup_keys WHERE user_id = ? AND version = ? AND room_id = ? AND session_id = ?",
-                        (user_id, version, room_id, session_id),
-                    )
                 txn.execute(
                     "INSERT INTO room_key_backup_keys (user_id, version, room_id, session_id, first_message_index, forwarded_count, is_verified, session_data)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, version, room_id, session_id) DO UPDATE SET"
+                    " first_message_index = excluded.first_message_index, forwarded_count = excluded.forwarded_count,"
+                    " is_verified = excluded.is_verified, session_data = excluded.session_data",
                     (
                         user_id, version, room_id, session_id, data["first_message_index"], data["forwarded_count"],
                         1 if data["is_verified"] else 0, json.dumps(data["session_data"]),

@@ -61,7 +61,7 @@ def test_redaction_via_send_and_content_purge(server):
     eid = send_event(server, at, room, text("delete me: secret-token-123"))
     err = send_event(server, bt, room, {"redacts": eid}, "m.room.redaction", expect=403)  # bob lacks "redact" power
     assert err["errcode"] == "M_FORBIDDEN"
-    assert send_event(server, at, room, {}, "m.room.redaction", expect=400)["errcode"] == "M_BAD_JSON"
+    assert send_event(server, at, room, {"redacts": 5}, "m.room.redaction", expect=400)["errcode"] == "M_BAD_JSON"
     red = send_event(server, at, room, {"redacts": eid, "reason": "oops"}, "m.room.redaction")
     for token in (at, bt):
         ev = get_event(server, token, room, eid)

@@ -68,3 +68,24 @@ def test_cleanup_bounds_inbox(make_server):
     td = server.app.core.to_device
     assert on_reactor(td.cleanup, 0, 100, 0) == 3  # expiry 0: everything is too old
     assert _inbox(server, bob.user_id, bob.device_id)[0] == []
+
+
+def test_positions_survive_restart_after_inbox_emptied(tmp_path):
+    """Deleting every delivered message must not let a restarted server reuse positions clients already hold."""
+    from tests.harness import TestServer
+
+    srv = TestServer(str(tmp_path), "sqlite").start()
+    try:
+        alice = new_user(srv, "alice")
+        for i in range(3):
+            srv.put(V3 + f"/sendToDevice/m.x/r{i}", token=alice.token, json={"messages": {alice.user_id: {alice.device_id: {"i": i}}}})
+        pos = srv.app.core.streams["to_device"].current()
+        on_reactor(srv.app.core.to_device.delete_to_device_messages, alice.user_id, alice.device_id, pos)
+        assert srv.db_query("SELECT COUNT(*) FROM device_inbox")[0][0] == 0
+    finally:
+        srv.stop()
+    srv = TestServer(str(tmp_path), "sqlite").start()
+    try:
+        assert srv.app.core.streams["to_device"].current() >= pos
+    finally:
+        srv.stop()

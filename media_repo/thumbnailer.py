@@ -139,20 +139,36 @@ def _oriented(img: Image.Image) -> Image.Image:
     return out if out is not None else img
 
 
+def _draft(img: Image.Image, width: int, height: int, method: str) -> None:
+    """Let the JPEG decoder skip detail we would throw away (DCT scaling by 1/2, 1/4, 1/8),
+    keeping at least twice the output resolution for a good downscale."""
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:
+        orientation = 1
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    src_w, src_h = img.size
+    box, out = target_geometry(src_w, src_h, width, height, method)
+    box_w, box_h = box[2] - box[0], box[3] - box[1]
+    need = (-(-src_w * 2 * out[0] // box_w), -(-src_h * 2 * out[1] // box_h))
+    img.draft("RGB", need)
+
+
 def _static(img: Image.Image, width: int, height: int, method: str, limits: Limits) -> ThumbnailResult:
     source_format = img.format
-    if source_format == "JPEG":
-        img.draft("RGB", (max(width, height) * 2, max(width, height) * 2))  # decode at a reduced scale
+    if source_format in ("JPEG", "MPO"):
+        _draft(img, width, height, method)
     img.load()
     img = _oriented(img)
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     img = img.convert("RGBA" if has_alpha else "RGB")
     box, size = target_geometry(img.size[0], img.size[1], width, height, method)
-    thumb = img.resize(size, Image.Resampling.LANCZOS, box=box)
+    thumb = img.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
     thumb.info = {}
     out = io.BytesIO()
     if has_alpha or source_format in ("PNG", "GIF"):
-        thumb.save(out, "PNG", optimize=False)
+        thumb.save(out, "PNG", compress_level=4)
         ctype = "image/png"
     else:
         thumb.save(out, "JPEG", quality=limits.jpeg_quality, progressive=True)
@@ -165,7 +181,7 @@ def _animated(img: Image.Image, width: int, height: int, method: str) -> Thumbna
     frames: list[Image.Image] = []
     durations: list[int] = []
     for frame in ImageSequence.Iterator(img):
-        f = frame.convert("RGBA").resize(size, Image.Resampling.LANCZOS, box=box)
+        f = frame.convert("RGBA").resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
         f.info = {}
         frames.append(f)
         durations.append(int(frame.info.get("duration", 100) or 100))

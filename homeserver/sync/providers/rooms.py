@@ -141,18 +141,27 @@ class RoomsProvider:
             wanted_events.update(ids.values())
         state_rows = await self._events.get_events(wanted_events) if wanted_events else {}
 
-        # ---- render ----
+        # ---- render: format every room's events in two batched calls ----
         tf = f.room.timeline
+        visible_rows: dict[str, list[EventRow]] = {}
         for room_id, rows in timelines.items():
-            limited = limited_flags.get(room_id, False)
             if self._visibility is not None and (room_id in fresh or room_id in left) and rows:
                 rows = await self._visibility.filter(ctx.user_id, rows)
-            visible = [r for r in rows if (r.sender not in ctx.ignored or r.is_state())]
-            events = await self._formatter.format(visible, ctx.user_id, ctx.request.device_id, strip_room_id=True)
-            events = [f.project(e) for e in events if tf.matches(e)]
-            st_rows = [state_rows[e] for e in state_ids.get(room_id, {}).values() if e in state_rows]
-            st_rows.sort(key=lambda r: r.stream_ordering)
-            state_events = [f.project(e) for e in await self._formatter.format(st_rows, ctx.user_id, None, strip_room_id=True) if sf.matches(e)]
+            visible_rows[room_id] = [r for r in rows if (r.sender not in ctx.ignored or r.is_state())]
+        all_timeline = [r for rows in visible_rows.values() for r in rows]
+        formatted = await self._formatter.format(all_timeline, ctx.user_id, ctx.request.device_id, strip_room_id=True)
+        by_id = {r.event_id: e for r, e in zip(all_timeline, formatted)}
+        all_state = sorted((state_rows[e] for ids in state_ids.values() for e in ids.values() if e in state_rows),
+                           key=lambda r: r.stream_ordering)
+        st_formatted = await self._formatter.format(all_state, ctx.user_id, None, strip_room_id=True)
+        st_by_room: dict[str, list[dict[str, Any]]] = {}
+        for r, e in zip(all_state, st_formatted):
+            if sf.matches(e):
+                st_by_room.setdefault(r.room_id, []).append(f.project(e))
+        for room_id, rows in timelines.items():
+            limited = limited_flags.get(room_id, False)
+            events = [f.project(by_id[r.event_id]) for r in visible_rows[room_id] if tf.matches(by_id[r.event_id])]
+            state_events = st_by_room.get(room_id, [])
             if room_id in left:
                 entry = result.leave.setdefault(room_id, {"timeline": {}, "state": {"events": []}, "account_data": {"events": []}})
             else:

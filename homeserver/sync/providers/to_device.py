@@ -15,14 +15,20 @@ class ToDeviceProvider:
     def __init__(self, to_device: Any, tracker: Any) -> None:
         self._to_device = to_device
         self._tracker = tracker
+        self._acked: dict[tuple[str, str], int] = {}  # (user, device) -> highest position already deleted up to
 
     def current(self) -> int:
         return int(self._to_device.current_position())
 
     async def acknowledge(self, user_id: str, device_id: str, upto: int) -> None:
         """The client holds a token at ``upto``: messages up to there were delivered."""
-        if upto > 0:
-            await self._to_device.delete_to_device_messages(user_id, device_id, upto)
+        key = (user_id, device_id)
+        if upto <= 0 or self._acked.get(key, 0) >= upto:
+            return  # already acknowledged: no database round trip on every idle sync
+        await self._to_device.delete_to_device_messages(user_id, device_id, upto)
+        if len(self._acked) > 100_000:
+            self._acked.clear()
+        self._acked[key] = upto
 
     async def fill(self, ctx: SyncContext, result: SyncResult) -> None:
         device_id = ctx.request.device_id

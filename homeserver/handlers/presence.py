@@ -16,8 +16,9 @@ online without syncing stays online for the offline timeout.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Awaitable, Callable, Collection, Iterable
+from typing import Any
 
 from homeserver.api.errors import BadJson, Forbidden, InvalidParam
 from homeserver.clock import Clock

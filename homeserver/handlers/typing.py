@@ -8,7 +8,8 @@ current position is read as "send the full typing state" (see the provider).
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from homeserver.api.errors import Forbidden, InvalidParam
 from homeserver.clock import Clock

@@ -9,7 +9,7 @@ or forgotten when the maps were trimmed) are unknown: "maybe changed".
 
 from __future__ import annotations
 
-from typing import Collection, Iterable
+from collections.abc import Collection, Iterable
 
 from homeserver.sync.token import STREAMS, StreamToken
 
@@ -17,7 +17,7 @@ MAX_ENTRIES = 200_000  # per stream and kind; trimming only makes older syncs ta
 
 
 class _StreamChanges:
-    __slots__ = ("floor", "by_user", "by_room", "max_pos")
+    __slots__ = ("by_room", "by_user", "floor", "max_pos")
 
     def __init__(self, floor: int) -> None:
         self.floor = floor
@@ -26,8 +26,7 @@ class _StreamChanges:
         self.max_pos = floor
 
     def record(self, pos: int, users: Iterable[str], rooms: Iterable[str]) -> None:
-        if pos > self.max_pos:
-            self.max_pos = pos
+        self.max_pos = max(self.max_pos, pos)
         for u in users:
             if self.by_user.get(u, 0) < pos:
                 self.by_user[u] = pos

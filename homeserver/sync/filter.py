@@ -10,8 +10,9 @@ of the right type that make no sense (a limit of 0, a malformed user id) are
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from homeserver.api.errors import BadJson, InvalidParam
 
@@ -27,7 +28,7 @@ class _TypeSet:
     patterns: tuple[re.Pattern[str], ...]
 
     @classmethod
-    def of(cls, values: Iterable[str]) -> "_TypeSet":
+    def of(cls, values: Iterable[str]) -> _TypeSet:
         exact, pats = set(), []
         for v in values:
             if "*" in v:
@@ -81,7 +82,7 @@ class EventFilter:
     unread_thread_notifications: bool = False
 
     @classmethod
-    def parse(cls, obj: Any, where: str) -> "EventFilter":
+    def parse(cls, obj: Any, where: str) -> EventFilter:
         if obj is None:
             return cls()
         if not isinstance(obj, dict):
@@ -166,7 +167,7 @@ class RoomFilter:
     account_data: EventFilter = field(default_factory=EventFilter)
 
     @classmethod
-    def parse(cls, obj: Any) -> "RoomFilter":
+    def parse(cls, obj: Any) -> RoomFilter:
         if obj is None:
             return cls()
         if not isinstance(obj, dict):
@@ -208,7 +209,7 @@ class Filter:
     room: RoomFilter = field(default_factory=RoomFilter)
 
     @classmethod
-    def parse(cls, obj: Any) -> "Filter":
+    def parse(cls, obj: Any) -> Filter:
         if not isinstance(obj, dict):
             raise BadJson("A filter must be a JSON object")
         fields = _list(obj, "event_fields", "filter")

@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 from prometheus_client import Histogram
 

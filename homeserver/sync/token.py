@@ -19,8 +19,8 @@ so the token needs no escaping in a query string.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Mapping
 
 from homeserver.api.errors import InvalidParam
 
@@ -57,14 +57,14 @@ class StreamToken:
 
     # ---- construction ----
     @classmethod
-    def from_dict(cls, positions: Mapping[str, int]) -> "StreamToken":
+    def from_dict(cls, positions: Mapping[str, int]) -> StreamToken:
         unknown = set(positions) - set(STREAMS)
         if unknown:
             raise ValueError(f"unknown streams {sorted(unknown)}")
         return cls(tuple(int(positions.get(s, 0)) for s in STREAMS))
 
     @classmethod
-    def parse(cls, value: str) -> "StreamToken":
+    def parse(cls, value: str) -> StreamToken:
         """Decode a client's token; anything malformed is :class:`InvalidToken` (400 M_INVALID_PARAM)."""
         if not isinstance(value, str) or not value or len(value) > MAX_TOKEN_LENGTH:
             raise InvalidToken()
@@ -100,7 +100,7 @@ class StreamToken:
     def as_dict(self) -> dict[str, int]:
         return dict(self.items())
 
-    def copy_and_replace(self, stream: str, position: int) -> "StreamToken":
+    def copy_and_replace(self, stream: str, position: int) -> StreamToken:
         i = STREAMS.index(stream)
         positions = list(self.positions)
         positions[i] = position
@@ -108,17 +108,17 @@ class StreamToken:
         writers[i] = ()
         return replace(self, positions=tuple(positions), writers=tuple(writers))
 
-    def copy_and_advance(self, stream: str, position: int) -> "StreamToken":
+    def copy_and_advance(self, stream: str, position: int) -> StreamToken:
         """Like :meth:`copy_and_replace` but never moves backwards."""
         if position <= self.get(stream):
             return self
         return self.copy_and_replace(stream, position)
 
-    def is_after(self, other: "StreamToken") -> bool:
+    def is_after(self, other: StreamToken) -> bool:
         """True if any stream of ``self`` is ahead of ``other``."""
         return any(a > b for a, b in zip(self.positions, other.positions))
 
-    def changed_streams(self, other: "StreamToken") -> list[str]:
+    def changed_streams(self, other: StreamToken) -> list[str]:
         return [s for s, a, b in zip(STREAMS, self.positions, other.positions) if a != b]
 
     # ---- encoding ----

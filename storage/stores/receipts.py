@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from storage.database import Database, Txn
 
@@ -79,7 +80,7 @@ class ReceiptStore:
                 out.extend(
                     _row(r)
                     for r in txn.query(
-                        f"SELECT {_COLS} FROM receipts WHERE {clause} AND stream_id > ? AND stream_id <= ?",  # noqa: S608
+                        f"SELECT {_COLS} FROM receipts WHERE {clause} AND stream_id > ? AND stream_id <= ?",
                         [*params, since, upto],
                     )
                 )

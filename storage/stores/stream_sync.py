@@ -6,8 +6,9 @@ of N rooms costs one round trip to the pool, not N.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from storage.database import Database, Txn
 from storage.stores.events import EventRow, EventStore

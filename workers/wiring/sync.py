@@ -18,7 +18,8 @@ in a startup hook once ``core.to_device`` / ``core.device_lists`` / ``core.e2e_k
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from homeserver.handlers.filtering import FilteringHandler
 from homeserver.handlers.presence import PresenceHandler
@@ -66,7 +67,7 @@ def _load_stream(core: Core, name: str, table: str) -> StreamIdGenerator:
     return gen
 
 
-def wire(core: Core) -> None:  # noqa: C901 - the composition of one area
+def wire(core: Core) -> None:
     db, clock, notifier = core.db, core.clock, core.notifier
     room_cache = getattr(core, "room_cache", None)
     account_data = getattr(core, "account_data", None)

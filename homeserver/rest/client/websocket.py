@@ -52,7 +52,7 @@ class _AuthShim:
 
 
 class SyncWebSocketProtocol(WebSocketServerProtocol):
-    factory: "SyncWebSocketFactory"
+    factory: SyncWebSocketFactory
 
     def onConnect(self, request: Any) -> str | None:
         self._query = {k: v[-1] for k, v in request.params.items() if v}

@@ -8,7 +8,8 @@ Incremental syncs look only at rooms the change tracker says moved.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from homeserver.sync.changes import ChangeTracker
 from homeserver.sync.filter import EventFilter

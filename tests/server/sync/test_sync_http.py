@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.server.sync.helpers import create_room, join, register, send, sync, timeline_bodies
+from tests.server.sync.helpers import (
+    create_room,
+    join,
+    register,
+    send,
+    sync,
+    timeline_bodies,
+)
 
 
 def test_initial_then_incremental(server: Any) -> None:

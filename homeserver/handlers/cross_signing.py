@@ -7,7 +7,12 @@ from typing import Any, Protocol
 from homeserver.api.errors import BadJson, Codes, Forbidden, InvalidParam, MatrixError
 from homeserver.clock import Clock
 from homeserver.handlers.device_lists import DeviceListHandler
-from homeserver.handlers.e2e_keys import InvalidSignature, _comparable, public_key_of, verify_ed25519
+from homeserver.handlers.e2e_keys import (
+    InvalidSignature,
+    _comparable,
+    public_key_of,
+    verify_ed25519,
+)
 from homeserver.types.requester import Requester
 from storage.database import Database, Txn
 from storage.stores.e2e_keys import E2EKeyStore

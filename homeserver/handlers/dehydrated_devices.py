@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from homeserver.api.errors import BadJson, InvalidParam, NotFound
 from homeserver.clock import Clock

@@ -10,7 +10,8 @@ stop tracking the other (``left``). Sync asks :meth:`get_device_list_changes`.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Collection, Protocol
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, Protocol
 
 from homeserver.clock import Clock
 from homeserver.notifier import Notifier

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from storage.database import Database, Txn
 
@@ -46,7 +46,7 @@ class DeviceListStore:
             for i in range(0, len(user_ids), _CHUNK):
                 clause, params = txn.in_list("user_id", user_ids[i : i + _CHUNK])
                 rows = txn.query(
-                    f"SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > ? AND stream_id <= ? AND {clause}",  # noqa: S608
+                    f"SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > ? AND stream_id <= ? AND {clause}",
                     [since, until, *params],
                 )
                 out.update(r[0] for r in rows)

@@ -9,7 +9,8 @@ a delete that affects no row (someone else won) moves on to the next key.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from canonicaljson import encode_canonical_json
 
@@ -251,7 +252,7 @@ class E2EKeyStore:
     @staticmethod
     def delete_device_keys_txn(txn: Txn, user_id: str, device_id: str) -> None:
         for table in ("e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys", "e2e_claimed_key_ids"):
-            txn.execute(f"DELETE FROM {table} WHERE user_id = ? AND device_id = ?", (user_id, device_id))  # noqa: S608 - fixed names
+            txn.execute(f"DELETE FROM {table} WHERE user_id = ? AND device_id = ?", (user_id, device_id))
         txn.execute("DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ?", (user_id, device_id))
 
     async def prune_claimed_key_ids(self, older_than_ms: int) -> int:

@@ -9,7 +9,7 @@ from storage.database import Database, Txn
 
 
 class BackupVersion:
-    __slots__ = ("version", "algorithm", "auth_data", "etag", "count")
+    __slots__ = ("algorithm", "auth_data", "count", "etag", "version")
 
     def __init__(self, version: int, algorithm: str, auth_data: Any, etag: int, count: int) -> None:
         self.version = version

@@ -36,7 +36,7 @@ def test_cross_signing_upload_and_signatures(server):
     alice = new_user(server, "alice")
     bob = new_user(server, "bob")
     assert upload(server, alice, {"device_keys": alice.device_keys()}).status_code == 200
-    master, ssk, usk, body = _cs_set(alice.user_id)
+    master, ssk, _usk, body = _cs_set(alice.user_id)
     # a self-signing key not signed by the master key
     bad = dict(body, self_signing_key=ssk.obj())
     r = server.post(V3 + "/keys/device_signing/upload", token=alice.token, json=bad)
@@ -45,7 +45,7 @@ def test_cross_signing_upload_and_signatures(server):
     assert server.post(V3 + "/keys/device_signing/upload", token=alice.token, json=body).status_code == 200
     assert server.post(V3 + "/keys/device_signing/upload", token=alice.token, json=body).status_code == 200
     # replacing needs UIA
-    master, ssk, usk, body2 = _cs_set(alice.user_id)
+    master, ssk, _usk, body2 = _cs_set(alice.user_id)
     r = uia(server, "POST", V3 + "/keys/device_signing/upload", alice.token, body2, alice.user_id)
     assert r.status_code == 200, r.text
 
@@ -70,7 +70,7 @@ def test_cross_signing_upload_and_signatures(server):
     assert r.status_code == 200 and f[alice.user_id][alice.device_id]["errcode"] == "M_INVALID_SIGNATURE"
 
     # bob signs alice's master key with his user-signing key; only bob sees it
-    bmaster, _, busk, bbody = _cs_set(bob.user_id)
+    _bmaster, _, busk, bbody = _cs_set(bob.user_id)
     assert server.post(V3 + "/keys/device_signing/upload", token=bob.token, json=bbody).status_code == 200
     signed_master = busk.sign(master.obj())
     r = server.post(V3 + "/keys/signatures/upload", token=bob.token, json={alice.user_id: {master.pub: signed_master}})

@@ -8,7 +8,13 @@ from signedjson.sign import sign_json
 from unpaddedbase64 import encode_base64
 
 from homeserver.api.errors import MatrixError
-from homeserver.handlers.e2e_keys import _with_signatures, parse_key_map, split_key_id, validate_device_keys, verify_ed25519
+from homeserver.handlers.e2e_keys import (
+    _with_signatures,
+    parse_key_map,
+    split_key_id,
+    validate_device_keys,
+    verify_ed25519,
+)
 from homeserver.handlers.key_backup import parse_version, validate_key_data
 from storage.stores.key_backup import _new_is_better
 
@@ -33,7 +39,7 @@ def test_key_id_split_keeps_colons_in_id():
 
 
 def test_device_keys_self_signature():
-    sk, pub, keys = _device()
+    _sk, _pub, keys = _device()
     assert validate_device_keys(keys, "@a:hs", "DEV") is keys
     tampered = dict(keys, algorithms=["m.megolm.v1.aes-sha2"])
     with pytest.raises(MatrixError) as e:

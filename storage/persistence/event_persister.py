@@ -80,6 +80,12 @@ class EventPersister:
         self.clock = clock
         self.linearizer = Linearizer("room_writes")
         self._hooks: list[PostCommitHook] = []
+        self._txn_writers: list[Callable[[Txn, list[EventRow]], None]] = []
+
+    def add_txn_writer(self, writer: Callable[[Txn, list[EventRow]], None]) -> None:
+        """``writer(txn, rows)`` runs inside the persist transaction after the event rows are written
+        (relations, search index...). Keep it O(1) rows per event; an exception aborts the whole write."""
+        self._txn_writers.append(writer)
         self._txn_writers: list[TxnWriter] = []
 
     def add_hook(self, hook: PostCommitHook) -> None:
@@ -232,6 +238,8 @@ class EventPersister:
             txn.execute(f"DELETE FROM room_forward_extremities WHERE room_id = ? AND {clause}", [room_id, *params])
         added = [e for e in extrem if e not in extremities]
         txn.execute_many("INSERT INTO room_forward_extremities (room_id, event_id) VALUES (?, ?)", [(room_id, e) for e in added])
+        for writer in self._txn_writers:
+            writer(txn, rows)
         txn.execute(
             "INSERT INTO room_state_meta (room_id, state_set, max_depth, last_stream) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (room_id) DO UPDATE SET state_set = excluded.state_set, max_depth = excluded.max_depth, last_stream = excluded.last_stream",

@@ -32,7 +32,7 @@ class DeviceHandler:
         return device
 
     async def rename(self, user_id: str, device_id: str, display_name: Any) -> None:
-        if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 256):
+        if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 256 or "\x00" in display_name):
             raise MatrixError(400, Codes.INVALID_PARAM, "display_name must be a string of at most 256 characters")
         if await self.store.get_device(user_id, device_id) is None:
             raise NotFound("No such device")

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.handlers.account_validation import reject_nul
 from homeserver.clock import Clock
 from homeserver.handlers.auth import Sessions, generate_token
 from homeserver.handlers.devices import DeviceHandler
@@ -65,7 +66,8 @@ class LoginHandler:
         device_id = body.get("device_id")
         if device_id is not None and (not isinstance(device_id, str) or not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH):
             raise MatrixError(400, Codes.INVALID_PARAM, "device_id must be a non-empty string")
-        display = body.get("initial_device_display_name")
+        reject_nul(device_id, "device_id")
+        display = reject_nul(body.get("initial_device_display_name"), "initial_device_display_name")
         if display is not None and (not isinstance(display, str) or len(display) > MAX_DISPLAY_NAME_LENGTH):
             raise MatrixError(400, Codes.INVALID_PARAM, "initial_device_display_name must be a string")
         want_refresh = body.get("refresh_token", False)

@@ -66,6 +66,8 @@ class ProfileHandler:
 
     @staticmethod
     def check_value(key: str, value: Any) -> None:
+        if isinstance(value, str) and "\x00" in value:
+            raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must not contain NUL characters")
         if key == "displayname":
             if not isinstance(value, str):
                 raise MatrixError(400, Codes.INVALID_PARAM, "displayname must be a string")

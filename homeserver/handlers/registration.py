@@ -9,6 +9,7 @@ import string
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.handlers.account_validation import reject_nul
 from homeserver.clock import Clock
 from homeserver.handlers.auth import IssuedSession, Sessions
 from homeserver.passwords import PasswordHasher
@@ -162,7 +163,8 @@ class RegistrationHandler:
         device_id = body.get("device_id")
         if device_id is not None and (not isinstance(device_id, str) or not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH):
             raise MatrixError(400, Codes.INVALID_PARAM, "device_id must be a non-empty string")
-        display = body.get("initial_device_display_name")
+        reject_nul(device_id, "device_id")
+        display = reject_nul(body.get("initial_device_display_name"), "initial_device_display_name")
         if display is not None and (not isinstance(display, str) or len(display) > MAX_DISPLAY_NAME_LENGTH):
             raise MatrixError(400, Codes.INVALID_PARAM, "initial_device_display_name must be a string")
         inhibit_login = body.get("inhibit_login", False)

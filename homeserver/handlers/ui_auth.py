@@ -73,7 +73,7 @@ def resolve_user_identifier(auth: dict[str, Any], server_name: str) -> str | Non
         user = auth.get("user")
     if user is None:
         return None
-    if not isinstance(user, str) or not user:
+    if not isinstance(user, str) or not user or "\x00" in user:
         raise MatrixError(400, Codes.INVALID_PARAM, "'user' must be a non-empty string")
     if user.startswith("@"):
         return user
@@ -186,6 +186,8 @@ class UserInteractiveAuth:
             token = auth.get("token")
             if not isinstance(token, str) or not token:
                 raise MatrixError(400, Codes.MISSING_PARAM, "Missing registration token")
+            if "\x00" in token:
+                raise _StageFailed(Codes.UNAUTHORIZED, "Invalid registration token")
             if self._registration_token_checker is None or not await self._registration_token_checker(token):
                 raise _StageFailed(Codes.UNAUTHORIZED, "Invalid registration token")
             if self._registration_token_pending is not None:

@@ -42,7 +42,7 @@ class UserDirectoryHandler:
         term = body.get("search_term")
         if term is None:
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing search_term")
-        if not isinstance(term, str):
+        if not isinstance(term, str) or "\x00" in term:
             raise MatrixError(400, Codes.INVALID_PARAM, "search_term must be a string")
         limit = body.get("limit", 10)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.account_data import AccountDataHandler
+from homeserver.handlers.admin_users import AdminUsersHandler
 from homeserver.handlers.auth import Auth, Sessions
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.login import LoginHandler
@@ -26,6 +27,9 @@ from homeserver.handlers.ui_auth import UserInteractiveAuth
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import FailedLoginCounter, RateLimiter
+from homeserver.rest.admin.register import SharedSecretRegisterServlet
+from homeserver.rest.admin.registration_tokens import RegistrationTokensServlet
+from homeserver.rest.admin.users import AdminUsersServlet
 from homeserver.rest.client.account import AccountServlet
 from homeserver.rest.client.account_data import AccountDataServlet
 from homeserver.rest.client.devices import DevicesServlet
@@ -95,11 +99,6 @@ def wire(core: Core) -> None:
     core.on_resource("client", UserDirectoryServlet(auth, directory).register)
 
     # ---- admin API (on the client listener and on dedicated admin listeners) ----
-    from homeserver.handlers.admin_users import AdminUsersHandler
-    from homeserver.rest.admin.register import SharedSecretRegisterServlet
-    from homeserver.rest.admin.registration_tokens import RegistrationTokensServlet
-    from homeserver.rest.admin.users import AdminUsersServlet
-
     admin = AdminUsersHandler(
         clock, core.server_name, config.registration.shared_secret, users, device_store, devices,
         registration, accounts, profiles, profile_store, sessions, hasher,

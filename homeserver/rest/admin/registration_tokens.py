@@ -12,6 +12,7 @@ from homeserver.clock import Clock
 from homeserver.handlers.auth import Auth
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.rest.client.accounts_common import guard_params
 from storage.stores.users import UserStore
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
@@ -36,11 +37,11 @@ class RegistrationTokensServlet:
         self.clock = clock
 
     def register(self, router: Router) -> None:
-        router.add("GET", PREFIX, self.on_list, "admin_regtokens")
-        router.add("POST", PREFIX + "/new", self.on_new, "admin_regtoken_new")
-        router.add("GET", PREFIX + "/{token}", self.on_get, "admin_regtoken")
-        router.add("PUT", PREFIX + "/{token}", self.on_put, "admin_regtoken_put")
-        router.add("DELETE", PREFIX + "/{token}", self.on_delete, "admin_regtoken_delete")
+        router.add("GET", PREFIX, guard_params(self.on_list), "admin_regtokens")
+        router.add("POST", PREFIX + "/new", guard_params(self.on_new), "admin_regtoken_new")
+        router.add("GET", PREFIX + "/{token}", guard_params(self.on_get), "admin_regtoken")
+        router.add("PUT", PREFIX + "/{token}", guard_params(self.on_put), "admin_regtoken_put")
+        router.add("DELETE", PREFIX + "/{token}", guard_params(self.on_delete), "admin_regtoken_delete")
 
     def _is_valid(self, t: dict[str, Any]) -> bool:
         now = self.clock.time_msec()

@@ -9,6 +9,7 @@ from homeserver.handlers.admin_users import AdminUsersHandler
 from homeserver.handlers.auth import Auth
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.rest.client.accounts_common import guard_params
 
 
 class AdminUsersServlet:
@@ -17,12 +18,12 @@ class AdminUsersServlet:
         self.admin = admin
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/_synapse/admin/v2/users", self.on_list, "admin_users_list")
-        router.add("GET", "/_synapse/admin/v2/users/{user_id}", self.on_get, "admin_user")
-        router.add("PUT", "/_synapse/admin/v2/users/{user_id}", self.on_put, "admin_user_put")
-        router.add("POST", "/_synapse/admin/v1/deactivate/{user_id}", self.on_deactivate, "admin_deactivate")
-        router.add("GET", "/_synapse/admin/v2/users/{user_id}/devices", self.on_devices, "admin_user_devices")
-        router.add("DELETE", "/_synapse/admin/v2/users/{user_id}/devices/{device_id}", self.on_delete_device, "admin_user_device_delete")
+        router.add("GET", "/_synapse/admin/v2/users", guard_params(self.on_list), "admin_users_list")
+        router.add("GET", "/_synapse/admin/v2/users/{user_id}", guard_params(self.on_get), "admin_user")
+        router.add("PUT", "/_synapse/admin/v2/users/{user_id}", guard_params(self.on_put), "admin_user_put")
+        router.add("POST", "/_synapse/admin/v1/deactivate/{user_id}", guard_params(self.on_deactivate), "admin_deactivate")
+        router.add("GET", "/_synapse/admin/v2/users/{user_id}/devices", guard_params(self.on_devices), "admin_user_devices")
+        router.add("DELETE", "/_synapse/admin/v2/users/{user_id}/devices/{device_id}", guard_params(self.on_delete_device), "admin_user_device_delete")
 
     async def on_list(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.auth.require_admin(request)
@@ -30,6 +31,9 @@ class AdminUsersServlet:
         limit = request.query_int("limit", 100, minimum=0, maximum=1000)
         admins_raw = request.query_str("admins")
         admins = None if admins_raw is None else request.query_bool("admins")
+        for q in ("name", "user_id"):
+            if "\x00" in (request.query_str(q) or ""):
+                raise MatrixError(400, Codes.INVALID_PARAM, f"{q} must not contain NUL characters")
         out = await self.admin.list_users(
             offset, limit if limit is not None else 100, request.query_str("name") or request.query_str("user_id"),
             request.query_bool("deactivated", False), request.query_bool("guests", True), admins,

@@ -57,7 +57,7 @@ class DevicesServlet:
         ids = body.get("devices")
         if ids is None:
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing devices")
-        if not isinstance(ids, list) or not all(isinstance(d, str) for d in ids):
+        if not isinstance(ids, list) or not all(isinstance(d, str) and "\x00" not in d for d in ids):
             raise MatrixError(400, Codes.INVALID_PARAM, "devices must be a list of strings")
         await self.ui_auth.check(request, body, "delete_devices", requester=requester)
         await self.devices.delete_devices(requester.user_id, list(dict.fromkeys(ids)))

@@ -43,4 +43,6 @@ class RegisterServlet:
         token = request.query_str("token", required=True)
         if not self.registration.enabled or not self.registration.require_token:
             raise MatrixError(403, Codes.FORBIDDEN, "Registration tokens are not in use on this server")
-        return 200, {"valid": await self.registration.registration_token_valid(token or "")}
+        if not token or "\x00" in token:
+            return 200, {"valid": False}
+        return 200, {"valid": await self.registration.registration_token_valid(token)}

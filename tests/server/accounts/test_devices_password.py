@@ -20,6 +20,17 @@ def test_devices_list_get_rename_delete(server):
     assert (r.status_code, r.json()["errcode"]) == (400, "M_INVALID_PARAM")
     r = server.delete(V3 + "/devices/NOPE", token=token, json={})
     assert r.status_code == 404
+    # NUL characters are refused with a 400 on both engines (PostgreSQL cannot store them)
+    for method, path, body in (
+        ("GET", V3 + "/devices/a%00b", None),
+        ("PUT", V3 + "/user/@alice:test.local/account_data/a%00b", {}),
+        ("POST", V3 + "/login", {"type": "m.login.password", "user": "a\u0000", "password": "x"}),
+        ("POST", V3 + "/login", {"type": "m.login.password", "user": "alice", "password": PASSWORD, "device_id": "a\u0000"}),
+        ("PUT", V3 + "/profile/@alice:test.local/displayname", {"displayname": "a\u0000"}),
+        ("POST", V3 + "/user_directory/search", {"search_term": "a\u0000"}),
+    ):
+        r = server.request(method, path, token=token, json=body)
+        assert (r.status_code, r.json()["errcode"]) == (400, "M_INVALID_PARAM"), (path, r.text)
     r = uia(server, "DELETE", V3 + "/devices/B", token, {}, "alice")
     assert r.status_code == 200, r.text
     assert server.get(V3 + "/account/whoami", token=other["access_token"]).status_code == 401

@@ -46,6 +46,12 @@ def _timeout(request: SupRequest) -> int | None:
     return request.query_int("timeout_ms", minimum=0)
 
 
+def _check_remote_allowed(request: SupRequest, server_name: str, local_name: str) -> None:
+    """The legacy ``allow_remote=false`` (sent by some clients to v1 too): do not fetch over federation."""
+    if server_name != local_name and request.query_str("allow_remote") in ("false", "0"):
+        raise NotFound("Remote media not fetched: allow_remote is false")
+
+
 def _file_response(media: MediaFile, filename: str | None, private: bool) -> RawResponse:
     return RawResponse(200, media.data, media.content_type, hdrs.download_headers(media.content_type, filename, private))
 
@@ -110,6 +116,7 @@ class MediaServlet:
 
     async def download(self, request: SupRequest, server_name: str, media_id: str, file_name: str | None = None) -> RawResponse:
         await self.auth.get_user(request)
+        _check_remote_allowed(request, server_name, self.repo.server_name)
         media = await self.repo.download(server_name, media_id, _timeout(request))
         return _file_response(media, file_name or media.upload_name, private=True)
 
@@ -118,6 +125,7 @@ class MediaServlet:
         return _thumbnail_response(await self._thumbnail(request, server_name, media_id, legacy=False), private=True)
 
     async def _thumbnail(self, request: SupRequest, server_name: str, media_id: str, legacy: bool) -> MediaFile:
+        _check_remote_allowed(request, server_name, self.repo.server_name)
         width = request.query_int("width", required=True, minimum=1)
         height = request.query_int("height", required=True, minimum=1)
         method = request.query_str("method", "scale")
@@ -136,6 +144,7 @@ class MediaServlet:
 
     async def legacy_download(self, request: SupRequest, server_name: str, media_id: str, file_name: str | None = None) -> RawResponse:
         self._check_legacy()
+        _check_remote_allowed(request, server_name, self.repo.server_name)
         media = await self.repo.download(server_name, media_id, _timeout(request), legacy=True)
         return _file_response(media, file_name or media.upload_name, private=False)
 

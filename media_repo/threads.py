@@ -5,7 +5,8 @@ The reactor never runs blocking work: callers ``await pool.run(fn, *args)``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool

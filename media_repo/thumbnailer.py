@@ -134,7 +134,7 @@ def target_geometry(src_w: int, src_h: int, width: int, height: int, method: str
 def _oriented(img: Image.Image) -> Image.Image:
     try:
         out = ImageOps.exif_transpose(img)
-    except Exception:  # broken EXIF must not fail the thumbnail
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError):  # broken EXIF must not fail the thumbnail
         out = img
     return out if out is not None else img
 
@@ -144,7 +144,7 @@ def _draft(img: Image.Image, width: int, height: int, method: str) -> None:
     keeping at least twice the output resolution for a good downscale."""
     try:
         orientation = img.getexif().get(0x0112, 1)
-    except Exception:
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError):
         orientation = 1
     if orientation in (5, 6, 7, 8):
         width, height = height, width

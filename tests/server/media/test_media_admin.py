@@ -107,6 +107,8 @@ def test_remote_media_is_fetched_through_the_interface_and_cached(server: TestSe
     repo.remote = FakeRemote()
     admin = user(server, "admin", admin=True)
     t = admin["access_token"]
+    r = server.get(f"{V1}/download/remote.example/abc?allow_remote=false", token=t)
+    assert r.status_code == 404 and calls == []
     r = server.get(f"{V1}/download/remote.example/abc", token=t)
     assert r.status_code == 200 and r.content == png_bytes(50, 40)
     assert r.headers["Content-Disposition"] == 'inline; filename="remote.png"'

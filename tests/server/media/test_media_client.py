@@ -12,7 +12,14 @@ from tests.server.media.conftest import png_bytes, s3_client, user
 
 
 async def _nio_round_trip(server: TestServer, user_id: str, password: str, png: bytes) -> dict[str, object]:
-    from nio import AsyncClient, DownloadResponse, LoginResponse, ResizingMethod, ThumbnailResponse, UploadResponse
+    from nio import (
+        AsyncClient,
+        DownloadResponse,
+        LoginResponse,
+        ResizingMethod,
+        ThumbnailResponse,
+        UploadResponse,
+    )
 
     client = AsyncClient(server.url, user_id)
     try:

@@ -13,7 +13,6 @@ import requests
 import yaml
 from PIL import Image
 
-from tests.harness import TestServer
 from tests.server.media.conftest import png_bytes, user
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 
 from media_repo import thumbnailer
-from media_repo.thumbnailer import ImageTooLarge, Limits, ThumbnailError, generate, parse_spec, target_geometry
+from media_repo.thumbnailer import (
+    ImageTooLarge,
+    Limits,
+    ThumbnailError,
+    generate,
+    parse_spec,
+    target_geometry,
+)
 from tests.server.media.bombs import png_bomb
 
 

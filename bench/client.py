@@ -271,17 +271,20 @@ class Matrix:
         return await self.call("GET", CS + "/sync", label=label, token=user.token, params=params, timeout=timeout_ms / 1000.0 + self.request_timeout)
 
 
-async def gather_bounded(limit: int, factories: list[Callable[[], Awaitable[T]]]) -> list[T | None]:
+async def gather_bounded(limit: int, factories: list[Callable[[], Awaitable[T]]], deadline: float | None = None) -> list[T | None]:
     """Run ``factory()`` for each factory with at most ``limit`` in flight; results in order.
 
     Coroutines are created only when a worker picks them up, so a cancelled run
-    leaves none un-awaited.
+    leaves none un-awaited. After ``deadline`` (time.monotonic()) no new one is
+    started; those not started give None.
     """
     results: list[T | None] = [None] * len(factories)
     it = iter(enumerate(factories))
 
     async def worker() -> None:
         for i, factory in it:
+            if deadline is not None and time.monotonic() >= deadline:
+                return
             results[i] = await factory()
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(factories))))))

@@ -42,6 +42,7 @@ SIZES: dict[str, tuple[Any, Any, str]] = {
     "media_bytes": (1024 * 1024, 1024 * 1024, "bytes per media file"),
     "media_concurrency": (4, 2, "concurrent media requests"),
     "big_room_size": (3000, 100, "members of the large room (issue #5 asks for 3000)"),
+    "big_room_setup_s": (300, 40, "time bound on filling the large room; the size reached is reported"),
     "big_room_messages": (100, 20, "sequential sends measured in each of the 2-member and large rooms"),
     "setup_concurrency": (16, 16, "concurrency of unmeasured setup (registrations, joins)"),
     "scenario_timeout": (900, 60, "time budget of one scenario in seconds (setup included)"),

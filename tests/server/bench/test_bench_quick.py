@@ -17,7 +17,7 @@ TINY = [
     "--rooms", "2", "--room-joiners", "2", "--rooms-concurrency", "2",
     "--history-messages", "12", "--history-page-limit", "5", "--history-paginators", "2", "--history-passes", "1",
     "--media-uploads", "2", "--media-downloads", "2", "--media-bytes", "65536",
-    "--big-room-size", "5", "--big-room-messages", "3",
+    "--big-room-size", "5", "--big-room-messages", "3", "--big-room-setup-s", "20",
     "--setup-concurrency", "4", "--scenario-timeout", "30", "--max-time", "55",
 ]
 

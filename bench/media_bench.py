@@ -126,9 +126,14 @@ def main() -> int:
         import boto3
         from moto.server import ThreadedMotoServer
 
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0 if False else 5123, verbose=False)
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         moto.start()
-        endpoint, bucket = "http://127.0.0.1:5123", "bench-" + uuid.uuid4().hex[:8]
+        endpoint, bucket = f"http://127.0.0.1:{port}", "bench-" + uuid.uuid4().hex[:8]
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x").create_bucket(Bucket=bucket)
         overrides.update({"media.store": "s3", "media.s3_bucket": bucket, "media.s3_endpoint_url": endpoint, "media.s3_region": "us-east-1",
                           "media.s3_access_key_id": "x", "media.s3_secret_access_key": "x"})

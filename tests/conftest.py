@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.harness import IN_CI, PostgresUnavailable, TestServer
+from tests.harness import IN_CI, PostgresUnavailable, TestServer, drop_pending_databases
 
 ENGINES = ["sqlite", "postgres"]
 
@@ -96,3 +96,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
             terminalreporter.write_line(
                 f"{name:9s} {c.get('passed', 0)} passed, {c.get('failed', 0) + c.get('error', 0)} failed, {c.get('skipped', 0)} skipped"
             )
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    drop_pending_databases()

@@ -55,38 +55,162 @@ class PostgresUnavailable(Exception):
     pass
 
 
-def create_postgres_database() -> tuple[str, Callable[[], None]]:
-    """Create a fresh, empty PostgreSQL database; return its DSN and a dropper."""
+_pending_drops: list[str] = []
+_template_lock = threading.Lock()
+_templates: dict[str, str] = {}
+
+
+def _admin_connect() -> Any:
     import psycopg2
 
-    name = "sup_test_" + uuid.uuid4().hex[:12]
     try:
         conn = psycopg2.connect(POSTGRES_ADMIN_DSN, connect_timeout=5)
     except psycopg2.OperationalError as e:
         raise PostgresUnavailable(str(e)) from e
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
-    conn.close()
+    return conn
+
+
+def _dsn_for(name: str) -> str:
     admin = dict(p.split("=", 1) for p in POSTGRES_ADMIN_DSN.split())
     admin["dbname"] = name
-    dsn = " ".join(f"{k}={v}" for k, v in admin.items())
+    return " ".join(f"{k}={v}" for k, v in admin.items())
+
+
+def schema_fingerprint() -> str:
+    """A hash of every migration file: templates are rebuilt whenever the schema changes."""
+    import hashlib
+
+    from storage.migrations import schema_dir
+
+    h = hashlib.sha256()
+    directory = schema_dir()
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".sql"):
+            h.update(name.encode())
+            with open(os.path.join(directory, name), "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def _migrate(engine_name: str, location: str) -> None:
+    from storage.database import Database
+    from storage.engines import make_engine
+    from storage.migrations import apply_migrations
+
+    engine = make_engine(engine_name, sqlite_path=location, dsn=location)
+    db = Database(engine, reactor=None)
+    try:
+        apply_migrations(db)
+    finally:
+        db.close()
+
+
+def _postgres_template() -> str:
+    """A migrated template database for this schema, built once (safely across processes)."""
+    fp = schema_fingerprint()
+    with _template_lock:
+        if "pg" + fp in _templates:
+            return _templates["pg" + fp]
+        name = f"sup_tmpl_{fp}"
+        conn = _admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    building = "sup_tmpl_build_" + uuid.uuid4().hex[:10]
+                    cur.execute(f'CREATE DATABASE "{building}" ENCODING \'UTF8\' TEMPLATE template0')
+                    _migrate("postgres", _dsn_for(building))
+                    try:
+                        cur.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                    except Exception:  # another process won the race: use theirs
+                        cur.execute(f'DROP DATABASE IF EXISTS "{building}"')
+        finally:
+            conn.close()
+        _templates["pg" + fp] = name
+        return name
+
+
+def create_postgres_database(migrated: bool = False) -> tuple[str, Callable[[], None]]:
+    """Create a fresh PostgreSQL database (empty, or already migrated from a template); return its DSN and a dropper.
+
+    Dropping is deferred to the end of the test session (``drop_pending_databases``):
+    DROP DATABASE forces a checkpoint and would cost every test a second or two.
+    """
+    import time
+
+    name = "sup_test_" + uuid.uuid4().hex[:12]
+    template = _postgres_template() if migrated else "template0"
+    conn = _admin_connect()
+    try:
+        with conn.cursor() as cur:
+            for attempt in range(50):
+                try:
+                    cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE "{template}"')
+                    break
+                except Exception as e:  # template busy (another process copying it): retry briefly
+                    if "being accessed" not in str(e) or attempt == 49:
+                        raise
+                    time.sleep(0.1)
+    finally:
+        conn.close()
+    dsn = _dsn_for(name)
 
     def drop() -> None:
-        c = psycopg2.connect(POSTGRES_ADMIN_DSN, connect_timeout=5)
-        c.autocommit = True
-        with c.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.close()
+        _pending_drops.append(name)
 
     return dsn, drop
 
 
-def database_overrides(engine: str, tmp_dir: str) -> tuple[dict[str, Any], Callable[[], None]]:
-    """Config overrides for a fresh database of ``engine``, and a cleanup function."""
+def drop_pending_databases() -> None:
+    """Drop every test database created by this process (called once at session end)."""
+    if not _pending_drops:
+        return
+    try:
+        conn = _admin_connect()
+    except PostgresUnavailable:
+        return
+    try:
+        with conn.cursor() as cur:
+            while _pending_drops:
+                cur.execute(f'DROP DATABASE IF EXISTS "{_pending_drops.pop()}" WITH (FORCE)')
+    finally:
+        conn.close()
+
+
+def _sqlite_template() -> str:
+    import tempfile
+
+    fp = schema_fingerprint()
+    with _template_lock:
+        if fp not in _templates:
+            directory = os.path.join(tempfile.gettempdir(), "sup-test-templates")
+            os.makedirs(directory, exist_ok=True)
+            path = os.path.join(directory, f"{fp}.db")
+            if not os.path.exists(path):
+                building = path + f".{uuid.uuid4().hex[:8]}.tmp"
+                _migrate("sqlite", building)
+                import sqlite3
+
+                c = sqlite3.connect(building)
+                c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                c.execute("PRAGMA journal_mode=DELETE")
+                c.close()
+                os.replace(building, path)
+            _templates[fp] = path
+        return _templates[fp]
+
+
+def database_overrides(engine: str, tmp_dir: str, migrated: bool = True) -> tuple[dict[str, Any], Callable[[], None]]:
+    """Config overrides for a fresh database of ``engine`` (pre-migrated from a template by default) and a cleanup."""
     if engine == "sqlite":
-        return {"database.engine": "sqlite", "database.path": os.path.join(tmp_dir, "homeserver.db")}, lambda: None
-    dsn, drop = create_postgres_database()
+        path = os.path.join(tmp_dir, "homeserver.db")
+        if migrated:
+            import shutil
+
+            shutil.copyfile(_sqlite_template(), path)
+        return {"database.engine": "sqlite", "database.path": path}, lambda: None
+    dsn, drop = create_postgres_database(migrated=migrated)
     return {"database.engine": "postgres", "database.dsn": dsn, "database.pool_max": 4, "database.pool_min": 1}, drop
 
 

@@ -68,3 +68,56 @@ def test_server_keeps_serving_after_bad_requests(server: TestServer) -> None:
         server.post("/_matrix/client/versions", data=b"{not json")
         server.get("/nope")
     assert server.get("/_matrix/client/versions").status_code == 200
+
+
+LOGIN = "/_matrix/client/v3/login"
+
+
+def test_invalid_json_is_400_not_json(server: TestServer) -> None:
+    assert _err(server.post(LOGIN, data=b"{not json")) == (400, "M_NOT_JSON")
+    assert _err(server.post(LOGIN, data=b"\xff\xfe")) == (400, "M_NOT_JSON")
+    assert _err(server.post(LOGIN, data=b'{"a": NaN}')) == (400, "M_NOT_JSON")
+
+
+def test_json_that_is_not_an_object_is_400_bad_json(server: TestServer) -> None:
+    for body in (b"[]", b"42", b'"string"', b"null"):
+        assert _err(server.post(LOGIN, data=body)) == (400, "M_BAD_JSON")
+
+
+def test_body_over_the_limit_is_413_too_large(server: TestServer) -> None:
+    limit = server.config.http.max_request_body
+    big = b'{"pad": "' + b"x" * (limit + 10) + b'"}'
+    assert _err(server.post(LOGIN, data=big)) == (413, "M_TOO_LARGE")
+    # chunked upload without Content-Length is cut off too
+    def chunks():
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+    assert _err(server.post(LOGIN, data=chunks())) == (413, "M_TOO_LARGE")
+    assert server.get("/_matrix/client/versions").status_code == 200
+
+
+def test_query_string_access_token_is_refused(server: TestServer) -> None:
+    r = server.get("/_matrix/client/v3/account/whoami?access_token=abc")
+    assert r.status_code == 401 and r.json()["errcode"] == "M_MISSING_TOKEN"
+    assert "Authorization" in r.json()["error"]
+
+
+def test_unexpected_exception_is_500_with_request_id_and_no_traceback(server: TestServer) -> None:
+    """A handler that blows up yields 500 M_UNKNOWN naming the request id, and the server keeps serving."""
+    from tests.harness import on_reactor
+
+    async def boom(request):  # noqa: ANN001
+        raise ZeroDivisionError("secret internals")
+
+    def install() -> None:
+        for site in server.app.sites:
+            site.dispatch.router.add("GET", "/_test/boom", boom, "test_boom")
+
+    on_reactor(install)
+    r = server.get("/_test/boom")
+    assert r.status_code == 500
+    body = r.json()
+    assert body["errcode"] == "M_UNKNOWN"
+    assert body["request_id"] in body["error"]
+    assert "Traceback" not in r.text and "secret internals" not in r.text
+    assert server.get("/_matrix/client/versions").status_code == 200

@@ -14,7 +14,7 @@ from workers.app import open_database
 @pytest.fixture
 def db(tmp_path, engine):
     try:
-        overrides, drop = database_overrides(engine, str(tmp_path))
+        overrides, drop = database_overrides(engine, str(tmp_path), migrated=False)
     except PostgresUnavailable as e:
         if IN_CI:
             pytest.fail(f"PostgreSQL required in CI: {e}")

@@ -33,7 +33,7 @@ setup(
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "requests>=2.31",
-            "matrix-nio>=0.25",
+            "matrix-nio[e2e]>=0.25",
             "moto[server]>=5.0",
             "schemathesis>=4.0",
             "cryptography>=42",

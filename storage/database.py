@@ -34,6 +34,10 @@ TXN_RETRIES = Counter("sup_db_txn_retries_total", "Transactions retried after a 
 TXN_ERRORS = Counter("sup_db_txn_errors_total", "Transactions that failed.", ["name"])
 
 
+class DatabaseClosed(Exception):
+    """The database was closed (process shutting down); background work must stop."""
+
+
 class Txn:
     """A cursor inside one transaction. Use ``?`` placeholders on every engine."""
 
@@ -147,6 +151,7 @@ class Database:
         self._threadpool = ThreadPool(minthreads=1, maxthreads=size, name=f"db-{engine.name}")
         self._max_retries = max_retries
         self._started = False
+        self._closed = False
 
     @property
     def is_postgres(self) -> bool:
@@ -158,6 +163,7 @@ class Database:
             self._started = True
 
     def close(self) -> None:
+        self._closed = True
         if self._started:
             self._threadpool.stop()
             self._started = False
@@ -172,6 +178,8 @@ class Database:
 
     async def run(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(txn, *args, **kwargs)`` in one transaction on a pool thread."""
+        if self._closed:
+            raise DatabaseClosed(f"database closed; transaction {name} not run")
         if not self._started:
             self.start()
         result, callbacks = await threads.deferToThreadPool(

@@ -205,7 +205,7 @@ def database_overrides(engine: str, tmp_dir: str, migrated: bool = True) -> tupl
     """Config overrides for a fresh database of ``engine`` (pre-migrated from a template by default) and a cleanup."""
     if engine == "sqlite":
         path = os.path.join(tmp_dir, "homeserver.db")
-        if migrated:
+        if migrated and not os.path.exists(path):  # never clobber a database a test prepared
             import shutil
 
             shutil.copyfile(_sqlite_template(), path)

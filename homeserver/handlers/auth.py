@@ -12,7 +12,7 @@ import logging
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import Callable, Any
 
 from homeserver.api.errors import Codes, MatrixError, MissingToken, UnknownToken
 from homeserver.clock import Clock
@@ -62,12 +62,18 @@ class Sessions:
         self.clock = clock
         self.access_lifetime_ms = access_token_lifetime_ms or DEFAULT_REFRESHABLE_ACCESS_LIFETIME_MS
         self.refresh_lifetime_ms = refresh_token_lifetime_ms
+        self._device_created: Callable[[str, str], Any] | None = None
+
+    def on_device_created(self, fn: Callable[[str, str], Any]) -> None:
+        """``fn(user_id, device_id)`` runs after the commit that created a device (the device handler fans it out)."""
+        self._device_created = fn
 
     def issue_txn(self, txn: Txn, user_id: str, device_id: str | None, display_name: str | None, want_refresh: bool, ip: str | None) -> IssuedSession:
         """Inside a transaction: ensure the device exists and create its tokens."""
         now = self.clock.time_msec()
         device_id = device_id or generate_device_id()
-        DeviceStore.upsert_device_txn(txn, user_id, device_id, display_name, now, ip)
+        if DeviceStore.upsert_device_txn(txn, user_id, device_id, display_name, now, ip) and self._device_created is not None:
+            txn.call_after(self._device_created, user_id, device_id)
         access = generate_token("supat")
         if want_refresh:
             session_id = secrets.token_hex(16)

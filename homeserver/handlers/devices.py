@@ -17,6 +17,19 @@ class DeviceHandler:
     def __init__(self, store: DeviceStore) -> None:
         self.store = store
         self._deleted_listeners: list[DeviceDeletedListener] = []
+        self._created_listeners: list[DeviceDeletedListener] = []
+
+    def add_device_created_listener(self, fn: DeviceDeletedListener) -> None:
+        """``await fn(user_id, device_id)`` after a new device was created (login, registration)."""
+        self._created_listeners.append(fn)
+
+    def device_created(self, user_id: str, device_id: str) -> None:
+        """Called post-commit by the session issuer; runs the listeners in the background."""
+        from twisted.internet import defer
+
+        for listener in self._created_listeners:
+            d = defer.ensureDeferred(listener(user_id, device_id))
+            d.addErrback(lambda f, dev=device_id: logger.error("device-created listener failed for %s: %s", dev, f.getErrorMessage()))
 
     def add_device_deleted_listener(self, fn: DeviceDeletedListener) -> None:
         """``await fn(user_id, device_id)`` after a device (and its tokens) is deleted: clean keys, inboxes..."""

@@ -36,15 +36,18 @@ class DeviceStore:
 
     # ---- devices ----
     @staticmethod
-    def upsert_device_txn(txn: Txn, user_id: str, device_id: str, display_name: str | None, now_ms: int, ip: str | None) -> None:
+    def upsert_device_txn(txn: Txn, user_id: str, device_id: str, display_name: str | None, now_ms: int, ip: str | None) -> bool:
+        """Create the device if it is new (returns True) or fill in a missing display name."""
         row = txn.query_one("SELECT display_name FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id))
         if row is None:
             txn.execute(
                 "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
                 (user_id, device_id, display_name, now_ms, ip, now_ms),
             )
-        elif display_name is not None and row[0] is None:
+            return True
+        if display_name is not None and row[0] is None:
             txn.execute("UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?", (display_name, user_id, device_id))
+        return False
 
     async def get_devices(self, user_id: str) -> list[dict[str, Any]]:
         def fn(txn: Txn) -> list[dict[str, Any]]:

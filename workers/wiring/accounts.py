@@ -65,6 +65,7 @@ def wire(core: Core) -> None:
     sessions = Sessions(db, clock, config.auth.access_token_lifetime, config.auth.refresh_token_lifetime)
     ui_auth = UserInteractiveAuth(clock, core.server_name, users, hasher, totp, failed_logins)
     devices = DeviceHandler(device_store)
+    sessions.on_device_created(devices.device_created)
     registration = RegistrationHandler(
         db, clock, core.server_name, users, hasher, sessions,
         config.registration.enabled, config.registration.require_token, config.registration.reserved_localparts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.harness import on_reactor
+from tests.server.accounts.helpers import login
 from tests.server.e2e.helpers import V3, new_user, upload
 
 
@@ -40,3 +41,21 @@ def test_device_lists_follow_membership(server):
     changed, left = _changes(server, alice.user_id, pos3)
     assert left == {bob.user_id} and bob.user_id not in changed
     assert alice.user_id in _changes(server, bob.user_id, pos3)[1]
+
+
+def test_new_login_device_is_a_device_list_change(server):
+    """A device created by a fresh login is announced to room-mates before it uploads any keys."""
+    import time
+
+    alice = new_user(server, "alice")
+    bob = new_user(server, "bob")
+    room = server.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
+    assert server.post(V3 + f"/join/{room}", token=bob.token, json={}).status_code == 200
+    pos = server.app.core.streams["device_lists"].current()
+    login(server, bob.user_id)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if bob.user_id in _changes(server, alice.user_id, pos)[0]:
+            break
+        time.sleep(0.05)
+    assert bob.user_id in _changes(server, alice.user_id, pos)[0]

@@ -157,7 +157,8 @@ class SearchStore:
                 rank = "ts_rank_cd(s.vector, q.query)"
             else:
                 fts = " ".join(f'"{t}"*' for t in terms)
-                base = "FROM event_search_fts f JOIN event_search s ON s.id = f.rowid WHERE event_search_fts MATCH ? AND "
+                base = ("FROM event_search_fts f CROSS JOIN event_search s ON s.id = f.rowid"  # CROSS JOIN: FTS drives the plan
+                        " WHERE event_search_fts MATCH ? AND ")
                 base_params = [fts]
                 rank = "(-bm25(event_search_fts))"
             cond = " AND ".join(where)

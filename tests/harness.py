@@ -296,6 +296,10 @@ class TestServer:
     def delete(self, path: str, **kw: Any) -> requests.Response:
         return self.request("DELETE", path, **kw)
 
+    def db_execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """Write to the server's database directly (test set-up behind the server's back)."""
+        on_reactor(self.app.db.run, "test_execute", lambda txn: txn.execute(sql, params) and None)
+
     def db_query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read the server's database directly (tests that inspect what is stored)."""
         return on_reactor(self.app.db.query, "test_query", sql, params)

@@ -63,6 +63,11 @@ class Sessions:
         self.access_lifetime_ms = access_token_lifetime_ms or DEFAULT_REFRESHABLE_ACCESS_LIFETIME_MS
         self.refresh_lifetime_ms = refresh_token_lifetime_ms
         self._device_created: Callable[[str, str], Any] | None = None
+        self._tokens_revoked: Callable[[], Any] = lambda: None
+
+    def on_tokens_revoked(self, fn: Callable[[], Any]) -> None:
+        """``fn()`` runs after a commit that deleted access tokens (clears the token cache)."""
+        self._tokens_revoked = fn
 
     def on_device_created(self, fn: Callable[[str, str], Any]) -> None:
         """``fn(user_id, device_id)`` runs after the commit that created a device (the device handler fans it out)."""
@@ -104,6 +109,7 @@ class Sessions:
                 # Reuse of a rotated token: someone else may hold a copy. Revoke the session.
                 txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
                 txn.execute("DELETE FROM refresh_tokens WHERE session_id = ?", (session_id,))
+                txn.call_after(self._tokens_revoked)
                 return "reused", None
             if expiry_ts is not None and expiry_ts <= now:
                 return "expired", None
@@ -111,6 +117,7 @@ class Sessions:
             if txn.rowcount != 1:
                 return "unknown", None
             txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
+            txn.call_after(self._tokens_revoked)
             # Keep used tokens of this session only for a week (they only serve reuse detection).
             txn.execute("DELETE FROM refresh_tokens WHERE session_id = ? AND used_ts IS NOT NULL AND used_ts < ?", (session_id, now - 7 * 86_400_000))
             access = generate_token("supat")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+import time
+from collections import OrderedDict
 from typing import Any
 
 from storage.database import Database, Txn
@@ -30,9 +32,24 @@ class TokenInfo:
     deactivated: bool
 
 
+TOKEN_CACHE_SIZE = 50_000
+# Bounds how long another process (e.g. a media worker) may keep accepting a token
+# revoked elsewhere; in this process revocation clears the cache at commit.
+TOKEN_CACHE_TTL_S = 30.0
+
+
 class DeviceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # token hash -> (TokenInfo, cached_at). Every authenticated request reads a token, so
+        # this saves a database round trip per request. Any write that revokes tokens or changes
+        # a user's admin/deactivated flag calls invalidate_token_cache() after commit.
+        self._token_cache: "OrderedDict[str, tuple[TokenInfo, float]]" = OrderedDict()
+        self._token_generation = 0
+
+    def invalidate_token_cache(self) -> None:
+        self._token_generation += 1
+        self._token_cache.clear()
 
     # ---- devices ----
     @staticmethod
@@ -87,6 +104,7 @@ class DeviceStore:
                     existed.append(device_id)
                 txn.execute("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
                 txn.execute("DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+            txn.call_after(self.invalidate_token_cache)
             return existed
 
         return await self.db.run("delete_devices", fn)
@@ -114,20 +132,38 @@ class DeviceStore:
         return token_id
 
     async def get_token_info(self, token: str) -> TokenInfo | None:
+        digest = token_hash(token)
+        hit = self._token_cache.get(digest)
+        now = time.monotonic()
+        if hit is not None and now - hit[1] < TOKEN_CACHE_TTL_S:
+            self._token_cache.move_to_end(digest)
+            return hit[0]
+
         def fn(txn: Txn) -> TokenInfo | None:
             row = txn.query_one(
                 "SELECT t.id, t.user_id, t.device_id, t.valid_until_ms, t.session_id, u.is_admin, u.is_guest, u.deactivated"
                 " FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?",
-                (token_hash(token),),
+                (digest,),
             )
             if row is None:
                 return None
             return TokenInfo(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), bool(row[7]))
 
-        return await self.db.run("get_token_info", fn)
+        generation = self._token_generation
+        info = await self.db.run("get_token_info", fn)
+        # Only cache what no revocation raced with (a revocation bumps the generation).
+        if info is not None and generation == self._token_generation:
+            self._token_cache[digest] = (info, now)
+            if len(self._token_cache) > TOKEN_CACHE_SIZE:
+                self._token_cache.popitem(last=False)
+        return info
 
     async def delete_access_token(self, token_id: int) -> None:
-        await self.db.run("delete_access_token", lambda txn: txn.execute("DELETE FROM access_tokens WHERE id = ?", (token_id,)))
+        def fn(txn: Txn) -> None:
+            txn.execute("DELETE FROM access_tokens WHERE id = ?", (token_id,))
+            txn.call_after(self.invalidate_token_cache)
+
+        await self.db.run("delete_access_token", fn)
 
     async def delete_all_tokens_for_user(self, user_id: str, except_token_id: int | None = None) -> None:
         def fn(txn: Txn) -> None:
@@ -137,6 +173,7 @@ class DeviceStore:
             else:
                 txn.execute("DELETE FROM access_tokens WHERE user_id = ? AND id <> ?", (user_id, except_token_id))
             txn.execute("DELETE FROM login_tokens WHERE user_id = ?", (user_id,))
+            txn.call_after(self.invalidate_token_cache)
 
         await self.db.run("delete_user_tokens", fn)
 

@@ -35,6 +35,7 @@ def _user(row: tuple[Any, ...] | None) -> UserRow | None:
 class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._auth_change_listeners: list[Any] = []
 
     # ---- users ----
     async def get_user(self, user_id: str) -> UserRow | None:
@@ -69,8 +70,20 @@ class UserStore:
     async def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
         await self.db.run("set_password_hash", lambda txn: txn.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id)))
 
+    def on_auth_change(self, fn: Any) -> None:
+        """``fn()`` runs after commit whenever a user's admin or deactivated flag changes (token cache)."""
+        self._auth_change_listeners.append(fn)
+
+    def _auth_changed(self, txn: Txn) -> None:
+        for fn in self._auth_change_listeners:
+            txn.call_after(fn)
+
     async def set_admin(self, user_id: str, admin: bool) -> None:
-        await self.db.run("set_admin", lambda txn: txn.execute("UPDATE users SET is_admin = ? WHERE user_id = ?", (1 if admin else 0, user_id)))
+        def fn(txn: Txn) -> None:
+            txn.execute("UPDATE users SET is_admin = ? WHERE user_id = ?", (1 if admin else 0, user_id))
+            self._auth_changed(txn)
+
+        await self.db.run("set_admin", fn)
 
     async def is_admin(self, user_id: str) -> bool:
         return bool(await self.db.run("is_admin", lambda txn: txn.query_value("SELECT is_admin FROM users WHERE user_id = ?", (user_id,), default=0)))
@@ -81,6 +94,7 @@ class UserStore:
                 txn.execute("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?", (user_id,))
             else:
                 txn.execute("UPDATE users SET deactivated = 0 WHERE user_id = ?", (user_id,))
+            self._auth_changed(txn)
 
         await self.db.run("set_deactivated", fn)
 

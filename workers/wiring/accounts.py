@@ -66,6 +66,8 @@ def wire(core: Core) -> None:
     ui_auth = UserInteractiveAuth(clock, core.server_name, users, hasher, totp, failed_logins)
     devices = DeviceHandler(device_store)
     sessions.on_device_created(devices.device_created)
+    sessions.on_tokens_revoked(device_store.invalidate_token_cache)
+    users.on_auth_change(device_store.invalidate_token_cache)
     registration = RegistrationHandler(
         db, clock, core.server_name, users, hasher, sessions,
         config.registration.enabled, config.registration.require_token, config.registration.reserved_localparts,

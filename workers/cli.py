@@ -70,15 +70,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def serve_until_signalled(app: Any, banner: str) -> int:
+    """Listen, run the reactor until SIGTERM/SIGINT, shut down gracefully. Exit code 0 when clean."""
     from twisted.internet import defer, reactor
 
-    from homeserver.logs import setup_logging
-    from workers.app import HomeServerApp
-
-    config = _load(args, create=True)
-    setup_logging(config.logging.level, config.logging.format)
-    app = HomeServerApp(config, reactor)
     app.setup()
     app.listen()
     outcome = {"clean": True}
@@ -92,9 +87,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", stop)
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
     signal.signal(signal.SIGINT, lambda *_: reactor.callFromThread(reactor.stop))
-    print(f"SUP is serving {config.server_name} at {config.base_url}", file=sys.stderr)
+    print(banner, file=sys.stderr)
     reactor.run(installSignalHandlers=False)
     return 0 if outcome["clean"] else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from twisted.internet import reactor
+
+    from homeserver.logs import setup_logging
+    from workers.app import HomeServerApp
+
+    config = _load(args, create=True)
+    setup_logging(config.logging.level, config.logging.format)
+    app = HomeServerApp(config, reactor)
+    return serve_until_signalled(app, f"SUP is serving {config.server_name} at {config.base_url}")
 
 
 def build_parser() -> argparse.ArgumentParser:

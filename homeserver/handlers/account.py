@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.totp import TotpManager

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import sys
 from typing import Any
 
 MEDIA_WIRING = ["workers.wiring.foundation", "workers.wiring.accounts", "workers.wiring.media"]
@@ -53,29 +51,15 @@ def build_app(config: Any, reactor: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from twisted.internet import defer, reactor
+    from twisted.internet import reactor
 
     from homeserver.logs import setup_logging
+    from workers.cli import serve_until_signalled
 
     config = load_media_config(args)
     setup_logging(config.logging.level, config.logging.format)
     app = build_app(config, reactor)
-    app.setup()
-    app.listen()
-    outcome = {"clean": True}
-
-    def stop() -> defer.Deferred[Any]:
-        d = defer.ensureDeferred(app.shutdown())
-        d.addCallback(lambda clean: outcome.__setitem__("clean", clean))
-        d.addErrback(lambda f: outcome.__setitem__("clean", False))
-        return d
-
-    reactor.addSystemEventTrigger("before", "shutdown", stop)
-    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
-    signal.signal(signal.SIGINT, lambda *_: reactor.callFromThread(reactor.stop))
-    print(f"SUP media repository for {config.server_name} listening on {args.bind}:{args.port}", file=sys.stderr)
-    reactor.run(installSignalHandlers=False)
-    return 0 if outcome["clean"] else 1
+    return serve_until_signalled(app, f"SUP media repository for {config.server_name} listening on {args.bind}:{args.port}")
 
 
 COMMANDS = {"media-repo": ("run only the media repository (same database and storage as the main process)", add_arguments, run)}

@@ -125,6 +125,28 @@ def _non_negative(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return check
 
 
+def _support_contacts(value: Any) -> list[dict[str, str]]:
+    """``support.contacts``: a list of {role, matrix_id?, email_address?} (at least one of the two)."""
+    if not isinstance(value, list):
+        raise ValueError("expected a list of contacts")
+    out: list[dict[str, str]] = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("role"), str) or not item["role"]:
+            raise ValueError("each contact needs a role (m.role.admin, m.role.security or a namespaced role)")
+        contact = {"role": item["role"]}
+        for key in ("matrix_id", "email_address"):
+            if item.get(key) is not None:
+                if not isinstance(item[key], str) or not item[key]:
+                    raise ValueError(f"{key} must be a non-empty string")
+                contact[key] = item[key]
+        if set(item) - {"role", "matrix_id", "email_address"}:
+            raise ValueError("unknown contact field " + ", ".join(sorted(set(item) - {"role", "matrix_id", "email_address"})))
+        if "matrix_id" not in contact and "email_address" not in contact:
+            raise ValueError("each contact needs a matrix_id or an email_address")
+        out.append(contact)
+    return out
+
+
 LISTENER_RESOURCES = ("client", "federation", "media", "metrics", "keys", "admin")
 
 
@@ -290,6 +312,15 @@ OPTIONS: list[Option] = [
     Option("e2e.device_list_retention", parse_duration_ms, 30 * 86_400_000, "Device-list change rows older than this are compacted away (clients with an older since resync)."),
     Option("e2e.claimed_key_ids_retention", parse_duration_ms, 7 * 86_400_000, "How long ids of claimed one-time keys are remembered to refuse conflicting re-uploads."),
     Option("e2e.cleanup_interval", _positive(parse_duration_ms), 3_600_000, "How often the end-to-end cleanup job (to-device inbox, device-list compaction) runs."),
+    Option("voip.turn_uris", _str_list, [], "TURN server URIs handed to clients by GET /voip/turnServer (e.g. turn:turn.example.org:3478?transport=udp); empty: no TURN server."),
+    Option("voip.turn_shared_secret", _opt_str, None, "Shared secret with the TURN server (coturn use-auth-secret): credentials are the time-limited HMAC-SHA1 username/password scheme."),
+    Option("voip.turn_username", _opt_str, None, "Static TURN username (used only without voip.turn_shared_secret)."),
+    Option("voip.turn_password", _opt_str, None, "Static TURN password (used only without voip.turn_shared_secret)."),
+    Option("voip.turn_user_lifetime", _positive(parse_duration_ms), 3_600_000, "How long TURN credentials from the shared secret stay valid (ttl in the answer)."),
+    Option("voip.turn_allow_guests", _bool, True, "Give TURN credentials to guest users too."),
+    Option("support.contacts", _support_contacts, [], "Contacts in /.well-known/matrix/support: a list of {role, matrix_id and/or email_address}."),
+    Option("support.page", _opt_str, None, "Support page URL in /.well-known/matrix/support (with no contacts and no page the endpoint answers 404)."),
+    Option("openid.token_lifetime", _positive(parse_duration_ms), 3_600_000, "Lifetime of OpenID tokens from POST /user/{userId}/openid/request_token."),
 ]
 
 OPTIONS_BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}

@@ -142,6 +142,12 @@ class Auth:
         self._users = users
         self._clock = clock
         self._last_seen: dict[int, float] = {}
+        # ``await check(requester, request)`` after a token is accepted; raises to refuse the request
+        # (account locking / suspension, wired by the compat area).
+        self._request_checks: list[Callable[[Requester, SupRequest], Any]] = []
+
+    def add_request_check(self, check: Callable[[Requester, SupRequest], Any]) -> None:
+        self._request_checks.append(check)
 
     async def get_user(self, request: SupRequest, allow_expired: bool = False) -> Requester:
         token = request.access_token()
@@ -155,6 +161,8 @@ class Auth:
         if info.valid_until_ms is not None and info.valid_until_ms <= self._clock.time_msec() and not allow_expired:
             raise UnknownToken("Access token has expired", soft_logout=True)
         requester = Requester(info.user_id, info.device_id, info.token_id, info.is_admin, info.is_guest)
+        for check in self._request_checks:
+            await check(requester, request)
         request.requester = requester
         user_id_var.set(info.user_id)
         self._note_last_seen(info, request.client_ip)

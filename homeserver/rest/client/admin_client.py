@@ -1,0 +1,42 @@
+"""``GET /admin/whois/{userId}`` and ``GET/PUT /_matrix/client/v1/admin/{suspend,lock}/{userId}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.admin_client import AdminClientHandler
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from homeserver.rest.client.accounts_common import add_client_route, guard_params
+
+V1 = "/_matrix/client/v1/admin"
+
+
+class AdminClientServlet:
+    def __init__(self, auth: Any, handler: AdminClientHandler) -> None:
+        self.auth = auth
+        self.handler = handler
+
+    def register(self, router: Router) -> None:
+        add_client_route(router, "GET", "/admin/whois/{user_id}", self.on_whois, "admin_whois")
+        for flag, segment in (("suspended", "suspend"), ("locked", "lock")):
+            router.add("GET", f"{V1}/{segment}/{{user_id}}", guard_params(self._get(flag)), f"admin_{segment}_get")
+            router.add("PUT", f"{V1}/{segment}/{{user_id}}", guard_params(self._put(flag)), f"admin_{segment}_put")
+
+    async def on_whois(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.handler.whois(requester, user_id)
+
+    def _get(self, flag: str) -> Any:
+        async def on_get(request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
+            requester = await self.auth.get_user(request)
+            return 200, {flag: await self.handler.get_flag(requester, user_id, flag)}
+
+        return on_get
+
+    def _put(self, flag: str) -> Any:
+        async def on_put(request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
+            requester = await self.auth.get_user(request)
+            return 200, {flag: await self.handler.set_flag(requester, user_id, flag, request.json())}
+
+        return on_put

@@ -27,6 +27,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.rooms",
     "workers.wiring.sync",
     "workers.wiring.messaging",
+    "workers.wiring.push",
     "workers.wiring.e2e",
     "workers.wiring.media",
     "workers.wiring.compat",

@@ -321,6 +321,16 @@ OPTIONS: list[Option] = [
     Option("support.contacts", _support_contacts, [], "Contacts in /.well-known/matrix/support: a list of {role, matrix_id and/or email_address}."),
     Option("support.page", _opt_str, None, "Support page URL in /.well-known/matrix/support (with no contacts and no page the endpoint answers 404)."),
     Option("openid.token_lifetime", _positive(parse_duration_ms), 3_600_000, "Lifetime of OpenID tokens from POST /user/{userId}/openid/request_token."),
+    Option("push.enabled", _bool, True, "Send push notifications to http pushers (POST /_matrix/push/v1/notify)."),
+    Option("push.max_unread_scan", _positive(_int), 500, "Most events after a user's read receipt evaluated per room for unread counts (more: the count is a lower bound)."),
+    Option("push.count_cache_size", _positive(_int), 100_000, "Cached (user, room) unread counts kept in memory (least recently used dropped)."),
+    Option("push.ip_range_blocklist", _str_list, ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "::1/128", "::/128", "fe80::/10", "fc00::/7", "ff00::/8", "::ffff:0:0/96"], "CIDR ranges push gateways may not resolve to (private networks by default)."),
+    Option("push.ip_range_allowlist", _str_list, [], "CIDR ranges allowed even if in push.ip_range_blocklist (e.g. 127.0.0.1/32 for a local gateway)."),
+    Option("push.gateway_timeout", _positive(parse_duration_ms), 10_000, "Timeout of one push gateway request."),
+    Option("push.gateway_max_response_size", _positive(parse_size), 64 * 1024, "Largest push gateway response read."),
+    Option("push.max_attempts", _positive(_int), 5, "Attempts per push notification (exponential backoff between them)."),
+    Option("push.retry_delay", _positive(parse_duration_ms), 1_000, "First retry delay of a failed push (doubles per attempt, capped at 5 minutes)."),
+    Option("push.queue_size", _positive(_int), 10_000, "Events waiting for the pusher job at most (oldest dropped beyond)."),
 ]
 
 OPTIONS_BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}

@@ -64,6 +64,8 @@ class SyncHandler:
         self._rooms_cache: dict[str, dict[str, Any]] = {}
         self._rooms_gen: dict[str, int] = {}
         self._ignored_cache: dict[str, frozenset[str]] = {}
+        # run after every provider (e.g. push fills unread counts into every room entry the others made)
+        self._finishers: list[Callable[[SyncContext, SyncResult], Awaitable[None]]] = []
         notifier.add_listener(self._on_notify)
 
     def add_provider(self, provider: StreamProvider) -> None:
@@ -72,6 +74,10 @@ class SyncHandler:
         self._by_stream[provider.name] = provider
         start = provider.current()
         self.tracker.reset_floor(provider.name, start)
+
+    def add_finisher(self, fn: Callable[[SyncContext, SyncResult], Awaitable[None]]) -> None:
+        """``await fn(ctx, result)`` after all providers filled ``result`` (push: unread notification counts)."""
+        self._finishers.append(fn)
 
     # ---- caches kept coherent by the notifier ----
     def _on_notify(self, stream: str, position: int, users: frozenset[str], rooms: frozenset[str]) -> None:
@@ -179,6 +185,8 @@ class SyncHandler:
         result = SyncResult()
         for provider in self._providers:
             await provider.fill(ctx, result)
+        for finisher in self._finishers:
+            await finisher(ctx, result)
         next_token = now
         if result.to_device_stop is not None:
             next_token = next_token.copy_and_replace("to_device", result.to_device_stop)

@@ -12,7 +12,7 @@ Data set: one user in ``--rooms`` rooms (default 100) with ``--messages`` messag
 
 Reported per scenario: client-side wall time (request to full body read) and server-side time, the
 growth of ``sup_http_request_duration_seconds_sum{route="sync"}`` divided by the growth of its
-``_count`` over the same requests (requests are sequential, so this is exact per request). Fanout
+``_count`` over the same requests (requests are sequential, so this is exact per request). ``--spy initial|fanout`` records a py-spy profile of the server during that scenario. Fanout
 latency is measured on the client: from just before the send request to the moment a listener's
 /sync answer containing the message was read.
 """
@@ -172,6 +172,22 @@ async def timed_syncs(c: Client, token: str, n: int, params: dict[str, str]) -> 
     return client, server, size
 
 
+def start_spy(args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """py-spy (pip install py-spy) on the server process while one scenario runs; raw collapsed stacks."""
+    proc = subprocess.Popen(["py-spy", "record", "--pid", str(args.server_pid), "--format", "raw", "--rate", "500",
+                             "-o", args.spy_out, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached
+    return proc
+
+
+def stop_spy(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)
+    print("py-spy profile written; summarize with: python -m bench.pyspy_top FILE", file=sys.stderr)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as session:
@@ -181,6 +197,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             server = Server(args.engine, Path(tempfile.gettempdir()) / f"sup-sync-bench-{args.engine}.log")
             url, metrics = server.url, server.metrics_url
+            args.server_pid = server.proc.pid
             await server.wait_ready(session)
         c = Client(session, url, metrics)
         try:
@@ -216,6 +233,10 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
 
     # ---- initial sync ----
     await timed_syncs(c, tok, 2, {})  # warm caches
+    if args.spy == "initial":
+        spy = start_spy(args)
+        await timed_syncs(c, tok, args.repeat * 5, {})
+        stop_spy(spy)
     client, server_ms, size = await timed_syncs(c, tok, args.repeat, {})
     out["initial_sync"] = {"rooms": args.rooms, "messages_per_room": args.messages, "bytes": size,
                            "client_ms_median": round(statistics.median(client), 2), "client_ms_min": round(min(client), 2),
@@ -262,6 +283,7 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
 
     tasks = [asyncio.create_task(listen(i, t)) for i, t in enumerate(listeners)]
     await asyncio.sleep(1.0)  # every listener is waiting
+    spy = start_spy(args) if args.spy == "fanout" else None
     for seq in range(args.fanout_messages):
         sent_at[seq] = time.perf_counter()
         st, resp = await c.call("PUT", CS + f"/rooms/{quote(room)}/send/m.room.message/f{run_id}_{seq}", wtok,
@@ -272,6 +294,8 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
     while time.monotonic() < deadline and sum(len(s) for s in seen) < args.fanout_messages * len(listeners):
         await asyncio.sleep(0.05)
     done.set()
+    if spy is not None:
+        stop_spy(spy)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -294,6 +318,9 @@ def main() -> int:
     p.add_argument("--fanout-messages", type=int, default=50)
     p.add_argument("--interval-ms", type=float, default=100)
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--spy", choices=("initial", "fanout"), help="record a py-spy profile of the server during this scenario")
+    p.add_argument("--spy-out", default="sync-profile.txt", help="where --spy writes (raw collapsed stacks)")
+    p.add_argument("--pid", dest="server_pid", type=int, help="server pid for --spy with --url")
     args = p.parse_args()
     result = asyncio.run(run(args))
     print(json.dumps(result, indent=2))

@@ -85,6 +85,10 @@ class DeviceListHandler:
     async def mark_changed(self, user_id: str) -> None:
         await self.write_with_change("device_list_mark_changed", user_id, None)
 
+    async def on_device_renamed(self, user_id: str, device_id: str) -> None:
+        """A display name is part of the device list others see (``unsigned.device_display_name``)."""
+        await self.mark_changed(user_id)
+
     async def _notify_change(self, pos: int, user_id: str) -> None:
         try:
             interested = await self.rooms.users_sharing_a_room(user_id)

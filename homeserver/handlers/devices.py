@@ -18,6 +18,11 @@ class DeviceHandler:
         self.store = store
         self._deleted_listeners: list[DeviceDeletedListener] = []
         self._created_listeners: list[DeviceDeletedListener] = []
+        self._renamed_listeners: list[DeviceDeletedListener] = []
+
+    def add_device_renamed_listener(self, fn: DeviceDeletedListener) -> None:
+        """``await fn(user_id, device_id)`` after a device's display name changed (device lists: others refetch)."""
+        self._renamed_listeners.append(fn)
 
     def add_device_created_listener(self, fn: DeviceDeletedListener) -> None:
         """``await fn(user_id, device_id)`` after a new device was created (login, registration)."""
@@ -50,6 +55,11 @@ class DeviceHandler:
         if await self.store.get_device(user_id, device_id) is None:
             raise NotFound("No such device")
         await self.store.set_display_name(user_id, device_id, display_name)
+        for listener in self._renamed_listeners:
+            try:
+                await listener(user_id, device_id)
+            except Exception:
+                logger.exception("device-renamed listener failed for %s", device_id)
 
     async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
         """Delete the devices and their access/refresh tokens, then notify listeners."""

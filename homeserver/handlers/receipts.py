@@ -14,6 +14,7 @@ from storage.streams import StreamIdGenerator
 RECEIPT_TYPES = ("m.read", "m.read.private")
 IsJoined = Callable[[str, str], Awaitable[bool]]
 EventInRoom = Callable[[str, str], Awaitable[bool]]
+ThreadCheck = Callable[[str, str], Awaitable[bool]]  # (event_id, thread_id) -> is the event in that thread ("main")?
 
 
 def receipt_edu(receipts: list[Receipt], viewer: str) -> dict[str, Any] | None:
@@ -46,6 +47,12 @@ class ReceiptsHandler:
         self.store = store
         self._is_joined = is_joined
         self._event_in_room = event_in_room
+        self._thread_checks: list[ThreadCheck] = []
+
+    def add_thread_check(self, fn: ThreadCheck) -> None:
+        """``await fn(event_id, thread_id)``: False refuses a threaded receipt whose event is not in that thread
+        (``thread_id`` is a root event id or ``main``). Registered by the messaging area, which knows threads."""
+        self._thread_checks.append(fn)
 
     async def post_receipt(self, user_id: str, room_id: str, receipt_type: str, event_id: str, thread_id: Any = None) -> None:
         if receipt_type not in RECEIPT_TYPES:
@@ -60,6 +67,10 @@ class ReceiptsHandler:
             raise Forbidden("You are not in this room")
         if self._event_in_room is not None and not await self._event_in_room(room_id, event_id):
             raise NotFound("Unknown event")
+        if thread_id is not None:
+            for check in self._thread_checks:
+                if not await check(event_id, thread_id):
+                    raise InvalidParam(f"Event {event_id[:80]} is not in thread {thread_id[:80]}")
         data: dict[str, Any] = {"ts": self._clock.time_msec()}
         if thread_id is not None:
             data["thread_id"] = thread_id

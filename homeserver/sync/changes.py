@@ -59,6 +59,11 @@ class ChangeTracker:
         c = self._streams[stream]
         return since < c.floor or c.by_user.get(user_id, 0) > since
 
+    def room_position(self, stream: str, room_id: str) -> int:
+        """The highest position notified for the room (the floor when unknown): nothing newer happened there."""
+        c = self._streams[stream]
+        return max(c.floor, c.by_room.get(room_id, 0))
+
     def rooms_changed(self, stream: str, room_ids: Collection[str], since: int) -> list[str] | None:
         """The rooms of ``room_ids`` changed after ``since``; None means "unknown: assume all"."""
         c = self._streams[stream]

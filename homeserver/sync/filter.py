@@ -141,16 +141,24 @@ class EventFilter:
 
     def matches(self, event: dict[str, Any]) -> bool:
         """Does a client-format event (dict with type/sender/content) pass this filter?"""
-        if not self.allows_type(event.get("type", "")):
+        return self.matches_fields(event.get("type", ""), event.get("sender"), event.get("content"))
+
+    def matches_fields(self, event_type: str, sender: str | None, content: Any) -> bool:
+        if not self.allows_type(event_type):
             return False
-        if not self.allows_sender(event.get("sender")):
+        if not self.allows_sender(sender):
             return False
         if self.contains_url is not None:
-            content = event.get("content")
             has_url = isinstance(content, dict) and isinstance(content.get("url"), str)
             if has_url != self.contains_url:
                 return False
         return True
+
+    @property
+    def selects_events(self) -> bool:
+        """Does this filter drop any event by type, sender or url (so a timeline must scan past non-matches)?"""
+        return bool(self.types is not None or self.not_types.exact or self.not_types.patterns or self.senders is not None
+                    or self.not_senders or self.contains_url is not None)
 
     def filter(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         return [e for e in events if self.matches(e)]

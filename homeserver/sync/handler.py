@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -32,6 +33,39 @@ SYNC_COMPUTE = Histogram(
 )
 MAX_TIMEOUT_MS = 5 * 60_000
 USER_CACHE_SIZE = 50_000
+LAZY_DEVICES = 10_000  # devices whose lazy-loaded member knowledge is remembered
+LAZY_TOKENS_PER_DEVICE = 4  # since tokens remembered per device (a retry of an older since still finds its entry)
+
+
+class LazyMemberCache:
+    """What member events each device's client already got, per ``next_batch`` token it was handed.
+
+    Keyed by (user, device) then token string; bounded (LRU on both levels). A since token that is not here
+    (restart, eviction, another server process) means "unknown": the members are sent again, which is
+    always correct, only redundant.
+    """
+
+    def __init__(self) -> None:
+        self._by_device: OrderedDict[tuple[str, str | None], OrderedDict[str, dict[tuple[str, str], str]]] = OrderedDict()
+
+    def get(self, user_id: str, device_id: str | None, token: StreamToken | None) -> dict[tuple[str, str], str]:
+        if token is None:
+            return {}
+        per = self._by_device.get((user_id, device_id))
+        return (per.get(token.to_string()) if per is not None else None) or {}
+
+    def put(self, user_id: str, device_id: str | None, token: StreamToken, known: dict[tuple[str, str], str]) -> None:
+        key = (user_id, device_id)
+        per = self._by_device.get(key)
+        if per is None:
+            per = self._by_device[key] = OrderedDict()
+            if len(self._by_device) > LAZY_DEVICES:
+                self._by_device.popitem(last=False)
+        self._by_device.move_to_end(key)
+        per[token.to_string()] = known
+        per.move_to_end(token.to_string())
+        while len(per) > LAZY_TOKENS_PER_DEVICE:
+            per.popitem(last=False)
 
 
 class SyncHandler:
@@ -140,6 +174,8 @@ class SyncHandler:
         timeout_ms = max(0, min(req.timeout_ms, MAX_TIMEOUT_MS))
         deadline = self._clock.time_msec() + timeout_ms
         since = req.since
+        lazy = req.filter.lazy_load_members
+        known = self.lazy_members.get(req.user_id, req.device_id, since) if lazy else {}
         while True:
             now = self.current_token()
             memberships = await self.memberships(req.user_id, now.get("events"))
@@ -148,19 +184,27 @@ class SyncHandler:
             if must_compute:
                 kind = "initial" if since is None else ("full_state" if req.full_state else "incremental")
                 started = self._clock.time()
-                result, next_token = await self._compute(req, since, now, memberships)
+                result, next_token = await self._compute(req, since, now, memberships, known)
                 SYNC_COMPUTE.labels(kind).observe(max(0.0, self._clock.time() - started))
+                if lazy and result.lazy_members is not None:
+                    known = result.lazy_members
                 if not result.is_empty() or since is None or req.full_state:
+                    if lazy:
+                        self.lazy_members.put(req.user_id, req.device_id, next_token, known)
                     return result, next_token
                 since = next_token  # nothing for us up to now: wait from here
             else:
                 since = self._advance(since, now)
             remaining = deadline - self._clock.time_msec()
             if remaining <= 0:
+                if lazy and known:
+                    self.lazy_members.put(req.user_id, req.device_id, since, known)
                 return SyncResult(), since
             try:
                 await self._notifier.wait(req.user_id, joined, remaining)
             except TooManyWaiters:
+                if lazy and known:
+                    self.lazy_members.put(req.user_id, req.device_id, since, known)
                 return SyncResult(), since
 
     @staticmethod
@@ -170,11 +214,13 @@ class SyncHandler:
         return StreamToken(tuple(n for n in now.positions))
 
     async def _compute(
-        self, req: SyncRequest, since: StreamToken | None, now: StreamToken, memberships: dict[str, Any]
+        self, req: SyncRequest, since: StreamToken | None, now: StreamToken, memberships: dict[str, Any],
+        lazy_known: dict[tuple[str, str], str] | None = None,
     ) -> tuple[SyncResult, StreamToken]:
         f = req.filter
         joined = [r for r, m in memberships.items() if m.membership == "join" and f.room.allows_room(r)]
         ctx = SyncContext(req, since, now, memberships, joined, await self.ignored(req.user_id))
+        ctx.lazy_known = lazy_known or {}
         if since is not None and since.get("events") < now.get("events"):
             if self.tracker.user_changed("events", req.user_id, since.get("events")):
                 ctx.membership_changes = await self._membership_changes(req.user_id, since.get("events"), now.get("events"))

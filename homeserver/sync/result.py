@@ -37,6 +37,8 @@ class SyncContext:
     # rooms the user joined during (since, now]: they need full state and every stream
     newly_joined: set[str] = field(default_factory=set)
     membership_changes: list[Any] = field(default_factory=list)  # storage Memberships in (since, now]
+    # lazy-loading: (room, user) -> member event id the client already got on this since-token lineage
+    lazy_known: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def user_id(self) -> str:
@@ -78,6 +80,7 @@ class SyncResult:
     otk_counts: dict[str, int] | None = None
     fallback_types: list[str] | None = None
     to_device_stop: int | None = None  # more to-device messages wait: next_batch stops here on that stream
+    lazy_members: dict[tuple[str, str], str] | None = None  # lazy-loading: what the client has after this sync
     # rooms whose entry only has content a client could skip (unread counts): do not make a sync "non-empty"
     _substantive: set[str] = field(default_factory=set)
 

@@ -97,6 +97,35 @@ class SyncStore:
                 self.events.cache_row(r)
         return result
 
+    async def timeline_ids(self, wanted: Sequence[tuple[str, int, int, int]]) -> dict[str, list[tuple[int, str]]]:
+        """For each (room, since, upto, limit): the ``limit`` newest (stream_ordering, event_id) in ``(since, upto]``,
+        newest first. Ids only: the rows come from the event cache (no JSON decoding of hot events)."""
+        if not wanted:
+            return {}
+
+        def fn(txn: Txn) -> dict[str, list[tuple[int, str]]]:
+            out: dict[str, list[tuple[int, str]]] = {}
+            for room_id, since, upto, limit in wanted:
+                out[room_id] = [(int(r[0]), r[1]) for r in txn.query(
+                    "SELECT stream_ordering, event_id FROM events WHERE room_id = ? AND stream_ordering > ? "
+                    "AND stream_ordering <= ? ORDER BY stream_ordering DESC LIMIT ?",
+                    (room_id, since, upto, limit),
+                )]
+            return out
+
+        return await self.db.run("sync_timeline_ids", fn)
+
+    async def account_data_between(self, user_id: str, since: int, upto: int) -> list[tuple[str, str, str]]:
+        """(room_id or "", type, content JSON) of the user's account data written in ``(since, upto]``."""
+
+        def fn(txn: Txn) -> list[tuple[str, str, str]]:
+            return [(r[0], r[1], r[2]) for r in txn.query(
+                "SELECT room_id, data_type, content FROM account_data WHERE user_id = ? AND stream_id > ? AND stream_id <= ?",
+                (user_id, since, upto),
+            )]
+
+        return await self.db.run("sync_account_data", fn)
+
     async def state_sets_at(self, wanted: Sequence[tuple[str, int]]) -> dict[str, str | None]:
         """For each (room, position): the state set id after the room's last event at or before it."""
         if not wanted:

@@ -43,6 +43,7 @@ from homeserver.sync.providers.receipts import ReceiptsProvider
 from homeserver.sync.providers.rooms import RoomsProvider
 from homeserver.sync.providers.to_device import ToDeviceProvider
 from homeserver.sync.providers.typing import TypingProvider
+from homeserver.sync.recent import RecentTimelines
 from homeserver.sync.token import STREAMS, StreamToken
 from storage.stores.filters import FilterStore
 from storage.stores.presence import PresenceStore
@@ -143,12 +144,24 @@ def wire(core: Core) -> None:
 
         sync_store = SyncStore(db, core.event_store)
         formatter = getattr(core, "event_formatter", None) or EventFormatter(core.event_store, clock)
+        recent = RecentTimelines()
+        persister = getattr(core, "persister", None)
+        if persister is not None and hasattr(persister, "add_hook"):
+            persister.add_hook(recent.on_persisted)
+
+        async def settle() -> None:
+            """One reactor turn: lets the persister finish its post-commit hooks after waking us."""
+            from twisted.internet import reactor, task
+
+            await task.deferLater(reactor, 0, lambda: None)
+
         providers.append(
             RoomsProvider(sync_store, core.event_store, core.state_store, formatter, tracker, events_stream, room_cache,
-                          getattr(core, "visibility", None))
+                          getattr(core, "visibility", None), recent, settle)
         )
     if account_data is not None and account_data_stream is not None:
-        providers.append(AccountDataProvider(account_data, account_data_stream, tracker))
+        reader = sync_store.account_data_between if sync_store is not None else None
+        providers.append(AccountDataProvider(account_data, account_data_stream, tracker, reader))
     providers.append(TypingProvider(typing))
     providers.append(ReceiptsProvider(receipts, tracker))
     providers.append(PresenceProvider(presence, users_sharing, tracker))
@@ -189,6 +202,10 @@ def wire(core: Core) -> None:
             ack_holder["p"] = p
         if (device_lists is not None or e2e_keys is not None) and "device_lists" not in sync_handler._by_stream:
             sync_handler.add_provider(DeviceListsProvider(device_lists, e2e_keys, tracker))
+        devices = getattr(core, "devices", None)
+        if (device_lists is not None and hasattr(device_lists, "on_device_renamed") and devices is not None
+                and hasattr(devices, "add_device_renamed_listener")):
+            devices.add_device_renamed_listener(device_lists.on_device_renamed)
 
     core.on_startup(attach_e2e)
     core.on_startup(presence.start)

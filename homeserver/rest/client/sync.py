@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import InvalidParam
+from homeserver.http.site import RawResponse, json_bytes
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
@@ -12,6 +13,18 @@ from homeserver.sync.result import SyncRequest
 from homeserver.sync.token import StreamToken
 
 PRESENCE_VALUES = ("online", "offline", "unavailable")
+
+try:  # orjson encodes a large sync body several times faster; same JSON (UTF-8, no escaping of non-ASCII)
+    import orjson
+
+    def encode_sync(body: dict[str, Any]) -> bytes:
+        try:
+            return orjson.dumps(body)
+        except TypeError:  # e.g. an integer beyond 64 bits in someone's content: the standard encoder copes
+            return json_bytes(body)
+
+except ImportError:  # pragma: no cover - depends on the environment
+    encode_sync = json_bytes
 
 
 async def parse_sync_request(request: SupRequest, requester: Any, filtering: Any) -> SyncRequest:
@@ -43,7 +56,7 @@ class SyncServlet:
     def register(self, router: Router) -> None:
         add_client_route(router, "GET", "/sync", self.on_get, "sync")
 
-    async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+    async def on_get(self, request: SupRequest) -> RawResponse:
         requester = await self._auth.get_user(request)
         req = await parse_sync_request(request, requester, self._filtering)
-        return 200, await self._sync.sync(req)
+        return RawResponse(200, encode_sync(await self._sync.sync(req)), "application/json")

@@ -18,11 +18,25 @@ class DeviceListsProvider:
     def current(self) -> int:
         return int(self._device_lists.current_position()) if self._device_lists is not None else 0
 
+    async def _key_counts(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
+        """One-time-key counts and unused fallback key types, in one transaction when the store allows."""
+        db = getattr(self._e2e_keys, "db", None)
+        if db is None:
+            counts = await self._e2e_keys.count_one_time_keys(user_id, device_id)
+            return counts, list(await self._e2e_keys.unused_fallback_key_types(user_id, device_id))
+        from storage.stores.e2e_keys import E2EKeyStore
+
+        def fn(txn: Any) -> tuple[dict[str, int], list[str]]:
+            counts = dict(E2EKeyStore.count_one_time_keys_txn(txn, user_id, device_id))
+            return counts, list(E2EKeyStore.unused_fallback_key_types_txn(txn, user_id, device_id))
+
+        counts, fallback = await db.run("sync_e2e_key_counts", fn)
+        counts.setdefault("signed_curve25519", 0)
+        return counts, fallback
+
     async def fill(self, ctx: SyncContext, result: SyncResult) -> None:
         if self._e2e_keys is not None and ctx.request.device_id is not None:
-            counts = await self._e2e_keys.count_one_time_keys(ctx.user_id, ctx.request.device_id)
-            result.otk_counts = counts
-            result.fallback_types = list(await self._e2e_keys.unused_fallback_key_types(ctx.user_id, ctx.request.device_id))
+            result.otk_counts, result.fallback_types = await self._key_counts(ctx.user_id, ctx.request.device_id)
         if self._device_lists is None or ctx.initial:
             return
         since = ctx.since_pos(self.name)

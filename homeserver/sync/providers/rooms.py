@@ -8,11 +8,13 @@ Incremental syncs look only at rooms the change tracker says moved.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from homeserver.events import get_room_version, redact_event_dict
 from homeserver.sync.changes import ChangeTracker
 from homeserver.sync.filter import EventFilter
+from homeserver.sync.recent import RecentTimelines
 from homeserver.sync.result import SyncContext, SyncResult
 from storage.stores.events import EventFormatter, EventRow, EventStore
 from storage.stores.state import StateStore
@@ -23,6 +25,15 @@ logger = logging.getLogger(__name__)
 StateKey = tuple[str, str]
 MAX_HEROES = 5
 STRIPPED_KEYS = ("type", "state_key", "content", "sender")
+MAX_BATCH = 500  # ids per room per round when a filtered timeline scans past non-matching events
+MAX_SCAN = 2000  # events scanned per room per sync before a filtered timeline gives up (limited, prev_batch)
+
+
+def federation_event(row: EventRow) -> dict[str, Any]:
+    """``event_format: federation``: the PDU as federation sends it (redacted if a redaction applies)."""
+    if row.redacted_by is not None:
+        return redact_event_dict(row.pdu, get_room_version(row.room_version))
+    return dict(row.pdu)
 
 
 class RoomsProvider:
@@ -38,8 +49,12 @@ class RoomsProvider:
         stream: Any,
         room_cache: Any,
         visibility: Any = None,
+        recent: RecentTimelines | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._visibility = visibility
+        self._recent = recent or RecentTimelines()
+        self._settle = settle
         self._store = store
         self._events = events
         self._state = state
@@ -62,7 +77,7 @@ class RoomsProvider:
         changed_in_window = {c.room_id for c in changes}
 
         # ---- joined rooms: what to fetch ----
-        wanted: list[tuple[str, int, int, int]] = []
+        wanted: list[tuple[str, int, int]] = []
         fresh: set[str] = set()  # rooms that get full state
         limit = f.timeline_limit
         if initial or ctx.request.full_state:
@@ -74,7 +89,7 @@ class RoomsProvider:
             newly = initial or room_id in ctx.newly_joined
             if newly or ctx.request.full_state:
                 fresh.add(room_id)
-            wanted.append((room_id, 0 if newly else since, now, limit + 1))
+            wanted.append((room_id, 0 if newly else since, now))
 
         # ---- left rooms ----
         left: dict[str, Membership] = {}
@@ -89,32 +104,37 @@ class RoomsProvider:
         for room_id, m in left.items():
             if m.sender == ctx.user_id and m.membership == "leave" and initial and not f.room.include_leave:
                 continue
-            wanted.append((room_id, 0 if initial else since, m.stream_ordering, limit + 1))
+            wanted.append((room_id, 0 if initial else since, m.stream_ordering))
             if initial:
                 fresh.add(room_id)
 
-        timelines = await self._store.timelines(wanted)
+        tf = f.room.timeline
+        ignored = ctx.ignored
+        if tf.selects_events or ignored:
+            def pred(r: EventRow) -> bool:
+                if r.sender in ignored and r.state_key is None:
+                    return False
+                return tf.matches_fields(r.type, r.sender, r.content if r.redacted_by is None else {})
+        else:
+            pred = None  # type: ignore[assignment]
+        timelines, limited_flags, prev_tokens = await self._load_timelines(wanted, limit, pred)
 
         # ---- state for each room with a timeline ----
         gappy: dict[str, EventRow | None] = {}
-        limited_flags: dict[str, bool] = {}
-        for room_id, rows in list(timelines.items()):
-            limited = limited_flags[room_id] = len(rows) > limit
-            if limited:
-                rows = timelines[room_id] = rows[len(rows) - limit :]
+        for room_id, rows in timelines.items():
             if room_id in fresh:
                 continue
-            if limited or ctx.request.use_state_after:
+            if limited_flags[room_id] or ctx.request.use_state_after:
                 gappy[room_id] = rows[0] if rows else None
         since_sets = await self._store.state_sets_at([(r, since) for r in gappy]) if gappy else {}
 
         state_ids: dict[str, dict[StateKey, str]] = {}
         end_sets = {}
+        use_after = ctx.request.use_state_after
         if fresh:
             missing = [r for r in fresh if not timelines.get(r)]
             end_sets = await self._store.state_sets_at([(r, now) for r in missing]) if missing else {}
         for room_id, rows in timelines.items():
-            use_after = ctx.request.use_state_after
             if room_id in fresh:
                 if rows:
                     set_id = rows[-1].state_after if use_after else rows[0].state_before
@@ -130,46 +150,67 @@ class RoomsProvider:
 
         # ---- filter state (types, senders by key, lazy-loaded members) ----
         sf = f.room.state
+        lazy = sf.lazy_load_members
+        known: dict[tuple[str, str], str] = ctx.lazy_known if lazy else {}
+        sent_members: dict[tuple[str, str], str] = dict(known) if lazy else {}
         wanted_events: set[str] = set()
-        for room_id, ids in state_ids.items():
-            rows = timelines.get(room_id, [])
-            ids = self._filter_state_keys(ids, sf, ctx.user_id, {r.sender for r in rows}, room_id in fresh)
+        for room_id, rows in timelines.items():
+            senders = {r.sender for r in rows}
+            ids = state_ids.get(room_id)
+            if ids is None and not (lazy and rows):
+                continue
+            ids = self._filter_state_keys(ids or {}, sf, ctx.user_id, senders, room_id in fresh)
+            if lazy and rows and room_id not in fresh and sf.allows_type("m.room.member"):
+                # members of the timeline's senders at the start of the timeline, unless the client already has them
+                at = rows[-1].state_after if use_after else rows[0].state_before
+                keys = [("m.room.member", s) for s in senders if ("m.room.member", s) not in ids]
+                ids.update(await self._state.get_state_values(at, keys) if keys else {})
+            if lazy and room_id not in fresh and not sf.include_redundant_members:
+                ids = {k: v for k, v in ids.items() if not (k[0] == "m.room.member" and known.get((room_id, k[1])) == v)}
             # state events already in the timeline are not repeated in "state" (they are in "state_after")
-            if not ctx.request.use_state_after:
+            if not use_after:
                 in_timeline = {r.event_id for r in rows}
                 ids = {k: v for k, v in ids.items() if v not in in_timeline}
+            if lazy:
+                for k, v in ids.items():
+                    if k[0] == "m.room.member":
+                        sent_members[(room_id, k[1])] = v
+                for r in rows:
+                    if r.type == "m.room.member" and r.state_key is not None:
+                        sent_members[(room_id, r.state_key)] = r.event_id
             state_ids[room_id] = ids
             wanted_events.update(ids.values())
+        if lazy:
+            result.lazy_members = sent_members
         state_rows = await self._events.get_events(wanted_events) if wanted_events else {}
 
         # ---- render: format every room's events in two batched calls ----
-        tf = f.room.timeline
         visible_rows: dict[str, list[EventRow]] = {}
         for room_id, rows in timelines.items():
             if self._visibility is not None and (room_id in fresh or room_id in left) and rows:
                 rows = await self._visibility.filter(ctx.user_id, rows)
-            visible_rows[room_id] = [r for r in rows if (r.sender not in ctx.ignored or r.is_state())]
+            visible_rows[room_id] = rows
         all_timeline = [r for rows in visible_rows.values() for r in rows]
-        formatted = await self._formatter.format(all_timeline, ctx.user_id, ctx.request.device_id, strip_room_id=True)
+        formatted = await self._format(f, all_timeline, ctx.user_id, ctx.request.device_id)
         by_id = {r.event_id: e for r, e in zip(all_timeline, formatted)}
         all_state = sorted((state_rows[e] for ids in state_ids.values() for e in ids.values() if e in state_rows),
                            key=lambda r: r.stream_ordering)
-        st_formatted = await self._formatter.format(all_state, ctx.user_id, None, strip_room_id=True)
+        st_formatted = await self._format(f, all_state, ctx.user_id, None)
         st_by_room: dict[str, list[dict[str, Any]]] = {}
         for r, e in zip(all_state, st_formatted):
             if sf.matches(e):
                 st_by_room.setdefault(r.room_id, []).append(f.project(e))
         for room_id, rows in timelines.items():
             limited = limited_flags.get(room_id, False)
-            events = [f.project(by_id[r.event_id]) for r in visible_rows[room_id] if tf.matches(by_id[r.event_id])]
+            events = [f.project(by_id[r.event_id]) for r in visible_rows[room_id]]
             state_events = st_by_room.get(room_id, [])
             if room_id in left:
                 entry = result.leave.setdefault(room_id, {"timeline": {}, "state": {"events": []}, "account_data": {"events": []}})
             else:
                 entry = result.joined_room(room_id)
             entry["timeline"] = {"events": events, "limited": limited}
-            if rows:
-                entry["timeline"]["prev_batch"] = rows[0].token
+            if prev_tokens.get(room_id):
+                entry["timeline"]["prev_batch"] = prev_tokens[room_id]
             entry["state"] = {"events": state_events}
             if room_id not in left:
                 if events or state_events or room_id in fresh or room_id in changed_in_window:
@@ -181,6 +222,86 @@ class RoomsProvider:
 
         # ---- invites and knocks ----
         await self._stripped_rooms(ctx, result, changes)
+
+    async def _format(self, f: Any, rows: list[EventRow], user_id: str, device_id: str | None) -> list[dict[str, Any]]:
+        if f.event_format == "federation":
+            return [federation_event(r) for r in rows]
+        return await self._formatter.format(rows, user_id, device_id, strip_room_id=True)
+
+    async def _load_timelines(
+        self, wanted: list[tuple[str, int, int]], limit: int, pred: Callable[[EventRow], bool] | None
+    ) -> tuple[dict[str, list[EventRow]], dict[str, bool], dict[str, str]]:
+        """Per room: up to ``limit`` newest events of ``(since, upto]`` that pass ``pred`` (oldest first), whether
+        more matching ones exist before them (``limited``), and the ``prev_batch`` token.
+
+        Ids come from the in-memory recent index when it can answer, else from one transaction for all rooms;
+        rows from the event cache. A filtered timeline is scanned in growing batches (bounded per room) until
+        ``limit + 1`` matches are found or the range is exhausted.
+        """
+        found: dict[str, list[EventRow]] = {r: [] for r, _, _ in wanted}
+        limited: dict[str, bool] = {}
+        prev: dict[str, str] = {}
+        oldest: dict[str, EventRow] = {}
+        scanned: dict[str, int] = {r: 0 for r, _, _ in wanted}
+        pending = {r: (s, u) for r, s, u in wanted}
+        batch = limit + 1 if pred is None else min(MAX_BATCH, 3 * (limit + 1))
+        settled = False
+        while pending:
+            ids: dict[str, list[tuple[int, str]]] = {}
+            misses: list[tuple[str, int, int, int]] = []
+            behind = False
+            for room_id, (since, upto) in pending.items():
+                pos = self._tracker.room_position("events", room_id)
+                hit = self._recent.lookup(room_id, since, upto, batch, pos)
+                if hit is None:
+                    misses.append((room_id, since, upto, batch))
+                    behind = behind or self._recent.behind(room_id, pos)
+                else:
+                    ids[room_id] = hit
+            if behind and not settled and self._settle is not None:
+                # woken by the notifier before the persister's post-commit hook ran: let it run, then look again
+                settled = True
+                await self._settle()
+                continue
+            if misses:
+                fetched = await self._store.timeline_ids(misses)
+                for room_id, since, upto, n in misses:
+                    got = fetched.get(room_id, [])
+                    self._recent.store(room_id, since, upto, n, got)
+                    ids[room_id] = got
+            rows = await self._events.get_events([e for lst in ids.values() for _, e in lst])
+            nxt: dict[str, tuple[int, int]] = {}
+            for room_id, lst in ids.items():
+                since, _upto = pending[room_id]
+                acc = found[room_id]
+                for _pos, eid in lst:
+                    row = rows.get(eid)
+                    if row is None:
+                        continue
+                    oldest[room_id] = row
+                    if pred is None or pred(row):
+                        acc.append(row)
+                scanned[room_id] += len(lst)
+                if len(acc) > limit:
+                    limited[room_id] = True
+                    del acc[limit:]
+                elif len(lst) < batch:
+                    limited[room_id] = False
+                elif scanned[room_id] >= MAX_SCAN:
+                    limited[room_id] = True  # give up scanning: the client paginates from prev_batch
+                else:
+                    nxt[room_id] = (since, lst[-1][0] - 1)
+            pending = nxt
+            batch = min(MAX_BATCH, batch * 2)
+        out: dict[str, list[EventRow]] = {}
+        for room_id, acc in found.items():
+            acc.reverse()
+            out[room_id] = acc
+            if acc:
+                prev[room_id] = acc[0].token
+            elif room_id in oldest:
+                prev[room_id] = oldest[room_id].token
+        return out, limited, prev
 
     def _filter_state_keys(
         self, ids: dict[StateKey, str], sf: EventFilter, user_id: str, senders: set[str], full: bool

@@ -26,6 +26,7 @@ setup(
         "pyyaml>=6.0",
         "attrs>=23.2",
         "jsonschema>=4.21",
+        "orjson>=3.9",
     ],
     extras_require={
         "test": [
@@ -37,7 +38,9 @@ setup(
             "moto[server]>=5.0",
             "schemathesis>=4.0",
             "cryptography>=42",
+            "aiohttp>=3.9",
         ],
+        "bench": ["aiohttp>=3.9", "requests>=2.31"],
     },
     entry_points={"console_scripts": ["sup=workers.cli:main"]},
 )

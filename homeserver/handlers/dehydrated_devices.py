@@ -87,7 +87,7 @@ class DehydratedDeviceHandler:
         since = 0
         token = body.get("next_batch")
         if token is not None:
-            if not isinstance(token, str) or not token.isdigit() or len(token) > 19:
+            if not isinstance(token, str) or not (token.isascii() and token.isdigit()) or len(token) > 19:
                 raise InvalidParam("Invalid 'next_batch'")
             since = int(token)
             await self.to_device.delete_to_device_messages(requester.user_id, device_id, since)

@@ -68,6 +68,6 @@ class FilteringHandler:
 
     @staticmethod
     def _parse_id(value: str, error: Exception) -> int:
-        if not value.isdigit() or len(value) > 18:
+        if not (value.isascii() and value.isdigit()) or len(value) > 18:
             raise error
         return int(value)

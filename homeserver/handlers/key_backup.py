@@ -14,7 +14,7 @@ MAX_SESSIONS_PER_REQUEST = 10_000
 
 def parse_version(value: Any) -> int:
     """Versions are decimal strings; anything else names no backup (404)."""
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise NotFound("Unknown backup version")
     return int(value)
 
@@ -78,7 +78,7 @@ class KeyBackupHandler:
         current = await self.store.get_version(user_id, None)
         if current is None:
             raise NotFound("No backup version exists")
-        if not version.isdigit() or int(version) != current.version:
+        if not (version.isascii() and version.isdigit()) or int(version) != current.version:
             raise MatrixError(403, Codes.WRONG_ROOM_KEYS_VERSION, "Wrong backup version.", {"current_version": str(current.version)})
         return current.version
 

@@ -23,10 +23,10 @@ def parse_token(token: str) -> Key:
     if not isinstance(token, str) or len(token) > 1024:
         raise InvalidParam("Invalid pagination token")
     m = _TOPO_RE.match(token)
-    if m:
+    if m and int(m.group(1)) < 2**63 and int(m.group(2)) < 2**63:  # 19 digits can exceed a 64-bit column
         return int(m.group(1)), int(m.group(2))
     m = _SYNC_RE.match(token) or _STREAM_RE.match(token)
-    if m:
+    if m and int(m.group(1)) < 2**63:
         return None, int(m.group(1))
     raise InvalidParam("Invalid pagination token")
 

@@ -121,14 +121,11 @@ def decode_token(token: str | None) -> tuple[int, int] | None:
     if token is None:
         return None
     body = token[1:] if token[:1] in ("r", "t", "s") else token
-    try:
-        if "_" in body:
-            a, b = body.split("_", 1)
-            return int(a), int(b)
-        n = int(body)
-        return n, n
-    except ValueError:
-        raise InvalidParam("Invalid pagination token") from None
+    parts = body.split("_", 1) if "_" in body else [body, body]
+    # ASCII digits only, within a 64-bit column (int() alone accepts "+1", " 1", "1_0" and other scripts' digits).
+    if not all(p.isascii() and p.isdigit() and len(p) <= 19 and int(p) < 2**63 for p in parts):
+        raise InvalidParam("Invalid pagination token")
+    return int(parts[0]), int(parts[1])
 
 
 # ---------------------------------------------------------------- the shell

@@ -94,7 +94,7 @@ class RoomSummaryHandler:
             raise Forbidden("You may not see this room")
         offset = 0
         if from_token:
-            if not from_token.startswith("h") or not from_token[1:].isdigit():
+            if not from_token.startswith("h") or not (from_token[1:].isascii() and from_token[1:].isdigit()):
                 raise InvalidParam("Invalid 'from' token")
             offset = int(from_token[1:])
         out_rooms: list[dict[str, Any]] = []

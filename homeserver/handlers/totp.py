@@ -46,7 +46,7 @@ def matching_step(secret: str, code: str, now_s: float, last_used_step: int, win
     if not isinstance(code, str):
         return None
     code = code.strip().replace(" ", "")
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD_S)
     current = int(now_s // PERIOD_S)

@@ -115,6 +115,8 @@ class SupRequest:
             raise InvalidParam(f"Query parameter {name!r} must be at least {minimum}")
         if maximum is not None and value > maximum:
             value = maximum
+        if not -(2**63) <= value < 2**63:  # beyond a 64-bit integer: no database column can hold it
+            raise InvalidParam(f"Query parameter {name!r} is out of range")
         return value
 
     def query_bool(self, name: str, default: bool = False) -> bool:

@@ -73,6 +73,9 @@ class RoomServlet:
         r("PUT", f"{V3}/rooms/{{room_id}}/state/{{event_type}}", self.on_put_state_empty, "room_put_state_empty")
         r("GET", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/{{state_key}}", self.on_get_state_event, "room_get_state_event")
         r("GET", f"{V3}/rooms/{{room_id}}/state/{{event_type}}", self.on_get_state_event_empty, "room_get_state_event_empty")
+        # An empty state key written out: ``/state/{eventType}/`` (what matrix-js-sdk sends for stateKey "").
+        r("PUT", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/", self.on_put_state_empty, "room_put_state_empty_slash")
+        r("GET", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/", self.on_get_state_event_empty, "room_get_state_event_empty_slash")
         r("GET", f"{V3}/rooms/{{room_id}}/state", self.on_get_state, "room_get_state")
         r("GET", f"{V3}/rooms/{{room_id}}/event/{{event_id}}", self.on_get_event, "room_get_event")
         r("GET", f"{V3}/rooms/{{room_id}}/members", self.on_members, "room_members")

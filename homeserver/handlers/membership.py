@@ -28,6 +28,8 @@ class MembershipHandler:
         self.room_store = room_store
         self.aliases = aliases
         self._get_profile = get_profile
+        # ``await check(inviter, invitee, room_id)`` before an invite is sent (invite blocking).
+        self.invite_checks: list[Callable[[str, str, str], Any]] = []
 
     async def profile_content(self, user_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -87,6 +89,9 @@ class MembershipHandler:
             if not isinstance(reason, str):
                 raise MatrixError(400, Codes.BAD_JSON, "'reason' must be a string")
             content["reason"] = reason
+        if membership == "invite":
+            for check in self.invite_checks:
+                await check(sender, target, room_id)
         if membership in ("join", "knock", "invite"):
             content.update({k: v for k, v in (await self.profile_content(target)).items() if k not in content})
         unsigned: dict[str, Any] = {}

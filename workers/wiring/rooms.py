@@ -77,6 +77,12 @@ def wire(core: Core) -> None:
         return out
 
     membership = MembershipHandler(core.server_name, creation, room_cache, room_store, aliases, get_profile)
+    account_data = getattr(core, "account_data", None)
+    if account_data is not None:
+        from homeserver.handlers.invite_blocking import InvitePolicy
+
+        policy = InvitePolicy(core.server_name, lambda user_id, data_type: account_data.store.get(user_id, "", data_type))
+        membership.invite_checks.append(policy.check)
     room_creation = RoomCreationHandler(core.server_name, creation, membership, aliases, clock)
     formatter = EventFormatter(events, clock)
     visibility = VisibilityFilter(events, state, room_cache)

@@ -46,7 +46,7 @@ class PusherPool:
         self._by_user: dict[str, list[Pusher]] = {}
         self._queue: deque[Any] = deque()
         self._queue_size = queue_size
-        self._worker: defer.Deferred[None] | None = None
+        self._running = False
         self._in_flight: set[defer.Deferred[None]] = set()
         self._stopped = False
 
@@ -72,8 +72,9 @@ class PusherPool:
                 self._queue.popleft()
                 QUEUE_DROPS.inc()
             self._queue.append(row)
-        if self._worker is None:
-            self._worker = defer.ensureDeferred(self._drain())
+        if not self._running:
+            self._running = True
+            defer.ensureDeferred(self._drain())
 
     async def _drain(self) -> None:
         try:
@@ -84,7 +85,7 @@ class PusherPool:
                 except Exception:
                     logger.exception("pusher: processing an event failed")
         finally:
-            self._worker = None
+            self._running = False
 
     async def _process(self, row: Any) -> None:
         snap = await self.rooms.get(row.room_id)
@@ -175,4 +176,4 @@ class PusherPool:
         await self.http.close()
 
     def idle(self) -> bool:
-        return self._worker is None and not self._in_flight and not self._queue
+        return not self._running and not self._in_flight and not self._queue

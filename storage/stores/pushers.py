@@ -79,14 +79,14 @@ class PusherStore:
     async def delete(self, user_id: str, app_id: str, pushkey: str) -> bool:
         def fn(txn: Txn) -> bool:
             txn.execute("DELETE FROM pushers WHERE user_id = ? AND app_id = ? AND pushkey = ?", (user_id, app_id, pushkey))
-            return txn.rowcount() > 0
+            return txn.rowcount > 0
 
         return await self.db.run("pushers_delete", fn)
 
     async def delete_for_device(self, user_id: str, device_id: str) -> int:
         def fn(txn: Txn) -> int:
             txn.execute("DELETE FROM pushers WHERE user_id = ? AND device_id = ?", (user_id, device_id))
-            return txn.rowcount()
+            return txn.rowcount
 
         return await self.db.run("pushers_delete_device", fn)
 

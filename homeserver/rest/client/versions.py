@@ -7,9 +7,15 @@ from typing import Any
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 
-# Spec versions whose mandatory client endpoints SUP implements. Extend only when true.
-SUPPORTED_VERSIONS: list[str] = []
-UNSTABLE_FEATURES: dict[str, bool] = {}
+# Spec versions whose client-server endpoints SUP implements (optional modules it does not
+# offer: SSO, OAuth 2.0, identity-server 3PID binding, URL previews). Extend only when true.
+SUPPORTED_VERSIONS: list[str] = [f"v1.{minor}" for minor in range(1, 20)]
+UNSTABLE_FEATURES: dict[str, bool] = {
+    "org.matrix.msc3814": True,  # dehydrated devices
+    "uk.half-shot.msc2666.query_mutual_rooms": True,
+    "org.sup.websocket_sync": True,  # docs/websocket.md
+    "org.sup.totp": True,  # docs/two-factor.md
+}
 
 
 class VersionsServlet:

@@ -98,6 +98,7 @@ class SyncHandler:
         self._rooms_cache: dict[str, dict[str, Any]] = {}
         self._rooms_gen: dict[str, int] = {}
         self._ignored_cache: dict[str, frozenset[str]] = {}
+        self.lazy_members = LazyMemberCache()
         # run after every provider (e.g. push fills unread counts into every room entry the others made)
         self._finishers: list[Callable[[SyncContext, SyncResult], Awaitable[None]]] = []
         notifier.add_listener(self._on_notify)

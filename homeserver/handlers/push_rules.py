@@ -109,7 +109,7 @@ class PushRulesHandler:
 
     async def ensure_mirrored(self, user_id: str) -> None:
         """Write the account-data copy for a user who never changed a rule (so /sync carries m.push_rules)."""
-        doc, version = await self.store.get(user_id)
+        doc, _version = await self.store.get(user_id)
         if doc is None:
             await self._mutate(user_id, lambda d: None)
 

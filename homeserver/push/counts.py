@@ -16,7 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from homeserver.push.evaluator import CompiledRule, EvalContext, Outcome, evaluate, outcome
+from homeserver.push.evaluator import (
+    CompiledRule,
+    EvalContext,
+    Outcome,
+    evaluate,
+    outcome,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +62,7 @@ class RoomCounts:
     def per_thread(self) -> dict[str, dict[str, int]]:
         return {t: {"notification_count": c[0], "highlight_count": c[1]} for t, c in self.threads.items() if c[0] or c[1]}
 
-    def copy(self) -> "RoomCounts":
+    def copy(self) -> RoomCounts:
         return RoomCounts(list(self.main), {k: list(v) for k, v in self.threads.items()}, self.truncated)
 
 

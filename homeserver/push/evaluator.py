@@ -9,11 +9,17 @@ and returns the first enabled matching rule's actions (or None). ``outcome(actio
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from homeserver.push.glob import compile_glob
-from homeserver.push.rules import HISTORICAL_ACTIONS, LEGACY_MENTION_RULES, ordered_rules, rule_conditions
+from homeserver.push.rules import (
+    HISTORICAL_ACTIONS,
+    LEGACY_MENTION_RULES,
+    ordered_rules,
+    rule_conditions,
+)
 
 _MISSING = object()
 _MEMBER_COUNT_RE = re.compile(r"^(==|<=|>=|<|>)?([0-9]+)$")

@@ -14,7 +14,12 @@ from typing import Any
 
 import treq
 from twisted.internet import defer, threads
-from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    wrapClientTLS,
+)
 from twisted.internet.protocol import Protocol
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.web.client import Agent, HTTPConnectionPool
@@ -92,7 +97,7 @@ class _EndpointFactory:
     def __init__(self, reactor: Any, ip_filter: IpFilter, timeout: float) -> None:
         self.reactor, self.filter, self.timeout = reactor, ip_filter, timeout
 
-    def endpointForURI(self, uri: Any) -> _CheckedEndpoint:  # noqa: N802 (Twisted interface)
+    def endpointForURI(self, uri: Any) -> _CheckedEndpoint:
         return _CheckedEndpoint(self.reactor, uri.host.decode("ascii"), uri.port, uri.scheme == b"https", self.filter, self.timeout)
 
 
@@ -100,7 +105,7 @@ class _Collector(Protocol):
     def __init__(self, done: defer.Deferred[bytes], limit: int) -> None:
         self.done, self.limit, self.parts, self.size = done, limit, [], 0
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         if self.done.called:
             return
         self.size += len(data)
@@ -110,7 +115,7 @@ class _Collector(Protocol):
             return
         self.parts.append(data)
 
-    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+    def connectionLost(self, reason: Any = None) -> None:
         if not self.done.called:
             self.done.callback(b"".join(self.parts))
 

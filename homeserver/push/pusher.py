@@ -134,8 +134,8 @@ class PusherPool:
             name = await self.profiles.get_displayname(row.sender) if self.profiles is not None else None
             if isinstance(name, str):
                 n["sender_display_name"] = name
-        except Exception:
-            pass
+        except Exception:  # noqa: BLE001 - the display name is optional decoration
+            logger.debug("no display name for the push of %s", row.event_id)
         return {"notification": n}
 
     async def _send(self, p: Pusher, row: Any, o: Outcome, count: int) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.notifications import DEFAULT_LIMIT, MAX_LIMIT, NotificationsHandler
+from homeserver.handlers.notifications import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    NotificationsHandler,
+)
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route

@@ -8,7 +8,7 @@ from tests.server.push.helpers import receipt, room_with, send, sync, unread, us
 
 def test_counts_rise_reset_and_highlight(server):
     """B's count rises with A's messages, resets on B's read receipt; a mention is a highlight."""
-    a, at = user(server, "alice")
+    _a, at = user(server, "alice")
     b, bt = user(server, "bob")
     room = room_with(server, at, [(b, bt)])
     s = sync(server, bt)
@@ -33,7 +33,7 @@ def test_counts_rise_reset_and_highlight(server):
 
 
 def test_notifications_endpoint(server):
-    a, at = user(server, "alice")
+    _a, at = user(server, "alice")
     b, bt = user(server, "bob")
     room = room_with(server, at, [(b, bt)])
     ids = [send(server, at, room, f"m{i}") for i in range(5)]

@@ -37,7 +37,7 @@ def test_defaults_and_account_data_copy(server):
 
 
 def test_create_order_update_delete(server):
-    uid, tok = user(server, "alice")
+    _uid, tok = user(server, "alice")
     body = {"actions": ["notify"], "pattern": "cake"}
     assert server.put(PR + "/global/content/a", token=tok, json=body).status_code == 200
     assert server.put(PR + "/global/content/b", token=tok, json=body).status_code == 200  # new: most important
@@ -73,7 +73,7 @@ def test_create_order_update_delete(server):
 
 
 def test_server_default_rules(server):
-    uid, tok = user(server, "alice")
+    _uid, tok = user(server, "alice")
     assert server.put(PR + "/global/override/.m.rule.master/enabled", token=tok, json={"enabled": True}).status_code == 200
     assert server.get(PR + "/global/override/.m.rule.master", token=tok).json()["enabled"] is True
     assert server.put(PR + "/global/underride/.m.rule.message/actions", token=tok, json={"actions": []}).status_code == 200
@@ -85,7 +85,7 @@ def test_server_default_rules(server):
 
 
 def test_errors(server):
-    uid, tok = user(server, "alice")
+    _uid, tok = user(server, "alice")
 
     def err(r, status, code):
         assert r.status_code == status, r.text

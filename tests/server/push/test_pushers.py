@@ -25,7 +25,7 @@ class FakeGateway:
         gw = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 gw.received.append({"path": self.path, "body": body})
                 status, resp = gw.script.pop(0) if gw.script else (200, {})
@@ -95,7 +95,7 @@ def test_notification_reaches_gateway(make_server, gateway):
 
 def test_event_id_only_retry_and_rejected_pushkey(make_server, gateway):
     server = make_server(ALLOW_LOCAL)
-    a, at = user(server, "alice")
+    _a, at = user(server, "alice")
     b, bt = user(server, "bob")
     room = room_with(server, at, [(b, bt)])
     body = pusher_body(gateway.url)
@@ -114,7 +114,7 @@ def test_event_id_only_retry_and_rejected_pushkey(make_server, gateway):
 
 
 def test_private_addresses_blocked_by_default(server, gateway):
-    a, at = user(server, "alice")
+    _a, at = user(server, "alice")
     b, bt = user(server, "bob")
     room = room_with(server, at, [(b, bt)])
     assert server.post(V3 + "/pushers/set", token=bt, json=pusher_body(gateway.url)).status_code == 200
@@ -124,8 +124,8 @@ def test_private_addresses_blocked_by_default(server, gateway):
 
 
 def test_set_append_delete_and_errors(server):
-    a, at = user(server, "alice")
-    b, bt = user(server, "bob")
+    _a, at = user(server, "alice")
+    _b, bt = user(server, "bob")
     url = "https://push.example.org/_matrix/push/v1/notify"
     assert server.post(V3 + "/pushers/set", token=at, json=pusher_body(url)).status_code == 200
     # same app_id + pushkey for bob without append removes alice's

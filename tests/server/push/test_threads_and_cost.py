@@ -11,7 +11,7 @@ from tests.server.push.helpers import receipt, room_with, send, sync, user
 
 
 def test_thread_counts_and_thread_receipt(server):
-    a, at = user(server, "alice")
+    _a, at = user(server, "alice")
     b, bt = user(server, "bob")
     room = room_with(server, at, [(b, bt)])
     f = json.dumps({"room": {"timeline": {"unread_thread_notifications": True}}})
@@ -43,7 +43,7 @@ def _count_rows(server) -> int:
 def test_send_path_has_no_per_recipient_work(server):
     """A message in a 2-member and in a 40-member room writes no push rows and evaluates no rules at send time;
     counts are evaluated only when a member syncs."""
-    a, at = user(server, "owner")
+    _a, at = user(server, "owner")
     members = [user(server, f"m{i}") for i in range(40)]
     small = room_with(server, at, members[:1])
     big = room_with(server, at, members)

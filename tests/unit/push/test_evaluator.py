@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from homeserver.push.evaluator import EvalContext, compile_condition, compile_ruleset, evaluate, outcome, split_path
+from homeserver.push.evaluator import (
+    EvalContext,
+    compile_condition,
+    compile_ruleset,
+    evaluate,
+    outcome,
+    split_path,
+)
 from homeserver.push.rules import build_ruleset, empty_document
 
 ME = "@bob:hs"

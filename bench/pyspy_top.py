@@ -13,6 +13,7 @@ import re
 import sys
 from collections import Counter
 
+IDLE_LEAVES = ("EPollReactor.doPoll", "untilConcludes", "Condition.wait", "Queue.get", "poll (", "select (")
 _LINE = re.compile(r"^(.*) (\d+)$")
 
 
@@ -47,8 +48,8 @@ def summarize(stacks: list[tuple[list[str], int]], under: str | None = None) -> 
         names = [short(f) for f in frames]
         if under and not any(under in f for f in names):
             continue
-        # idle reactor time (waiting in epoll) is not work
-        if names and ("poll (" in names[-1] or "doPoll" in names[-1]):
+        # waiting is not work: the reactor in epoll, pool threads waiting for a job
+        if names and any(names[-1].startswith(w) for w in IDLE_LEAVES):
             continue
         total += n
         if names:

@@ -109,3 +109,30 @@ def test_format_table_handles_aborted_and_empty() -> None:
     }
     out = format_table(results)
     assert "send/send" in out and "setup failed: x" in out and "media: setup failed" in out
+
+
+def test_median_of_runs() -> None:
+    from bench.median import aggregate
+
+    def run(r: float) -> dict:
+        return {"scenarios": {"send": {"phases": {"send": {"ops": 10, "unit": "msgs", "rate_per_s": r, "latency_ms": {"p50": r / 10}}}}}}
+
+    rows = aggregate([run(100.0), run(300.0), run(200.0)])
+    (s, p, values, extra) = rows[0]
+    assert (s, p, extra["runs"]) == ("send", "send", 3)
+    assert values[0] == 200.0 and values[1] == 20.0
+
+
+def test_pyspy_summary_skips_idle_and_filters() -> None:
+    from bench.pyspy_top import parse, summarize as top
+
+    lines = [
+        "main (cli.py:1);on_send (rooms.py:9);encode (json.py:3) 6",
+        "main (cli.py:1);on_sync (sync.py:4) 3",
+        "main (cli.py:1);EPollReactor.doPoll (epollreactor.py:227) 50",
+    ]
+    total, self_c, incl = top(parse(lines))
+    assert total == 9
+    assert self_c["encode (json.py)"] == 6 and incl["main (cli.py)"] == 9
+    total, self_c, _ = top(parse(lines), under="on_send")
+    assert total == 6 and list(self_c) == ["encode (json.py)"]

@@ -28,7 +28,11 @@ class RoomUpgradeHandler:
         self.aliases = aliases
 
     async def upgrade(self, user_id: str, room_id: str, new_version: Any, additional_creators: Any = None) -> str:
-        if not isinstance(new_version, str) or new_version not in KNOWN_ROOM_VERSIONS:
+        if new_version is None:
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing 'new_version'")
+        if not isinstance(new_version, str):
+            raise MatrixError(400, Codes.BAD_JSON, "'new_version' must be a string")
+        if new_version not in KNOWN_ROOM_VERSIONS:
             raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION, f"Room version {new_version!r} is not supported")
         version = get_room_version(new_version)
         try:

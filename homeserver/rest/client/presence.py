@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import NotFound
+from homeserver.api.errors import InvalidParam, NotFound
+from homeserver.types.ids import InvalidId, UserID
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
@@ -22,6 +23,10 @@ class PresenceServlet:
 
     async def on_get(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         await self._auth.get_user(request)
+        try:
+            UserID.parse(user_id)
+        except InvalidId as e:  # a malformed id is a bad request, not an unknown user
+            raise InvalidParam(f"Invalid user id: {e}") from None
         if self._user_exists is not None and not await self._user_exists(user_id):
             raise NotFound("Unknown user")
         return 200, self._presence.format(self._presence.get_state(user_id))

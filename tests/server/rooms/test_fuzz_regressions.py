@@ -41,3 +41,13 @@ def test_empty_state_key_with_trailing_slash(server: Any) -> None:
     r = server.get(V3 + f"/rooms/{room}/state/m.room.topic/", token=tok)
     assert r.status_code == 200 and r.json() == {"topic": "slash"}, r.text
     assert server.get(V3 + f"/rooms/{room}/state/m.room.topic", token=tok).json() == {"topic": "slash"}
+
+
+def test_upgrade_without_or_with_a_non_string_version(server: Any) -> None:
+    tok, room = _room(server)
+    r = server.post(V3 + f"/rooms/{room}/upgrade", token=tok, json={})
+    assert r.status_code == 400 and r.json()["errcode"] == "M_MISSING_PARAM", r.text
+    r = server.post(V3 + f"/rooms/{room}/upgrade", token=tok, json={"new_version": 12})
+    assert r.status_code == 400 and r.json()["errcode"] == "M_BAD_JSON", r.text
+    r = server.post(V3 + f"/rooms/{room}/upgrade", token=tok, json={"new_version": "99"})
+    assert r.status_code == 400 and r.json()["errcode"] == "M_UNSUPPORTED_ROOM_VERSION", r.text

@@ -16,3 +16,11 @@ def test_filter_ids_with_unicode_digits(server: Any) -> None:
     assert r.status_code == 404 and r.json()["errcode"] == "M_NOT_FOUND", r.text
     r = server.get(V3 + "/sync", token=tok, params={"filter": "\u00b3"})
     assert r.status_code == 400 and r.json()["errcode"] == "M_INVALID_PARAM", r.text
+
+
+def test_presence_of_a_malformed_user_id(server: Any) -> None:
+    tok = register(server, "fuzzpres")["access_token"]
+    r = server.get(V3 + "/presence/not-a-user/status", token=tok)
+    assert r.status_code == 400 and r.json()["errcode"] == "M_INVALID_PARAM", r.text
+    r = server.get(V3 + "/presence/@ghost:test.local/status", token=tok)
+    assert r.status_code == 404 and r.json()["errcode"] == "M_NOT_FOUND", r.text

@@ -12,7 +12,8 @@ Data set: one user in ``--rooms`` rooms (default 100) with ``--messages`` messag
 
 Reported per scenario: client-side wall time (request to full body read) and server-side time, the
 growth of ``sup_http_request_duration_seconds_sum{route="sync"}`` divided by the growth of its
-``_count`` over the same requests (requests are sequential, so this is exact per request). ``--spy initial|fanout`` records a py-spy profile of the server during that scenario. Fanout
+``_count`` over the same requests (requests are sequential, so this is exact per request). ``--spy initial|fanout`` records a py-spy profile of the server during that scenario. With a known server pid (spawned, or ``--pid``) the server's CPU time per sync / per delivery
+comes from /proc, steadier than wall time on a shared machine. Fanout
 latency is measured on the client: from just before the send request to the moment a listener's
 /sync answer containing the message was read.
 """
@@ -155,6 +156,18 @@ class Client:
         return total, count
 
 
+def cpu_s(pid: int | None) -> float:
+    """utime + stime of the server process (seconds), 0 when unknown."""
+    if not pid:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
 async def timed_syncs(c: Client, token: str, n: int, params: dict[str, str]) -> tuple[list[float], float, int]:
     """Run ``n`` sequential syncs; (client ms each, server ms mean, response bytes of the last)."""
     before = await c.sync_metrics()
@@ -237,16 +250,20 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
         spy = start_spy(args)
         await timed_syncs(c, tok, args.repeat * 5, {})
         stop_spy(spy)
+    cpu0 = cpu_s(args.server_pid)
     client, server_ms, size = await timed_syncs(c, tok, args.repeat, {})
-    out["initial_sync"] = {"rooms": args.rooms, "messages_per_room": args.messages, "bytes": size,
+    cpu = (cpu_s(args.server_pid) - cpu0) / args.repeat * 1000
+    out["initial_sync"] = {"rooms": args.rooms, "messages_per_room": args.messages, "bytes": size, "server_cpu_ms": round(cpu, 1),
                            "client_ms_median": round(statistics.median(client), 2), "client_ms_min": round(min(client), 2),
                            "server_ms_mean": round(server_ms, 2)}
     # ---- incremental sync with nothing new ----
     _, first = await c.call("GET", CS + "/sync", tok, params={"timeout": "0"})
     since = first["next_batch"]
     await timed_syncs(c, tok, 20, {"since": since, "timeout": "0"})
+    cpu0 = cpu_s(args.server_pid)
     client, server_ms, _ = await timed_syncs(c, tok, args.repeat * 20, {"since": since, "timeout": "0"})
-    out["incremental_idle"] = {"client_ms_median": round(statistics.median(client), 3), "client_ms_p99": round(pct(client, 99), 3),
+    cpu = (cpu_s(args.server_pid) - cpu0) / (args.repeat * 20) * 1000
+    out["incremental_idle"] = {"server_cpu_ms": round(cpu, 3),"client_ms_median": round(statistics.median(client), 3), "client_ms_p99": round(pct(client, 99), 3),
                                "server_ms_mean": round(server_ms, 3)}
 
     # ---- fanout: L listeners long-polling one room, one sender ----
@@ -284,6 +301,7 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
     tasks = [asyncio.create_task(listen(i, t)) for i, t in enumerate(listeners)]
     await asyncio.sleep(1.0)  # every listener is waiting
     spy = start_spy(args) if args.spy == "fanout" else None
+    cpu0 = cpu_s(args.server_pid)
     for seq in range(args.fanout_messages):
         sent_at[seq] = time.perf_counter()
         st, resp = await c.call("PUT", CS + f"/rooms/{quote(room)}/send/m.room.message/f{run_id}_{seq}", wtok,
@@ -293,6 +311,7 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and sum(len(s) for s in seen) < args.fanout_messages * len(listeners):
         await asyncio.sleep(0.05)
+    fanout_cpu = cpu_s(args.server_pid) - cpu0
     done.set()
     if spy is not None:
         stop_spy(spy)
@@ -301,6 +320,7 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.gather(*tasks, return_exceptions=True)
     missed = args.fanout_messages * len(listeners) - sum(len(s) for s in seen)
     out["fanout"] = {"listeners": len(listeners), "messages": args.fanout_messages, "deliveries": len(latencies), "missed": missed,
+                     "server_cpu_ms_per_delivery": round(fanout_cpu * 1000 / max(1, len(latencies)), 3),
                      "p50_ms": round(pct(latencies, 50), 2), "p95_ms": round(pct(latencies, 95), 2),
                      "p99_ms": round(pct(latencies, 99), 2), "max_ms": round(max(latencies, default=float("nan")), 2)}
     return out
@@ -320,7 +340,7 @@ def main() -> int:
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--spy", choices=("initial", "fanout"), help="record a py-spy profile of the server during this scenario")
     p.add_argument("--spy-out", default="sync-profile.txt", help="where --spy writes (raw collapsed stacks)")
-    p.add_argument("--pid", dest="server_pid", type=int, help="server pid for --spy with --url")
+    p.add_argument("--pid", dest="server_pid", type=int, help="server pid (--spy and CPU figures with --url)")
     args = p.parse_args()
     result = asyncio.run(run(args))
     print(json.dumps(result, indent=2))

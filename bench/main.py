@@ -179,7 +179,8 @@ def format_table(results: dict[str, Any]) -> str:
     lines = ["  ".join(cell.ljust(widths[c]) if c in (0, 12) else cell.rjust(widths[c]) for c, cell in enumerate(r)).rstrip() for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     server = results["meta"].get("server", {}).get("server") or {}
-    lines.insert(0, f"{server.get('name', 'server')} {server.get('version', '')} at {results['meta']['url']} — {results['meta']['elapsed_s']}s, "
+    name = f"{server.get('name', '')} {server.get('version', '')}".strip() or results["meta"].get("label") or "server"
+    lines.insert(0, f"{name} at {results['meta']['url']} — {results['meta']['elapsed_s']}s, "
                     f"{results['meta'].get('requests', 0)} requests, {results['total_errors']} errors")
     for sname, entry in results["scenarios"].items():
         for kind, count in entry["errors"]["by_kind"].items():

@@ -119,6 +119,13 @@ class RoomUpgradeHandler:
                     await self.creation.send(room_id, user_id, "m.room.power_levels", old_pl, state_key="")
                 except MatrixError:
                     pass
+        # The directory listing moves with the room: the new room was created published, unpublish the old one
+        # (otherwise the directory lists a tombstoned room next to its replacement).
+        if old.is_public:
+            await self.membership.room_store.set_public(room_id, False)
+            snap = self.rooms.peek(room_id)
+            if snap is not None:
+                snap.is_public = False
         # Move local aliases.
         for alias in local_aliases:
             await self.aliases.delete(alias)

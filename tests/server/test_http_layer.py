@@ -121,3 +121,8 @@ def test_unexpected_exception_is_500_with_request_id_and_no_traceback(server: Te
     assert body["request_id"] in body["error"]
     assert "Traceback" not in r.text and "secret internals" not in r.text
     assert server.get("/_matrix/client/versions").status_code == 200
+
+
+def test_federation_version(server: TestServer) -> None:
+    body = server.get("/_matrix/federation/v1/version").json()
+    assert body["server"]["name"] == "SUP" and body["server"]["version"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from federation.keys.server import KeyServer
+from federation.version import FederationVersionServlet
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.site import RawResponse
@@ -22,6 +23,7 @@ def wire(core: Core) -> None:
     core.key_server = keys
     core.on_resource("keys", keys.register)
     core.on_resource("federation", keys.register)
+    core.on_resource("federation", FederationVersionServlet(_package_version()).register)
 
     async def metrics(request: SupRequest) -> RawResponse:
         return RawResponse(200, generate_latest(), CONTENT_TYPE_LATEST)
@@ -30,3 +32,12 @@ def wire(core: Core) -> None:
         router.add("GET", "/metrics", metrics, "metrics")
 
     core.on_resource("metrics", register_metrics)
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sup-homeserver")
+    except PackageNotFoundError:
+        return "0.1.0"

@@ -23,7 +23,7 @@ from homeserver.events import (
     compute_reference_hash,
 )
 from homeserver.events.canonical import encode_canonical_json
-from storage.persistence.event_persister import ClientTxn, EventPersister, NewRoom, PersistItem
+from storage.persistence.event_persister import ClientTxn, EventPersister, NewRoom, PersistItem, Rebuild
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
 from storage.stores.events import EventStore
 from storage.stores.state import _LRU
@@ -34,6 +34,7 @@ StateKey = tuple[str, str]
 CREATE: StateKey = ("m.room.create", "")
 MAX_EVENT_BYTES = 65536
 MAX_PREV_EVENTS = 10
+MAX_REBUILDS = 5  # an event built on queued events that were never written is rebuilt (nothing was acknowledged)
 
 
 @dataclass
@@ -177,43 +178,73 @@ class EventCreationHandler:
     async def send(self, room_id: str, sender: str, type: str, content: Mapping[str, Any], state_key: str | None = None,
                    redacts: str | None = None, client_txn: ClientTxn | None = None, unsigned: dict[str, Any] | None = None,
                    dedupe_state: bool = True, pre_check: Any = None) -> tuple[str, int]:
-        """Create and persist one event under the room lock. Returns (event_id, stream position).
+        """Create one event and persist it. Returns (event_id, stream position) once it is committed.
 
+        The room lock is held only while the event is built, on the room's head (committed state plus events
+        queued before it); the commit itself is shared with whatever else is queued (see EventPersister).
         ``pre_check(draft, snapshot)`` (async) runs under the lock before building (membership checks...).
         """
-        async with self.persister.linearizer.queue(room_id):
+        key = (client_txn.user_id, client_txn.device_id, client_txn.txn_id) if client_txn is not None else None
+        for _attempt in range(MAX_REBUILDS):
+            waiting: Any = None
+            async with self.persister.linearizer.queue(room_id):
+                try:
+                    snap = await self.rooms.get(room_id)
+                except UnknownRoom:
+                    raise Forbidden("You are not in this room or it does not exist") from None
+                head, generation = self.persister.head(room_id, snap)
+                if key is not None:
+                    found = self.persister.find_txn(room_id, key)
+                    if isinstance(found, str):
+                        return found, snap.last_stream
+                    waiting = found
+                if waiting is None:
+                    draft = Draft.of(head)
+                    if pre_check is not None:
+                        await pre_check(draft, head)
+                    if state_key is None:
+                        for check in self.send_checks:
+                            await check(room_id, sender, type, content)
+                    if dedupe_state and state_key is not None and client_txn is None:
+                        existing = await self.state_event(draft, (type, state_key))
+                        if existing is not None and existing.sender == sender and _same(existing.content, content):
+                            if head is snap:
+                                return existing.event_id, snap.last_stream
+                            # the identical event is still queued: answer once it is committed
+                            waiting = self.persister.follow(room_id, existing.event_id)
+                    if waiting is None:
+                        ev = await self.build(draft, sender, type, content, state_key, redacts)
+                        try:
+                            waiting = self.persister.enqueue(room_id, PersistItem(ev, client_txn, unsigned), head, generation)
+                        except Rebuild:
+                            continue
             try:
-                snap = await self.rooms.get(room_id)
-            except UnknownRoom:
-                raise Forbidden("You are not in this room or it does not exist") from None
-            draft = Draft.of(snap)
-            if pre_check is not None:
-                await pre_check(draft, snap)
-            if state_key is None:
-                for check in self.send_checks:
-                    await check(room_id, sender, type, content)
-            if dedupe_state and state_key is not None and client_txn is None:
-                existing = await self.state_event(draft, (type, state_key))
-                if existing is not None and existing.sender == sender and _same(existing.content, content):
-                    return existing.event_id, snap.last_stream
-            ev = await self.build(draft, sender, type, content, state_key, redacts)
-            result = await self.persister.persist(room_id, [PersistItem(ev, client_txn, unsigned)], snap)
+                result = await waiting
+            except Rebuild:
+                continue
             if result.duplicate_of is not None:
-                return result.duplicate_of, snap.last_stream
-            return ev.event_id, result.position
+                return result.duplicate_of, result.position
+            return result.rows[0].event_id, result.position
+        raise MatrixError(503, Codes.UNKNOWN, "The room is busy; try again")
 
     async def persist_batch(self, draft: Draft, items: list[PersistItem], new_room: NewRoom | None = None) -> int:
-        """Persist events built on a working ``draft`` (caller holds the room lock)."""
-        snap = self.rooms.peek(draft.room_id or "") if new_room is None else None
-        if new_room is not None:
-            from storage.persistence.room_cache import RoomSnapshot  # local: avoid a cycle in type checkers
+        """Persist events built on a working ``draft`` in one transaction (caller holds the room lock).
 
-            snap = RoomSnapshot(room_id=draft.room_id or "", version=draft.version, creator=new_room.creator, state={},
+        For an existing room the draft must have been built on the committed snapshot: this waits until the
+        room's persist queue is idle and refuses a draft that no longer chains from it."""
+        room_id = draft.room_id or ""
+        if new_room is not None:
+            snap = RoomSnapshot(room_id=room_id, version=draft.version, creator=new_room.creator, state={},
                                 memberships={}, state_set=None, extremities=[], max_depth=0, last_stream=0,
                                 room_type=new_room.room_type, is_public=new_room.is_public)
-        elif snap is None:
-            snap = await self.rooms.get(draft.room_id or "")
-        result = await self.persister.persist(draft.room_id or "", items, snap, new_room)
+        else:
+            await self.persister.wait_idle(room_id)
+            snap = await self.rooms.get(room_id)
+            first = items[0].event if items else None
+            if first is not None and len(snap.extremities) <= MAX_PREV_EVENTS \
+                    and set(first.prev_event_ids) != set(snap.extremities):
+                raise MatrixError(500, Codes.UNKNOWN, "The room changed while the batch was built; try again")
+        result = await self.persister.persist(room_id, items, snap, new_room)
         return result.position
 
 

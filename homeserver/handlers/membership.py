@@ -122,8 +122,7 @@ class MembershipHandler:
         event_id, _ = await self.creation.send(room_id, sender, "m.room.member", content, state_key=target,
                                                unsigned=unsigned or None, pre_check=pre_check,
                                                dedupe_state=membership in ("join", "leave", "ban"))
-        if membership == "join":
-            await self.room_store.unforget(target, room_id)
+        # (a join also clears a "forgotten" mark: done by the persister in the event's own transaction)
         return event_id
 
     async def _check_join(self, draft: Draft, snap: RoomSnapshot, user_id: str, content: dict[str, Any]) -> None:

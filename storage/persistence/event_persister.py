@@ -1,8 +1,15 @@
 """The single write path for room events.
 
-Callers hold the room's lock (``persister.linearizer``) from event creation to the end of
-:meth:`EventPersister.persist`, so events of one room are written one batch at a time and in
-order; different rooms proceed in parallel. One database transaction writes, per event: the
+Pipelined group commit (see docs/rooms.md, "Write path"): event creation holds the room's lock
+(``persister.linearizer``) only while it builds an event on the room's *head* (the committed
+snapshot plus every event queued but not yet committed), then :meth:`EventPersister.enqueue`
+appends it to the room's persist queue and the lock is released. One flusher per room commits
+whatever is queued (at most ``max_batch`` events) in ONE transaction, then answers every waiter;
+nothing is answered before its commit. A failed batch fails every event in it; events queued
+behind it (built on the abandoned chain) are told to :class:`Rebuild`; the head is dropped, so
+the room continues from its committed state. Different rooms flush in parallel.
+
+One database transaction writes, per event: the
 event row, its DAG edges, its state delta (new state chunks/set for state events only),
 the room's current state, forward extremities, membership history, the client transaction
 id and the stream position. After commit: the stream position is finished, the in-memory
@@ -12,17 +19,23 @@ room snapshot and caches are advanced, the notifier is told, then the post-commi
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from homeserver.api.errors import Codes, MatrixError
 from homeserver.events import Event
 from homeserver.linearizer import Linearizer
 from homeserver.notifier import Notifier
 from storage.database import Database, Txn
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, dumps
 from storage.stores.events import EventRow, EventStore
-from storage.stores.state import NewStateSet, StateStore
+from storage.stores.state import _LRU, NewStateSet, StateStore
 from storage.streams import StreamIdGenerator
 
 logger = logging.getLogger(__name__)
@@ -63,14 +76,56 @@ class PersistResult:
 
 
 class DuplicateTxn(Exception):
-    def __init__(self, event_id: str) -> None:
+    def __init__(self, event_id: str, index: int = 0) -> None:
         super().__init__(event_id)
         self.event_id = event_id
+        self.index = index  # which item of the batch
+
+
+class Rebuild(Exception):
+    """The event was built on queued events that were never written (an earlier batch failed, or held a
+    duplicate client txn id): build it again on the room's committed state. Nothing was written."""
+
+
+@dataclass
+class _Waiter:
+    item: PersistItem
+    d: "defer.Deferred[PersistResult]"
+    can_rebuild: bool = True
+    followers: list[Any] = field(default_factory=list)  # concurrent sends with the same client txn id
+
+
+class _RoomPipe:
+    """One room's persist queue: events built (in order, on ``head``) but not yet committed."""
+
+    __slots__ = ("queue", "busy", "head", "generation", "txns", "by_event", "idle_waiters")
+
+    def __init__(self, generation: int) -> None:
+        self.queue: deque[_Waiter] = deque()
+        self.busy = False
+        self.head: RoomSnapshot | None = None
+        self.generation = generation
+        self.txns: dict[tuple[str, str, str], _Waiter] = {}
+        self.by_event: dict[str, _Waiter] = {}  # queued and in-flight events
+        self.idle_waiters: list[Any] = []
+
+
+_generations = itertools.count(1)
+
+
+def _new_head(base: RoomSnapshot) -> RoomSnapshot:
+    """A private copy of ``base`` that enqueued events advance (state dicts are copied once per idle period)."""
+    head = RoomSnapshot(room_id=base.room_id, version=base.version, creator=base.creator, state=dict(base.state),
+                        memberships=dict(base.memberships), state_set=base.state_set, extremities=list(base.extremities),
+                        max_depth=base.max_depth, last_stream=base.last_stream, room_type=base.room_type,
+                        is_public=base.is_public, blocked=base.blocked)
+    head._is_head = True  # type: ignore[attr-defined]
+    return head
 
 
 class EventPersister:
     def __init__(self, db: Database, stream: StreamIdGenerator, notifier: Notifier, rooms: RoomCache,
-                 events: EventStore, state: StateStore, clock: Any) -> None:
+                 events: EventStore, state: StateStore, clock: Any, max_batch: int = 100) -> None:
         self.db = db
         self.stream = stream
         self.notifier = notifier
@@ -80,13 +135,11 @@ class EventPersister:
         self.clock = clock
         self.linearizer = Linearizer("room_writes")
         self._hooks: list[PostCommitHook] = []
-        self._txn_writers: list[Callable[[Txn, list[EventRow]], None]] = []
-
-    def add_txn_writer(self, writer: Callable[[Txn, list[EventRow]], None]) -> None:
-        """``writer(txn, rows)`` runs inside the persist transaction after the event rows are written
-        (relations, search index...). Keep it O(1) rows per event; an exception aborts the whole write."""
-        self._txn_writers.append(writer)
         self._txn_writers: list[TxnWriter] = []
+        self.max_batch = max_batch
+        self._pipes: dict[str, _RoomPipe] = {}
+        # (user, device, txn_id) -> event id of recently committed client sends (cheap in-memory dedupe)
+        self._recent_txns: _LRU = _LRU(20_000)
 
     def add_hook(self, hook: PostCommitHook) -> None:
         """``hook(rows)`` runs after every commit (may return an awaitable; errors are logged, never raised)."""
@@ -98,11 +151,189 @@ class EventPersister:
         aborts the whole batch. (Added by messaging, issue #7.)"""
         self._txn_writers.append(writer)
 
+    # ---- the pipeline ----
+    def head(self, room_id: str, committed: RoomSnapshot) -> tuple[RoomSnapshot, int]:
+        """What the next event of ``room_id`` builds on (the caller holds the room lock): the head (committed
+        state plus queued, uncommitted events) if anything is queued or in flight, else ``committed``. The
+        second value is the pipe generation to pass to :meth:`enqueue`."""
+        pipe = self._pipes.get(room_id)
+        if pipe is None:
+            return committed, 0
+        return (pipe.head or committed), pipe.generation
+
+    def is_idle(self, room_id: str) -> bool:
+        return room_id not in self._pipes
+
+    def find_txn(self, room_id: str, key: tuple[str, str, str]) -> "str | defer.Deferred[PersistResult] | None":
+        """A client txn id already committed recently (its event id) or queued (a Deferred firing when it commits)."""
+        done = self._recent_txns.get_(key)
+        if done is not None:
+            return done
+        pipe = self._pipes.get(room_id)
+        if pipe is not None:
+            waiter = pipe.txns.get(key)
+            if waiter is not None:
+                d: defer.Deferred[PersistResult] = defer.Deferred()
+                waiter.followers.append(d)
+                return d
+        return None
+
+    def follow(self, room_id: str, event_id: str) -> "defer.Deferred[PersistResult]":
+        """A Deferred firing like the queued (or in-flight) event ``event_id``'s own: its commit or failure."""
+        d: defer.Deferred[PersistResult] = defer.Deferred()
+        pipe = self._pipes.get(room_id)
+        waiter = pipe.by_event.get(event_id) if pipe is not None else None
+        if waiter is not None:
+            waiter.followers.append(d)
+        else:  # committed already
+            d.callback(PersistResult([], duplicate_of=event_id))
+        return d
+
+    def enqueue(self, room_id: str, item: PersistItem, base: RoomSnapshot, generation: int,
+                can_rebuild: bool = True) -> "defer.Deferred[PersistResult]":
+        """Queue ``item`` (built on ``base`` = :meth:`head`, under the room lock) for the next batch commit.
+
+        Returns a Deferred firing with a one-event :class:`PersistResult` after the commit, or failing with the
+        batch's error, or with :class:`Rebuild` if an earlier batch failed before this one was written."""
+        pipe = self._pipes.get(room_id)
+        if pipe is not None and generation != pipe.generation:
+            raise Rebuild()  # an earlier batch failed after ``base`` was taken
+        if pipe is None:
+            if generation != 0:  # built on a head whose queue has since drained (or failed)
+                committed = self.rooms.peek(room_id)
+                if committed is None or list(base.extremities) != list(committed.extremities):
+                    raise Rebuild()
+                base = committed
+            pipe = self._pipes[room_id] = _RoomPipe(next(_generations))
+        head = pipe.head
+        if head is None:
+            head = base if getattr(base, "_is_head", False) else _new_head(base)
+            pipe.head = head
+        ev = item.event
+        if ev.state_key is not None:
+            head.state[(ev.type, ev.state_key)] = ev.event_id
+            if ev.type == "m.room.member":
+                membership = ev.content.get("membership")
+                if isinstance(membership, str):
+                    head.memberships[ev.state_key] = membership
+        prevs = set(ev.prev_event_ids)
+        head.extremities = [e for e in head.extremities if e not in prevs] + [ev.event_id]
+        head.max_depth = max(head.max_depth, ev.depth)
+        waiter = _Waiter(item, defer.Deferred(), can_rebuild)
+        pipe.queue.append(waiter)
+        pipe.by_event[ev.event_id] = waiter
+        ct = item.client_txn
+        if ct is not None:
+            pipe.txns[(ct.user_id, ct.device_id, ct.txn_id)] = waiter
+        if not pipe.busy:
+            pipe.busy = True
+            defer.ensureDeferred(self._flush(room_id, pipe)).addErrback(
+                lambda f: logger.error("persist pipeline of %s failed: %s", room_id, f.getTraceback()))
+        return waiter.d
+
+    async def wait_idle(self, room_id: str) -> None:
+        """Wait until nothing of ``room_id`` is queued or in flight (the caller holds the room lock)."""
+        while True:
+            pipe = self._pipes.get(room_id)
+            if pipe is None:
+                return
+            d: defer.Deferred[None] = defer.Deferred()
+            pipe.idle_waiters.append(d)
+            await d
+
+    async def _flush(self, room_id: str, pipe: "_RoomPipe") -> None:
+        """The room's flusher: commit queued events in order, a bounded batch per transaction."""
+        try:
+            while pipe.queue:
+                n = min(len(pipe.queue), self.max_batch)
+                batch = [pipe.queue.popleft() for _ in range(n)]
+                try:
+                    snap = self.rooms.peek(room_id) or await self.rooms.get(room_id)
+                    rows, position = await self._write(room_id, [w.item for w in batch], snap, None)
+                except DuplicateTxn as dup:
+                    self._abandon(room_id, pipe, batch, Rebuild(), dup)
+                    continue
+                except BaseException as e:  # noqa: BLE001 - every waiter gets the error
+                    self._abandon(room_id, pipe, batch, e, None)
+                    continue
+                if not pipe.queue:
+                    pipe.head = None  # the committed snapshot now holds everything
+                await self._after_commit(room_id, rows, position)  # notifier and hooks run before the answers
+                for w, row in zip(batch, rows):
+                    ct = w.item.client_txn
+                    if ct is not None:
+                        key = (ct.user_id, ct.device_id, ct.txn_id)
+                        self._recent_txns.put(key, row.event_id)
+                        if pipe.txns.get(key) is w:
+                            del pipe.txns[key]
+                    pipe.by_event.pop(row.event_id, None)
+                    res = PersistResult([row], position=row.stream_ordering)
+                    for d in (w.d, *w.followers):
+                        if not d.called:
+                            d.callback(res)
+        finally:
+            pipe.busy = False
+            if not pipe.queue:
+                if self._pipes.get(room_id) is pipe:
+                    del self._pipes[room_id]
+                for d in pipe.idle_waiters:
+                    if not d.called:
+                        d.callback(None)
+                pipe.idle_waiters.clear()
+
+    def _abandon(self, room_id: str, pipe: "_RoomPipe", batch: list["_Waiter"], error: BaseException,
+                 dup: "DuplicateTxn | None") -> None:
+        """A batch was not committed: fail it, send everything queued behind it back to be rebuilt, and drop
+        the head so the room continues from its committed state."""
+        pipe.generation = next(_generations)
+        pipe.head = None
+        self.rooms.invalidate(room_id)  # reload the committed state (also right if the commit's outcome is unknown)
+        behind = list(pipe.queue)
+        pipe.queue.clear()
+        pipe.txns.clear()
+        pipe.by_event.clear()
+        if not isinstance(error, Rebuild) and not isinstance(error, DuplicateTxn):
+            logger.warning("batch of %d event(s) in %s failed: %r", len(batch), room_id, error)
+        for i, w in enumerate(batch):
+            if dup is not None and i == dup.index:
+                res = PersistResult([], duplicate_of=dup.event_id)
+                for d in (w.d, *w.followers):
+                    if not d.called:
+                        d.callback(res)
+                continue
+            self._fail(w, error)
+        for w in behind:
+            self._fail(w, Rebuild())
+
+    @staticmethod
+    def _fail(w: "_Waiter", error: BaseException) -> None:
+        if isinstance(error, Rebuild) and not w.can_rebuild:
+            error = MatrixError(500, Codes.UNKNOWN, "Event was not written: an earlier write to the room failed")
+        for d in (w.d, *w.followers):
+            if not d.called:
+                d.errback(Failure(error) if not isinstance(error, Failure) else error)
+
+    # ---- one transaction ----
     async def persist(self, room_id: str, items: list[PersistItem], snapshot: RoomSnapshot | None,
                       new_room: NewRoom | None = None) -> PersistResult:
-        """Write ``items`` (built on ``snapshot``, in order) in one transaction. The caller holds the room lock."""
+        """Write ``items`` (built on ``snapshot``, in order) in one transaction, bypassing the queue. The caller
+        holds the room lock and the room's pipeline is idle (a new room, or after :meth:`wait_idle`)."""
         if not items:
             return PersistResult([])
+        try:
+            rows, position = await self._write(room_id, items, snapshot, new_room)
+        except DuplicateTxn as dup:
+            return PersistResult([], duplicate_of=dup.event_id)
+        for row in rows:
+            ct_key = (row.sender, row.device_id, row.txn_id) if row.txn_id else None
+            if ct_key is not None and row.device_id is not None:
+                self._recent_txns.put(ct_key, row.event_id)
+        await self._after_commit(room_id, rows, position)
+        return PersistResult(rows, position=position)
+
+    async def _write(self, room_id: str, items: list[PersistItem], snapshot: RoomSnapshot | None,
+                     new_room: NewRoom | None) -> tuple[list[EventRow], int]:
+        """Commit ``items`` and advance the in-memory snapshot; raises (and changes nothing in memory) on failure."""
         # Work out the state changes in memory first (no DB writes yet).
         state = snapshot.state if snapshot is not None else {}
         cur_set = snapshot.state_set if snapshot is not None else None
@@ -128,19 +359,11 @@ class EventPersister:
             rows, extremities, max_depth = await self.db.run(
                 "persist_events", self._persist_txn, room_id, plans, positions, prev_extremities, max_depth, cur_set, new_room
             )
-        except DuplicateTxn as dup:
-            for p in positions:
-                self.stream.finish(p)
-            return PersistResult([], duplicate_of=dup.event_id)
         except BaseException:
             for p in positions:
                 self.stream.finish(p)
-            self.rooms.invalidate(room_id)  # be safe: reload from the database next time
             raise
-        for p in positions:
-            self.stream.finish(p)
-
-        # Advance the in-memory view (only after commit).
+        # Advance the in-memory view before the positions become visible to readers.
         snap = snapshot or self.rooms.peek(room_id)
         if snap is not None:
             for row in rows:
@@ -160,8 +383,9 @@ class EventPersister:
                 target = row.pdu.get("redacts") or row.content.get("redacts")
                 if isinstance(target, str):
                     self.events.on_redacted(target, row.event_id)
-        await self._post_commit(room_id, rows, positions[-1])
-        return PersistResult(rows, position=positions[-1])
+        for p in positions:
+            self.stream.finish(p)
+        return rows, positions[-1]
 
     def _persist_txn(self, txn: Txn, room_id: str, plans: list[Any], positions: list[int], extremities: list[str],
                      max_depth: int, final_set: str | None, new_room: NewRoom | None) -> tuple[list[EventRow], list[str], int]:
@@ -175,20 +399,13 @@ class EventPersister:
         extrem = list(extremities)
         event_rows = []
         edges = []
+        txn_rows: list[tuple[Any, ...]] = []
+        self._check_txn_ids(txn, plans)
         for (item, before, after, replaces, new_set), pos in zip(plans, positions):
             ev: Event = item.event
             ct = item.client_txn
             if ct is not None:
-                existing = txn.query_one(
-                    "SELECT event_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?",
-                    (ct.user_id, ct.device_id, ct.txn_id),
-                )
-                if existing is not None:
-                    raise DuplicateTxn(existing[0])
-                txn.execute(
-                    "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, inserted_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                    (ct.user_id, ct.device_id, ct.txn_id, ev.event_id, room_id, now),
-                )
+                txn_rows.append((ct.user_id, ct.device_id, ct.txn_id, ev.event_id, room_id, now))
             pdu = ev.get_pdu_json()
             pdu["event_id"] = ev.event_id
             if "room_id" not in pdu:
@@ -210,6 +427,8 @@ class EventPersister:
                     "ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership",
                     (room_id, ev.type, ev.state_key, ev.event_id, membership),
                 )
+                if membership == "join":
+                    txn.execute("DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?", (ev.state_key, room_id))
                 if membership is not None:
                     txn.execute(
                         "INSERT INTO membership_events (stream_ordering, user_id, room_id, event_id, sender, membership) VALUES (?, ?, ?, ?, ?, ?)",
@@ -225,6 +444,11 @@ class EventPersister:
             rows.append(EventRow(pos, ev.depth, ev.event_id, room_id, ev.type, ev.state_key, ev.sender, ev.origin_server_ts,
                                  membership, pdu, before, after, replaces, None, ct.device_id if ct else None,
                                  ct.txn_id if ct else None, ev.room_version.identifier))
+        if txn_rows:
+            txn.execute_many(
+                "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, inserted_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                txn_rows,
+            )
         txn.execute_many(
             "INSERT INTO events (stream_ordering, topological_ordering, event_id, room_id, type, state_key, sender, origin_server_ts, "
             "membership, json, state_before, state_after, replaces_state, device_id, txn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -245,9 +469,33 @@ class EventPersister:
             "ON CONFLICT (room_id) DO UPDATE SET state_set = excluded.state_set, max_depth = excluded.max_depth, last_stream = excluded.last_stream",
             (room_id, final_set or "", max_depth, positions[-1]),
         )
-        for writer in self._txn_writers:
-            writer(txn, rows)
         return rows, extrem, max_depth
+
+    @staticmethod
+    def _check_txn_ids(txn: Txn, plans: list[Any]) -> None:
+        """Raise :class:`DuplicateTxn` (before anything is written) if a client txn id of the batch was used."""
+        keys = [(i, p[0].client_txn) for i, p in enumerate(plans) if p[0].client_txn is not None]
+        if not keys:
+            return
+        for start in range(0, len(keys), 100):
+            part = keys[start : start + 100]
+            where = " OR ".join("(user_id = ? AND device_id = ? AND txn_id = ?)" for _ in part)
+            params: list[Any] = []
+            for _, ct in part:
+                params.extend((ct.user_id, ct.device_id, ct.txn_id))
+            found = txn.query(f"SELECT user_id, device_id, txn_id, event_id FROM event_txn_ids WHERE {where}", params)
+            if found:
+                hit = {(r[0], r[1], r[2]): r[3] for r in found}
+                for i, ct in part:
+                    eid = hit.get((ct.user_id, ct.device_id, ct.txn_id))
+                    if eid is not None:
+                        raise DuplicateTxn(eid, i)
+
+    async def _after_commit(self, room_id: str, rows: list[EventRow], position: int) -> None:
+        try:
+            await self._post_commit(room_id, rows, position)
+        except Exception:
+            logger.exception("post-commit work failed in %s", room_id)
 
     async def _post_commit(self, room_id: str, rows: list[EventRow], position: int) -> None:
         users = [r.state_key for r in rows if r.type == "m.room.member" and r.state_key]

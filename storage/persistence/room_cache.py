@@ -69,7 +69,7 @@ class RoomCache:
         existing = self._rooms.get_(room_id)
         if existing is not None:  # loaded concurrently; keep the one the persister may have advanced
             return existing
-        self._rooms.put(snap)
+        self._rooms.put(room_id, snap)
         return snap
 
     async def exists(self, room_id: str) -> bool:

@@ -44,8 +44,10 @@ class DirectoryHandler:
 
     async def create_alias(self, user_id: str, alias: str, room_id: Any) -> None:
         parsed = self.parse_alias(alias)
-        if not isinstance(room_id, str) or not room_id.startswith("!"):
+        if not isinstance(room_id, str):
             raise MatrixError(400, Codes.BAD_JSON, "'room_id' must be a room id")
+        if not room_id.startswith("!"):  # a string, but not a room id: a malformed id
+            raise InvalidParam("'room_id' must be a room id")
         if parsed.domain != self.server_name:
             raise InvalidParam("Room alias must be on this server")
         if not await self.rooms.exists(room_id):

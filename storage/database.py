@@ -34,6 +34,9 @@ TXN_RETRIES = Counter("sup_db_txn_retries_total", "Transactions retried after a 
 TXN_ERRORS = Counter("sup_db_txn_errors_total", "Transactions that failed.", ["name"])
 
 
+SQLITE_READERS = 2
+
+
 class DatabaseClosed(Exception):
     """The database was closed (process shutting down); background work must stop."""
 
@@ -97,8 +100,9 @@ class Txn:
 class _ConnectionPool:
     """A fixed set of connections handed out to pool threads, reconnecting on failure."""
 
-    def __init__(self, engine: Engine, size: int) -> None:
+    def __init__(self, engine: Engine, size: int, read_only: bool = False) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._idle: "queue.LifoQueue[Any]" = queue.LifoQueue()
         self._size = size
         self._created = 0
@@ -107,6 +111,8 @@ class _ConnectionPool:
     def _connect(self) -> Any:
         conn = self._engine.module.connect(**self._engine.connect_kwargs())
         self._engine.on_new_connection(conn)
+        if self._read_only and self._engine.name == "sqlite":
+            conn.execute("PRAGMA query_only=ON")  # a write on a reader connection is a bug: fail loudly
         return conn
 
     def acquire(self) -> Any:
@@ -149,6 +155,15 @@ class Database:
         size = 1 if engine.name == "sqlite" else max(1, pool_size)
         self._pool = _ConnectionPool(engine, size)
         self._threadpool = ThreadPool(minthreads=1, maxthreads=size, name=f"db-{engine.name}")
+        # SQLite in WAL mode lets readers run beside the one writer: read-only transactions
+        # (``db.read``) get their own connections and threads so they never queue behind a commit.
+        self._separate_readers = engine.name == "sqlite" and getattr(engine, "path", "") != ":memory:"
+        if self._separate_readers:
+            self._read_pool = _ConnectionPool(engine, SQLITE_READERS, read_only=True)
+            self._read_threadpool = ThreadPool(minthreads=1, maxthreads=SQLITE_READERS, name="db-sqlite-read")
+        else:
+            self._read_pool = self._pool
+            self._read_threadpool = self._threadpool
         self._max_retries = max_retries
         self._started = False
         self._closed = False
@@ -160,18 +175,24 @@ class Database:
     def start(self) -> None:
         if not self._started:
             self._threadpool.start()
+            if self._separate_readers:
+                self._read_threadpool.start()
             self._started = True
 
     def close(self) -> None:
         self._closed = True
         if self._started:
             self._threadpool.stop()
+            if self._separate_readers:
+                self._read_threadpool.stop()
             self._started = False
         self._pool.close_all()
+        if self._separate_readers:
+            self._read_pool.close_all()
 
     def run_sync(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a transaction on the calling thread (startup, migrations, CLI)."""
-        result, callbacks = self._run_in_thread(name, fn, *args, **kwargs)
+        result, callbacks = self._run_in_thread(self._pool, "BEGIN IMMEDIATE", name, fn, args, kwargs)
         for cb, cb_args in callbacks:
             cb(*cb_args)
         return result
@@ -183,7 +204,7 @@ class Database:
         if not self._started:
             self.start()
         result, callbacks = await threads.deferToThreadPool(
-            self._reactor, self._threadpool, self._run_in_thread, name, fn, *args, **kwargs
+            self._reactor, self._threadpool, self._run_in_thread, self._pool, "BEGIN IMMEDIATE", name, fn, args, kwargs
         )
         for cb, cb_args in callbacks:
             try:
@@ -192,19 +213,35 @@ class Database:
                 logger.exception("post-commit callback of %s failed", name)
         return result
 
+    async def read(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Like :meth:`run` for a transaction that only reads (one consistent snapshot).
+
+        On SQLite it runs on a reader connection beside the writer; a write there fails.
+        """
+        if self._closed:
+            raise DatabaseClosed(f"database closed; transaction {name} not run")
+        if not self._started:
+            self.start()
+        result, _ = await threads.deferToThreadPool(
+            self._reactor, self._read_threadpool, self._run_in_thread, self._read_pool, "BEGIN", name, fn, args, kwargs
+        )
+        return result
+
     async def query(self, name: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await self.run(name, lambda txn: txn.query(sql, params))
 
-    def _run_in_thread(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, list[Any]]:
+    def _run_in_thread(
+        self, pool: "_ConnectionPool", begin: str, name: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[T, list[Any]]:
         attempt = 0
         start = time.perf_counter()
         try:
             while True:
-                conn = self._pool.acquire()
+                conn = pool.acquire()
                 broken = False
                 try:
                     if self.engine.name == "sqlite":
-                        conn.execute("BEGIN IMMEDIATE")
+                        conn.execute(begin)
                     txn = Txn(self.engine, conn, name)
                     result = fn(txn, *args, **kwargs)
                     conn.commit()
@@ -225,6 +262,6 @@ class Database:
                     TXN_ERRORS.labels(name).inc()
                     raise
                 finally:
-                    self._pool.release(conn, broken)
+                    pool.release(conn, broken)
         finally:
             TXN_DURATION.labels(name).observe(time.perf_counter() - start)

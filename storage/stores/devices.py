@@ -150,7 +150,7 @@ class DeviceStore:
             return TokenInfo(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), bool(row[7]))
 
         generation = self._token_generation
-        info = await self.db.run("get_token_info", fn)
+        info = await self.db.read("get_token_info", fn)
         # Only cache what no revocation raced with (a revocation bumps the generation).
         if info is not None and generation == self._token_generation:
             self._token_cache[digest] = (info, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 _ALGORITHM_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 _KEY_ID_RE = re.compile(r"^[A-Za-z0-9_.\-+/=]{1,255}$")
 MAX_KEYS_PER_UPLOAD = 1000
+KEY_COUNT_CACHE_SIZE = 100_000  # devices whose key counts /sync keeps in memory
 
 
 class InvalidSignature(MatrixError):
@@ -157,6 +159,38 @@ class E2EKeysHandler:
         self.server_name = server_name
         self.remote: RemoteKeys = remote or NoFederationKeys()
         self.token_to_position = token_to_position
+        # (user, device) -> (one-time-key counts, unused fallback key types), for /sync. Dropped after every
+        # committed upload, claim, device creation or deletion in this process (the only writers).
+        self._key_counts: OrderedDict[tuple[str, str], tuple[dict[str, int], list[str]]] = OrderedDict()
+        self._key_epoch = 0  # bumped by every invalidation: a read racing a write is not cached
+
+    def keys_changed(self, user_id: str, device_id: str) -> None:
+        """One-time or fallback keys of the device changed (call after the write committed)."""
+        self._key_epoch += 1
+        self._key_counts.pop((user_id, device_id), None)
+
+    async def key_counts(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
+        """(one-time-key counts by algorithm, unused fallback key types) for /sync; cached, no database
+        round trip while nothing changed. Callers must not mutate the returned values."""
+        key = (user_id, device_id)
+        hit = self._key_counts.get(key)
+        if hit is not None:
+            self._key_counts.move_to_end(key)
+            return hit
+        epoch = self._key_epoch
+
+        def fn(txn: Txn) -> tuple[dict[str, int], list[str]]:
+            counts = dict(E2EKeyStore.count_one_time_keys_txn(txn, user_id, device_id))
+            return counts, list(E2EKeyStore.unused_fallback_key_types_txn(txn, user_id, device_id))
+
+        counts, fallback = await self.db.run("sync_e2e_key_counts", fn)
+        counts.setdefault("signed_curve25519", 0)
+        value = (counts, fallback)
+        if epoch == self._key_epoch:
+            self._key_counts[key] = value
+            while len(self._key_counts) > KEY_COUNT_CACHE_SIZE:
+                self._key_counts.popitem(last=False)
+        return value
 
     def _is_local(self, user_id: str) -> bool:
         return user_id.endswith(":" + self.server_name)
@@ -212,6 +246,9 @@ class E2EKeysHandler:
                 counts = await self.db.run("e2e_upload_keys", write)
         except OneTimeKeyConflict as e:
             raise InvalidParam(f"One-time key {e.key_id} was already uploaded with different content") from None
+        finally:
+            if otks or fallbacks:
+                self.keys_changed(user_id, device_id)
         counts.setdefault("signed_curve25519", 0)
         return {"one_time_key_counts": counts}
 
@@ -297,7 +334,11 @@ class E2EKeysHandler:
         result: dict[str, Any] = {"one_time_keys": {}, "failures": {}}
         if local:
             now = self.clock.time_msec()
-            claimed, _fallback_used = await self.db.run("e2e_claim_keys", self._claim_txn, local, now)
+            try:
+                claimed, _fallback_used = await self.db.run("e2e_claim_keys", self._claim_txn, local, now)
+            finally:
+                for user_id, device_id, _alg in local:
+                    self.keys_changed(user_id, device_id)
             result["one_time_keys"].update(claimed)
         for destination, users in remote.items():
             try:
@@ -349,6 +390,7 @@ class E2EKeysHandler:
 
     # ---- device hooks (registered with the accounts area) ----
     async def on_device_created(self, user_id: str, device_id: str, *_: Any) -> None:
+        self.keys_changed(user_id, device_id)
         await self.device_lists.mark_changed(user_id)
 
     async def on_device_deleted(self, user_id: str, device_id: str, *_: Any) -> None:
@@ -359,7 +401,10 @@ class E2EKeysHandler:
             ToDeviceStore.delete_device_inbox_txn(txn, user_id, device_id)
             DehydratedDeviceStore.delete_txn(txn, user_id, device_id)
 
-        await self.device_lists.write_with_change("e2e_device_deleted", user_id, fn)
+        try:
+            await self.device_lists.write_with_change("e2e_device_deleted", user_id, fn)
+        finally:
+            self.keys_changed(user_id, device_id)
 
 
 def public_key_of(key: dict[str, Any]) -> str | None:

@@ -6,6 +6,7 @@ import contextvars
 import itertools
 import json
 import logging
+import tempfile
 import time
 from typing import Any
 
@@ -39,6 +40,26 @@ CORS_HEADERS = {
 
 _request_counter = itertools.count(1)
 
+# labelled metric children, looked up once per (method, route[, status]) instead of on every request
+_REQUESTS_CHILDREN: dict[tuple[str, str, int], Any] = {}
+_DURATION_CHILDREN: dict[tuple[str, str], Any] = {}
+
+
+def _requests_child(method: str, route: str, status: int) -> Any:
+    key = (method, route, status)
+    child = _REQUESTS_CHILDREN.get(key)
+    if child is None:
+        child = _REQUESTS_CHILDREN[key] = HTTP_REQUESTS.labels(method, route, str(status))
+    return child
+
+
+def _duration_child(method: str, route: str) -> Any:
+    key = (method, route)
+    child = _DURATION_CHILDREN.get(key)
+    if child is None:
+        child = _DURATION_CHILDREN[key] = HTTP_DURATION.labels(method, route)
+    return child
+
 
 class RawResponse:
     """A non-JSON answer (media, metrics, HTML)."""
@@ -66,7 +87,12 @@ class LimitedRequest(server.Request):
     def gotLength(self, length: int | None) -> None:
         self.body_length = 0
         self.body_too_large = bool(length is not None and length > self.hard_body_limit)
-        super().gotLength(None if self.body_too_large else length)
+        if length is None or self.body_too_large:
+            # Twisted opens a real temporary file when the length is unknown (every GET, e.g. each /sync
+            # long-poll): an open + unlink per request. Spool in memory instead; spills to disk past 100 KB.
+            self.content = tempfile.SpooledTemporaryFile(max_size=100_000)
+            return
+        super().gotLength(length)
 
     def handleContentChunk(self, data: bytes) -> None:
         self.body_length = getattr(self, "body_length", 0) + len(data)
@@ -159,17 +185,19 @@ class DispatchResource(resource.Resource):
         def finish_metrics(_: Any) -> None:
             elapsed = time.perf_counter() - started
             status = getattr(request, "code", 0)
-            HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
-            HTTP_DURATION.labels(method, route_name).observe(elapsed)
-            access_logger.info(
-                "%s %s %s %s %d %.1fms",
-                request_id,
-                request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "-",
-                method,
-                route_name,
-                status,
-                elapsed * 1000,
-            )
+            _requests_child(method, route_name, status).inc()
+            _duration_child(method, route_name).observe(elapsed)
+            if access_logger.isEnabledFor(logging.INFO):
+                addr = request.getClientAddress()
+                access_logger.info(
+                    "%s %s %s %s %d %.1fms",
+                    request_id,
+                    addr.host if hasattr(addr, "host") else "-",
+                    method,
+                    route_name,
+                    status,
+                    elapsed * 1000,
+                )
 
         notify = request.notifyFinish()
         notify.addBoth(finish_metrics)

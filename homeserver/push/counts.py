@@ -175,6 +175,49 @@ class PushCounts:
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self.scanned_events = 0  # evaluations done (for tests and metrics)
+        # Read positions per (user, room), kept only once something feeds receipt changes to
+        # ``receipts_changed`` (the sync finisher registers with the notifier): otherwise always read.
+        self._reads: dict[tuple[str, str], dict[str, int]] | None = None
+        self._reads_epoch = 0
+
+    def enable_read_cache(self) -> None:
+        if self._reads is None:
+            self._reads = {}
+
+    def receipts_changed(self, users: Iterable[str], rooms: Iterable[str]) -> None:
+        """Read receipts of ``users`` (anywhere) or in ``rooms`` (anyone's) changed; call after commit."""
+        reads = self._reads
+        if reads is None:
+            return
+        self._reads_epoch += 1
+        users, rooms = set(users), set(rooms)
+        if not users and not rooms:
+            return
+        for key in [k for k in reads if k[0] in users or k[1] in rooms]:
+            del reads[key]
+
+    async def _read_positions(self, user_id: str, room_ids: list[str]) -> dict[str, dict[str, int]]:
+        reads = self._reads
+        if reads is None:
+            return await self._store.read_positions(user_id, room_ids)
+        out: dict[str, dict[str, int]] = {}
+        missing = []
+        for r in room_ids:
+            hit = reads.get((user_id, r))
+            if hit is None:
+                missing.append(r)
+            elif hit:
+                out[r] = hit
+        if missing:
+            epoch = self._reads_epoch
+            got = await self._store.read_positions(user_id, missing)
+            out.update(got)
+            if epoch == self._reads_epoch:
+                if len(reads) > self._cache_size:
+                    reads.clear()
+                for r in missing:
+                    reads[(user_id, r)] = got.get(r) or {}
+        return out
 
     async def rooms_with_new_receipts(self, user_id: str, since: int, upto: int) -> list[str]:
         if since >= upto:
@@ -182,11 +225,15 @@ class PushCounts:
         return await self._store.rooms_with_new_receipts(user_id, since, upto)
 
     async def for_rooms(self, user_id: str, rooms: Mapping[str, int], now: int,
-                        ignored: frozenset[str] = frozenset()) -> dict[str, RoomCounts]:
-        """Counts for ``rooms`` (room → stream position of the user's join) as of events position ``now``."""
+                        ignored: frozenset[str] = frozenset(),
+                        known_rows: Mapping[str, tuple[int, int, list[Any]]] | None = None) -> dict[str, RoomCounts]:
+        """Counts for ``rooms`` (room → stream position of the user's join) as of events position ``now``.
+
+        ``known_rows``: room → (from, upto, rows) with every event of the room in (from, upto], oldest first
+        (what /sync already loaded); used instead of a database scan when it covers what must be evaluated."""
         if not rooms:
             return {}
-        reads = await self._store.read_positions(user_id, list(rooms))
+        reads = await self._read_positions(user_id, list(rooms))
         compiled, version = await self._eval.rules.compiled(user_id)
         out: dict[str, RoomCounts] = {}
         for room_id, join_pos in rooms.items():
@@ -201,7 +248,13 @@ class PushCounts:
                 counts = RoomCounts()
                 start = max(read.get("", 0), join_pos)
             if start < now:
-                await self._scan(user_id, room_id, start, now, read, join_pos, counts, compiled, ignored)
+                known = known_rows.get(room_id) if known_rows else None
+                rows = None
+                if known is not None and known[0] <= start and known[1] == now:
+                    rows = [r for r in known[2] if r.stream_ordering > start]
+                    if len(rows) >= self.max_scan:
+                        rows = None
+                await self._scan(user_id, room_id, start, now, read, join_pos, counts, compiled, ignored, rows)
             self._cache[key] = _Entry(sig, max(now, start), counts)
             self._cache.move_to_end(key)
             out[room_id] = counts.copy()
@@ -210,11 +263,16 @@ class PushCounts:
         return out
 
     async def _scan(self, user_id: str, room_id: str, start: int, now: int, read: Mapping[str, int], join_pos: int,
-                    counts: RoomCounts, compiled: tuple[CompiledRule, ...], ignored: frozenset[str]) -> None:
-        rows = await self._events.get_room_events_between(room_id, start, now, self.max_scan, newest_first=True)
-        if len(rows) >= self.max_scan:
-            counts.truncated = True
-        rows = [r for r in reversed(rows) if r.sender not in ignored]
+                    counts: RoomCounts, compiled: tuple[CompiledRule, ...], ignored: frozenset[str],
+                    known: list[Any] | None = None) -> None:
+        if known is None:
+            rows = await self._events.get_room_events_between(room_id, start, now, self.max_scan, newest_first=True)
+            if len(rows) >= self.max_scan:
+                counts.truncated = True
+            rows.reverse()
+        else:
+            rows = known  # oldest first, all of (start, now]
+        rows = [r for r in rows if r.sender not in ignored]
         base = max(read.get("", 0), join_pos)
         candidates = []
         for row in rows:

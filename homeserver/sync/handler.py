@@ -111,8 +111,17 @@ class SyncHandler:
         self.tracker.reset_floor(provider.name, start)
 
     def add_finisher(self, fn: Callable[[SyncContext, SyncResult], Awaitable[None]]) -> None:
-        """``await fn(ctx, result)`` after all providers filled ``result`` (push: unread notification counts)."""
+        """``await fn(ctx, result)`` after all providers filled ``result`` (push: unread notification counts).
+
+        A finisher with an ``on_notify(stream, position, users, rooms)`` method also gets every notification
+        (before any waiter wakes), to keep its caches coherent."""
         self._finishers.append(fn)
+        on_notify = getattr(fn, "on_notify", None)
+        if on_notify is not None:
+            self._notifier.add_listener(on_notify)
+            attached = getattr(fn, "attached", None)
+            if attached is not None:
+                attached()  # it now sees every change: it may cache
 
     # ---- caches kept coherent by the notifier ----
     def _on_notify(self, stream: str, position: int, users: frozenset[str], rooms: frozenset[str]) -> None:
@@ -221,6 +230,7 @@ class SyncHandler:
         f = req.filter
         joined = [r for r, m in memberships.items() if m.membership == "join" and f.room.allows_room(r)]
         ctx = SyncContext(req, since, now, memberships, joined, await self.ignored(req.user_id))
+        ctx.tracker = self.tracker
         ctx.lazy_known = lazy_known or {}
         if since is not None and since.get("events") < now.get("events"):
             if self.tracker.user_changed("events", req.user_id, since.get("events")):

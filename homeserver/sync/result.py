@@ -39,6 +39,10 @@ class SyncContext:
     membership_changes: list[Any] = field(default_factory=list)  # storage Memberships in (since, now]
     # lazy-loading: (room, user) -> member event id the client already got on this since-token lineage
     lazy_known: dict[tuple[str, str], str] = field(default_factory=dict)
+    # room -> (from, upto, rows): every event of the room in (from, upto], oldest first, as the rooms provider
+    # loaded it for the timeline (only when complete: unfiltered, not limited). Finishers reuse it (push counts).
+    room_events: dict[str, tuple[int, int, list[Any]]] = field(default_factory=dict)
+    tracker: Any = None  # the sync change tracker (which users/rooms moved on which stream), when available
 
     @property
     def user_id(self) -> str:

@@ -19,7 +19,12 @@ class DeviceListsProvider:
         return int(self._device_lists.current_position()) if self._device_lists is not None else 0
 
     async def _key_counts(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
-        """One-time-key counts and unused fallback key types, in one transaction when the store allows."""
+        """One-time-key counts and unused fallback key types: from the e2e handler's cache (invalidated by
+        uploads, claims and device changes) when it has one, else in one transaction."""
+        cached = getattr(self._e2e_keys, "key_counts", None)
+        if cached is not None:
+            counts, fallback = await cached(user_id, device_id)
+            return dict(counts), list(fallback)
         db = getattr(self._e2e_keys, "db", None)
         if db is None:
             counts = await self._e2e_keys.count_one_time_keys(user_id, device_id)

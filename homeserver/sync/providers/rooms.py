@@ -26,6 +26,7 @@ StateKey = tuple[str, str]
 MAX_HEROES = 5
 STRIPPED_KEYS = ("type", "state_key", "content", "sender")
 MAX_BATCH = 500  # ids per room per round when a filtered timeline scans past non-matching events
+FORMAT_CACHE_SIZE = 5000  # formatted client events shared between readers (see _format)
 MAX_SCAN = 2000  # events scanned per room per sync before a filtered timeline gives up (limited, prev_batch)
 
 
@@ -62,6 +63,7 @@ class RoomsProvider:
         self._tracker = tracker
         self._stream = stream
         self._room_cache = room_cache
+        self._formatted: dict[str, tuple[int, dict[str, Any]]] = {}  # event id -> (room position, client event)
 
     def current(self) -> int:
         return self._stream.current()
@@ -117,7 +119,13 @@ class RoomsProvider:
                 return tf.matches_fields(r.type, r.sender, r.content if r.redacted_by is None else {})
         else:
             pred = None  # type: ignore[assignment]
-        timelines, limited_flags, prev_tokens = await self._load_timelines(wanted, limit, pred)
+        incomplete: set[str] = set()  # rooms where an id from the index had no row
+        timelines, limited_flags, prev_tokens = await self._load_timelines(wanted, limit, pred, incomplete)
+        if not initial and pred is None:
+            for room_id, from_pos, upto in wanted:
+                if (not limited_flags.get(room_id, True) and room_id not in left and room_id not in incomplete
+                        and upto == now):
+                    ctx.room_events[room_id] = (from_pos, upto, timelines[room_id])
 
         # ---- state for each room with a timeline ----
         gappy: dict[str, EventRow | None] = {}
@@ -226,10 +234,47 @@ class RoomsProvider:
     async def _format(self, f: Any, rows: list[EventRow], user_id: str, device_id: str | None) -> list[dict[str, Any]]:
         if f.event_format == "federation":
             return [federation_event(r) for r in rows]
-        return await self._formatter.format(rows, user_id, device_id, strip_room_id=True)
+        if not rows:
+            return []
+        # Shared formatting: a message woken into N listeners' syncs is formatted (and decorated with bundled
+        # aggregations, a database query) once. An entry is reused only while its room's events position has
+        # not moved (any redaction, edit or other relation is a new room event and moves it), only for readers
+        # other than the sender (transaction_id) and only if decoration added nothing (m.relations may be
+        # per-user). ``unsigned`` is copied per reader with a fresh ``age``.
+        cache = self._formatted
+        pos_of = self._tracker.room_position
+        out: list[dict[str, Any] | None] = []
+        todo: list[EventRow] = []
+        todo_idx: list[int] = []
+        now_ms: int | None = None
+        for r in rows:
+            hit = cache.get(r.event_id) if r.sender != user_id else None
+            if hit is not None and hit[0] == pos_of("events", r.room_id):
+                if now_ms is None:
+                    now_ms = int(self._formatter.clock.time_msec())
+                ev = dict(hit[1])
+                unsigned = dict(ev["unsigned"])
+                unsigned["age"] = max(0, now_ms - r.origin_server_ts)
+                ev["unsigned"] = unsigned
+                out.append(ev)
+            else:
+                todo_idx.append(len(out))
+                out.append(None)
+                todo.append(r)
+        if todo:
+            positions = {r.room_id: pos_of("events", r.room_id) for r in todo}
+            formatted = await self._formatter.format(todo, user_id, device_id, strip_room_id=True)
+            for i, r, ev in zip(todo_idx, todo, formatted):
+                out[i] = ev
+                if r.sender != user_id and "m.relations" not in ev.get("unsigned", ()):
+                    cache[r.event_id] = (positions[r.room_id], ev)
+            while len(cache) > FORMAT_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+        return out  # type: ignore[return-value]
 
     async def _load_timelines(
-        self, wanted: list[tuple[str, int, int]], limit: int, pred: Callable[[EventRow], bool] | None
+        self, wanted: list[tuple[str, int, int]], limit: int, pred: Callable[[EventRow], bool] | None,
+        incomplete: set[str] | None = None,
     ) -> tuple[dict[str, list[EventRow]], dict[str, bool], dict[str, str]]:
         """Per room: up to ``limit`` newest events of ``(since, upto]`` that pass ``pred`` (oldest first), whether
         more matching ones exist before them (``limited``), and the ``prev_batch`` token.
@@ -277,6 +322,8 @@ class RoomsProvider:
                 for _pos, eid in lst:
                     row = rows.get(eid)
                     if row is None:
+                        if incomplete is not None:
+                            incomplete.add(room_id)
                         continue
                     oldest[room_id] = row
                     if pred is None or pred(row):

@@ -1,10 +1,13 @@
 """Device lists as a stream.
 
 A change of a user's devices (new or deleted device, key upload, cross-signing
-change) is one row at a ``device_lists`` position. Membership changes write
-per-observer rows: when two users start sharing a room each must (re)fetch the
-other's devices (``changed``); when they stop sharing their last room each may
-stop tracking the other (``left``). Sync asks :meth:`get_device_list_changes`.
+change) is one row at a ``device_lists`` position. A membership change (join or
+leave) writes ONE row "user U joined/left room R" (observer column = R); when two
+users start sharing a room each must (re)fetch the other's devices (``changed``),
+when they stop sharing their last room each may stop tracking the other
+(``left``): that is worked out lazily when a user asks
+(:meth:`get_device_list_changes`, from sync and /keys/changes), so a join costs
+the same in a room of 2 and of 3,000.
 """
 
 from __future__ import annotations
@@ -99,27 +102,21 @@ class DeviceListHandler:
         self.notifier.notify("device_lists", self.stream.current(), users=users)
 
     async def on_membership_change(self, room_id: str, user_id: str, old_membership: str | None, new_membership: str | None) -> None:
-        """Call after a membership change is persisted (joins and leaves/kicks/bans)."""
+        """Call after a membership change is persisted (joins and leaves/kicks/bans).
+
+        Writes ONE row ("user joined/left room at position P"), whatever the room's size; who must refetch or may
+        forget whose devices is worked out when they ask (:meth:`get_device_list_changes`)."""
         was_joined, is_joined = old_membership == "join", new_membership == "join"
         if was_joined == is_joined:
             return
-        others = (await self.rooms.joined_users(room_id)) - {user_id}
-        rows: list[tuple[str, str, str]] = []
-        if is_joined:
-            for other in others:
-                rows.append((other, user_id, "changed"))
-                rows.append((user_id, other, "changed"))
-        else:
-            still = await self.rooms.users_sharing_a_room(user_id)
-            for other in others - still:
-                rows.append((other, user_id, "left"))
-                rows.append((user_id, other, "left"))
-        rows = [r for r in rows if self._is_local(r[0])]
-        if not rows:
-            return
         with self.stream.next() as pos:
-            await self.store.record_membership(pos, rows, self.clock.time_msec())
-        self.notifier.notify("device_lists", self.stream.current(), users={r[0] for r in rows})
+            members = await self.store.record_room_membership(pos, room_id, user_id, "joined" if is_joined else "left",
+                                                              self.clock.time_msec())
+        users = {u for u in members if self._is_local(u)}
+        if self._is_local(user_id):
+            users.add(user_id)
+        if users:
+            self.notifier.notify("device_lists", self.stream.current(), users=users)
 
     async def get_device_list_changes(self, user_id: str, since_pos: int, until_pos: int) -> tuple[set[str], set[str]]:
         """Users whose device lists ``user_id`` should refetch (changed) or may forget (left) in (since, until]."""
@@ -130,11 +127,20 @@ class DeviceListHandler:
         if since_pos < await self.store.horizon():
             return candidates, set()  # older than what we keep: resync everything
         changed = await self.store.changes_between(sorted(candidates), since_pos, until_pos)
+        direct, room_rows, members = await self.store.observer_changes(user_id, since_pos, until_pos)
+        kinds: dict[str, str] = dict(direct)  # target -> latest kind ('changed' / 'left')
+        for room_id, target, kind in room_rows:  # oldest first: the latest wins
+            if target == user_id:
+                for other in members.get(room_id, ()):
+                    if other != user_id:
+                        kinds[other] = "changed" if kind == "joined" else "left"
+            else:
+                kinds[target] = "changed" if kind == "joined" else "left"
         left: set[str] = set()
-        for target, kind in (await self.store.membership_changes_between(user_id, since_pos, until_pos)).items():
+        for target, kind in kinds.items():
             if kind == "changed" and target in candidates:
                 changed.add(target)
-            elif kind == "left" and target not in sharing:
+            elif kind == "left" and target not in sharing and target != user_id:
                 left.add(target)
         changed -= left
         return changed, left

@@ -35,6 +35,57 @@ class DeviceListStore:
     async def record_membership(self, stream_id: int, rows: list[tuple[str, str, str]], now_ms: int) -> None:
         await self.db.run("device_list_record_membership", self.record_membership_txn, stream_id, rows, now_ms)
 
+    @staticmethod
+    def record_room_membership_txn(txn: Txn, stream_id: int, room_id: str, user_id: str, kind: str, now_ms: int) -> list[str]:
+        """ONE row "``user_id`` joined/left ``room_id`` at ``stream_id``" (observer column = the room id; observers are
+        worked out when they read, see :meth:`observer_changes`). Returns the room's joined members (to wake)."""
+        txn.execute(
+            "INSERT INTO device_list_membership_changes (stream_id, observer_user_id, target_user_id, kind, ts)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (stream_id, room_id, user_id, kind, now_ms),
+        )
+        return [r[0] for r in txn.query(
+            "SELECT state_key FROM current_state WHERE room_id = ? AND type = 'm.room.member' AND membership = 'join'", (room_id,))]
+
+    async def record_room_membership(self, stream_id: int, room_id: str, user_id: str, kind: str, now_ms: int) -> list[str]:
+        return await self.db.run("device_list_record_room_membership", self.record_room_membership_txn,
+                                 stream_id, room_id, user_id, kind, now_ms)
+
+    async def observer_changes(self, observer: str, since: int, until: int) -> tuple[dict[str, str], list[tuple[str, str, str]], dict[str, set[str]]]:
+        """For ``observer`` in (since, until], in one transaction: per-observer rows (target -> latest kind), the
+        room rows (room, target, kind; oldest first) of the rooms it is in or joined/left in that window, and the
+        current joined members of the rooms it joined or left itself in the window."""
+
+        def fn(txn: Txn) -> tuple[dict[str, str], list[tuple[str, str, str]], dict[str, set[str]]]:
+            direct = {r[0]: r[1] for r in txn.query(
+                "SELECT target_user_id, kind FROM device_list_membership_changes"
+                " WHERE observer_user_id = ? AND stream_id > ? AND stream_id <= ? ORDER BY stream_id",
+                (observer, since, until))}
+            rooms = {r[0] for r in txn.query(
+                "SELECT room_id FROM current_state WHERE state_key = ? AND type = 'm.room.member' AND membership = 'join'",
+                (observer,))}
+            rooms.update(r[0] for r in txn.query(
+                "SELECT observer_user_id FROM device_list_membership_changes"
+                " WHERE target_user_id = ? AND stream_id > ? AND stream_id <= ? AND observer_user_id LIKE '!%'",
+                (observer, since, until)))
+            room_rows: list[tuple[str, str, str]] = []
+            room_list = sorted(rooms)
+            for i in range(0, len(room_list), _CHUNK):
+                clause, params = txn.in_list("observer_user_id", room_list[i : i + _CHUNK])
+                room_rows.extend((r[0], r[1], r[2], r[3]) for r in txn.query(
+                    "SELECT stream_id, observer_user_id, target_user_id, kind FROM device_list_membership_changes"
+                    f" WHERE stream_id > ? AND stream_id <= ? AND {clause}", [since, until, *params]))
+            room_rows.sort()
+            own_rooms = sorted({r[1] for r in room_rows if r[2] == observer})
+            members: dict[str, set[str]] = {}
+            for room_id in own_rooms:
+                members[room_id] = {r[0] for r in txn.query(
+                    "SELECT state_key FROM current_state WHERE room_id = ? AND type = 'm.room.member' AND membership = 'join'",
+                    (room_id,))}
+            return direct, [(r[1], r[2], r[3]) for r in room_rows], members
+
+        return await self.db.run("device_list_observer_changes", fn)
+
     async def horizon(self) -> int:
         return int(await self.db.run("device_list_horizon", lambda txn: txn.query_value("SELECT stream_id FROM device_list_horizon WHERE id = 1", default=0)))
 

@@ -64,13 +64,7 @@ class HomeServerApp:
         self._check_server_name()
         core = Core(self.config, self.reactor, self.clock, self.db, self.signing_key)
         for module_name in self._wiring:
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as e:
-                if e.name == module_name:
-                    continue  # area not built yet
-                raise
-            module.wire(core)
+            importlib.import_module(module_name).wire(core)
         self.core = core
         return core
 

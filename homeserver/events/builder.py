@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from signedjson.key import SigningKey
+from unpaddedbase64 import encode_base64
 
-from homeserver.events.canonical import check_canonical_values, json_copy
+from homeserver.events.canonical import (
+    MAX_PDU_SIZE,
+    check_canonical_values,
+    encode_canonical_json_checked,
+    json_copy,
+)
 from homeserver.events.errors import CanonicalJsonError, InvalidEventError
-from homeserver.events.event import Event, event_from_pdu_json
-from homeserver.events.hashing import add_content_hash
+from homeserver.events.event import Event, check_pdu_fields
+from homeserver.events.hashing import _encode_hash
+from homeserver.events.redaction import redact_event_dict
 from homeserver.events.room_versions import RoomVersion
-from homeserver.events.signing import sign_event
 
 JsonDict = dict[str, Any]
 
@@ -90,7 +97,64 @@ def build_event(
         check_canonical_values(pdu, strict=True)
     except CanonicalJsonError as e:
         raise InvalidEventError(str(e)) from e
-    pdu = add_content_hash(pdu)
-    pdu["signatures"] = {}
-    pdu = sign_event(pdu, room_version, server_name, signing_key)
-    return event_from_pdu_json(pdu, room_version, _trusted_copy=True)
+    check_pdu_fields_local(pdu, room_version)
+    return _hash_sign_wrap(pdu, room_version, server_name, signing_key)
+
+
+def check_pdu_fields_local(pdu: JsonDict, room_version: RoomVersion) -> None:
+    """The format rules other than canonical JSON and size (see ``check_pdu_fields``);
+    ``hashes``/``signatures`` are added by the builder itself, so they are checked
+    with placeholders of the right shape."""
+    check_pdu_fields({**pdu, "hashes": {"sha256": ""}, "signatures": {}}, room_version)
+
+
+def _hash_sign_wrap(
+    pdu: JsonDict, room_version: RoomVersion, server_name: str, signing_key: SigningKey
+) -> Event:
+    """Content hash, signature and event id of a checked, freshly built ``pdu``
+    (mutated in place: nobody else holds it), wrapped without re-parsing.
+
+    Canonical JSON is encoded twice in all, not once per step:
+
+    * the content hash covers the PDU minus ``unsigned`` (``hashes`` and
+      ``signatures`` are not there yet);
+    * the signature covers the redacted PDU minus ``unsigned``/``signatures``, and the
+      reference hash (the v3+ event id) covers the redacted PDU minus
+      ``signatures``/``age_ts``/``unsigned`` — the same bytes, since redaction
+      keeps neither ``age_ts`` nor ``unsigned``: one encoding serves both;
+    * the size of the whole PDU is that of the content-hash encoding plus the
+      keys added after it (each ``,"key":value`` in an object, whose order does not
+      change its length), so the PDU is not encoded a third time to check it.
+    """
+    unsigned = pdu.pop("unsigned", None)
+    try:
+        hashed = encode_canonical_json_checked(pdu)
+    except CanonicalJsonError as e:
+        raise InvalidEventError(str(e)) from e
+    hashes = {"sha256": encode_base64(hashlib.sha256(hashed).digest())}
+    pdu["hashes"] = hashes
+
+    redacted = redact_event_dict(pdu, room_version, deep_copy=False)
+    to_sign = encode_canonical_json_checked(redacted)
+    signature = encode_base64(signing_key.sign(to_sign).signature)
+    signatures = {server_name: {f"{signing_key.alg}:{signing_key.version}": signature}}
+    pdu["signatures"] = signatures
+
+    size = (
+        len(hashed)
+        + len(',"hashes":') + len(encode_canonical_json_checked(hashes))
+        + len(',"signatures":') + len(encode_canonical_json_checked(signatures))
+    )
+    if unsigned is not None:
+        pdu["unsigned"] = unsigned
+        size += len(',"unsigned":') + len(encode_canonical_json_checked(unsigned))
+    if size > MAX_PDU_SIZE:
+        raise InvalidEventError(f"PDU is {size} bytes (max {MAX_PDU_SIZE})")
+
+    if room_version.event_ids_have_server:
+        event_id = pdu["event_id"]
+    else:
+        event_id = "$" + _encode_hash(
+            hashlib.sha256(to_sign).digest(), room_version.event_id_format
+        )
+    return Event(pdu, room_version, event_id)

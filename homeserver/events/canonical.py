@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import orjson
 from canonicaljson import encode_canonical_json as _encode
 
 from homeserver.events.errors import CanonicalJsonError
@@ -22,6 +23,34 @@ MAX_PDU_SIZE = 65536
 MAX_ID_LENGTH = 255
 
 
+def _values_ok(value: Any, strict: bool) -> bool:
+    """Fast check (no paths, exact types only); False means "ask the slow checker"."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return not strict or MIN_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                return False
+            tv = type(v)
+            if tv is str or tv is bool or v is None:
+                continue
+            if not _values_ok(v, strict):
+                return False
+        return True
+    if t is list or t is tuple:
+        for v in value:
+            tv = type(v)
+            if tv is str or tv is bool or v is None:
+                continue
+            if not _values_ok(v, strict):
+                return False
+        return True
+    return False  # floats, subclasses, anything odd: the slow path decides and explains
+
+
 def check_canonical_values(value: Any, *, strict: bool = True, _path: str = "") -> None:
     """Raise :class:`CanonicalJsonError` if ``value`` is not representable.
 
@@ -29,6 +58,11 @@ def check_canonical_values(value: Any, *, strict: bool = True, _path: str = "") 
     rejected and integers must be within ±(2^53-1). Without it (v1–v5 events
     received from elsewhere) only non-finite floats are refused.
     """
+    try:
+        if _values_ok(value, strict):
+            return
+    except RecursionError:
+        pass  # very deep nesting: the iterative checker below handles it
     stack: list[tuple[Any, str]] = [(value, _path)]
     while stack:
         item, path = stack.pop()
@@ -60,6 +94,28 @@ def check_canonical_values(value: Any, *, strict: bool = True, _path: str = "") 
 def encode_canonical_json(value: Any) -> bytes:
     """Encode ``value`` as canonical JSON bytes (sorted keys, no whitespace, UTF-8)."""
     return _encode(value)
+
+
+_ORJSON_SORTED = orjson.OPT_SORT_KEYS
+
+
+def encode_canonical_json_checked(value: Any) -> bytes:
+    """:func:`encode_canonical_json` for a value that already passed
+    ``check_canonical_values(value, strict=True)`` (no floats, integers within
+    ±(2^53-1), string keys): such values encode to the same bytes with orjson's
+    sorted-keys output (keys are ordered by code point either way, and both escape
+    only ``"``, ``\\`` and control characters, with the same short forms), ~10x
+    faster. Not for non-strict values: floats would be formatted differently.
+    Raises :class:`CanonicalJsonError` for strings that are not valid Unicode
+    (lone surrogates).
+    """
+    try:
+        return orjson.dumps(value, option=_ORJSON_SORTED)
+    except TypeError:
+        try:
+            return _encode(value)
+        except (TypeError, ValueError) as e:  # UnicodeEncodeError is a ValueError
+            raise CanonicalJsonError(f"not encodable as canonical JSON: {e}") from e
 
 
 def _parse_float(text: str) -> int:

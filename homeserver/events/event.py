@@ -224,7 +224,16 @@ def validate_pdu(pdu: Any, room_version: RoomVersion) -> None:
         raise InvalidEventError(f"not canonical JSON: {e}") from e
     if size > MAX_PDU_SIZE:
         raise InvalidEventError(f"PDU is {size} bytes (max {MAX_PDU_SIZE})")
+    check_pdu_fields(pdu, room_version)
 
+
+def check_pdu_fields(pdu: JsonDict, room_version: RoomVersion) -> None:
+    """The format rules of :func:`validate_pdu` other than canonical JSON and size
+    (ids and their lengths, required keys and types, reference lists).
+
+    The builder calls this directly: it has already checked the values and knows
+    the encoded size without encoding the PDU again.
+    """
     _check_id_field(pdu, "type", None, required=True)
     _check_id_field(pdu, "sender", "@", required=True)
     if ":" not in pdu["sender"]:

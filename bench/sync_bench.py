@@ -260,6 +260,10 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
     _, first = await c.call("GET", CS + "/sync", tok, params={"timeout": "0"})
     since = first["next_batch"]
     await timed_syncs(c, tok, 20, {"since": since, "timeout": "0"})
+    if args.spy == "idle":
+        spy = start_spy(args)
+        await timed_syncs(c, tok, args.repeat * 200, {"since": since, "timeout": "0"})
+        stop_spy(spy)
     cpu0 = cpu_s(args.server_pid)
     client, server_ms, _ = await timed_syncs(c, tok, args.repeat * 20, {"since": since, "timeout": "0"})
     cpu = (cpu_s(args.server_pid) - cpu0) / (args.repeat * 20) * 1000
@@ -338,7 +342,7 @@ def main() -> int:
     p.add_argument("--fanout-messages", type=int, default=50)
     p.add_argument("--interval-ms", type=float, default=100)
     p.add_argument("--json", help="also write the results to this file")
-    p.add_argument("--spy", choices=("initial", "fanout"), help="record a py-spy profile of the server during this scenario")
+    p.add_argument("--spy", choices=("initial", "idle", "fanout"), help="record a py-spy profile of the server during this scenario")
     p.add_argument("--spy-out", default="sync-profile.txt", help="where --spy writes (raw collapsed stacks)")
     p.add_argument("--pid", dest="server_pid", type=int, help="server pid (--spy and CPU figures with --url)")
     args = p.parse_args()

@@ -9,6 +9,7 @@ and returns the first enabled matching rule's actions (or None). ``outcome(actio
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,8 +139,12 @@ def _contains_display_name(event: dict[str, Any], ctx: EvalContext) -> bool:
     body = lookup(event, ["content", "body"])
     if not name or not isinstance(body, str):
         return False
-    regex = re.compile(f"(?<![{_WORD}]){re.escape(name)}(?![{_WORD}])", re.IGNORECASE)
-    return regex.search(body) is not None
+    return _display_name_regex(name).search(body) is not None
+
+
+@lru_cache(maxsize=4096)
+def _display_name_regex(name: str) -> re.Pattern[str]:
+    return re.compile(f"(?<![{_WORD}]){re.escape(name)}(?![{_WORD}])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

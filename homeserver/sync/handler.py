@@ -209,13 +209,22 @@ class SyncHandler:
             if remaining <= 0:
                 if lazy and known:
                     self.lazy_members.put(req.user_id, req.device_id, since, known)
-                return SyncResult(), since
+                return await self._nothing_new(req), since
             try:
                 await self._notifier.wait(req.user_id, joined, remaining)
             except TooManyWaiters:
                 if lazy and known:
                     self.lazy_members.put(req.user_id, req.device_id, since, known)
-                return SyncResult(), since
+                return await self._nothing_new(req), since
+
+    async def _nothing_new(self, req: SyncRequest) -> SyncResult:
+        """The answer when nothing changed: empty, but with the device's one-time-key counts and unused
+        fallback key types (served from memory; a claim changes them without waking anyone)."""
+        result = SyncResult()
+        keys = getattr(self._by_stream.get("device_lists"), "fill_key_counts", None)
+        if keys is not None and req.device_id is not None:
+            await keys(req.user_id, req.device_id, result)
+        return result
 
     @staticmethod
     def _advance(since: StreamToken, now: StreamToken) -> StreamToken:

@@ -39,6 +39,8 @@ VERSION = "s1"
 _POS_RE = re.compile(r"^(\d{1,19})((?:~[A-Za-z0-9]{1,32}\.\d{1,19})*)$")
 _WRITER_RE = re.compile(r"~([A-Za-z0-9]{1,32})\.(\d{1,19})")
 MAX_TOKEN_LENGTH = 1024
+_PARSED: dict[str, StreamToken] = {}  # token string -> parsed (immutable) token
+_PARSED_MAX = 4096
 
 
 class InvalidToken(InvalidParam):
@@ -65,7 +67,20 @@ class StreamToken:
 
     @classmethod
     def parse(cls, value: str) -> StreamToken:
-        """Decode a client's token; anything malformed is :class:`InvalidToken` (400 M_INVALID_PARAM)."""
+        """Decode a client's token; anything malformed is :class:`InvalidToken` (400 M_INVALID_PARAM).
+
+        Valid tokens are remembered (bounded): listeners woken together all come back with the same one."""
+        hit = _PARSED.get(value) if isinstance(value, str) else None
+        if hit is not None:
+            return hit
+        token = cls._parse(value)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[value] = token
+        return token
+
+    @classmethod
+    def _parse(cls, value: str) -> StreamToken:
         if not isinstance(value, str) or not value or len(value) > MAX_TOKEN_LENGTH:
             raise InvalidToken()
         parts = value.split("_")

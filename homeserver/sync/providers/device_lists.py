@@ -39,9 +39,13 @@ class DeviceListsProvider:
         counts.setdefault("signed_curve25519", 0)
         return counts, fallback
 
+    async def fill_key_counts(self, user_id: str, device_id: str | None, result: SyncResult) -> None:
+        """Only the key counts (a sync answered with nothing new still tells the client its counts)."""
+        if self._e2e_keys is not None and device_id is not None:
+            result.otk_counts, result.fallback_types = await self._key_counts(user_id, device_id)
+
     async def fill(self, ctx: SyncContext, result: SyncResult) -> None:
-        if self._e2e_keys is not None and ctx.request.device_id is not None:
-            result.otk_counts, result.fallback_types = await self._key_counts(ctx.user_id, ctx.request.device_id)
+        await self.fill_key_counts(ctx.user_id, ctx.request.device_id, result)
         if self._device_lists is None or ctx.initial:
             return
         since = ctx.since_pos(self.name)

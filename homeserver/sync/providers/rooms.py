@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from twisted.internet import defer
+
 from homeserver.events import get_room_version, redact_event_dict
 from homeserver.sync.changes import ChangeTracker
 from homeserver.sync.filter import EventFilter
@@ -240,36 +242,76 @@ class RoomsProvider:
         # aggregations, a database query) once. An entry is reused only while its room's events position has
         # not moved (any redaction, edit or other relation is a new room event and moves it), only for readers
         # other than the sender (transaction_id) and only if decoration added nothing (m.relations may be
-        # per-user). ``unsigned`` is copied per reader with a fresh ``age``.
+        # per-user). ``unsigned`` is copied per reader with a fresh ``age``. Readers woken together find the
+        # first one's formatting in flight and wait for it instead of querying too.
         cache = self._formatted
         pos_of = self._tracker.room_position
-        out: list[dict[str, Any] | None] = []
-        todo: list[EventRow] = []
-        todo_idx: list[int] = []
-        now_ms: int | None = None
-        for r in rows:
+        out: list[dict[str, Any] | None] = [None] * len(rows)
+        todo: list[int] = []
+        waits: list[tuple[int, defer.Deferred[dict[str, Any] | None]]] = []
+        for i, r in enumerate(rows):
             hit = cache.get(r.event_id) if r.sender != user_id else None
             if hit is not None and hit[0] == pos_of("events", r.room_id):
-                if now_ms is None:
-                    now_ms = int(self._formatter.clock.time_msec())
-                ev = dict(hit[1])
-                unsigned = dict(ev["unsigned"])
-                unsigned["age"] = max(0, now_ms - r.origin_server_ts)
-                ev["unsigned"] = unsigned
-                out.append(ev)
+                if isinstance(hit[1], dict):
+                    out[i] = hit[1]
+                else:
+                    d: defer.Deferred[dict[str, Any] | None] = defer.Deferred()
+                    hit[1].append(d)
+                    waits.append((i, d))
             else:
-                todo_idx.append(len(out))
-                out.append(None)
-                todo.append(r)
+                todo.append(i)
         if todo:
-            positions = {r.room_id: pos_of("events", r.room_id) for r in todo}
-            formatted = await self._formatter.format(todo, user_id, device_id, strip_room_id=True)
-            for i, r, ev in zip(todo_idx, todo, formatted):
+            mine: dict[str, list[defer.Deferred[Any]]] = {}
+            positions = {}
+            for i in todo:
+                r = rows[i]
+                positions[r.room_id] = pos = pos_of("events", r.room_id)
+                if r.sender != user_id:
+                    mine[r.event_id] = []
+                    cache[r.event_id] = (pos, mine[r.event_id])
+            formatted: list[dict[str, Any]] | None = None
+            try:
+                formatted = await self._formatter.format([rows[i] for i in todo], user_id, device_id, strip_room_id=True)
+            finally:
+                done = dict(zip((rows[i].event_id for i in todo), formatted or ()))
+                for i in todo:
+                    r = rows[i]
+                    waiters = mine.get(r.event_id)
+                    if waiters is None:
+                        continue
+                    ev = done.get(r.event_id)
+                    shared = ev is not None and "m.relations" not in ev.get("unsigned", ())
+                    entry = cache.get(r.event_id)
+                    if entry is not None and entry[1] is waiters:
+                        if shared:
+                            cache[r.event_id] = (positions[r.room_id], ev)  # type: ignore[assignment]
+                        else:
+                            del cache[r.event_id]
+                    for d in waiters:
+                        d.callback(ev if shared else None)
+            assert formatted is not None
+            for i, ev in zip(todo, formatted):
                 out[i] = ev
-                if r.sender != user_id and "m.relations" not in ev.get("unsigned", ()):
-                    cache[r.event_id] = (positions[r.room_id], ev)
             while len(cache) > FORMAT_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
+        for i, d in waits:
+            ev = await d
+            if ev is None:  # the first reader's formatting failed or was per-user: format it ourselves
+                out[i] = (await self._formatter.format([rows[i]], user_id, device_id, strip_room_id=True))[0]
+            else:
+                out[i] = ev
+        shared_idx = [i for i, r in enumerate(rows) if r.sender != user_id]
+        if shared_idx:
+            now_ms = int(self._formatter.clock.time_msec())
+            for i in shared_idx:
+                ev = out[i]
+                assert ev is not None
+                # shared entries are never handed out themselves: a copy with this reader's age
+                copy = dict(ev)
+                unsigned = dict(copy.get("unsigned") or {})
+                unsigned["age"] = max(0, now_ms - rows[i].origin_server_ts)
+                copy["unsigned"] = unsigned
+                out[i] = copy
         return out  # type: ignore[return-value]
 
     async def _load_timelines(

@@ -37,6 +37,13 @@ TXN_ERRORS = Counter("sup_db_txn_errors_total", "Transactions that failed.", ["n
 SQLITE_READERS = 2
 
 
+class InvalidDataError(ValueError):
+    """The database refused a value as such (e.g. a NUL character in text on PostgreSQL).
+
+    Raised instead of the driver's error so the API edge can answer 400 rather than 500.
+    """
+
+
 class DatabaseClosed(Exception):
     """The database was closed (process shutting down); background work must stop."""
 
@@ -251,6 +258,9 @@ class Database:
                         conn.rollback()
                     except Exception:
                         broken = True
+                    if isinstance(e, ValueError) and "NUL (0x00)" in str(e):
+                        TXN_ERRORS.labels(name).inc()
+                        raise InvalidDataError("text must not contain NUL (U+0000) characters") from e
                     if self.engine.is_connection_error(e):
                         broken = True
                     if (self.engine.is_retryable(e) or (broken and attempt == 0)) and attempt < self._max_retries:

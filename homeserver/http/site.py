@@ -19,6 +19,7 @@ from homeserver.api.errors import Codes, MatrixError, TooLarge, Unrecognized
 from homeserver.context import request_id_var, user_id_var
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from storage.database import InvalidDataError
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("sup.access")
@@ -164,6 +165,8 @@ class DispatchResource(resource.Resource):
             if failure.check(defer.CancelledError):
                 return  # client went away; nothing to send
             exc = failure.value
+            if isinstance(exc, InvalidDataError):
+                exc = MatrixError(400, Codes.INVALID_PARAM, f"Invalid input: {exc}")
             if isinstance(exc, MatrixError):
                 if exc.status >= 500:
                     logger.error("request %s failed: %s", request_id, exc.msg)

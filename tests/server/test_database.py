@@ -84,3 +84,19 @@ def test_closed_database_refuses_work(db) -> None:
     with pytest.raises(DatabaseClosed):
         on_reactor(db.read, "late", lambda txn: None)
     assert time.monotonic() - start < 5
+
+
+def test_nul_in_text_is_invalid_data_not_a_crash(db) -> None:
+    """PostgreSQL refuses NUL in text: the layer turns it into InvalidDataError (the API answers 400)."""
+    from storage.database import InvalidDataError
+
+    def insert(txn):
+        txn.execute("INSERT INTO server_facts (name, value) VALUES (?, ?)", ("nul", "a\x00b"))
+
+    if db.engine.name == "postgres":
+        with pytest.raises(InvalidDataError):
+            on_reactor(db.run, "nul", insert)
+        with pytest.raises(InvalidDataError):
+            on_reactor(db.read, "nul", lambda txn: txn.query("SELECT 1 FROM server_facts WHERE name = ?", ("x\x00",)))
+    else:
+        on_reactor(db.run, "nul", insert)  # SQLite stores it as given

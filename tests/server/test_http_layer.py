@@ -126,3 +126,14 @@ def test_unexpected_exception_is_500_with_request_id_and_no_traceback(server: Te
 def test_federation_version(server: TestServer) -> None:
     body = server.get("/_matrix/federation/v1/version").json()
     assert body["server"]["name"] == "SUP" and body["server"]["version"]
+
+
+def test_nul_characters_never_cause_a_500(server: TestServer) -> None:
+    from tests.server.accounts.helpers import register
+
+    token = register(server, "nulreporter")["access_token"]
+    other = register(server, "nultarget")["user_id"]
+    r = server.post(f"/_matrix/client/v3/users/{other}/report", token=token, json={"reason": "bad\u0000actor"})
+    assert r.status_code < 500, r.text
+    if r.status_code >= 400:
+        assert r.json()["errcode"] == "M_INVALID_PARAM"

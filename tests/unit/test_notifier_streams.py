@@ -51,3 +51,38 @@ def test_stream_current_waits_for_unfinished_lower_positions() -> None:
     with gen.next() as c:
         assert c == 13
     assert gen.current() == 13
+
+
+def test_many_waiters_share_one_clock_timer_and_time_out_exactly() -> None:
+    clock = FakeClock()
+    n = Notifier(clock)
+    long = [defer.ensureDeferred(n.wait(f"@u{i}:x", [], 30_000)) for i in range(50)]
+    assert clock.pending_calls() == 1  # one timer for all of them, not one per waiter
+    short = defer.ensureDeferred(n.wait("@s:x", [], 5_000))  # an earlier deadline re-arms the single timer
+    assert clock.pending_calls() == 1
+    clock.advance(4.999)
+    assert not short.called
+    clock.advance(0.001)
+    assert short.called and short.result is None
+    assert not any(d.called for d in long)
+    n.notify("events", 1, users=[f"@u{i}:x" for i in range(25)])  # half are woken early
+    assert all(d.result == "events" for d in long[:25]) and n.waiter_count() == 25
+    clock.advance(30 - 5 - 0.001)
+    assert not any(d.called for d in long[25:])
+    clock.advance(0.001)
+    assert all(d.called and d.result is None for d in long[25:])
+    assert n.waiter_count() == 0 and clock.pending_calls() == 0
+
+
+def test_woken_waiters_do_not_pile_up_in_the_timeout_heap() -> None:
+    clock = FakeClock()
+    n = Notifier(clock)
+    for i in range(1000):  # a long-poll loop: wait, get woken, wait again
+        d = defer.ensureDeferred(n.wait("@a:x", ["!r:x"], 30_000))
+        n.notify("events", i, rooms=["!r:x"])
+        assert d.result == "events"
+        clock.advance(0.01)
+    assert len(n._heap) <= 64 + 4  # compacted as it goes
+    last = defer.ensureDeferred(n.wait("@a:x", [], 1_000))
+    clock.advance(1.0)
+    assert last.called and last.result is None

@@ -136,3 +136,55 @@ def test_shared_formatted_events_see_edits_and_redactions(server: Any) -> None:
     full = sync(server, bob.token, filter=flt)
     orig = [e for e in full["rooms"]["join"][room]["timeline"]["events"] if e["event_id"] == ev][0]
     assert orig["content"] == {} and "redacted_because" in orig["unsigned"]
+
+
+def test_woken_sync_for_one_new_event_needs_no_database_transaction(server: Any) -> None:
+    """The fanout fast path: after one reader formatted a new event, the others' incremental syncs are
+    answered from memory (key counts, read positions, unread scan, formatted event all cached)."""
+    from tests.harness import on_reactor
+
+    alice = _dev(server, "alice")
+    readers = [_dev(server, n) for n in ("bob", "carol", "dave")]
+    room = create_room(server, alice.token, preset="public_chat")
+    for d in readers:
+        assert join(server, d.token, room).status_code == 200
+    tokens = {d.user_id: sync(server, d.token)["next_batch"] for d in readers}
+    send(server, alice.token, room, "warm-up")
+    for d in readers:  # warm every cache once (presence, receipts, key counts, to-device acks)
+        tokens[d.user_id] = sync(server, d.token, since=tokens[d.user_id], timeout=0)["next_batch"]
+        tokens[d.user_id] = sync(server, d.token, since=tokens[d.user_id], timeout=0)["next_batch"]
+    db = server.app.core.db
+    seen: list[str] = []
+    real_run, real_read = db.run, db.read
+
+    async def run(name: str, *a: Any, **kw: Any) -> Any:
+        seen.append(name)
+        return await real_run(name, *a, **kw)
+
+    async def read(name: str, *a: Any, **kw: Any) -> Any:
+        seen.append(name)
+        return await real_read(name, *a, **kw)
+
+    def patch(on: bool) -> None:
+        db.run, db.read = (run, read) if on else (real_run, real_read)
+
+    ev = send(server, alice.token, room, "hello")
+    on_reactor(patch, True)
+    try:
+        first = sync(server, readers[0].token, since=tokens[readers[0].user_id], timeout=0)
+    finally:
+        on_reactor(patch, False)
+    assert [e["event_id"] for e in first["rooms"]["join"][room]["timeline"]["events"]] == [ev]
+    assert seen, "the first reader formats the event (bundled aggregations): the counter sees its query"
+    seen.clear()
+    on_reactor(patch, True)
+    try:
+        for d in readers[1:]:
+            got = sync(server, d.token, since=tokens[d.user_id], timeout=0)
+            entry = got["rooms"]["join"][room]
+            assert [e["event_id"] for e in entry["timeline"]["events"]] == [ev]
+            assert entry["unread_notifications"]["notification_count"] == 2
+            assert _otk(got) == 0
+    finally:
+        on_reactor(patch, False)
+    assert seen == []

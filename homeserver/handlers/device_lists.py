@@ -118,6 +118,41 @@ class DeviceListHandler:
         if users:
             self.notifier.notify("device_lists", self.stream.current(), users=users)
 
+    # ---- membership changes written in the event's own persist transaction ----
+    def prepare_membership_rows(self, room_id: str, events: Any, memberships: dict[str, str]) -> list[tuple[int, str, str]] | None:
+        """Reactor side, before the persist transaction: a device-list position for every member event of the
+        batch (in order) that joins or leaves, as (position, user, 'joined'|'left'). ``memberships`` is the
+        room's committed membership map. ``None`` if nothing changes (no position is allocated)."""
+        out: list[tuple[int, str, str]] = []
+        overlay: dict[str, str | None] = {}
+        for ev in events:
+            if ev.type != "m.room.member" or ev.state_key is None:
+                continue
+            user_id = ev.state_key
+            old = overlay[user_id] if user_id in overlay else memberships.get(user_id)
+            new = ev.content.get("membership")
+            new = new if isinstance(new, str) else None
+            overlay[user_id] = new
+            if (old == "join") != (new == "join"):
+                out.append((self.stream.allocate(), user_id, "joined" if new == "join" else "left"))
+        return out or None
+
+    def write_membership_rows_txn(self, txn: Txn, room_id: str, records: list[tuple[int, str, str]]) -> None:
+        DeviceListStore.record_room_memberships_txn(txn, room_id, records, self.clock.time_msec())
+
+    def finish_membership_rows(self, room_id: str, records: list[tuple[int, str, str]], committed: bool,
+                               joined: Collection[str]) -> None:
+        """Reactor side, after the transaction: release the positions; if it committed, wake the room's local
+        joined members (``joined``, current) and the users who joined or left."""
+        for pos, _user, _kind in records:
+            self.stream.finish(pos)
+        if not committed:
+            return
+        users = {u for u in joined if self._is_local(u)}
+        users.update(u for _pos, u, _kind in records if self._is_local(u))
+        if users:
+            self.notifier.notify("device_lists", self.stream.current(), users=users)
+
     async def get_device_list_changes(self, user_id: str, since_pos: int, until_pos: int) -> tuple[set[str], set[str]]:
         """Users whose device lists ``user_id`` should refetch (changed) or may forget (left) in (since, until]."""
         if until_pos <= since_pos:

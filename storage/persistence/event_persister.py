@@ -136,6 +136,7 @@ class EventPersister:
         self.linearizer = Linearizer("room_writes")
         self._hooks: list[PostCommitHook] = []
         self._txn_writers: list[TxnWriter] = []
+        self._prepared_writers: list[tuple[Any, Any, Any]] = []
         self.max_batch = max_batch
         self._pipes: dict[str, _RoomPipe] = {}
         # (user, device, txn_id) -> event id of recently committed client sends (cheap in-memory dedupe)
@@ -150,6 +151,18 @@ class EventPersister:
         rows (relations, search index) commit or roll back with the events. It must only do SQL; raising
         aborts the whole batch. (Added by messaging, issue #7.)"""
         self._txn_writers.append(writer)
+
+    def add_prepared_txn_writer(self, prepare: Callable[[str, list[Event], dict[str, str]], Any],
+                                writer: Callable[[Txn, list[EventRow], Any], None],
+                                finish: Callable[[Any, bool], Any]) -> None:
+        """A txn writer that needs something from the reactor first (stream positions of another stream).
+
+        ``ticket = prepare(room_id, events, memberships)`` runs on the reactor before the transaction, with the
+        room's committed memberships (user -> membership; empty for a new room); if it returns ``None`` nothing
+        else is called. ``writer(txn, rows, ticket)`` then runs inside the persist transaction like a plain txn
+        writer, and ``finish(ticket, committed)`` runs on the reactor once the transaction committed (after the
+        in-memory room state advanced) or failed — always exactly once."""
+        self._prepared_writers.append((prepare, writer, finish))
 
     # ---- the pipeline ----
     def head(self, room_id: str, committed: RoomSnapshot) -> tuple[RoomSnapshot, int]:
@@ -352,16 +365,30 @@ class EventPersister:
                 cur_set = new_set.set_id
             plans.append((item, before, cur_set, replaces, new_set))
 
+        prepared: list[tuple[Any, Any, Any]] = []
+        if self._prepared_writers:
+            events = [item.event for item in items]
+            memberships = snapshot.memberships if snapshot is not None and new_room is None else {}
+            try:
+                for prepare, writer, finish in self._prepared_writers:
+                    ticket = prepare(room_id, events, memberships)
+                    if ticket is not None:
+                        prepared.append((writer, finish, ticket))
+            except BaseException:
+                self._finish_prepared(prepared, False)
+                raise
         positions = self.stream.allocate_many(len(items))
         try:
             prev_extremities = list(snapshot.extremities) if snapshot is not None else []
             max_depth = snapshot.max_depth if snapshot is not None else 0
             rows, extremities, max_depth = await self.db.run(
-                "persist_events", self._persist_txn, room_id, plans, positions, prev_extremities, max_depth, cur_set, new_room
+                "persist_events", self._persist_txn, room_id, plans, positions, prev_extremities, max_depth, cur_set, new_room,
+                prepared,
             )
         except BaseException:
             for p in positions:
                 self.stream.finish(p)
+            self._finish_prepared(prepared, False)
             raise
         # Advance the in-memory view before the positions become visible to readers.
         snap = snapshot or self.rooms.peek(room_id)
@@ -377,6 +404,7 @@ class EventPersister:
             snap.max_depth = max_depth
             snap.last_stream = positions[-1]
             self.rooms.put(snap)
+        self._finish_prepared(prepared, True)
         for row in rows:
             self.events.cache_row(row)
             if row.type == "m.room.redaction":
@@ -387,8 +415,17 @@ class EventPersister:
             self.stream.finish(p)
         return rows, positions[-1]
 
+    @staticmethod
+    def _finish_prepared(prepared: list[tuple[Any, Any, Any]], committed: bool) -> None:
+        for _writer, finish, ticket in prepared:
+            try:
+                finish(ticket, committed)
+            except Exception:
+                logger.exception("finishing a prepared txn writer failed")
+
     def _persist_txn(self, txn: Txn, room_id: str, plans: list[Any], positions: list[int], extremities: list[str],
-                     max_depth: int, final_set: str | None, new_room: NewRoom | None) -> tuple[list[EventRow], list[str], int]:
+                     max_depth: int, final_set: str | None, new_room: NewRoom | None,
+                     prepared: list[tuple[Any, Any, Any]] = ()) -> tuple[list[EventRow], list[str], int]:
         now = self.clock.time_msec()
         if new_room is not None:
             txn.execute(
@@ -464,6 +501,8 @@ class EventPersister:
         txn.execute_many("INSERT INTO room_forward_extremities (room_id, event_id) VALUES (?, ?)", [(room_id, e) for e in added])
         for writer in self._txn_writers:
             writer(txn, rows)
+        for writer, _finish, ticket in prepared:
+            writer(txn, rows, ticket)
         txn.execute(
             "INSERT INTO room_state_meta (room_id, state_set, max_depth, last_stream) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (room_id) DO UPDATE SET state_set = excluded.state_set, max_depth = excluded.max_depth, last_stream = excluded.last_stream",

@@ -47,6 +47,16 @@ class DeviceListStore:
         return [r[0] for r in txn.query(
             "SELECT state_key FROM current_state WHERE room_id = ? AND type = 'm.room.member' AND membership = 'join'", (room_id,))]
 
+    @staticmethod
+    def record_room_memberships_txn(txn: Txn, room_id: str, records: Iterable[tuple[int, str, str]], now_ms: int) -> None:
+        """Like :meth:`record_room_membership_txn` for several (stream_id, user_id, kind) rows of one room, inside
+        the event's persist transaction; who to wake comes from the in-memory room state, not a query."""
+        txn.execute_many(
+            "INSERT INTO device_list_membership_changes (stream_id, observer_user_id, target_user_id, kind, ts)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(pos, room_id, user_id, kind, now_ms) for pos, user_id, kind in records],
+        )
+
     async def record_room_membership(self, stream_id: int, room_id: str, user_id: str, kind: str, now_ms: int) -> list[str]:
         return await self.db.run("device_list_record_room_membership", self.record_room_membership_txn,
                                  stream_id, room_id, user_id, kind, now_ms)

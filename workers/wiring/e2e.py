@@ -177,31 +177,31 @@ def wire(core: Core) -> None:
 
 
 def _hook_membership(core: Core, device_lists: DeviceListHandler) -> None:
-    """Feed membership changes from the event persister into the device-list stream."""
+    """Write membership changes into the device-list stream inside the event's own persist transaction.
+
+    A join or leave costs one row (see DeviceListHandler) and no transaction of its own: the device-list
+    position is allocated before the persist transaction, the row commits or rolls back with the event, and the
+    room's local members are woken from the in-memory room state after the commit."""
     persister = getattr(core, "persister", None)
-    if persister is None or not hasattr(persister, "add_hook"):
+    if persister is None or not hasattr(persister, "add_prepared_txn_writer"):
         return
-    event_store = getattr(core, "event_store", None)
+    room_cache = getattr(core, "room_cache", None)
 
-    async def on_rows(rows: Any) -> None:
-        for row in rows:
-            if getattr(row, "type", None) != "m.room.member" or getattr(row, "state_key", None) is None:
-                continue
-            old = None
-            prev_id = getattr(row, "replaces_state", None)
-            if prev_id and event_store is not None:
-                prev = await event_store.get_event(prev_id)
-                old = getattr(prev, "membership", None) if prev is not None else None
-            try:
-                await device_lists.on_membership_change(row.room_id, row.state_key, old, getattr(row, "membership", None))
-            except Exception:
-                logger.exception("device-list membership update failed for %s in %s", row.state_key, row.room_id)
+    def prepare(room_id: str, events: Any, memberships: dict[str, str]) -> Any:
+        records = device_lists.prepare_membership_rows(room_id, events, memberships)
+        return (room_id, records) if records else None
 
-    def hook(rows: Any) -> Any:
-        from twisted.internet import defer
+    def writer(txn: Txn, rows: Any, ticket: Any) -> None:
+        room_id, records = ticket
+        device_lists.write_membership_rows_txn(txn, room_id, records)
 
-        d = defer.ensureDeferred(on_rows(rows))
-        d.addErrback(lambda f: logger.error("device-list membership hook failed: %s", f.getErrorMessage()))
-        return d
+    def finish(ticket: Any, committed: bool) -> None:
+        room_id, records = ticket
+        joined: Any = ()
+        if committed and room_cache is not None:
+            snap = room_cache.peek(room_id)
+            if snap is not None:
+                joined = snap.joined()
+        device_lists.finish_membership_rows(room_id, records, committed, joined)
 
-    persister.add_hook(hook)
+    persister.add_prepared_txn_writer(prepare, writer, finish)

@@ -12,6 +12,7 @@ indexed; encrypted events never are. Redaction removes the row (see docs/search.
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -24,6 +25,7 @@ MAX_VALUE_CHARS = 32_768
 MAX_TERMS = 16
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _PG_LANG_RE = re.compile(r"^[a-z_]+$")
+_SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 def search_value(event_type: str, state_key: str | None, content: Any) -> tuple[str, str] | None:
@@ -95,6 +97,47 @@ class SearchStore:
         if txn.rowcount:
             rowid = txn.query_value("SELECT id FROM event_search WHERE event_id = ?", (event_id,))
             txn.execute("INSERT INTO event_search_fts (rowid, value) VALUES (?, ?)", (rowid, value))
+
+    def index_events_txn(self, txn: Txn, rows: Iterable[Any]) -> None:
+        """:meth:`index_event_txn` for a batch of persisted event rows (the persister's txn writer).
+
+        Rows that are not indexable (most events: state other than name/topic, reactions, encrypted messages) are
+        skipped before any SQL. PostgreSQL: one ``executemany`` for the batch. SQLite: two statements per indexed
+        event (``INSERT … RETURNING id`` gives the FTS rowid; no ``SELECT`` back), the FTS5 insert itself being
+        what costs (tokenising, and one segment flush per transaction)."""
+        todo: list[tuple[Any, ...]] = []
+        for row in rows:
+            spec = INDEXED.get(row.type)
+            if spec is None:
+                continue
+            found = search_value(row.type, row.state_key, row.pdu.get("content"))
+            if found is None:
+                continue
+            todo.append((row.event_id, row.room_id, row.sender, row.type, found[0], row.origin_server_ts,
+                         row.topological_ordering, row.stream_ordering, found[1]))
+        if not todo:
+            return
+        if txn.is_postgres:
+            txn.execute_many(
+                "INSERT INTO event_search (event_id, room_id, sender, type, key, origin_server_ts, topological_ordering,"
+                " stream_ordering, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_tsvector(?::regconfig, ?))"
+                " ON CONFLICT (event_id) DO NOTHING",
+                [(*t[:8], self.language, t[8]) for t in todo],
+            )
+            return
+        if not _SQLITE_RETURNING:
+            for t in todo:
+                self.index_event_txn(txn, t[0], t[1], t[2], t[3], "" if t[3] != "m.room.message" else None,
+                                     {INDEXED[t[3]][1]: t[8]}, t[5], t[6], t[7])
+            return
+        for t in todo:
+            found_id = txn.query_one(
+                "INSERT INTO event_search (event_id, room_id, sender, type, key, origin_server_ts, topological_ordering,"
+                " stream_ordering) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING id",
+                t[:8],
+            )
+            if found_id is not None:
+                txn.execute("INSERT INTO event_search_fts (rowid, value) VALUES (?, ?)", (found_id[0], t[8]))
 
     def delete_txn(self, txn: Txn, event_ids: Sequence[str]) -> None:
         """Forget events (redacted or purged): their text is never searchable again."""

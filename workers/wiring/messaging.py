@@ -62,12 +62,12 @@ def wire(core: Core) -> None:
     # ---- writes in the persist transaction ----
     def txn_writer(txn: Txn, rows: list[Any]) -> None:
         now = clock.time_msec()
+        search_store.index_events_txn(txn, rows)  # the batch at once; non-text events skipped early
         for row in rows:
             content = row.pdu.get("content")
             args = (row.event_id, row.room_id, row.sender, row.type, row.state_key, content, row.origin_server_ts,
                     row.topological_ordering, row.stream_ordering)
             relations_store.index_event_txn(txn, *args)
-            search_store.index_event_txn(txn, *args)
             if row.type == "m.room.redaction":
                 target = row.pdu.get("redacts") or (content or {}).get("redacts")
                 if not isinstance(target, str):

@@ -67,9 +67,16 @@ def wire(core: Core) -> None:
     async def get_profile(user_id: str) -> dict[str, Any]:
         if profiles is None:
             return {}
+        store = getattr(profiles, "store", None)
+        if store is not None and hasattr(store, "get_profile_txn"):
+            # one read-only transaction for both fields (was two write transactions per join/createRoom/invite)
+            profile = await db.read("get_profile", store.get_profile_txn, user_id)
+            dn, av = profile.get("displayname"), profile.get("avatar_url")
+            dn, av = (dn if isinstance(dn, str) else None), (av if isinstance(av, str) else None)
+        else:
+            dn = await profiles.get_displayname(user_id)
+            av = await profiles.get_avatar_url(user_id)
         out = {}
-        dn = await profiles.get_displayname(user_id)
-        av = await profiles.get_avatar_url(user_id)
         if dn is not None:
             out["displayname"] = dn
         if av is not None:

@@ -197,7 +197,7 @@ class DispatchResource(resource.Resource):
                     request_id,
                     addr.host if hasattr(addr, "host") else "-",
                     method,
-                    route_name,
+                    route_name if route is not None else raw_path[:200],  # unknown paths: log the path (never the query)
                     status,
                     elapsed * 1000,
                 )

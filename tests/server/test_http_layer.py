@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import requests
 from signedjson.key import decode_verify_key_bytes

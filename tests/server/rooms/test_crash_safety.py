@@ -138,7 +138,7 @@ def _timeline(url: str, token: str, room_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     token_from: str | None = None
     for _ in range(1000):
-        q = f"?dir=f&limit=500" + (f"&from={token_from}" if token_from else "")
+        q = "?dir=f&limit=500" + (f"&from={token_from}" if token_from else "")
         r = requests.get(f"{url}{V3}/rooms/{room_id}/messages{q}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()

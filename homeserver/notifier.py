@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 WAITERS = Gauge("sup_notifier_waiters", "Requests currently waiting in the notifier.")
 NOTIFICATIONS = Counter("sup_notifier_notifications_total", "Notifications by stream.", ["stream"])
+_NOTIFICATION_CHILDREN: dict[str, Any] = {}
 
 
 class TooManyWaiters(Exception):
@@ -63,7 +64,10 @@ class Notifier:
     def notify(self, stream: str, position: int, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
         """``stream`` reached ``position``; wake waiters for any of ``users`` or ``rooms``."""
         users_f, rooms_f = frozenset(users), frozenset(rooms)
-        NOTIFICATIONS.labels(stream).inc()
+        child = _NOTIFICATION_CHILDREN.get(stream)
+        if child is None:
+            child = _NOTIFICATION_CHILDREN[stream] = NOTIFICATIONS.labels(stream)
+        child.inc()
         # Listeners first: they keep caches (the sync change tracker, per-user room lists) coherent,
         # and a woken waiter resumes synchronously and must already see the change.
         for listener in self._listeners:

@@ -138,9 +138,14 @@ class StreamToken:
 
     # ---- encoding ----
     def to_string(self) -> str:
+        cached = self.__dict__.get("_str")
+        if cached is not None:
+            return cached
         out = [VERSION]
         for pos, ws in zip(self.positions, self.writers):
-            out.append(str(pos) + "".join(f"~{w}.{p}" for w, p in ws))
-        return "_".join(out)
+            out.append(str(pos) + "".join(f"~{w}.{p}" for w, p in ws) if ws else str(pos))
+        text = "_".join(out)
+        object.__setattr__(self, "_str", text)  # immutable value: remember its encoding
+        return text
 
     __str__ = to_string

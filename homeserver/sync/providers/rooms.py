@@ -65,6 +65,7 @@ class RoomsProvider:
         self._tracker = tracker
         self._stream = stream
         self._room_cache = room_cache
+        self._settle_waiters: list[defer.Deferred[None]] | None = None
         self._formatted: dict[str, tuple[int, dict[str, Any]]] = {}  # event id -> (room position, client event)
 
     def current(self) -> int:
@@ -233,6 +234,23 @@ class RoomsProvider:
         # ---- invites and knocks ----
         await self._stripped_rooms(ctx, result, changes)
 
+    async def _shared_settle(self) -> None:
+        """``settle`` once for every reader woken in the same turn (not one reactor timer each)."""
+        assert self._settle is not None
+        waiters = self._settle_waiters
+        if waiters is not None:
+            d: defer.Deferred[None] = defer.Deferred()
+            waiters.append(d)
+            await d
+            return
+        self._settle_waiters = waiters = []
+        try:
+            await self._settle()
+        finally:
+            self._settle_waiters = None
+            for d in waiters:
+                d.callback(None)
+
     async def _format(self, f: Any, rows: list[EventRow], user_id: str, device_id: str | None) -> list[dict[str, Any]]:
         if f.event_format == "federation":
             return [federation_event(r) for r in rows]
@@ -348,7 +366,7 @@ class RoomsProvider:
             if behind and not settled and self._settle is not None:
                 # woken by the notifier before the persister's post-commit hook ran: let it run, then look again
                 settled = True
-                await self._settle()
+                await self._shared_settle()
                 continue
             if misses:
                 fetched = await self._store.timeline_ids(misses)

@@ -33,6 +33,7 @@ from homeserver.events import Event
 from homeserver.linearizer import Linearizer
 from homeserver.notifier import Notifier
 from storage.database import Database, Txn
+from storage.persistence.batch import insert_rows
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, dumps
 from storage.stores.events import EventRow, EventStore
 from storage.stores.state import _LRU, NewStateSet, StateStore
@@ -481,24 +482,23 @@ class EventPersister:
             rows.append(EventRow(pos, ev.depth, ev.event_id, room_id, ev.type, ev.state_key, ev.sender, ev.origin_server_ts,
                                  membership, pdu, before, after, replaces, None, ct.device_id if ct else None,
                                  ct.txn_id if ct else None, ev.room_version.identifier))
+        # one statement per table on PostgreSQL (see storage/persistence/batch.py)
         if txn_rows:
-            txn.execute_many(
-                "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, inserted_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                txn_rows,
-            )
-        txn.execute_many(
+            insert_rows(txn, "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, inserted_ts)", txn_rows)
+        insert_rows(
+            txn,
             "INSERT INTO events (stream_ordering, topological_ordering, event_id, room_id, type, state_key, sender, origin_server_ts, "
-            "membership, json, state_before, state_after, replaces_state, device_id, txn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "membership, json, state_before, state_after, replaces_state, device_id, txn_id)",
             event_rows,
         )
         if edges:
-            txn.execute_many("INSERT INTO event_edges (event_id, prev_event_id) VALUES (?, ?) ON CONFLICT DO NOTHING", edges)
+            insert_rows(txn, "INSERT INTO event_edges (event_id, prev_event_id)", edges, "ON CONFLICT DO NOTHING")
         removed = [e for e in extremities if e not in extrem]
         if removed:
             clause, params = txn.in_list("event_id", removed)
             txn.execute(f"DELETE FROM room_forward_extremities WHERE room_id = ? AND {clause}", [room_id, *params])
         added = [e for e in extrem if e not in extremities]
-        txn.execute_many("INSERT INTO room_forward_extremities (room_id, event_id) VALUES (?, ?)", [(room_id, e) for e in added])
+        insert_rows(txn, "INSERT INTO room_forward_extremities (room_id, event_id)", [(room_id, e) for e in added])
         for writer in self._txn_writers:
             writer(txn, rows)
         for writer, _finish, ticket in prepared:

@@ -102,7 +102,7 @@ class SearchStore:
         """:meth:`index_event_txn` for a batch of persisted event rows (the persister's txn writer).
 
         Rows that are not indexable (most events: state other than name/topic, reactions, encrypted messages) are
-        skipped before any SQL. PostgreSQL: one ``executemany`` for the batch. SQLite: two statements per indexed
+        skipped before any SQL. PostgreSQL: one multi-row ``INSERT`` for the batch. SQLite: two statements per indexed
         event (``INSERT … RETURNING id`` gives the FTS rowid; no ``SELECT`` back), the FTS5 insert itself being
         what costs (tokenising, and one segment flush per transaction)."""
         todo: list[tuple[Any, ...]] = []
@@ -118,12 +118,17 @@ class SearchStore:
         if not todo:
             return
         if txn.is_postgres:
-            txn.execute_many(
-                "INSERT INTO event_search (event_id, room_id, sender, type, key, origin_server_ts, topological_ordering,"
-                " stream_ordering, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_tsvector(?::regconfig, ?))"
-                " ON CONFLICT (event_id) DO NOTHING",
-                [(*t[:8], self.language, t[8]) for t in todo],
-            )
+            one = "(?, ?, ?, ?, ?, ?, ?, ?, to_tsvector(?::regconfig, ?))"
+            for start in range(0, len(todo), 200):  # one statement (one round trip) per 200 rows
+                part = todo[start : start + 200]
+                params: list[Any] = []
+                for t in part:
+                    params.extend((*t[:8], self.language, t[8]))
+                txn.execute(
+                    "INSERT INTO event_search (event_id, room_id, sender, type, key, origin_server_ts, topological_ordering,"
+                    f" stream_ordering, vector) VALUES {', '.join([one] * len(part))} ON CONFLICT (event_id) DO NOTHING",
+                    params,
+                )
             return
         if not _SQLITE_RETURNING:
             for t in todo:

@@ -175,7 +175,10 @@ class EventCreationHandler:
                 check_auth_rules(ev, auth_map)
             except AuthError as e:
                 raise auth_error(e) from None
-        self.remember(ev)
+        if ev.state_key is not None or rv.event_refs_with_hashes:
+            # only state events are read back as auth events (and v1/v2 prev events for their reference
+            # hashes); keeping every message here held thousands of events' PDUs in memory for nothing
+            self.remember(ev)
         return ev
 
     # ---- build + persist ----

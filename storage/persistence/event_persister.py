@@ -33,7 +33,7 @@ from homeserver.events import Event
 from homeserver.linearizer import Linearizer
 from homeserver.notifier import Notifier
 from storage.database import Database, Txn
-from storage.persistence.batch import insert_rows
+from storage.persistence.batch import WriteBuffer, insert_rows
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, dumps
 from storage.stores.events import EventRow, EventStore
 from storage.stores.state import _LRU, NewStateSet, StateStore
@@ -439,6 +439,7 @@ class EventPersister:
         edges = []
         txn_rows: list[tuple[Any, ...]] = []
         self._check_txn_ids(txn, plans)
+        w = WriteBuffer(txn)  # everything up to the txn writers only writes: one round trip on PostgreSQL
         for (item, before, after, replaces, new_set), pos in zip(plans, positions):
             ev: Event = item.event
             ct = item.client_txn
@@ -459,23 +460,23 @@ class EventPersister:
             ))
             edges.extend((ev.event_id, p) for p in ev.prev_event_ids)
             if new_set is not None:
-                StateStore.write_txn(txn, room_id, new_set)
-                txn.execute(
+                StateStore.write_txn(w, room_id, new_set)  # type: ignore[arg-type]
+                w.execute(
                     "INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership",
                     (room_id, ev.type, ev.state_key, ev.event_id, membership),
                 )
                 if membership == "join":
-                    txn.execute("DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?", (ev.state_key, room_id))
+                    w.execute("DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?", (ev.state_key, room_id))
                 if membership is not None:
-                    txn.execute(
+                    w.execute(
                         "INSERT INTO membership_events (stream_ordering, user_id, room_id, event_id, sender, membership) VALUES (?, ?, ?, ?, ?, ?)",
                         (pos, ev.state_key, room_id, ev.event_id, ev.sender, membership),
                     )
             if ev.type == "m.room.redaction":
                 target = ev.redacts
                 if target:
-                    txn.execute("UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ?", (ev.event_id, target, room_id))
+                    w.execute("UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ?", (ev.event_id, target, room_id))
             prevs = set(ev.prev_event_ids)
             extrem = [e for e in extrem if e not in prevs] + [ev.event_id]
             max_depth = max(max_depth, ev.depth)
@@ -484,30 +485,31 @@ class EventPersister:
                                  ct.txn_id if ct else None, ev.room_version.identifier))
         # one statement per table on PostgreSQL (see storage/persistence/batch.py)
         if txn_rows:
-            insert_rows(txn, "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, inserted_ts)", txn_rows)
+            insert_rows(w, "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, inserted_ts)", txn_rows)
         insert_rows(
-            txn,
+            w,
             "INSERT INTO events (stream_ordering, topological_ordering, event_id, room_id, type, state_key, sender, origin_server_ts, "
             "membership, json, state_before, state_after, replaces_state, device_id, txn_id)",
             event_rows,
         )
         if edges:
-            insert_rows(txn, "INSERT INTO event_edges (event_id, prev_event_id)", edges, "ON CONFLICT DO NOTHING")
+            insert_rows(w, "INSERT INTO event_edges (event_id, prev_event_id)", edges, "ON CONFLICT DO NOTHING")
         removed = [e for e in extremities if e not in extrem]
         if removed:
             clause, params = txn.in_list("event_id", removed)
-            txn.execute(f"DELETE FROM room_forward_extremities WHERE room_id = ? AND {clause}", [room_id, *params])
+            w.execute(f"DELETE FROM room_forward_extremities WHERE room_id = ? AND {clause}", [room_id, *params])
         added = [e for e in extrem if e not in extremities]
-        insert_rows(txn, "INSERT INTO room_forward_extremities (room_id, event_id)", [(room_id, e) for e in added])
-        for writer in self._txn_writers:
-            writer(txn, rows)
-        for writer, _finish, ticket in prepared:
-            writer(txn, rows, ticket)
-        txn.execute(
+        insert_rows(w, "INSERT INTO room_forward_extremities (room_id, event_id)", [(room_id, e) for e in added])
+        w.execute(
             "INSERT INTO room_state_meta (room_id, state_set, max_depth, last_stream) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (room_id) DO UPDATE SET state_set = excluded.state_set, max_depth = excluded.max_depth, last_stream = excluded.last_stream",
             (room_id, final_set or "", max_depth, positions[-1]),
         )
+        w.flush()  # the txn writers may read what was just written (a redaction's target)
+        for writer in self._txn_writers:
+            writer(txn, rows)
+        for writer, _finish, ticket in prepared:
+            writer(txn, rows, ticket)
         return rows, extrem, max_depth
 
     @staticmethod

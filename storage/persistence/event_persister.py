@@ -160,8 +160,9 @@ class EventPersister:
 
         ``ticket = prepare(room_id, events, memberships)`` runs on the reactor before the transaction, with the
         room's committed memberships (user -> membership; empty for a new room); if it returns ``None`` nothing
-        else is called. ``writer(txn, rows, ticket)`` then runs inside the persist transaction like a plain txn
-        writer, and ``finish(ticket, committed)`` runs on the reactor once the transaction committed (after the
+        else is called. ``writer(txn, rows, ticket)`` then runs inside the persist transaction; it must only write
+        (``execute``/``execute_many``, no results: on PostgreSQL it gets a WriteBuffer whose statements share one
+        round trip with the events' own rows), and ``finish(ticket, committed)`` runs on the reactor once the transaction committed (after the
         in-memory room state advanced) or failed — always exactly once."""
         self._prepared_writers.append((prepare, writer, finish))
 
@@ -505,11 +506,11 @@ class EventPersister:
             "ON CONFLICT (room_id) DO UPDATE SET state_set = excluded.state_set, max_depth = excluded.max_depth, last_stream = excluded.last_stream",
             (room_id, final_set or "", max_depth, positions[-1]),
         )
+        for writer, _finish, ticket in prepared:
+            writer(w, rows, ticket)  # write-only (see add_prepared_txn_writer): same round trip on PostgreSQL
         w.flush()  # the txn writers may read what was just written (a redaction's target)
         for writer in self._txn_writers:
             writer(txn, rows)
-        for writer, _finish, ticket in prepared:
-            writer(txn, rows, ticket)
         return rows, extrem, max_depth
 
     @staticmethod

@@ -30,7 +30,7 @@ class TooManyWaiters(Exception):
 
 
 class _Waiter:
-    __slots__ = ("deferred", "user_id", "room_ids", "deadline")
+    __slots__ = ("deadline", "deferred", "room_ids", "user_id")
 
     def __init__(self, user_id: str, room_ids: frozenset[str], deadline: float) -> None:
         self.deferred: defer.Deferred[str | None] = defer.Deferred()

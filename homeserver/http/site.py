@@ -91,7 +91,7 @@ class LimitedRequest(server.Request):
         if length is None or self.body_too_large:
             # Twisted opens a real temporary file when the length is unknown (every GET, e.g. each /sync
             # long-poll): an open + unlink per request. Spool in memory instead; spills to disk past 100 KB.
-            self.content = tempfile.SpooledTemporaryFile(max_size=100_000)
+            self.content = tempfile.SpooledTemporaryFile(max_size=100_000)  # noqa: SIM115 - lives as long as the request
             return
         super().gotLength(length)
 

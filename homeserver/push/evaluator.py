@@ -9,9 +9,9 @@ and returns the first enabled matching rule's actions (or None). ``outcome(actio
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from homeserver.push.glob import compile_glob

@@ -30,11 +30,12 @@ class SyncUnreadCounts:
         rooms = {r for r in result.join if r in joined}
         since_r, now_r = ctx.since_pos("receipts"), ctx.now.get("receipts")
         tracker = getattr(ctx, "tracker", None)
-        if not ctx.initial and since_r < now_r and tracker is not None:
-            # the user's own receipts are notified for the user (private) or the room (public): when neither
-            # moved on the receipts stream, no receipt of theirs did and the query can be skipped
-            if not tracker.user_changed("receipts", user_id, since_r) and tracker.rooms_changed("receipts", list(joined), since_r) == []:
-                since_r = now_r
+        # the user's own receipts are notified for the user (private) or the room (public): when neither
+        # moved on the receipts stream, no receipt of theirs did and the query can be skipped
+        if (not ctx.initial and since_r < now_r and tracker is not None
+                and not tracker.user_changed("receipts", user_id, since_r)
+                and tracker.rooms_changed("receipts", list(joined), since_r) == []):
+            since_r = now_r
         if not ctx.initial:
             moved = await self.counts.rooms_with_new_receipts(user_id, since_r, now_r)
             for room_id in moved:

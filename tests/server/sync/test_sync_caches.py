@@ -128,13 +128,13 @@ def test_shared_formatted_events_see_edits_and_redactions(server: Any) -> None:
                          "m.relates_to": {"rel_type": "m.replace", "event_id": ev}})
     assert r.status_code == 200, r.text
     full = sync(server, carol.token, filter=flt)
-    orig = [e for e in full["rooms"]["join"][room]["timeline"]["events"] if e["event_id"] == ev][0]
+    orig = next(e for e in full["rooms"]["join"][room]["timeline"]["events"] if e["event_id"] == ev)
     assert "m.replace" in orig["unsigned"].get("m.relations", {})
     # a redaction: redacted content in the next fetch
     r = server.put(f"{V3}/rooms/{room}/redact/{ev}/red1", token=alice.token, json={})
     assert r.status_code == 200, r.text
     full = sync(server, bob.token, filter=flt)
-    orig = [e for e in full["rooms"]["join"][room]["timeline"]["events"] if e["event_id"] == ev][0]
+    orig = next(e for e in full["rooms"]["join"][room]["timeline"]["events"] if e["event_id"] == ev)
     assert orig["content"] == {} and "redacted_because" in orig["unsigned"]
 
 

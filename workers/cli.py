@@ -76,6 +76,9 @@ def serve_until_signalled(app: Any, banner: str) -> int:
 
     app.setup()
     app.listen()
+    from workers.gc_tuning import tune_gc
+
+    tune_gc(app.config.process.gc_thresholds)
     outcome = {"clean": True}
 
     def stop() -> defer.Deferred[Any]:

@@ -14,8 +14,10 @@ Reported per scenario: client-side wall time (request to full body read) and ser
 growth of ``sup_http_request_duration_seconds_sum{route="sync"}`` divided by the growth of its
 ``_count`` over the same requests (requests are sequential, so this is exact per request). ``--spy initial|fanout`` records a py-spy profile of the server during that scenario. With a known server pid (spawned, or ``--pid``) the server's CPU time per sync / per delivery
 comes from /proc, steadier than wall time on a shared machine. Fanout
-latency is measured on the client: from just before the send request to the moment a listener's
-/sync answer containing the message was read.
+latency is measured on the client: from just before the sender's PUT is written to the moment the last
+byte of a listener's /sync answer containing the message arrives (stamped in the socket's read callback,
+before any parsing; ``after_client_parse_*`` is the older measurement, after the client parsed the
+answer, which also counted the client's own work on the answers of the listeners served before).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
@@ -154,6 +156,51 @@ class Client:
                 elif line.startswith("sup_http_request_duration_seconds_count"):
                     count += value
         return total, count
+
+
+class _LongPoll(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection for sequential GETs; stamps each answer's completion on arrival."""
+
+    def __init__(self, host: str, token: str) -> None:
+        self.host, self.token = host, token
+        self.transport: Any = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, float]] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def get(self, target: str) -> asyncio.Future[tuple[int, bytes, float]]:
+        self.buf.clear()
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write((f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n"
+                              f"Authorization: Bearer {self.token}\r\n\r\n").encode())
+        return self.waiter
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.buf += data
+        head_end = self.buf.find(b"\r\n\r\n")
+        if head_end < 0 or self.waiter is None:
+            return
+        head = bytes(self.buf[:head_end]).decode("latin-1")
+        m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+        if m is None:  # the server always sends a length for /sync
+            raise RuntimeError("no Content-Length: " + head[:200])
+        if len(self.buf) - head_end - 4 < int(m.group(1)):
+            return
+        body = bytes(self.buf[head_end + 4:head_end + 4 + int(m.group(1))])
+        waiter, self.waiter = self.waiter, None
+        if not waiter.done():
+            waiter.set_result((int(head.split(" ", 2)[1]), body, now))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("closed"))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 def cpu_s(pid: int | None) -> float:
@@ -280,27 +327,42 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
         assert st == 200, resp
         listeners.append(ltok)
     sent_at: dict[int, float] = {}
-    latencies: list[float] = []
+    latencies: list[float] = []  # arrival of the last byte of the answer carrying the message
+    per_message: dict[int, list[float]] = {}
+    send_ms: list[float] = []  # the sender's PUT round trip
+    latencies_parsed: list[float] = []  # the old measurement: after the client parsed the answer (see below)
     seen: list[set[int]] = [set() for _ in listeners]
     done = asyncio.Event()
+    host, port = urlsplit(c.url).hostname or "127.0.0.1", urlsplit(c.url).port or 80
+    loop = asyncio.get_running_loop()
 
     async def listen(idx: int, ltok: str) -> None:
+        # Not aiohttp: with 20 listeners on one client event loop, aiohttp's per-response work (task wake-up,
+        # header objects, JSON decode) for the listeners answered before listener k was counted in k's latency.
+        # A raw keep-alive connection stamps the time when the answer's last byte is read (a few µs per
+        # socket in the selector's callback) and parses afterwards.
         _, resp = await c.call("GET", CS + "/sync", ltok, params={"timeout": "0", "filter": json.dumps({"room": {"timeline": {"limit": 1}}})})
         since = resp["next_batch"]
+        proto = _LongPoll(host, ltok)
+        await loop.create_connection(lambda: proto, host, port)
         while not done.is_set():
             try:
-                st, resp = await c.call("GET", CS + "/sync", ltok, params={"since": since, "timeout": "5000"}, timeout=30)
+                st, body, arrived = await asyncio.wait_for(proto.get(CS + "/sync?" + urlencode({"since": since, "timeout": "5000"})), 30)
             except asyncio.TimeoutError:
                 continue
-            now = time.perf_counter()
             if st != 200:
                 continue
+            resp = json.loads(body)
+            parsed = time.perf_counter()
             since = resp["next_batch"]
             for ev in resp["rooms"]["join"].get(room, {}).get("timeline", {}).get("events", []):
                 seq = ev.get("content", {}).get("seq")
                 if isinstance(seq, int) and seq in sent_at and seq not in seen[idx]:
                     seen[idx].add(seq)
-                    latencies.append((now - sent_at[seq]) * 1000)
+                    latencies.append((arrived - sent_at[seq]) * 1000)
+                    per_message.setdefault(seq, []).append((arrived - sent_at[seq]) * 1000)
+                    latencies_parsed.append((parsed - sent_at[seq]) * 1000)
+        proto.close()
 
     tasks = [asyncio.create_task(listen(i, t)) for i, t in enumerate(listeners)]
     await asyncio.sleep(1.0)  # every listener is waiting
@@ -311,6 +373,7 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
         st, resp = await c.call("PUT", CS + f"/rooms/{quote(room)}/send/m.room.message/f{run_id}_{seq}", wtok,
                                 {"msgtype": "m.text", "body": f"fanout {seq}", "seq": seq})
         assert st == 200, resp
+        send_ms.append((time.perf_counter() - sent_at[seq]) * 1000)
         await asyncio.sleep(args.interval_ms / 1000)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and sum(len(s) for s in seen) < args.fanout_messages * len(listeners):
@@ -326,7 +389,14 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
     out["fanout"] = {"listeners": len(listeners), "messages": args.fanout_messages, "deliveries": len(latencies), "missed": missed,
                      "server_cpu_ms_per_delivery": round(fanout_cpu * 1000 / max(1, len(latencies)), 3),
                      "p50_ms": round(pct(latencies, 50), 2), "p95_ms": round(pct(latencies, 95), 2),
-                     "p99_ms": round(pct(latencies, 99), 2), "max_ms": round(max(latencies, default=float("nan")), 2)}
+                     "p99_ms": round(pct(latencies, 99), 2), "max_ms": round(max(latencies, default=float("nan")), 2),
+                     # first listener answered (≈ send + commit + one sync) and first-to-last spread (serial server work)
+                     "first_p50_ms": round(statistics.median(min(v) for v in per_message.values()), 2) if per_message else None,
+                     "spread_p50_ms": round(statistics.median(max(v) - min(v) for v in per_message.values()), 2) if per_message else None,
+                     "send_p50_ms": round(pct(send_ms, 50), 2),
+                     "after_client_parse_p50_ms": round(pct(latencies_parsed, 50), 2),
+                     "after_client_parse_p99_ms": round(pct(latencies_parsed, 99), 2),
+                     "loadavg": os.getloadavg()}
     return out
 
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
@@ -102,6 +102,27 @@ class LimitedRequest(server.Request):
             return
         if not getattr(self, "body_too_large", False):
             super().handleContentChunk(data)
+
+
+def _send_now(request: server.Request) -> None:
+    """Hand a finished response to the kernel now instead of at the reactor's next write pass.
+
+    Twisted's TCP transport only buffers in ``write``; the socket is written when the reactor next polls.
+    When one notify wakes 20 long-polls in a single reactor turn, every answer would wait for the last one
+    to be computed. Only a plain TCP connection that stays open and has nothing else in flight is flushed
+    here; on a send error the transport is still registered for writing and the reactor handles it as usual.
+    """
+    channel = getattr(request, "channel", None)
+    transport = getattr(channel, "transport", None)
+    if (
+        isinstance(transport, tcp.Connection)
+        and transport.connected
+        and not getattr(transport, "TLS", False)
+        and not transport.disconnecting
+        and not transport._writeDisconnecting
+        and (transport._tempDataLen or len(transport.dataBuffer) > transport.offset)
+    ):
+        transport.doWrite()
 
 
 class DispatchResource(resource.Resource):
@@ -235,6 +256,7 @@ class DispatchResource(resource.Resource):
         if request.method != b"HEAD":
             request.write(body)
         request.finish()
+        _send_now(request)
 
     async def wait_idle(self, clock: Any, timeout_s: float) -> bool:
         """Wait (bounded) until in-flight requests are done. True when idle."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from twisted.internet import defer
+
 PER_ROOM = 64
 MAX_ROOMS = 20_000
 
@@ -38,6 +40,8 @@ class RecentTimelines:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._hook_high: dict[str, int] = {}
         self._max_rooms = max_rooms
+        # readers woken by the notifier before this hook saw the room's batch: room -> [(position, deferred)]
+        self._catch_up: dict[str, list[tuple[int, defer.Deferred[None]]]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -52,6 +56,14 @@ class RecentTimelines:
             self._hook_high.clear()
             self._entries.clear()
         self._hook_high[room] = max(prev, rows[-1].stream_ordering)
+        try:
+            self._update(room, prev, rows)
+        finally:
+            waiting = self._catch_up.get(room)
+            if waiting:
+                self._release(room, waiting)
+
+    def _update(self, room: str, prev: int, rows: list[Any]) -> None:
         e = self._entries.get(room)
         if e is None:
             return
@@ -62,6 +74,39 @@ class RecentTimelines:
             e.items.extend((r.stream_ordering, r.event_id) for r in rows)
             e.complete_upto = rows[-1].stream_ordering
             e.trim()
+
+    def _release(self, room: str, waiting: list[tuple[int, defer.Deferred[None]]]) -> None:
+        high = self._hook_high.get(room, 0)
+        ready = [d for pos, d in waiting if pos <= high]
+        if not ready:
+            return
+        rest = [(pos, d) for pos, d in waiting if pos > high]
+        if rest:
+            self._catch_up[room] = rest
+        else:
+            del self._catch_up[room]
+        for d in ready:
+            if not d.called:
+                d.callback(None)
+
+    def caught_up(self, room: str, position: int) -> defer.Deferred[None]:
+        """Fires once this hook has seen the room's batch at ``position`` (at once if it already has).
+
+        Lets readers woken by the notifier (which runs just before the persister's hooks) resume right after
+        this hook instead of a reactor turn later. May never fire (a hook that failed): wait with a fallback.
+        """
+        if self._hook_high.get(room, 0) >= position:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred(lambda d: self._forget(room, d))
+        self._catch_up.setdefault(room, []).append((position, d))
+        return d
+
+    def _forget(self, room: str, d: defer.Deferred[None]) -> None:
+        waiting = self._catch_up.get(room)
+        if waiting is not None:
+            waiting[:] = [w for w in waiting if w[1] is not d]
+            if not waiting:
+                del self._catch_up[room]
 
     def store(self, room: str, since: int, upto: int, wanted: int, newest_first: list[tuple[int, str]]) -> None:
         """Remember a database read of the ``wanted`` newest events in ``(since, upto]`` (``upto`` finished)."""

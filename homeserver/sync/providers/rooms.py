@@ -234,8 +234,12 @@ class RoomsProvider:
         # ---- invites and knocks ----
         await self._stripped_rooms(ctx, result, changes)
 
-    async def _shared_settle(self) -> None:
-        """``settle`` once for every reader woken in the same turn (not one reactor timer each)."""
+    async def _shared_settle(self, behind: list[tuple[str, int]]) -> None:
+        """Wait once for every reader woken in the same turn (not one reactor timer each) until the recent-timeline
+        hook has seen the notified batches of ``behind`` (room, position): readers resume right inside that hook,
+        before the sender is answered, instead of a reactor turn later. ``settle`` (a reactor turn) is the
+        fallback should the hook not come (a later reader whose rooms are still behind then reads the database).
+        """
         assert self._settle is not None
         waiters = self._settle_waiters
         if waiters is not None:
@@ -245,7 +249,22 @@ class RoomsProvider:
             return
         self._settle_waiters = waiters = []
         try:
-            await self._settle()
+            caught_up = getattr(self._recent, "caught_up", None)
+            if caught_up is None:
+                await self._settle()
+            else:
+                hooks = [caught_up(room_id, pos) for room_id, pos in behind]
+                pending = [h for h in hooks if not h.called]
+                if pending:
+                    fallback = defer.ensureDeferred(self._settle())
+                    first = defer.DeferredList([defer.gatherResults(pending, consumeErrors=True), fallback],
+                                               fireOnOneCallback=True, fireOnOneErrback=True, consumeErrors=True)
+                    try:
+                        await first
+                    finally:
+                        for h in (*pending, fallback):
+                            if not h.called:
+                                h.cancel()
         finally:
             self._settle_waiters = None
             for d in waiters:
@@ -354,19 +373,20 @@ class RoomsProvider:
         while pending:
             ids: dict[str, list[tuple[int, str]]] = {}
             misses: list[tuple[str, int, int, int]] = []
-            behind = False
+            behind: list[tuple[str, int]] = []
             for room_id, (since, upto) in pending.items():
                 pos = self._tracker.room_position("events", room_id)
                 hit = self._recent.lookup(room_id, since, upto, batch, pos)
                 if hit is None:
                     misses.append((room_id, since, upto, batch))
-                    behind = behind or self._recent.behind(room_id, pos)
+                    if pos is not None and self._recent.behind(room_id, pos):
+                        behind.append((room_id, pos))
                 else:
                     ids[room_id] = hit
             if behind and not settled and self._settle is not None:
                 # woken by the notifier before the persister's post-commit hook ran: let it run, then look again
                 settled = True
-                await self._shared_settle()
+                await self._shared_settle(behind)
                 continue
             if misses:
                 fetched = await self._store.timeline_ids(misses)

@@ -386,6 +386,9 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     missed = args.fanout_messages * len(listeners) - sum(len(s) for s in seen)
+    if args.stamps_out:  # raw perf_counter stamps (same clock as the server's on this machine)
+        Path(args.stamps_out).write_text(json.dumps({"sent_at": sent_at, "send_ms": send_ms,
+                                                     "arrived_ms": {k: sorted(v) for k, v in per_message.items()}}))
     out["fanout"] = {"listeners": len(listeners), "messages": args.fanout_messages, "deliveries": len(latencies), "missed": missed,
                      "server_cpu_ms_per_delivery": round(fanout_cpu * 1000 / max(1, len(latencies)), 3),
                      "p50_ms": round(pct(latencies, 50), 2), "p95_ms": round(pct(latencies, 95), 2),
@@ -414,6 +417,7 @@ def main() -> int:
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--spy", choices=("initial", "idle", "fanout"), help="record a py-spy profile of the server during this scenario")
     p.add_argument("--spy-out", default="sync-profile.txt", help="where --spy writes (raw collapsed stacks)")
+    p.add_argument("--stamps-out", help="write the fanout's raw client stamps (time.perf_counter) to this file")
     p.add_argument("--pid", dest="server_pid", type=int, help="server pid (--spy and CPU figures with --url)")
     args = p.parse_args()
     result = asyncio.run(run(args))

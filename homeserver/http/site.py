@@ -104,7 +104,7 @@ class LimitedRequest(server.Request):
             super().handleContentChunk(data)
 
 
-def _send_now(request: server.Request) -> None:
+def _send_now(transport: Any) -> None:
     """Hand a finished response to the kernel now instead of at the reactor's next write pass.
 
     Twisted's TCP transport only buffers in ``write``; the socket is written when the reactor next polls.
@@ -112,8 +112,6 @@ def _send_now(request: server.Request) -> None:
     to be computed. Only a plain TCP connection that stays open and has nothing else in flight is flushed
     here; on a send error the transport is still registered for writing and the reactor handles it as usual.
     """
-    channel = getattr(request, "channel", None)
-    transport = getattr(channel, "transport", None)
     if (
         isinstance(transport, tcp.Connection)
         and transport.connected
@@ -253,10 +251,11 @@ class DispatchResource(resource.Resource):
         for k, v in headers.items():
             request.setHeader(k.encode("latin-1"), v.encode("latin-1"))
         request.setHeader(b"Content-Length", str(len(body)).encode("ascii"))
+        transport = getattr(getattr(request, "channel", None), "transport", None)  # finish() drops the channel
         if request.method != b"HEAD":
             request.write(body)
         request.finish()
-        _send_now(request)
+        _send_now(transport)
 
     async def wait_idle(self, clock: Any, timeout_s: float) -> bool:
         """Wait (bounded) until in-flight requests are done. True when idle."""

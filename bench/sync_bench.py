@@ -348,7 +348,7 @@ async def scenarios(c: Client, args: argparse.Namespace) -> dict[str, Any]:
         while not done.is_set():
             try:
                 st, body, arrived = await asyncio.wait_for(proto.get(CS + "/sync?" + urlencode({"since": since, "timeout": "5000"})), 30)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if st != 200:
                 continue

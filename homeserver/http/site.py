@@ -146,7 +146,7 @@ class DispatchResource(resource.Resource):
         self.listener_name = listener_name
         self.in_flight: set[defer.Deferred[Any]] = set()
 
-    def render(self, request: server.Request) -> Any:  # noqa: C901 - one place for the whole request lifecycle
+    def render(self, request: server.Request) -> Any:
         if self.raw_resources:
             raw = self.raw_resources.get(request.path.decode("utf-8", "replace"))
             if raw is not None:

@@ -14,10 +14,10 @@ class _Reactor:
     def __init__(self) -> None:
         self.writers: set[object] = set()
 
-    def addWriter(self, w: object) -> None:  # noqa: N802 - twisted's interface
+    def addWriter(self, w: object) -> None:
         self.writers.add(w)
 
-    def removeWriter(self, w: object) -> None:  # noqa: N802
+    def removeWriter(self, w: object) -> None:
         self.writers.discard(w)
 
 

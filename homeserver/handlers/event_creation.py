@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import orjson
 
-from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound, TooLarge
+from homeserver.api.errors import Codes, Forbidden, MatrixError, TooLarge
 from homeserver.events import (
     AuthError,
     Event,

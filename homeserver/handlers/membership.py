@@ -75,7 +75,7 @@ class MembershipHandler:
         except InvalidId as e:
             raise InvalidParam(f"Invalid user id: {e}") from None
         try:
-            snap = await self.rooms.get(room_id)
+            await self.rooms.get(room_id)  # existence check: unknown room → 404 (join/knock) or 403
         except UnknownRoom:
             if membership in ("join", "knock"):
                 raise NotFound("Unknown room") from None

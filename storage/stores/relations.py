@@ -7,6 +7,7 @@ GET /threads, bundled aggregations and the duplicate-annotation check.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -102,9 +103,25 @@ class Aggregations:
         return [t[0] for t in self.threads.values()]
 
 
+CHILDLESS_CACHE_SIZE = 100_000
+
+
 class RelationsStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Events persisted by this process that nothing relates to yet. Both the add (when an
+        # event is persisted) and the discard (when a relation to it is persisted) happen inside
+        # persist transactions, so a fresh event's bundled aggregations need no query at all.
+        # A rolled-back add or discard only costs a query later. Single-writer assumption: with
+        # several event writers this must be replicated (or disabled).
+        self._childless: "OrderedDict[str, None]" = OrderedDict()
+
+    def _note_persisted(self, event_id: str, parents: Iterable[str]) -> None:
+        for parent in parents:
+            self._childless.pop(parent, None)
+        self._childless[event_id] = None
+        if len(self._childless) > CHILDLESS_CACHE_SIZE:
+            self._childless.popitem(last=False)
 
     # ------------------------------------------------------------ writes (in the persist transaction)
     def index_event_txn(
@@ -112,6 +129,7 @@ class RelationsStore:
         content: Any, origin_server_ts: int, topological_ordering: int, stream_ordering: int,
     ) -> None:
         rels = parse_relations(event_type, content, state_key)
+        self._note_persisted(event_id, [r.parent_id for r in rels])
         if not rels:
             return
         txn.execute_many(
@@ -224,7 +242,8 @@ class RelationsStore:
         return await self.db.run("relations_children", fn)
 
     async def get_aggregations(self, event_ids: Sequence[str], user_id: str | None, with_annotations: bool) -> Aggregations:
-        ids = list(dict.fromkeys(event_ids))
+        childless = self._childless
+        ids = [e for e in dict.fromkeys(event_ids) if e not in childless]
 
         def fn(txn: Txn) -> Aggregations:
             agg = Aggregations(user_id)
@@ -234,7 +253,7 @@ class RelationsStore:
 
         if not ids:
             return Aggregations(user_id)
-        return await self.db.run("relations_aggregations", fn)
+        return await self.db.read("relations_aggregations", fn)
 
     def _aggregate_batch(self, txn: Txn, ids: list[str], agg: Aggregations, with_annotations: bool) -> None:
         clause, params = txn.in_list("parent_id", ids)

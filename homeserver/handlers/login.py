@@ -6,11 +6,10 @@ import logging
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
-from homeserver.handlers.account_validation import reject_nul
+from homeserver.handlers.account_validation import parse_device_params
 from homeserver.clock import Clock
 from homeserver.handlers.auth import Sessions, generate_token
 from homeserver.handlers.devices import DeviceHandler
-from homeserver.handlers.registration import MAX_DEVICE_ID_LENGTH, MAX_DISPLAY_NAME_LENGTH
 from homeserver.handlers.totp import DIGITS, PERIOD_S, TotpManager
 from homeserver.handlers.ui_auth import resolve_user_identifier
 from homeserver.passwords import PasswordHasher
@@ -63,13 +62,7 @@ class LoginHandler:
         login_type = body.get("type")
         if not isinstance(login_type, str):
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing login type")
-        device_id = body.get("device_id")
-        if device_id is not None and (not isinstance(device_id, str) or not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH):
-            raise MatrixError(400, Codes.INVALID_PARAM, "device_id must be a non-empty string")
-        reject_nul(device_id, "device_id")
-        display = reject_nul(body.get("initial_device_display_name"), "initial_device_display_name")
-        if display is not None and (not isinstance(display, str) or len(display) > MAX_DISPLAY_NAME_LENGTH):
-            raise MatrixError(400, Codes.INVALID_PARAM, "initial_device_display_name must be a string")
+        device_id, display = parse_device_params(body)
         want_refresh = body.get("refresh_token", False)
         if not isinstance(want_refresh, bool):
             raise MatrixError(400, Codes.INVALID_PARAM, "refresh_token must be a boolean")

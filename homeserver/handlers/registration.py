@@ -9,7 +9,7 @@ import string
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
-from homeserver.handlers.account_validation import reject_nul
+from homeserver.handlers.account_validation import parse_device_params
 from homeserver.clock import Clock
 from homeserver.handlers.auth import IssuedSession, Sessions
 from homeserver.passwords import PasswordHasher
@@ -21,8 +21,6 @@ from storage.stores.users import UserInUse, UserStore
 logger = logging.getLogger(__name__)
 
 MAX_PASSWORD_LENGTH = 512
-MAX_DEVICE_ID_LENGTH = 255
-MAX_DISPLAY_NAME_LENGTH = 256
 
 
 def check_password_value(password: Any, required: bool = False) -> str | None:
@@ -160,13 +158,7 @@ class RegistrationHandler:
         username = body.get("username")
         localpart = await self.check_username(username) if username is not None else None
         password = check_password_value(body.get("password"))
-        device_id = body.get("device_id")
-        if device_id is not None and (not isinstance(device_id, str) or not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH):
-            raise MatrixError(400, Codes.INVALID_PARAM, "device_id must be a non-empty string")
-        reject_nul(device_id, "device_id")
-        display = reject_nul(body.get("initial_device_display_name"), "initial_device_display_name")
-        if display is not None and (not isinstance(display, str) or len(display) > MAX_DISPLAY_NAME_LENGTH):
-            raise MatrixError(400, Codes.INVALID_PARAM, "initial_device_display_name must be a string")
+        device_id, display = parse_device_params(body)
         inhibit_login = body.get("inhibit_login", False)
         want_refresh = body.get("refresh_token", False)
         if not isinstance(inhibit_login, bool) or not isinstance(want_refresh, bool):

@@ -44,6 +44,20 @@ def _validate_cross_signing_key(key: Any, field: str, usage: str, user_id: str) 
     return pub
 
 
+def _signature_by(
+    obj: dict[str, Any], signer: str, sigs: dict[str, Any], signer_cross: dict[str, Any], kind: str, label: str
+) -> tuple[str, str, str]:
+    """Verify ``obj``'s signature by the signer's own ``kind`` cross-signing key: (signer, key id, signature)."""
+    key = signer_cross.get(kind)
+    pub = public_key_of(key) if key else None
+    if pub is None:
+        raise MatrixError(400, Codes.MISSING_PARAM, f"No {label} key uploaded")
+    signature = sigs[signer].get(f"ed25519:{pub}")
+    if not isinstance(signature, str) or not verify_ed25519(obj, signer, pub, pub):
+        raise MatrixError(400, Codes.INVALID_SIGNATURE, "Invalid signature")
+    return signer, f"ed25519:{pub}", signature
+
+
 class CrossSigningHandler:
     def __init__(self, db: Database, device_lists: DeviceListHandler, clock: Clock, ui_auth: UIA | None = None) -> None:
         self.db = db
@@ -150,26 +164,12 @@ class CrossSigningHandler:
                 raise MatrixError(404, Codes.NOT_FOUND, "Unknown device")
             if _comparable(obj) != _comparable(device):
                 raise InvalidParam("The signed object does not match the stored device keys")
-            ssk = signer_cross.get("self_signing")
-            ssk_pub = public_key_of(ssk) if ssk else None
-            if ssk_pub is None:
-                raise MatrixError(400, Codes.MISSING_PARAM, "No self-signing key uploaded")
-            signature = sigs[signer].get(f"ed25519:{ssk_pub}")
-            if not isinstance(signature, str) or not verify_ed25519(obj, signer, ssk_pub, ssk_pub):
-                raise MatrixError(400, Codes.INVALID_SIGNATURE, "Invalid signature")
-            rows.append((user_id, key_id, signer, f"ed25519:{ssk_pub}", signature))
+            rows.append((user_id, key_id, *_signature_by(obj, signer, sigs, signer_cross, "self_signing", "self-signing")))
         else:
             # Another user's master key, signed by our user-signing key.
             if master is None or key_id != public_key_of(master):
                 raise MatrixError(404, Codes.NOT_FOUND, "Unknown key (only master keys of other users can be signed)")
             if _comparable(obj) != _comparable(master):
                 raise InvalidParam("The signed object does not match the stored master key")
-            usk = signer_cross.get("user_signing")
-            usk_pub = public_key_of(usk) if usk else None
-            if usk_pub is None:
-                raise MatrixError(400, Codes.MISSING_PARAM, "No user-signing key uploaded")
-            signature = sigs[signer].get(f"ed25519:{usk_pub}")
-            if not isinstance(signature, str) or not verify_ed25519(obj, signer, usk_pub, usk_pub):
-                raise MatrixError(400, Codes.INVALID_SIGNATURE, "Invalid signature")
-            rows.append((user_id, key_id, signer, f"ed25519:{usk_pub}", signature))
+            rows.append((user_id, key_id, *_signature_by(obj, signer, sigs, signer_cross, "user_signing", "user-signing")))
         return rows

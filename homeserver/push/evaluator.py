@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from homeserver.push.glob import compile_glob
+from homeserver.types.glob import Glob, compile_glob, literal_glob
 from homeserver.push.rules import (
     HISTORICAL_ACTIONS,
     LEGACY_MENTION_RULES,
@@ -24,7 +24,6 @@ from homeserver.push.rules import (
 
 _MISSING = object()
 _MEMBER_COUNT_RE = re.compile(r"^(==|<=|>=|<|>)?([0-9]+)$")
-_WORD = "A-Za-z0-9_"
 
 
 @dataclass(frozen=True)
@@ -99,11 +98,11 @@ def compile_condition(cond: Any) -> Condition:
         path = split_path(key)
         if cond.get("literal"):  # room and sender rules: the rule id itself
             return lambda e, c: lookup(e, path) == pattern
-        regex = compile_glob(pattern, word_boundary=(path == ["content", "body"]))
+        glob = compile_glob(pattern, word_boundary=(path == ["content", "body"]))  # linear time, no regex
 
         def event_match(e: dict[str, Any], c: EvalContext) -> bool:
             v = lookup(e, path)
-            return isinstance(v, str) and regex.search(v) is not None
+            return isinstance(v, str) and glob.matches(v)
 
         return event_match
     if kind in ("event_property_is", "event_property_contains"):
@@ -139,12 +138,12 @@ def _contains_display_name(event: dict[str, Any], ctx: EvalContext) -> bool:
     body = lookup(event, ["content", "body"])
     if not name or not isinstance(body, str):
         return False
-    return _display_name_regex(name).search(body) is not None
+    return _display_name_glob(name).matches(body)
 
 
 @lru_cache(maxsize=4096)
-def _display_name_regex(name: str) -> re.Pattern[str]:
-    return re.compile(f"(?<![{_WORD}]){re.escape(name)}(?![{_WORD}])", re.IGNORECASE)
+def _display_name_glob(name: str) -> Glob:
+    return literal_glob(name, word_boundary=True)
 
 
 @dataclass(frozen=True)

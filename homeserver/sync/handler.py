@@ -112,6 +112,10 @@ class SyncHandler:
         start = provider.current()
         self.tracker.reset_floor(provider.name, start)
 
+    def provider(self, stream: str) -> StreamProvider | None:
+        """The provider of ``stream`` (sliding sync reuses them for its extensions), None if not attached."""
+        return self._by_stream.get(stream)
+
     def add_finisher(self, fn: Callable[[SyncContext, SyncResult], Awaitable[None]]) -> None:
         """``await fn(ctx, result)`` after all providers filled ``result`` (push: unread notification counts).
 

@@ -15,6 +15,7 @@ UNSTABLE_FEATURES: dict[str, bool] = {
     "uk.half-shot.msc2666.query_mutual_rooms": True,
     "org.sup.websocket_sync": True,  # docs/websocket.md
     "org.sup.totp": True,  # docs/two-factor.md
+    "org.matrix.simplified_msc3575": True,  # simplified sliding sync (MSC4186), docs/sliding-sync.md
 }
 
 

@@ -234,6 +234,17 @@ class RoomsProvider:
         # ---- invites and knocks ----
         await self._stripped_rooms(ctx, result, changes)
 
+    async def load_timelines(
+        self, wanted: list[tuple[str, int, int]], limit: int, pred: Callable[[EventRow], bool] | None = None,
+    ) -> tuple[dict[str, list[EventRow]], dict[str, bool], dict[str, str]]:
+        """Per (room, since, upto): the ``limit`` newest events passing ``pred``, ``limited`` and ``prev_batch``
+        (what /sync uses; sliding sync shares it, recent-timeline index included)."""
+        return await self._load_timelines(wanted, limit, pred)
+
+    async def format_events(self, f: Any, rows: list[EventRow], user_id: str, device_id: str | None) -> list[dict[str, Any]]:
+        """Client-format ``rows`` with the shared formatting cache (bundled aggregations included)."""
+        return await self._format(f, rows, user_id, device_id)
+
     async def _shared_settle(self, behind: list[tuple[str, int]]) -> None:
         """Wait once for every reader woken in the same turn (not one reactor timer each) until the recent-timeline
         hook has seen the notified batches of ``behind`` (room, position): readers resume right inside that hook,

@@ -1,0 +1,66 @@
+"""Simplified sliding sync (MSC4186) on top of the sync area's pieces.
+
+Exposes on the core:
+  core.sliding_sync   SlidingSyncHandler (``await sync(SlidingRequest)``)
+and serves ``POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync`` on the client listener.
+Wired after sync, push and e2e: it reuses the sync handler (notifier, change tracker, memberships, providers),
+the rooms provider (timelines, formatting), push counts and the to-device handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeserver.rest.client.sliding_sync import SlidingSyncServlet
+from homeserver.sync.sliding.connection import ConnectionStore
+from homeserver.sync.sliding.extensions import Extensions
+from homeserver.sync.sliding.handler import SlidingSyncHandler
+from homeserver.sync.sliding.render import RoomRenderer
+from storage.stores.sliding_sync import SlidingSyncStore
+from storage.stores.stream_sync import SyncStore
+from workers.core import Core
+
+logger = logging.getLogger(__name__)
+EXPIRE_EVERY_S = 3600.0
+
+
+def wire(core: Core) -> None:
+    sync_handler = getattr(core, "sync_handler", None)
+    auth = getattr(core, "auth", None)
+    needed = ("event_store", "state_store", "room_cache")
+    if sync_handler is None or auth is None or not all(hasattr(core, a) for a in needed):
+        logger.warning("sliding sync not served: the sync/rooms areas are not wired in this process")
+        return
+    rooms_provider = sync_handler.provider("events")
+    if rooms_provider is None:
+        logger.warning("sliding sync not served: no rooms provider")
+        return
+    db, clock = core.db, core.clock
+    store = SlidingSyncStore(db)
+    push_counts = getattr(core, "push_counts", None)
+    renderer = RoomRenderer(rooms_provider, SyncStore(db, core.event_store), core.state_store, core.event_store,
+                            core.room_cache, getattr(core, "visibility", None), push_counts, store)
+    extensions = Extensions(sync_handler.provider, sync_handler.tracker, lambda: getattr(core, "to_device", None))
+    connections = ConnectionStore(store, clock)
+    receipts_moved: Any = push_counts.rooms_with_new_receipts if push_counts is not None else None
+    handler = SlidingSyncHandler(clock, core.notifier, sync_handler, connections, renderer, extensions, store,
+                                 core.event_store, receipts_moved, getattr(core, "presence", None))
+    core.sliding_sync = handler
+    core.on_resource("client", SlidingSyncServlet(auth, handler).register)
+
+    def start_expiry() -> None:
+        from twisted.internet import defer
+
+        async def expire() -> None:
+            try:
+                n = await connections.expire()
+                if n:
+                    logger.info("expired %d sliding sync connections", n)
+            except Exception:
+                logger.exception("expiring sliding sync connections failed")
+
+        call = clock.looping_call(lambda: defer.ensureDeferred(expire()), EXPIRE_EVERY_S)
+        core.on_shutdown(lambda: call.stop() if call.running else None)
+
+    core.on_startup(start_expiry)

@@ -27,6 +27,7 @@ setup(
         "attrs>=23.2",
         "jsonschema>=4.21",
         "orjson>=3.9",
+        "pyjwt>=2.8",
     ],
     extras_require={
         "test": [

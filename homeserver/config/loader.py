@@ -146,6 +146,8 @@ def _check_consistency(values: dict[str, Any]) -> None:
         raise ConfigError("database.dsn: required when database.engine is postgres")
     if values["database.pool_min"] > values["database.pool_max"]:
         raise ConfigError("database.pool_min: must not exceed database.pool_max")
+    if values["rtc.livekit_url"] and not (values["rtc.livekit_api_key"] and values["rtc.livekit_api_secret"]):
+        raise ConfigError("rtc.livekit_api_key: rtc.livekit_api_key and rtc.livekit_api_secret are required with rtc.livekit_url")
     if values["media.store"] == "s3" and not values["media.s3_bucket"]:
         raise ConfigError("media.s3_bucket: required when media.store is s3")
     for pattern in values["registration.reserved_localparts"]:

@@ -19,6 +19,7 @@ from homeserver.handlers.legacy_sync import LegacySyncHandler
 from homeserver.handlers.mutual_rooms import MutualRoomsHandler
 from homeserver.handlers.openid import OpenIdHandler
 from homeserver.handlers.room_creation import DEFAULT_ROOM_VERSION
+from homeserver.handlers.rtc import LiveKitSettings, RtcTokenHandler
 from homeserver.handlers.thirdparty import ThirdPartyHandler
 from homeserver.handlers.threepid import ThreePidHandler
 from homeserver.handlers.voip import TurnHandler
@@ -27,6 +28,7 @@ from homeserver.rest.client.capabilities import CapabilitiesServlet
 from homeserver.rest.client.legacy_sync import LegacySyncServlet
 from homeserver.rest.client.mutual_rooms import MutualRoomsServlet
 from homeserver.rest.client.openid import OpenIdServlet
+from homeserver.rest.client.rtc import RtcTokenServlet
 from homeserver.rest.client.support import SupportServlet
 from homeserver.rest.client.thirdparty import ThirdPartyServlet
 from homeserver.rest.client.threepid import ThreePidServlet
@@ -65,6 +67,7 @@ def wire(core: Core) -> None:
     ):
         core.on_resource("client", servlet.register)
     core.on_resource("federation", OpenIdUserInfoServlet(openid).register)
+    _wire_rtc(core, openid)
 
     rooms_for_user = getattr(core, "rooms_for_user", None)
     if rooms_for_user is not None:
@@ -73,3 +76,29 @@ def wire(core: Core) -> None:
     if sync_handler is not None and getattr(core, "messages", None) is not None:
         legacy = LegacySyncHandler(sync_handler, core.messages, core.room_state, core.room_cache, core.account_data)
         core.on_resource("client", LegacySyncServlet(auth, legacy).register)
+
+
+def _wire_rtc(core: Core, openid: OpenIdHandler) -> None:
+    """The LiveKit token service for group calls, when a LiveKit server is configured."""
+    rtc = core.config.rtc
+    if not rtc.livekit_url:
+        return
+    settings = LiveKitSettings(rtc.livekit_url, rtc.livekit_api_key, rtc.livekit_api_secret, rtc.token_lifetime)
+
+    async def openid_user(server_name: str, token: str) -> str | None:
+        # Local users only: a remote user's OpenID token would be checked on their server's
+        # federation userinfo endpoint, which needs the federation client.
+        if server_name != core.server_name:
+            return None
+        return await openid.store.lookup(token, core.clock.time_msec())
+
+    room_cache = core.room_cache
+
+    async def membership_of(room_id: str, user_id: str) -> str | None:
+        try:
+            return (await room_cache.get(room_id)).membership_of(user_id)
+        except Exception:  # UnknownRoom, or a malformed room id: not a member
+            return None
+
+    handler = RtcTokenHandler(settings, core.clock, openid_user, membership_of)
+    core.on_resource("client", RtcTokenServlet(handler).register)

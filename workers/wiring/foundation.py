@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from federation.keys.server import KeyServer
@@ -9,6 +11,7 @@ from federation.version import FederationVersionServlet
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.site import RawResponse
+from homeserver.rest.client.rtc import LIVEKIT_SERVICE_PATH
 from homeserver.rest.client.versions import VersionsServlet
 from workers.core import Core
 
@@ -16,7 +19,7 @@ from workers.core import Core
 def wire(core: Core) -> None:
     config = core.config
     federation_port = next((l["port"] for l in config.listeners if "federation" in l["resources"] and l["tls_certificate"]), None)
-    versions = VersionsServlet(config.server_name, config.base_url, federation_port)
+    versions = VersionsServlet(config.server_name, config.base_url, federation_port, rtc_wellknown(config))
     core.on_resource("client", versions.register)
 
     keys = KeyServer(config.server_name, core.signing_key, config.old_signing_keys, config.key_valid_for, core.clock)
@@ -32,6 +35,14 @@ def wire(core: Core) -> None:
         router.add("GET", "/metrics", metrics, "metrics")
 
     core.on_resource("metrics", register_metrics)
+
+
+def rtc_wellknown(config: Any) -> dict[str, Any]:
+    """``org.matrix.msc4143.rtc_foci`` for /.well-known/matrix/client when a LiveKit focus is configured."""
+    if not config.rtc.livekit_url:
+        return {}
+    service = config.rtc.livekit_service_url or config.base_url.rstrip("/") + LIVEKIT_SERVICE_PATH
+    return {"org.matrix.msc4143.rtc_foci": [{"type": "livekit", "livekit_service_url": service}]}
 
 
 def _package_version() -> str:

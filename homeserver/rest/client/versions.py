@@ -20,8 +20,10 @@ UNSTABLE_FEATURES: dict[str, bool] = {
 
 
 class VersionsServlet:
-    def __init__(self, server_name: str, base_url: str, federation_port: int | None) -> None:
+    def __init__(self, server_name: str, base_url: str, federation_port: int | None,
+                 client_wellknown_extra: dict[str, Any] | None = None) -> None:
         self._server_name = server_name
+        self._client_wellknown_extra = dict(client_wellknown_extra or {})
         self._base_url = base_url
         self._federation_port = federation_port
 
@@ -35,7 +37,7 @@ class VersionsServlet:
         return 200, {"versions": list(SUPPORTED_VERSIONS), "unstable_features": dict(UNSTABLE_FEATURES)}
 
     async def on_wellknown_client(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        return 200, {"m.homeserver": {"base_url": self._base_url}}
+        return 200, {"m.homeserver": {"base_url": self._base_url}, **self._client_wellknown_extra}
 
     async def on_wellknown_server(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         host = self._server_name.split(":")[0] if not self._server_name.startswith("[") else self._server_name.rsplit(":", 1)[0]

@@ -339,9 +339,12 @@ OPTIONS: list[Option] = [
     Option("push.ip_range_allowlist", _str_list, [], "CIDR ranges allowed even if in push.ip_range_blocklist (e.g. 127.0.0.1/32 for a local gateway)."),
     Option("push.gateway_timeout", _positive(parse_duration_ms), 10_000, "Timeout of one push gateway request."),
     Option("push.gateway_max_response_size", _positive(parse_size), 64 * 1024, "Largest push gateway response read."),
-    Option("push.max_attempts", _positive(_int), 5, "Attempts per push notification (exponential backoff between them)."),
-    Option("push.retry_delay", _positive(parse_duration_ms), 1_000, "First retry delay of a failed push (doubles per attempt, capped at 5 minutes)."),
-    Option("push.queue_size", _positive(_int), 10_000, "Events waiting for the pusher job at most (oldest dropped beyond)."),
+    Option("push.max_attempts", _positive(_int), 5, "Failed attempts in a row after which a pusher is marked failing (it keeps retrying with backoff until push.max_age)."),
+    Option("push.retry_delay", _positive(parse_duration_ms), 1_000, "First retry delay of a failed push (doubles per attempt, capped at push.max_retry_delay)."),
+    Option("push.max_retry_delay", _positive(parse_duration_ms), 300_000, "Longest delay between two attempts of a failing push."),
+    Option("push.queue_size", _positive(_int), 1_000, "Notifications held in memory per pusher; beyond, the pusher reads its events back from the database (nothing is dropped)."),
+    Option("push.max_age", _positive(parse_duration_ms), 86_400_000, "Events older than this are not pushed (after an outage or a restart, pushers catch up on newer events only)."),
+    Option("push.poll_interval", _positive(parse_duration_ms), 2_000, "How often the pusher service checks the events stream and persists pusher positions (commits in the same process wake it at once)."),
     Option("process.gc_thresholds", _gc_thresholds, [20_000, 50, 100], "Python garbage-collector thresholds [gen0, gen1, gen2]; the startup heap is frozen out of collections. Fewer, cheaper collections keep latency tails short."),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -31,9 +32,11 @@ def _str_field(body: dict[str, Any], name: str, required: bool) -> str | None:
 
 
 class PushersHandler:
-    def __init__(self, store: PusherStore, clock: Any) -> None:
+    def __init__(self, store: PusherStore, clock: Any, position: Callable[[], int] | None = None) -> None:
         self.store = store
         self.clock = clock
+        # the events stream position a new pusher starts from (durable pushers push what comes after it)
+        self.position = position
         self._listeners: list[PusherListener] = []
 
     def add_listener(self, listener: PusherListener) -> None:
@@ -98,7 +101,7 @@ class PushersHandler:
                 raise InvalidParam("An email pusher's pushkey must be an email address")
         assert app_display_name is not None and device_display_name is not None and lang is not None
         p = Pusher(user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag, lang, data,
-                   device_id, self.clock.time_msec())
+                   device_id, self.clock.time_msec(), self.position() if self.position is not None else None)
         removed = await self.store.upsert(p, append)
         await self._changed(user_id)
         for other in set(removed):

@@ -4,7 +4,8 @@ Runs after rooms, sync and messaging. Exposes:
   core.push_rules    PushRulesHandler (``compiled(user_id)``, ``ruleset(user_id)``, ``add_listener(fn(user_id))``)
   core.push_counts   PushCounts (``for_rooms(user_id, {room: join_pos}, now) -> {room: RoomCounts}``)
   core.pushers       PushersHandler
-  core.pusher_pool   PusherPool (the background job; a persister post-commit hook feeds it)
+  core.pusher_pool   PushService (durable pushers; a persister post-commit hook pokes it). ``build_push_service(core)``
+                     builds it for another process (the ``pusher`` worker role): poke it from replication.
 Hooks used: persister.add_hook (pusher queue), sync_handler.add_finisher (unread counts),
 devices/accounts listeners (drop pushers of deleted devices / deactivated users).
 """
@@ -19,14 +20,17 @@ from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.pushers import PushersHandler
 from homeserver.push.counts import PushCounts, PushEvaluatorService, RoomContext
 from homeserver.push.http_client import OutboundHttpClient
-from homeserver.push.pusher import PusherPool
+from homeserver.push.badge import BadgeCounter
+from homeserver.push.http_pusher import HttpPusher, HttpSender
+from homeserver.push.service import PushService, PusherWorker
 from homeserver.push.sync_counts import SyncUnreadCounts
 from homeserver.rest.client.notifications import NotificationsServlet
 from homeserver.rest.client.push_rules import PushRulesServlet
 from homeserver.rest.client.pushers import PushersServlet
 from storage.stores.notifications import NotificationsStore
 from storage.stores.push_rules import PushRulesStore
-from storage.stores.pushers import PusherStore
+from storage.stores.push_events import PushEventsStore
+from storage.stores.pushers import Pusher, PusherStore
 from workers.core import Core
 
 logger = logging.getLogger(__name__)
@@ -42,7 +46,8 @@ def wire(core: Core) -> None:
             await account_data.put(user_id, user_id, None, "m.push_rules", content, allow_managed=True)
 
     rules = PushRulesHandler(PushRulesStore(db), write_account_data)
-    pushers = PushersHandler(PusherStore(db), clock)
+    stream = core.streams["events"] if "events" in getattr(core, "streams", {}) else None
+    pushers = PushersHandler(PusherStore(db), clock, stream.current if stream is not None else None)
     core.push_rules = rules
     core.pushers = pushers
 
@@ -76,22 +81,61 @@ def wire(core: Core) -> None:
     core.notifications = notifications
     core.on_resource("client", NotificationsServlet(auth, notifications).register)
 
-    # ---- the pusher job ----
+    # ---- the pusher service ----
     if not config.enabled:
         return
+    pool = build_push_service(core, pushers)
+    core.persister.add_hook(pool.poke)
+    core.on_startup(pool.start)
+    core.on_shutdown(pool.stop)
+
+
+def build_push_service(core: Core, pushers: PushersHandler) -> PushService:
+    """The durable pusher service (``core.pusher_pool``), self-contained: it needs the events stream position
+    (``core.streams["events"].current``), the room cache, the push evaluator and counts. In-process it is poked by a
+    persister hook; in a ``pusher`` worker process poke it when replication advances the events stream."""
+    config = core.config.push
+    db, clock = core.db, core.clock
+    stream = core.streams["events"]
+    counts, evaluator = core.push_counts, core.push_evaluator
+    room_store = core.room_store
+    store = pushers.store
+
+    async def joined_at(user_id: str, now: int) -> dict[str, int]:
+        at = await room_store.get_rooms_for_user_at(user_id, now)
+        return {r: pos for r, (m, _eid, pos) in at.items() if m == "join"}
+
+    async def joined_rooms(user_id: str) -> list[str]:
+        return list(await room_store.get_rooms_for_user(user_id, ("join", "invite")))
+
+    badge = BadgeCounter(counts, core.push_rules, joined_at, stream.current)
+    notifier = getattr(core, "notifier", None)
+    if notifier is not None:
+        def on_notify(name: str, _pos: int, users: frozenset[str], rooms: frozenset[str]) -> None:
+            if name == "receipts":
+                badge.receipts_changed(users, rooms)
+
+        notifier.add_listener(on_notify)
     http = OutboundHttpClient(core.reactor, config.ip_range_blocklist, config.ip_range_allowlist,
                               config.gateway_timeout / 1000, config.gateway_max_response_size)
-    room_store = core.room_store
+    sender = HttpSender(clock, http, badge.badge, getattr(core, "profiles", None), pushers.remove, store.mark,
+                        max_attempts=config.max_attempts, base_delay_s=config.retry_delay / 1000,
+                        max_delay_s=config.max_retry_delay / 1000)
+    makers: dict[str, Any] = {"http": lambda svc, p, pos: HttpPusher(svc, p, pos, sender)}
+    email_maker = getattr(core, "email_pusher_factory", None)
+    if email_maker is not None:
+        makers["email"] = email_maker
 
-    async def badge(user_id: str) -> int:
-        at = await room_store.get_rooms_for_user_at(user_id, stream.current())
-        joined = {r: pos for r, (m, _eid, pos) in at.items() if m == "join"}
-        return await counts.total_unread(user_id, joined, stream.current())
+    def make_worker(svc: PushService, p: Pusher, pos: int) -> PusherWorker | None:
+        maker = makers.get(p.kind)
+        return maker(svc, p, pos) if maker is not None else None
 
-    pool = PusherPool(clock, http, evaluator, core.room_cache, badge, getattr(core, "profiles", None), pushers.remove,
-                      queue_size=config.queue_size, max_attempts=config.max_attempts, base_delay_s=config.retry_delay / 1000)
+    pool = PushService(clock, PushEventsStore(db, core.event_store), store, evaluator, core.room_cache, joined_rooms, stream.current,
+                       make_worker, max_age_ms=config.max_age, queue_size=config.queue_size,
+                       flush_interval_s=config.poll_interval / 1000, poll_interval_s=config.poll_interval / 1000, badge=badge)
     pushers.add_listener(pool)
     core.pusher_pool = pool
-    pool.load([p for p in db.run_sync("load_pushers", PusherStore.load_all_txn) if p.kind == "http"])
-    core.persister.add_hook(pool.on_events)
-    core.on_shutdown(pool.stop)
+    core.push_badge = badge
+    pool.load(db.run_sync("load_pushers", PusherStore.load_all_txn))
+    core.on_shutdown(sender.close)
+    return pool

@@ -114,6 +114,18 @@ class _RoomPipe:
 _generations = itertools.count(1)
 
 
+def check_storable(item: PersistItem) -> None:
+    """Refuse, before it joins a batch, an event whose identifiers the database would refuse (PostgreSQL text
+    cannot hold NUL): the same answer on both engines, and nobody else's event shares its fate."""
+    ev = item.event
+    ct = item.client_txn
+    values = [ev.type, ev.state_key, ev.sender]
+    if ct is not None:
+        values += [ct.user_id, ct.device_id, ct.txn_id]
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        raise MatrixError(400, Codes.INVALID_PARAM, "Event type, state key and transaction id must not contain NUL")
+
+
 def _new_head(base: RoomSnapshot) -> RoomSnapshot:
     """A private copy of ``base`` that enqueued events advance (state dicts are copied once per idle period)."""
     head = RoomSnapshot(room_id=base.room_id, version=base.version, creator=base.creator, state=dict(base.state),
@@ -210,6 +222,7 @@ class EventPersister:
 
         Returns a Deferred firing with a one-event :class:`PersistResult` after the commit, or failing with the
         batch's error, or with :class:`Rebuild` if an earlier batch failed before this one was written."""
+        check_storable(item)
         pipe = self._pipes.get(room_id)
         if pipe is not None and generation != pipe.generation:
             raise Rebuild()  # an earlier batch failed after ``base`` was taken
@@ -268,24 +281,15 @@ class EventPersister:
                 except DuplicateTxn as dup:
                     self._abandon(room_id, pipe, batch, Rebuild(), dup)
                     continue
-                except BaseException as e:  # noqa: BLE001 - every waiter gets the error
-                    self._abandon(room_id, pipe, batch, e, None)
+                except BaseException as e:  # noqa: BLE001
+                    if len(batch) > 1:
+                        # One sender's bad data must not fail everyone else's events: retry one at a time.
+                        logger.info("batch of %d event(s) in %s failed (%r): retrying one by one", len(batch), room_id, e)
+                        await self._write_singly(room_id, pipe, batch)
+                    else:
+                        self._abandon(room_id, pipe, batch, e, None)
                     continue
-                if not pipe.queue:
-                    pipe.head = None  # the committed snapshot now holds everything
-                await self._after_commit(room_id, rows, position)  # notifier and hooks run before the answers
-                for w, row in zip(batch, rows):
-                    ct = w.item.client_txn
-                    if ct is not None:
-                        key = (ct.user_id, ct.device_id, ct.txn_id)
-                        self._recent_txns.put(key, row.event_id)
-                        if pipe.txns.get(key) is w:
-                            del pipe.txns[key]
-                    pipe.by_event.pop(row.event_id, None)
-                    res = PersistResult([row], position=row.stream_ordering)
-                    for d in (w.d, *w.followers):
-                        if not d.called:
-                            d.callback(res)
+                await self._answer(room_id, pipe, batch, rows, position)
         finally:
             pipe.busy = False
             if not pipe.queue:
@@ -295,6 +299,41 @@ class EventPersister:
                     if not d.called:
                         d.callback(None)
                 pipe.idle_waiters.clear()
+
+    async def _answer(self, room_id: str, pipe: "_RoomPipe", batch: list["_Waiter"], rows: list[EventRow],
+                      position: int, last: bool = True) -> None:
+        """``batch`` was committed as ``rows``: notify, then answer every waiter."""
+        if last and not pipe.queue:
+            pipe.head = None  # the committed snapshot now holds everything
+        await self._after_commit(room_id, rows, position)  # notifier and hooks run before the answers
+        for w, row in zip(batch, rows):
+            ct = w.item.client_txn
+            if ct is not None:
+                key = (ct.user_id, ct.device_id, ct.txn_id)
+                self._recent_txns.put(key, row.event_id)
+                if pipe.txns.get(key) is w:
+                    del pipe.txns[key]
+            pipe.by_event.pop(row.event_id, None)
+            res = PersistResult([row], position=row.stream_ordering)
+            for d in (w.d, *w.followers):
+                if not d.called:
+                    d.callback(res)
+
+    async def _write_singly(self, room_id: str, pipe: "_RoomPipe", batch: list["_Waiter"]) -> None:
+        """A batch failed: commit its events one per transaction, in order. The first that fails alone gets
+        its own error; the events queued after it were built on it, so they go back to be rebuilt."""
+        for i, w in enumerate(batch):
+            try:
+                snap = self.rooms.peek(room_id) or await self.rooms.get(room_id)
+                rows, position = await self._write(room_id, [w.item], snap, None)
+            except BaseException as e:  # noqa: BLE001
+                pipe.queue.extendleft(reversed(batch[i + 1:]))  # failed as Rebuild by _abandon
+                if isinstance(e, DuplicateTxn):
+                    self._abandon(room_id, pipe, [w], Rebuild(), DuplicateTxn(e.event_id, 0))
+                else:
+                    self._abandon(room_id, pipe, [w], e, None)
+                return
+            await self._answer(room_id, pipe, [w], rows, position, last=i == len(batch) - 1)
 
     def _abandon(self, room_id: str, pipe: "_RoomPipe", batch: list["_Waiter"], error: BaseException,
                  dup: "DuplicateTxn | None") -> None:
@@ -335,6 +374,8 @@ class EventPersister:
         holds the room lock and the room's pipeline is idle (a new room, or after :meth:`wait_idle`)."""
         if not items:
             return PersistResult([])
+        for item in items:
+            check_storable(item)
         try:
             rows, position = await self._write(room_id, items, snapshot, new_room)
         except DuplicateTxn as dup:

@@ -35,7 +35,7 @@ class Relation:
 
 
 def _valid_event_id(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("$") and 1 < len(value) <= 255
+    return isinstance(value, str) and value.startswith("$") and 1 < len(value) <= 255 and "\x00" not in value
 
 
 def parse_relations(event_type: str, content: Any, state_key: str | None = None) -> list[Relation]:
@@ -53,11 +53,11 @@ def parse_relations(event_type: str, content: Any, state_key: str | None = None)
     out: list[Relation] = []
     rel_type = rel.get("rel_type")
     parent = rel.get("event_id")
-    if isinstance(rel_type, str) and rel_type and len(rel_type) <= 255 and _valid_event_id(parent):
+    if isinstance(rel_type, str) and rel_type and len(rel_type) <= 255 and "\x00" not in rel_type and _valid_event_id(parent):
         key = None
         if rel_type == ANNOTATION:
             raw_key = rel.get("key")
-            key = raw_key if isinstance(raw_key, str) and 0 < len(raw_key) <= MAX_KEY_LENGTH else None
+            key = raw_key if isinstance(raw_key, str) and 0 < len(raw_key) <= MAX_KEY_LENGTH and "\x00" not in raw_key else None
         falling_back = rel_type == THREAD and rel.get("is_falling_back") is True
         out.append(Relation(rel_type, parent, key, falling_back))
     reply = rel.get("m.in_reply_to")

@@ -36,7 +36,10 @@ def search_value(event_type: str, state_key: str | None, content: Any) -> tuple[
     if event_type != "m.room.message" and state_key != "":
         return None
     value = content.get(spec[1])
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", " ")  # PostgreSQL text refuses NUL; it is never part of a word anyway
+    if not value.strip():
         return None
     return spec[0], value[:MAX_VALUE_CHARS]
 

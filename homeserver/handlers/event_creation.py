@@ -26,7 +26,7 @@ from homeserver.events import (
     compute_reference_hash,
 )
 from homeserver.events.canonical import encode_canonical_json
-from storage.persistence.event_persister import ClientTxn, EventPersister, NewRoom, PersistItem, Rebuild
+from storage.persistence.event_persister import ClientTxn, EventNotWritten, EventPersister, NewRoom, PersistItem, Rebuild
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
 from storage.stores.events import EventStore
 from storage.stores.state import _LRU
@@ -194,41 +194,42 @@ class EventCreationHandler:
         key = (client_txn.user_id, client_txn.device_id, client_txn.txn_id) if client_txn is not None else None
         for _attempt in range(MAX_REBUILDS):
             waiting: Any = None
-            async with self.persister.linearizer.queue(room_id):
-                try:
-                    snap = await self.rooms.get(room_id)
-                except UnknownRoom:
-                    raise Forbidden("You are not in this room or it does not exist") from None
-                head, generation = self.persister.head(room_id, snap)
-                if key is not None:
-                    found = self.persister.find_txn(room_id, key)
-                    if isinstance(found, str):
-                        return found, snap.last_stream
-                    waiting = found
-                if waiting is None:
-                    draft = Draft.of(head)
-                    if pre_check is not None:
-                        await pre_check(draft, head)
-                    if state_key is None:
-                        for check in self.send_checks:
-                            await check(room_id, sender, type, content)
-                    if dedupe_state and state_key is not None and client_txn is None:
-                        existing = await self.state_event(draft, (type, state_key))
-                        if existing is not None and existing.sender == sender and _same(existing.content, content):
-                            if head is snap:
-                                return existing.event_id, snap.last_stream
-                            # the identical event is still queued: answer once it is committed
-                            waiting = self.persister.follow(room_id, existing.event_id)
+            try:
+                async with self.persister.turn(room_id) as turn:
+                    snap, head = turn.committed, turn.head
+                    if key is not None:
+                        found = turn.find_txn(key)
+                        if isinstance(found, str):
+                            return found, snap.last_stream
+                        waiting = found
                     if waiting is None:
-                        ev = await self.build(draft, sender, type, content, state_key, redacts)
-                        try:
-                            waiting = self.persister.enqueue(room_id, PersistItem(ev, client_txn, unsigned), head, generation)
-                        except Rebuild:
-                            continue
+                        draft = Draft.of(head)
+                        if pre_check is not None:
+                            await pre_check(draft, head)
+                        if state_key is None:
+                            for check in self.send_checks:
+                                await check(room_id, sender, type, content)
+                        if dedupe_state and state_key is not None and client_txn is None:
+                            existing = await self.state_event(draft, (type, state_key))
+                            if existing is not None and existing.sender == sender and _same(existing.content, content):
+                                if turn.head_is_committed:
+                                    return existing.event_id, snap.last_stream
+                                # the identical event is still queued: answer once it is committed
+                                waiting = turn.follow(existing.event_id)
+                        if waiting is None:
+                            ev = await self.build(draft, sender, type, content, state_key, redacts)
+                            try:
+                                waiting = turn.submit(PersistItem(ev, client_txn, unsigned))
+                            except Rebuild:
+                                continue
+            except UnknownRoom:
+                raise Forbidden("You are not in this room or it does not exist") from None
             try:
                 result = await waiting
             except Rebuild:
                 continue
+            except EventNotWritten:
+                raise MatrixError(500, Codes.UNKNOWN, "Event was not written: an earlier write to the room failed") from None
             if result.duplicate_of is not None:
                 return result.duplicate_of, result.position
             return result.rows[0].event_id, result.position

@@ -50,8 +50,7 @@ class RoomStateHandler:
         if at:
             _, stream = parse_token(at)
             await self.visibility.check_can_read_room(user_id, room_id)
-            row = await self.events.get_latest_event_at(room_id, stream)
-            ids = await self.state.get_state_ids(row.state_after) if row else {}
+            ids = await self.state.get_state_ids(await self.events.state_set_at(room_id, stream))
         else:
             ids = await self._state_ids_for_reader(user_id, room_id)
         member_ids = [e for (t, _), e in ids.items() if t == "m.room.member"]

@@ -19,21 +19,21 @@ room snapshot and caches are advanced, the notifier is told, then the post-commi
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from homeserver.api.errors import Codes, MatrixError
 from homeserver.events import Event
-from homeserver.linearizer import Linearizer
-from homeserver.notifier import Notifier
 from storage.database import Database, Txn
-from storage.persistence.batch import WriteBuffer, insert_rows
+from storage.persistence.context import EventContext, EventStatus, NotifySink, StateDelta, set_id_of
+from storage.persistence.linearizer import Linearizer
+from storage.persistence.persist_txn import DuplicateTxn, Plan, write_batch
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, dumps
 from storage.stores.events import EventRow, EventStore
 from storage.stores.state import _LRU, NewStateSet, StateStore
@@ -58,6 +58,9 @@ class PersistItem:
     event: Event
     client_txn: ClientTxn | None = None
     unsigned: dict[str, Any] | None = None  # stored in the PDU's unsigned (invite_room_state, ...)
+    # None: a local event built on the room's head (the fast path: current state + the event). Otherwise the
+    # event's state before/after, status and current-state delta, worked out by the federation side.
+    context: EventContext | None = None
 
 
 @dataclass
@@ -76,11 +79,8 @@ class PersistResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class DuplicateTxn(Exception):
-    def __init__(self, event_id: str, index: int = 0) -> None:
-        super().__init__(event_id)
-        self.event_id = event_id
-        self.index = index  # which item of the batch
+class EventNotWritten(Exception):
+    """The event was not written because an earlier write to the room failed, and it cannot be rebuilt."""
 
 
 class Rebuild(Exception):
@@ -137,7 +137,7 @@ def _new_head(base: RoomSnapshot) -> RoomSnapshot:
 
 
 class EventPersister:
-    def __init__(self, db: Database, stream: StreamIdGenerator, notifier: Notifier, rooms: RoomCache,
+    def __init__(self, db: Database, stream: StreamIdGenerator, notifier: NotifySink, rooms: RoomCache,
                  events: EventStore, state: StateStore, clock: Any, max_batch: int = 100) -> None:
         self.db = db
         self.stream = stream
@@ -148,6 +148,8 @@ class EventPersister:
         self.clock = clock
         self.linearizer = Linearizer("room_writes")
         self._hooks: list[PostCommitHook] = []
+        self._all_hooks: list[PostCommitHook] = []
+        self._delta_users: dict[int, list[list[str]]] = {}  # position -> users whose membership a delta changed
         self._txn_writers: list[TxnWriter] = []
         self._prepared_writers: list[tuple[Any, Any, Any]] = []
         self.max_batch = max_batch
@@ -155,9 +157,12 @@ class EventPersister:
         # (user, device, txn_id) -> event id of recently committed client sends (cheap in-memory dedupe)
         self._recent_txns: _LRU = _LRU(20_000)
 
-    def add_hook(self, hook: PostCommitHook) -> None:
-        """``hook(rows)`` runs after every commit (may return an awaitable; errors are logged, never raised)."""
-        self._hooks.append(hook)
+    def add_hook(self, hook: PostCommitHook, all_statuses: bool = False) -> None:
+        """``hook(rows)`` runs after every commit (may return an awaitable; errors are logged, never raised).
+
+        It sees timeline events only, unless ``all_statuses``: then also rejected, soft-failed and outlier
+        rows (``row.status``; their ``stream_ordering`` is 0)."""
+        (self._all_hooks if all_statuses else self._hooks).append(hook)
 
     def add_txn_writer(self, writer: TxnWriter) -> None:
         """``writer(txn, rows)`` runs inside the persist transaction after the events are written, so derived
@@ -179,6 +184,15 @@ class EventPersister:
         self._prepared_writers.append((prepare, writer, finish))
 
     # ---- the pipeline ----
+    @contextlib.asynccontextmanager
+    async def turn(self, room_id: str) -> AsyncIterator["RoomTurn"]:
+        """``async with persister.turn(room_id) as t``: hold the room's write lock, see its head (``t.head``)
+        and hand it events (``t.submit(item)``). Raises ``UnknownRoom`` (room_cache) for a room we lack."""
+        async with self.linearizer.queue(room_id):
+            committed = await self.rooms.get(room_id)
+            head, generation = self.head(room_id, committed)
+            yield RoomTurn(self, room_id, committed, head, generation)
+
     def head(self, room_id: str, committed: RoomSnapshot) -> tuple[RoomSnapshot, int]:
         """What the next event of ``room_id`` builds on (the caller holds the room lock): the head (committed
         state plus queued, uncommitted events) if anything is queued or in flight, else ``committed``. The
@@ -238,15 +252,20 @@ class EventPersister:
             head = base if getattr(base, "_is_head", False) else _new_head(base)
             pipe.head = head
         ev = item.event
-        if ev.state_key is not None:
-            head.state[(ev.type, ev.state_key)] = ev.event_id
-            if ev.type == "m.room.member":
-                membership = ev.content.get("membership")
-                if isinstance(membership, str):
-                    head.memberships[ev.state_key] = membership
-        prevs = set(ev.prev_event_ids)
-        head.extremities = [e for e in head.extremities if e not in prevs] + [ev.event_id]
-        head.max_depth = max(head.max_depth, ev.depth)
+        ctx = item.context
+        if ctx is None:
+            if ev.state_key is not None:
+                head.state[(ev.type, ev.state_key)] = ev.event_id
+                if ev.type == "m.room.member":
+                    membership = ev.content.get("membership")
+                    if isinstance(membership, str):
+                        head.memberships[ev.state_key] = membership
+        elif ctx.current is not None and ctx.in_timeline:
+            _apply_delta(head, ctx.current)
+        if ctx is None or ctx.in_timeline:
+            prevs = set(ev.prev_event_ids)
+            head.extremities = [e for e in head.extremities if e not in prevs] + ([ev.event_id] if ctx is None or ctx.extremity else [])
+            head.max_depth = max(head.max_depth, ev.depth)
         waiter = _Waiter(item, defer.Deferred(), can_rebuild)
         pipe.queue.append(waiter)
         pipe.by_event[ev.event_id] = waiter
@@ -362,7 +381,7 @@ class EventPersister:
     @staticmethod
     def _fail(w: "_Waiter", error: BaseException) -> None:
         if isinstance(error, Rebuild) and not w.can_rebuild:
-            error = MatrixError(500, Codes.UNKNOWN, "Event was not written: an earlier write to the room failed")
+            error = EventNotWritten("an earlier write to the room failed")
         for d in (w.d, *w.followers):
             if not d.called:
                 d.errback(Failure(error) if not isinstance(error, Failure) else error)
@@ -393,24 +412,49 @@ class EventPersister:
         # Work out the state changes in memory first (no DB writes yet).
         state = snapshot.state if snapshot is not None else {}
         cur_set = snapshot.state_set if snapshot is not None else None
-        overlay: dict[StateKey, str] = {}
-        plans: list[tuple[PersistItem, str | None, str | None, str | None, NewStateSet | None]] = []
+        overlay: dict[StateKey, str | None] = {}
+        plans: list[Plan] = []
         for item in items:
             ev = item.event
-            before = cur_set
+            ctx = item.context
+            if ctx is None:  # local fast path: current state + the event
+                before, replaces, sets = cur_set, None, []
+                if ev.state_key is not None:
+                    key = (ev.type, ev.state_key)
+                    replaces = overlay[key] if key in overlay else state.get(key)
+                    new_set = await self.state.prepare_change(cur_set, {key: ev.event_id})
+                    overlay[key] = ev.event_id
+                    cur_set = new_set.set_id
+                    sets.append(new_set)
+                plans.append(Plan(item, before, cur_set, replaces, sets))
+                continue
+            before = set_id_of(ctx.state_before)
+            after = set_id_of(ctx.state_after) or before
+            sets = [s for s in (ctx.state_before, ctx.state_after) if isinstance(s, NewStateSet)]
             replaces = None
-            new_set = None
-            if ev.state_key is not None:
-                key = (ev.type, ev.state_key)
-                replaces = overlay.get(key) or state.get(key)
-                new_set = await self.state.prepare_change(cur_set, {key: ev.event_id})
-                overlay[key] = ev.event_id
-                cur_set = new_set.set_id
-            plans.append((item, before, cur_set, replaces, new_set))
+            delta = ctx.current if ctx.in_timeline else None
+            if ctx.in_timeline and ev.state_key is not None and before is not None:
+                replaces = await self.state.get_state_value(before, (ev.type, ev.state_key))
+            if delta is not None:
+                if delta.new_set is None:
+                    delta.new_set = await self.state.prepare_change(cur_set, delta.changes, delta.removals)
+                if isinstance(delta.new_set, NewStateSet):
+                    sets.append(delta.new_set)
+                cur_set = delta.set_id
+                overlay.update(delta.changes)
+                overlay.update({k: None for k in delta.removals})
+            if ctx.in_timeline and ctx.after_is_current:
+                after = cur_set
+            plans.append(Plan(item, before, after, replaces, sets, delta, cur_set if ctx.in_timeline else None))
 
         prepared: list[tuple[Any, Any, Any]] = []
         if self._prepared_writers:
-            events = [item.event for item in items]
+            events: list[Any] = []
+            for plan in plans:
+                if plan.delta is not None:
+                    events.extend(plan.delta.members)
+                elif plan.item.context is None:
+                    events.append(plan.item.event)
             memberships = snapshot.memberships if snapshot is not None and new_room is None else {}
             try:
                 for prepare, writer, finish in self._prepared_writers:
@@ -420,13 +464,18 @@ class EventPersister:
             except BaseException:
                 self._finish_prepared(prepared, False)
                 raise
-        positions = self.stream.allocate_many(len(items))
+        positions = self.stream.allocate_many(sum(p.positions_needed() for p in plans))
+        at = 0
+        for plan in plans:
+            n = plan.positions_needed()
+            plan.positions = positions[at : at + n]
+            at += n
         try:
             prev_extremities = list(snapshot.extremities) if snapshot is not None else []
             max_depth = snapshot.max_depth if snapshot is not None else 0
             rows, extremities, max_depth = await self.db.run(
-                "persist_events", self._persist_txn, room_id, plans, positions, prev_extremities, max_depth, cur_set, new_room,
-                prepared,
+                "persist_events", self._persist_txn, room_id, plans, prev_extremities, max_depth, cur_set,
+                self.clock.time_msec(), new_room, prepared,
             )
         except BaseException:
             for p in positions:
@@ -435,9 +484,11 @@ class EventPersister:
             raise
         # Advance the in-memory view before the positions become visible to readers.
         snap = snapshot or self.rooms.peek(room_id)
-        if snap is not None:
-            for row in rows:
-                if row.state_key is not None:
+        if snap is not None and positions:
+            for plan, row in zip(plans, rows):
+                if plan.delta is not None:
+                    _apply_delta(snap, plan.delta)
+                elif plan.item.context is None and row.state_key is not None:
                     snap.state[(row.type, row.state_key)] = row.event_id
                     snap.content_cache.pop((row.type, row.state_key), None)
                     if row.type == "m.room.member" and row.membership:
@@ -449,14 +500,19 @@ class EventPersister:
             self.rooms.put(snap)
         self._finish_prepared(prepared, True)
         for row in rows:
+            if row.status != "accepted":
+                continue
             self.events.cache_row(row)
             if row.type == "m.room.redaction":
                 target = row.pdu.get("redacts") or row.content.get("redacts")
                 if isinstance(target, str):
                     self.events.on_redacted(target, row.event_id)
+        moved = [[m.user_id for m in p.delta.members] for p in plans if p.delta is not None and p.delta.members]
+        if moved and positions:
+            self._delta_users[positions[-1]] = moved
         for p in positions:
             self.stream.finish(p)
-        return rows, positions[-1]
+        return rows, (positions[-1] if positions else 0)
 
     @staticmethod
     def _finish_prepared(prepared: list[tuple[Any, Any, Any]], committed: bool) -> None:
@@ -466,113 +522,11 @@ class EventPersister:
             except Exception:
                 logger.exception("finishing a prepared txn writer failed")
 
-    def _persist_txn(self, txn: Txn, room_id: str, plans: list[Any], positions: list[int], extremities: list[str],
-                     max_depth: int, final_set: str | None, new_room: NewRoom | None,
-                     prepared: list[tuple[Any, Any, Any]] = ()) -> tuple[list[EventRow], list[str], int]:
-        now = self.clock.time_msec()
-        if new_room is not None:
-            txn.execute(
-                "INSERT INTO rooms (room_id, room_version, creator, created_ts, is_public, room_type) VALUES (?, ?, ?, ?, ?, ?)",
-                (room_id, new_room.room_version, new_room.creator, now, new_room.is_public, new_room.room_type),
-            )
-        rows: list[EventRow] = []
-        extrem = list(extremities)
-        event_rows = []
-        edges = []
-        txn_rows: list[tuple[Any, ...]] = []
-        self._check_txn_ids(txn, plans)
-        w = WriteBuffer(txn)  # everything up to the txn writers only writes: one round trip on PostgreSQL
-        for (item, before, after, replaces, new_set), pos in zip(plans, positions):
-            ev: Event = item.event
-            ct = item.client_txn
-            if ct is not None:
-                txn_rows.append((ct.user_id, ct.device_id, ct.txn_id, ev.event_id, room_id, now))
-            pdu = ev.get_pdu_json()
-            pdu["event_id"] = ev.event_id
-            if "room_id" not in pdu:
-                pdu["room_id"] = ev.room_id
-            if item.unsigned:
-                pdu.setdefault("unsigned", {}).update(item.unsigned)
-            membership = ev.content.get("membership") if ev.type == "m.room.member" else None
-            if not isinstance(membership, str):
-                membership = None
-            event_rows.append((
-                pos, ev.depth, ev.event_id, room_id, ev.type, ev.state_key, ev.sender, ev.origin_server_ts, membership,
-                dumps(pdu), before, after, replaces, ct.device_id if ct else None, ct.txn_id if ct else None,
-            ))
-            edges.extend((ev.event_id, p) for p in ev.prev_event_ids)
-            if new_set is not None:
-                StateStore.write_txn(w, room_id, new_set)  # type: ignore[arg-type]
-                w.execute(
-                    "INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership",
-                    (room_id, ev.type, ev.state_key, ev.event_id, membership),
-                )
-                if membership == "join":
-                    w.execute("DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?", (ev.state_key, room_id))
-                if membership is not None:
-                    w.execute(
-                        "INSERT INTO membership_events (stream_ordering, user_id, room_id, event_id, sender, membership) VALUES (?, ?, ?, ?, ?, ?)",
-                        (pos, ev.state_key, room_id, ev.event_id, ev.sender, membership),
-                    )
-            if ev.type == "m.room.redaction":
-                target = ev.redacts
-                if target:
-                    w.execute("UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ?", (ev.event_id, target, room_id))
-            prevs = set(ev.prev_event_ids)
-            extrem = [e for e in extrem if e not in prevs] + [ev.event_id]
-            max_depth = max(max_depth, ev.depth)
-            rows.append(EventRow(pos, ev.depth, ev.event_id, room_id, ev.type, ev.state_key, ev.sender, ev.origin_server_ts,
-                                 membership, pdu, before, after, replaces, None, ct.device_id if ct else None,
-                                 ct.txn_id if ct else None, ev.room_version.identifier))
-        # one statement per table on PostgreSQL (see storage/persistence/batch.py)
-        if txn_rows:
-            insert_rows(w, "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, inserted_ts)", txn_rows)
-        insert_rows(
-            w,
-            "INSERT INTO events (stream_ordering, topological_ordering, event_id, room_id, type, state_key, sender, origin_server_ts, "
-            "membership, json, state_before, state_after, replaces_state, device_id, txn_id)",
-            event_rows,
-        )
-        if edges:
-            insert_rows(w, "INSERT INTO event_edges (event_id, prev_event_id)", edges, "ON CONFLICT DO NOTHING")
-        removed = [e for e in extremities if e not in extrem]
-        if removed:
-            clause, params = txn.in_list("event_id", removed)
-            w.execute(f"DELETE FROM room_forward_extremities WHERE room_id = ? AND {clause}", [room_id, *params])
-        added = [e for e in extrem if e not in extremities]
-        insert_rows(w, "INSERT INTO room_forward_extremities (room_id, event_id)", [(room_id, e) for e in added])
-        w.execute(
-            "INSERT INTO room_state_meta (room_id, state_set, max_depth, last_stream) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (room_id) DO UPDATE SET state_set = excluded.state_set, max_depth = excluded.max_depth, last_stream = excluded.last_stream",
-            (room_id, final_set or "", max_depth, positions[-1]),
-        )
-        for writer, _finish, ticket in prepared:
-            writer(w, rows, ticket)  # write-only (see add_prepared_txn_writer): same round trip on PostgreSQL
-        w.flush()  # the txn writers may read what was just written (a redaction's target)
-        for writer in self._txn_writers:
-            writer(txn, rows)
-        return rows, extrem, max_depth
-
-    @staticmethod
-    def _check_txn_ids(txn: Txn, plans: list[Any]) -> None:
-        """Raise :class:`DuplicateTxn` (before anything is written) if a client txn id of the batch was used."""
-        keys = [(i, p[0].client_txn) for i, p in enumerate(plans) if p[0].client_txn is not None]
-        if not keys:
-            return
-        for start in range(0, len(keys), 100):
-            part = keys[start : start + 100]
-            where = " OR ".join("(user_id = ? AND device_id = ? AND txn_id = ?)" for _ in part)
-            params: list[Any] = []
-            for _, ct in part:
-                params.extend((ct.user_id, ct.device_id, ct.txn_id))
-            found = txn.query(f"SELECT user_id, device_id, txn_id, event_id FROM event_txn_ids WHERE {where}", params)
-            if found:
-                hit = {(r[0], r[1], r[2]): r[3] for r in found}
-                for i, ct in part:
-                    eid = hit.get((ct.user_id, ct.device_id, ct.txn_id))
-                    if eid is not None:
-                        raise DuplicateTxn(eid, i)
+    def _persist_txn(self, txn: Txn, room_id: str, plans: list[Plan], extremities: list[str], max_depth: int,
+                     final_set: str | None, now: int, new_room: NewRoom | None,
+                     prepared: list[tuple[Any, Any, Any]]) -> tuple[list[EventRow], list[str], int]:
+        return write_batch(txn, room_id, plans, extremities, max_depth, final_set, now, new_room, prepared,
+                           self._txn_writers)
 
     async def _after_commit(self, room_id: str, rows: list[EventRow], position: int) -> None:
         try:
@@ -581,18 +535,78 @@ class EventPersister:
             logger.exception("post-commit work failed in %s", room_id)
 
     async def _post_commit(self, room_id: str, rows: list[EventRow], position: int) -> None:
-        users = [r.state_key for r in rows if r.type == "m.room.member" and r.state_key]
-        try:
-            self.notifier.notify("events", position, users=users, rooms=[room_id])
-        except Exception:
-            logger.exception("notifier failed after persisting events")
-        for hook in self._hooks:
+        timeline = [r for r in rows if r.status == "accepted"]
+        if timeline:
+            users = [r.state_key for r in timeline if r.type == "m.room.member" and r.state_key]
+            for plan_users in self._delta_users.pop(position, ()):  # memberships changed by resolution
+                users.extend(plan_users)
             try:
-                result = hook(rows)
-                if hasattr(result, "__await__"):
-                    await result
+                self.notifier.notify("events", position, users=users, rooms=[room_id])
             except Exception:
-                logger.exception("post-commit hook failed")
+                logger.exception("notifier failed after persisting events")
+        for hook in self._all_hooks:
+            await self._run_hook(hook, rows)
+        if timeline:
+            for hook in self._hooks:
+                await self._run_hook(hook, timeline)
+
+    @staticmethod
+    async def _run_hook(hook: PostCommitHook, rows: list[EventRow]) -> None:
+        try:
+            result = hook(rows)
+            if hasattr(result, "__await__"):
+                await result
+        except Exception:
+            logger.exception("post-commit hook failed")
+
+
+class RoomTurn:
+    """One turn at a room's write lock (see :meth:`EventPersister.turn`): the committed snapshot, the head to
+    build on, and the ways to hand events over. Only valid inside the ``async with``."""
+
+    def __init__(self, persister: EventPersister, room_id: str, committed: RoomSnapshot, head: RoomSnapshot,
+                 generation: int) -> None:
+        self._persister = persister
+        self.room_id = room_id
+        self.committed = committed
+        self.head = head
+        self._generation = generation
+
+    @property
+    def head_is_committed(self) -> bool:
+        return self.head is self.committed
+
+    def find_txn(self, key: tuple[str, str, str]) -> "str | defer.Deferred[PersistResult] | None":
+        return self._persister.find_txn(self.room_id, key)
+
+    def follow(self, event_id: str) -> "defer.Deferred[PersistResult]":
+        return self._persister.follow(self.room_id, event_id)
+
+    def submit(self, item: PersistItem, can_rebuild: bool = True) -> "defer.Deferred[PersistResult]":
+        """Queue ``item`` (built on :attr:`head`); raises :class:`Rebuild` if the head was abandoned."""
+        d = self._persister.enqueue(self.room_id, item, self.head, self._generation, can_rebuild)
+        pipe = self._persister._pipes.get(self.room_id)
+        if pipe is not None and pipe.head is not None:
+            self.head = pipe.head  # later submits in this turn build on what was just queued
+            self._generation = pipe.generation
+        return d
+
+
+def _apply_delta(snap: RoomSnapshot, delta: StateDelta) -> None:
+    """Advance an in-memory snapshot (or head) by a current-state delta (with removals)."""
+    for key, event_id in delta.changes.items():
+        snap.state[key] = event_id
+        snap.content_cache.pop(key, None)
+    for key in delta.removals:
+        snap.state.pop(key, None)
+        snap.content_cache.pop(key, None)
+    for m in delta.members:
+        if m.membership is None:
+            snap.memberships.pop(m.user_id, None)
+        else:
+            snap.memberships[m.user_id] = m.membership
+    if delta.new_set is not None:
+        snap.state_set = delta.set_id
 
 
 AwaitableHook = Callable[[list[EventRow]], Awaitable[None]]

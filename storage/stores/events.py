@@ -37,6 +37,9 @@ class EventRow:
     device_id: str | None
     txn_id: str | None
     room_version: str = "11"
+    # accepted (timeline) | rejected | soft_failed | outlier: rows of the last three are stored apart from the
+    # timeline (event_outliers); only post-commit hooks registered with ``all_statuses=True`` ever see them
+    status: str = "accepted"
 
     @property
     def content(self) -> dict[str, Any]:
@@ -52,6 +55,18 @@ class EventRow:
     @property
     def token(self) -> str:
         return f"t{self.topological_ordering}_{self.stream_ordering}"
+
+
+def state_set_at_txn(txn: Txn, room_id: str, pos: int) -> str | None:
+    row = txn.query_one(
+        "SELECT e.state_after, p.state_set FROM events e LEFT JOIN room_state_positions p "
+        "ON p.room_id = e.room_id AND p.stream_ordering = e.stream_ordering "
+        "WHERE e.room_id = ? AND e.stream_ordering <= ? ORDER BY e.stream_ordering DESC LIMIT 1",
+        (room_id, pos),
+    )
+    if row is None:
+        return None
+    return row[1] or row[0]
 
 
 def _row(r: tuple[Any, ...], versions: dict[str, str]) -> EventRow:
@@ -193,6 +208,14 @@ class EventStore:
 
         rows = await self.db.run("latest_event_at", fn)
         return rows[0] if rows else None
+
+    async def state_set_at(self, room_id: str, pos: int) -> str | None:
+        """The room's (resolved) current state set at stream position ``pos``: the state after its last event
+        at or before ``pos``, or the resolved set recorded for that position when the room had forked."""
+        def fn(txn: Txn) -> str | None:
+            return state_set_at_txn(txn, room_id, pos)
+
+        return await self.db.run("state_set_at", fn)
 
     async def get_event_near_ts(self, room_id: str, ts: int, forwards: bool) -> EventRow | None:
         op, order = (">=", "ASC") if forwards else ("<=", "DESC")

@@ -199,19 +199,28 @@ class StateStore:
         return self._sets.get_(set_id)[1]
 
     # ---- building (the persister calls these) ----
-    async def prepare_change(self, prev_set_id: str | None, changes: Mapping[StateKey, str]) -> NewStateSet:
-        """Compute the set after applying ``changes`` to ``prev_set_id``: O(changed buckets) work."""
+    async def prepare_change(self, prev_set_id: str | None, changes: Mapping[StateKey, str],
+                             removals: Iterable[StateKey] = ()) -> NewStateSet:
+        """Compute the set after applying ``changes`` and dropping ``removals`` (keys resolution took out)
+        from ``prev_set_id``: O(changed buckets) work."""
         prev_set_id = prev_set_id or EMPTY_SET_ID
-        touched = {bucket_of(k) for k in changes}
+        removals = [k for k in removals if k not in changes]
+        touched = {bucket_of(k) for k in changes} | {bucket_of(k) for k in removals}
         await self._ensure([prev_set_id], touched)
-        return self.prepare_change_cached(prev_set_id, changes)
+        return self.prepare_change_cached(prev_set_id, changes, removals)
 
-    def prepare_change_cached(self, prev_set_id: str, changes: Mapping[StateKey, str]) -> NewStateSet:
+    def prepare_change_cached(self, prev_set_id: str, changes: Mapping[StateKey, str],
+                              removals: Iterable[StateKey] = ()) -> NewStateSet:
         prev_buckets, prev_size = self._sets.get_(prev_set_id)
         buckets = dict(prev_buckets)
         by_bucket: dict[int, dict[StateKey, str]] = {}
         for k, v in changes.items():
             by_bucket.setdefault(bucket_of(k), {})[k] = v
+        drop: dict[int, list[StateKey]] = {}
+        for k in removals:
+            if k not in changes:
+                drop.setdefault(bucket_of(k), []).append(k)
+                by_bucket.setdefault(bucket_of(k), {})
         size = prev_size
         new_chunks: list[tuple[str, str]] = []
         for b, entries in by_bucket.items():
@@ -221,7 +230,12 @@ class StateStore:
             merged = dict(old_chunk)
             before = len(merged)
             merged.update(entries)
+            for k in drop.get(b, ()):
+                merged.pop(k, None)
             size += len(merged) - before
+            if not merged:
+                buckets.pop(b, None)
+                continue
             chunk_id, text = encode_chunk(merged)
             buckets[b] = chunk_id
             # Always written (ON CONFLICT DO NOTHING): a cached chunk may come from a rolled-back txn.
@@ -230,6 +244,25 @@ class StateStore:
         set_id, set_json = encode_set(buckets)
         self._sets.put(set_id, (buckets, size))
         return NewStateSet(set_id, set_json, new_chunks, buckets, size)
+
+    def prepare_set(self, state: Mapping[StateKey, str]) -> NewStateSet:
+        """A whole state map as a set in ONE build (send_join's state, a resolution result): no previous
+        set is read, each non-empty bucket is encoded once."""
+        by_bucket: dict[int, dict[StateKey, str]] = {}
+        for k, v in state.items():
+            by_bucket.setdefault(bucket_of(k), {})[k] = v
+        buckets: dict[int, str] = {}
+        new_chunks: list[tuple[str, str]] = []
+        for b, entries in by_bucket.items():
+            chunk_id, text = encode_chunk(entries)
+            buckets[b] = chunk_id
+            new_chunks.append((chunk_id, text))
+            self._chunks.put(chunk_id, entries)
+        if not buckets:
+            return NewStateSet(EMPTY_SET_ID, None, [], {}, 0)
+        set_id, set_json = encode_set(buckets)
+        self._sets.put(set_id, (buckets, len(state)))
+        return NewStateSet(set_id, set_json, new_chunks, buckets, len(state))
 
     @staticmethod
     def write_txn(txn: Txn, room_id: str, new: NewStateSet) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.database import Database, Txn
-from storage.stores.events import EventRow, EventStore
+from storage.stores.events import EventRow, EventStore, state_set_at_txn
 
 
 @dataclass(frozen=True)
@@ -134,10 +134,7 @@ class SyncStore:
         def fn(txn: Txn) -> dict[str, str | None]:
             out: dict[str, Any] = {}
             for room_id, pos in wanted:
-                out[room_id] = txn.query_value(
-                    "SELECT state_after FROM events WHERE room_id = ? AND stream_ordering <= ? ORDER BY stream_ordering DESC LIMIT 1",
-                    (room_id, pos),
-                )
+                out[room_id] = state_set_at_txn(txn, room_id, pos)
             return out
 
         return await self.db.run("sync_state_sets_at", fn)

@@ -1,0 +1,1 @@
+from tests.unit.rooms.kit import kit  # noqa: F401  (fixture)

@@ -31,6 +31,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.e2e",
     "workers.wiring.media",
     "workers.wiring.compat",
+    "workers.wiring.contacts",
     "workers.wiring.sliding_sync",
 ]
 

@@ -20,7 +20,7 @@ class InvitePolicy:
         self._server_name = server_name
         self._get = get_global_account_data
 
-    async def check(self, inviter: str, invitee: str, room_id: str) -> None:
+    async def check(self, inviter: str, invitee: str, room_id: str, is_direct: bool = False) -> None:
         """Raise 403 M_INVITE_BLOCKED when the (local) invitee blocks invites."""
         if inviter == invitee or not invitee.endswith(":" + self._server_name):
             return

@@ -91,7 +91,7 @@ class MembershipHandler:
             content["reason"] = reason
         if membership == "invite":
             for check in self.invite_checks:
-                await check(sender, target, room_id)
+                await check(sender, target, room_id, is_direct=content.get("is_direct") is True)
         if membership in ("join", "knock", "invite"):
             content.update({k: v for k, v in (await self.profile_content(target)).items() if k not in content})
         unsigned: dict[str, Any] = {}

@@ -97,7 +97,7 @@ class RoomCreationHandler:
         invitees = [u for u in dict.fromkeys(invitees) if u != creator]
         for u in invitees:  # refuse before anything is created: no half-made room for a blocked invite
             for check in self.membership.invite_checks:
-                await check(creator, u, "")
+                await check(creator, u, "", is_direct=body.get("is_direct") is True)
         creation_content = body.get("creation_content", {})
         if not isinstance(creation_content, dict):
             raise MatrixError(400, Codes.BAD_JSON, "'creation_content' must be an object")

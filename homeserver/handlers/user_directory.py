@@ -23,6 +23,12 @@ class DirectoryVisibility(Protocol):
         ...
 
 
+class DirectoryRanking(Protocol):
+    async def rank(self, searcher: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` reordered for ``searcher`` (no rows added or removed)."""
+        ...
+
+
 class AllLocalUsers:
     async def filter_visible(self, searcher: str, candidates: list[str]) -> set[str]:
         return set(candidates)
@@ -33,6 +39,11 @@ class UserDirectoryHandler:
         self.store = store
         self.search_all_users = search_all_users
         self._visibility: DirectoryVisibility = AllLocalUsers()
+        self._ranking: DirectoryRanking | None = None
+
+    def set_ranking(self, ranking: "DirectoryRanking") -> None:
+        """Install a re-ranking of visible results (contacts first)."""
+        self._ranking = ranking
 
     def set_visibility(self, visibility: DirectoryVisibility) -> None:
         """Install the room-based rule (ignored when search_all_users is on)."""
@@ -57,4 +68,6 @@ class UserDirectoryHandler:
         if not self.search_all_users:
             visible = await self._visibility.filter_visible(searcher, [r["user_id"] for r in rows])
             rows = [r for r in rows if r["user_id"] in visible]
+        if self._ranking is not None:
+            rows = await self._ranking.rank(searcher, rows)
         return {"results": rows[:limit], "limited": len(rows) > limit}

@@ -28,6 +28,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.sync",
     "workers.wiring.messaging",
     "workers.wiring.push",
+    "workers.wiring.federation_transport",
     "workers.wiring.e2e",
     "workers.wiring.media",
     "workers.wiring.compat",

@@ -218,6 +218,21 @@ def _thumbnail_sizes(value: Any) -> list[str]:
     return sizes
 
 
+def _trusted_key_servers(value: Any) -> list[dict[str, Any]]:
+    """``federation.trusted_key_servers``: [{server_name, verify_keys?: {"ed25519:id": BASE64}}]."""
+    if not isinstance(value, list):
+        raise ValueError("expected a list of {server_name, verify_keys}")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("server_name"), str) or not item["server_name"]:
+            raise ValueError("each trusted key server needs a server_name")
+        keys = item.get("verify_keys") or {}
+        if not isinstance(keys, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
+            raise ValueError("verify_keys must map key ids to base64 keys")
+        out.append({"server_name": item["server_name"], "verify_keys": dict(keys)})
+    return out
+
+
 @dataclass(frozen=True)
 class Option:
     path: str  # dotted, e.g. "database.engine"
@@ -346,6 +361,16 @@ OPTIONS: list[Option] = [
     Option("push.max_age", _positive(parse_duration_ms), 86_400_000, "Events older than this are not pushed (after an outage or a restart, pushers catch up on newer events only)."),
     Option("push.poll_interval", _positive(parse_duration_ms), 2_000, "How often the pusher service checks the events stream and persists pusher positions (commits in the same process wake it at once)."),
     Option("process.gc_thresholds", _gc_thresholds, [20_000, 50, 100], "Python garbage-collector thresholds [gen0, gen1, gen2]; the startup heap is frozen out of collections. Fewer, cheaper collections keep latency tails short."),
+    # ---- federation transport (fednet): outbound client, discovery, keyring, queues ----
+    Option("federation.enabled", _bool, True, "Talk to other Matrix servers (outbound requests and queues). Inbound routes are served on listeners with the federation resource."),
+    Option("federation.extra_ca_files", _str_list, [], "PEM CA files trusted for federation TLS in addition to the system CAs (private or test CAs). Verification is always on."),
+    Option("federation.ip_range_blacklist", _str_list, ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/8", "192.0.0.0/24", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4", "::1/128", "::/128", "fe80::/10", "fc00::/7", "ff00::/8", "::ffff:0:0/96", "64:ff9b::/96"], "CIDR ranges other servers may not resolve to (private networks by default): outbound federation, well-known lookups."),
+    Option("federation.ip_range_whitelist", _str_list, [], "CIDR ranges allowed even if in federation.ip_range_blacklist (e.g. 127.0.0.0/8 for test servers on loopback)."),
+    Option("federation.domain_whitelist", _str_list, [], "If non-empty, the only server names federated with (inbound and outbound)."),
+    Option("federation.trusted_key_servers", _trusted_key_servers, [], "Notaries asked for keys a server cannot serve itself: [{server_name, verify_keys: {KEY_ID: BASE64}}]. None by default."),
+    Option("federation.request_timeout", _positive(parse_duration_ms), 60_000, "Overall timeout of one outbound federation request."),
+    Option("federation.max_response_size", _positive(parse_size), 100 * 1024 * 1024, "Largest outbound federation response read (send_join of big rooms needs tens of MB)."),
+    Option("federation.verify_threads", _positive(_int), 2, "Threads verifying event signatures."),
 ]
 
 OPTIONS_BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}

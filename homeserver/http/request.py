@@ -27,6 +27,7 @@ class SupRequest:
         self.request_id = request_id
         self.method = raw.method.decode("ascii", "replace")
         self.requester: Requester | None = None
+        self.origin: str | None = None  # the X-Matrix-verified server on federation routes
         self._json_cache: Any = None
         self._args: dict[str, list[str]] = {
             k.decode("utf-8", "replace"): [v.decode("utf-8", "replace") for v in vs] for k, vs in raw.args.items()

@@ -1,0 +1,66 @@
+"""``/_matrix/key/v2/query`` (notary): other servers' keys, as they signed them, countersigned by us.
+
+``POST /_matrix/key/v2/query`` with ``{"server_keys": {server: {key_id: {"minimum_valid_until_ts": ts}}}}`` and
+``GET /_matrix/key/v2/query/{serverName}[?minimum_valid_until_ts=]``. Unauthenticated, like the spec says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federation.keys.keyring import NOTARY_MAX_SERVERS, Keyring
+from federation.transport.discovery import InvalidServerName, parse_server_name
+from homeserver.api.errors import BadJson, InvalidParam
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+
+
+class NotaryServlet:
+    def __init__(self, keyring: Keyring, clock: Any) -> None:
+        self._keyring = keyring
+        self._clock = clock
+
+    def register(self, router: Router) -> None:
+        router.add("POST", "/_matrix/key/v2/query", self.on_post, "key_v2_query")
+        router.add("GET", "/_matrix/key/v2/query/{server_name}", self.on_get, "key_v2_query_server")
+        router.add("GET", "/_matrix/key/v2/query/{server_name}/{key_id}", self.on_get_key, "key_v2_query_server_key")
+
+    async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        body = request.json()
+        servers = body.get("server_keys")
+        if not isinstance(servers, dict):
+            raise BadJson("server_keys must be an object")
+        if len(servers) > NOTARY_MAX_SERVERS:
+            raise InvalidParam(f"At most {NOTARY_MAX_SERVERS} servers per query")
+        wanted: dict[str, dict[str, int]] = {}
+        for server, kids in servers.items():
+            self._check_name(server)
+            if not isinstance(kids, dict):
+                raise BadJson("each server's entry must be an object of key ids")
+            wanted[server] = {}
+            for kid, crit in kids.items():
+                min_valid = crit.get("minimum_valid_until_ts", 0) if isinstance(crit, dict) else 0
+                if isinstance(min_valid, bool) or not isinstance(min_valid, int):
+                    raise BadJson("minimum_valid_until_ts must be an integer")
+                wanted[server][str(kid)] = min_valid
+        return 200, {"server_keys": await self._query(wanted)}
+
+    async def on_get(self, request: SupRequest, server_name: str) -> tuple[int, dict[str, Any]]:
+        self._check_name(server_name)
+        min_valid = request.query_int("minimum_valid_until_ts", 0) or 0
+        return 200, {"server_keys": await self._query({server_name: {}}, min_valid)}
+
+    async def on_get_key(self, request: SupRequest, server_name: str, key_id: str) -> tuple[int, dict[str, Any]]:
+        self._check_name(server_name)
+        min_valid = request.query_int("minimum_valid_until_ts", 0) or 0
+        return 200, {"server_keys": await self._query({server_name: {key_id: min_valid}})}
+
+    async def _query(self, wanted: dict[str, dict[str, int]], min_valid_any: int = 0) -> list[dict[str, Any]]:
+        return await self._keyring.notary_query(wanted, min_valid_any)
+
+    @staticmethod
+    def _check_name(server: Any) -> None:
+        try:
+            parse_server_name(server)
+        except (InvalidServerName, TypeError):
+            raise InvalidParam(f"Invalid server name {server!r}") from None

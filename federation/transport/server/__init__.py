@@ -1,0 +1,1 @@
+"""Inbound federation transport: X-Matrix authentication, the federation route helper, server ACLs."""

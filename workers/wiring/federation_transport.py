@@ -1,0 +1,114 @@
+"""Federation transport area (fednet): outbound client, discovery, keyring + notary, inbound X-Matrix auth, ACLs.
+
+Comes before e2e and media in the wiring list (they read ``core.federation_e2e_keys`` etc.).
+
+Exposes on the core:
+  core.federation_client     federation.transport.client.FederationClient  (signed outbound requests)
+  core.federation_discovery  federation.transport.discovery.Discovery
+  core.keyring               federation.keys.keyring.Keyring  (get_keys, verify_json, verify_events, notary_query)
+  core.federation_auth       federation.transport.server.auth.FederationAuth  (authenticate(request) -> origin,
+                             add_origin_listener(fn))
+  core.federation_routes     federation.transport.server.routes.FederationRoutes
+                             (add(router, method, pattern, handler, name, room_param=...), check_acl, is_allowed)
+Serves: POST/GET /_matrix/key/v2/query (notary) on the keys and federation resources;
+        GET /_matrix/federation/v1/query/profile.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from federation.keys.keyring import Keyring
+from federation.keys.notary import NotaryServlet
+from federation.transport.client import FederationClient
+from federation.transport.discovery import Discovery, twisted_srv_lookup
+from federation.transport.server.auth import FederationAuth
+from federation.transport.server.queries import ProfileQueryServlet
+from federation.transport.server.routes import FederationRoutes
+from homeserver.http.outbound import IpFilter, OutboundError, OutboundHttpClient, tls_trust_root
+from storage.stores.server_keys import ServerKeyStore
+from workers.core import Core
+
+logger = logging.getLogger(__name__)
+
+
+class _RoomAcls:
+    """RoomAclSource over the rooms area: the content of the current m.room.server_acl event."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    async def server_acl(self, room_id: str) -> dict[str, Any] | None:
+        rooms = getattr(self._core, "room_cache", None)
+        events = getattr(self._core, "event_store", None)
+        if rooms is None or events is None:
+            return None
+        try:
+            snap = await rooms.get(room_id)
+        except Exception:  # unknown room: nothing to enforce here (the handler answers 404)
+            return None
+        event_id = snap.state.get(("m.room.server_acl", ""))
+        if not event_id:
+            return None
+        row = await events.get_event(event_id)
+        content = getattr(row, "content", None)
+        return content if isinstance(content, dict) else None
+
+
+def _well_known_fetcher(http: OutboundHttpClient) -> Any:
+    async def fetch(hostname: str) -> tuple[int, dict[str, str], bytes]:
+        try:
+            resp = await http.request("GET", f"https://{hostname}/.well-known/matrix/server", max_response=50 * 1024, timeout_s=10)
+        except OutboundError as e:
+            raise ValueError(str(e)) from None
+        headers = {k.decode("latin-1").lower(): v[-1].decode("latin-1") for k, v in resp.headers.getAllRawHeaders()}
+        return resp.status, headers, resp.body
+
+    return fetch
+
+
+def wire(core: Core) -> None:
+    fed = core.config.federation
+    trust = tls_trust_root(fed.extra_ca_files)
+    ip_filter = IpFilter(fed.ip_range_blacklist, fed.ip_range_whitelist)
+    well_known_http = OutboundHttpClient(core.reactor, fed.ip_range_blacklist, fed.ip_range_whitelist, 10.0, 50 * 1024, fed.extra_ca_files)
+    discovery = Discovery(core.clock, _well_known_fetcher(well_known_http), twisted_srv_lookup(core.reactor))
+    allowed_domains = set(fed.domain_whitelist)
+
+    def domain_allowed(server: str) -> bool:
+        return not allowed_domains or server in allowed_domains
+
+    client = FederationClient(
+        core.reactor, core.server_name, core.signing_key, discovery, ip_filter, trust,
+        timeout_s=fed.request_timeout / 1000, max_response=fed.max_response_size, enabled=fed.enabled,
+        destination_allowed=domain_allowed,
+    )
+    key_server = getattr(core, "key_server", None)
+    keyring = Keyring(
+        core.reactor, core.clock, ServerKeyStore(core.db), client, core.server_name, core.signing_key,
+        old_keys=core.config.old_signing_keys, trusted_key_servers=fed.trusted_key_servers,
+        own_keys_json=key_server.server_keys_json if key_server is not None else None, verify_threads=fed.verify_threads,
+    )
+    auth = FederationAuth(core.server_name, keyring, core.clock, domain_allowed)
+    routes = FederationRoutes(auth, _RoomAcls(core))
+
+    core.federation_client = client
+    core.federation_discovery = discovery
+    core.keyring = keyring
+    core.federation_auth = auth
+    core.federation_routes = routes
+
+    notary = NotaryServlet(keyring, core.clock)
+    core.on_resource("keys", notary.register)
+    core.on_resource("federation", notary.register)
+    profiles = getattr(core, "profiles", None)
+    if profiles is not None:
+        core.on_resource("federation", ProfileQueryServlet(routes, profiles, core.server_name).register)
+
+    async def stop() -> None:
+        keyring.stop()
+        await client.close()
+        await well_known_http.close()
+
+    core.on_shutdown(stop)

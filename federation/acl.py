@@ -3,23 +3,16 @@
 Offers :func:`server_allowed(server_name, acl_content)`. Per the spec: the port is ignored; with
 ``allow_ip_literals`` false (default true) IP-literal names are denied; a ``deny`` glob match denies; otherwise an
 ``allow`` glob match allows and no match denies (a missing ``allow`` allows nobody). Globs use ``*`` and ``?``
-and match case-insensitively. Entries that are not strings are ignored. No ACL content at all allows everyone.
+and match case-insensitively (the linear-time matcher of ``homeserver.types.glob``: no regex from room state). Entries that are not strings are ignored. No ACL content at all allows everyone.
 Use it on every PDU, EDU and room-scoped federation request (see ``federation.transport.server.routes``).
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import Any
 
 from homeserver.http.outbound import ip_literal
-
-
-@lru_cache(maxsize=4096)
-def _glob(pattern: str) -> re.Pattern[str]:
-    out = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(f"^{out}$", re.IGNORECASE | re.DOTALL)
+from homeserver.types.glob import glob_matches
 
 
 def _host(server_name: str) -> str:
@@ -32,7 +25,7 @@ def _host(server_name: str) -> str:
 def _matches(host: str, patterns: Any) -> bool:
     if not isinstance(patterns, list):
         return False
-    return any(isinstance(p, str) and _glob(p).match(host) for p in patterns)
+    return any(isinstance(p, str) and glob_matches(p, host, classes=False) for p in patterns)
 
 
 def server_allowed(server_name: str, acl_content: dict[str, Any] | None) -> bool:

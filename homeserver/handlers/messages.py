@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
-from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
 from homeserver.handlers.visibility import VisibilityFilter
+from homeserver.types.room_position import RoomPosition, after, before, parse_position
 from storage.persistence.room_cache import RoomCache, UnknownRoom
 from storage.stores.events import EventFormatter, EventRow, EventStore
 from storage.stores.state import StateStore
 from storage.streams import StreamIdGenerator
 
-_TOPO_RE = re.compile(r"^t(\d{1,19})_(\d{1,19})$")
-_STREAM_RE = re.compile(r"^s(\d{1,19})$")
-_SYNC_RE = re.compile(r"^s1_(\d{1,19})(?:~[^_]*)?(?:_.*)?$")
 Key = tuple[int | None, int]
 
 
 def parse_token(token: str) -> Key:
-    """``t{topo}_{stream}`` (ours), ``s{N}`` or a sync ``next_batch`` (``s1_<events>_...``)."""
-    if not isinstance(token, str) or len(token) > 1024:
-        raise InvalidParam("Invalid pagination token")
-    m = _TOPO_RE.match(token)
-    if m and int(m.group(1)) < 2**63 and int(m.group(2)) < 2**63:  # 19 digits can exceed a 64-bit column
-        return int(m.group(1)), int(m.group(2))
-    m = _SYNC_RE.match(token) or _STREAM_RE.match(token)
-    if m and int(m.group(1)) < 2**63:
-        return None, int(m.group(1))
-    raise InvalidParam("Invalid pagination token")
+    """(topological or None, stream) of a pagination token (kept for callers that need the stream part)."""
+    pos = parse_position(token)
+    return pos.topo, pos.stream
 
 
 def _matches(pattern: str, value: str) -> bool:
@@ -112,40 +102,45 @@ class MessagesHandler:
         if flt.limit is not None:
             limit = min(limit, flt.limit)
         backwards = direction == "b"
+        current = self.stream.current()
         if from_token:
-            key = parse_token(from_token)
+            pos = parse_position(from_token)
         else:
-            key = (None, self.stream.current()) if backwards else (0, 0)
-        to_key = parse_token(to_token) if to_token else None
-        # A stream-only key bounds by stream position only; clamp to what readers may see.
-        if key[0] is None:
-            key = (None, min(key[1], self.stream.current()))
+            pos = RoomPosition(None, current) if backwards else RoomPosition(0, 0)
+        to_pos = parse_position(to_token) if to_token else None
+        # A stream-only position bounds by stream position only; clamp to what readers may see.
+        if pos.topo is None:
+            pos = RoomPosition(None, min(pos.stream, current))
+
+        def edge(r: EventRow) -> RoomPosition:
+            """The position past ``r`` in the travelling direction."""
+            return (before if backwards else after)(r.topological_ordering, r.stream_ordering)
+
         chunk: list[EventRow] = []
-        cursor = key
+        cursor = pos
         exhausted = False
         for _ in range(5):
-            batch = await self.events.paginate(room_id, cursor, backwards, limit, to_key)
+            batch = await self.events.paginate(room_id, cursor, backwards, limit, to_pos)
             if not backwards:
-                current = self.stream.current()
                 batch = [r for r in batch if r.stream_ordering <= current]
             if len(batch) < limit:
                 exhausted = True
             if not batch:
                 break
-            cursor = (batch[-1].topological_ordering, batch[-1].stream_ordering)
+            cursor = edge(batch[-1])
             visible = await self.visibility.filter(user_id, [r for r in batch if flt.check(r)])
             for r in visible:
                 chunk.append(r)
                 if len(chunk) == limit:
-                    cursor = (r.topological_ordering, r.stream_ordering)
+                    cursor = edge(r)
                     exhausted = exhausted and r is batch[-1]
                     break
             if len(chunk) >= limit or exhausted:
                 break
-        start = from_token or (f"s{key[1]}" if key[0] is None else f"t{key[0]}_{key[1]}")
-        out: dict[str, Any] = {"chunk": await self.formatter.format(chunk, user_id, device_id), "start": start}
+        out: dict[str, Any] = {"chunk": await self.formatter.format(chunk, user_id, device_id),
+                               "start": from_token or pos.render()}
         if not exhausted:
-            out["end"] = f"t{cursor[0]}_{cursor[1]}"
+            out["end"] = cursor.render()
         if flt.lazy_load_members and chunk:
             at = chunk[0].state_after if backwards else chunk[-1].state_after
             out["state"] = await self._lazy_members(chunk, user_id, device_id, at)
@@ -160,20 +155,22 @@ class MessagesHandler:
             raise NotFound("Event not found")
         before_n = limit // 2
         after_n = limit - before_n
-        key = (row.topological_ordering, row.stream_ordering)
-        before = await self.events.paginate(room_id, key, True, before_n) if before_n else []
-        after = await self.events.paginate(room_id, key, False, after_n) if after_n else []
-        after = [r for r in after if r.stream_ordering <= self.stream.current()]
-        before_v = await self.visibility.filter(user_id, [r for r in before if flt.check(r)])
-        after_v = await self.visibility.filter(user_id, [r for r in after if flt.check(r)])
-        start_row = before[-1] if before else row
-        end_row = after[-1] if after else row
+        here = before(row.topological_ordering, row.stream_ordering)
+        past = after(row.topological_ordering, row.stream_ordering)
+        rows_before = await self.events.paginate(room_id, here, True, before_n) if before_n else []
+        rows_after = await self.events.paginate(room_id, past, False, after_n) if after_n else []
+        rows_after = [r for r in rows_after if r.stream_ordering <= self.stream.current()]
+        before_v = await self.visibility.filter(user_id, [r for r in rows_before if flt.check(r)])
+        after_v = await self.visibility.filter(user_id, [r for r in rows_after if flt.check(r)])
+        # start/end are the positions just outside what was scanned, so /messages continues without a gap
+        start_row = rows_before[-1] if rows_before else row
+        end_row = rows_after[-1] if rows_after else row
         out: dict[str, Any] = {
             "event": await self.formatter.format_one(row, user_id, device_id),
             "events_before": await self.formatter.format(before_v, user_id, device_id),
             "events_after": await self.formatter.format(after_v, user_id, device_id),
-            "start": f"t{start_row.topological_ordering}_{start_row.stream_ordering}",
-            "end": f"t{end_row.topological_ordering}_{end_row.stream_ordering}",
+            "start": before(start_row.topological_ordering, start_row.stream_ordering).render(),
+            "end": after(end_row.topological_ordering, end_row.stream_ordering).render(),
         }
         at = end_row.state_after
         if flt.lazy_load_members:

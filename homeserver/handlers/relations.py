@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
-from homeserver.api.errors import Codes, InvalidParam, MatrixError, NotFound
+from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.types.room_position import RoomPosition, parse_optional
 from storage.stores.relations import (  # the index owns the parse rules (storage may not import handlers)
     ANNOTATION, LISTED_REL_TYPES, MAX_KEY_LENGTH, REFERENCE, REPLACE, REPLY, THREAD, Relation, parse_relations,
 )
@@ -113,19 +114,13 @@ def strip_for_forwarding(content: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- pagination tokens
 
 
-def encode_token(topo: int, stream: int) -> str:
-    return f"r{topo}_{stream}"
+def encode_token(pos: RoomPosition) -> str:
+    return pos.render()
 
 
-def decode_token(token: str | None) -> tuple[int, int] | None:
-    if token is None:
-        return None
-    body = token[1:] if token[:1] in ("r", "t", "s") else token
-    parts = body.split("_", 1) if "_" in body else [body, body]
-    # ASCII digits only, within a 64-bit column (int() alone accepts "+1", " 1", "1_0" and other scripts' digits).
-    if not all(p.isascii() and p.isdigit() and len(p) <= 19 and int(p) < 2**63 for p in parts):
-        raise InvalidParam("Invalid pagination token")
-    return int(parts[0]), int(parts[1])
+def decode_token(token: str | None) -> RoomPosition | None:
+    """A /relations or /threads token, a /messages token or a sync ``next_batch`` (all are positions)."""
+    return parse_optional(token)
 
 
 # ---------------------------------------------------------------- the shell
@@ -186,7 +181,7 @@ class RelationsHandler:
         chunk = await self.serialize(rows, user_id)
         out: dict[str, Any] = {"chunk": chunk}
         if next_key is not None:
-            out["next_batch"] = encode_token(*next_key)
+            out["next_batch"] = encode_token(next_key)
         if from_token is not None:
             out["prev_batch"] = from_token
         if recurse is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from homeserver.api.errors import BadJson, Codes, InvalidParam, MatrixError
 from homeserver.sync.filter import EventFilter
+from homeserver.types import room_position
 from storage.stores.search import ALL_KEYS, RoomScope, SearchStore, query_terms
 
 DEFAULT_LIMIT = 10
@@ -232,18 +233,19 @@ class SearchHandler:
         return {"search_categories": {"room_events": out}}
 
     async def _context(self, user_id: str, device_id: str | None, row: Any, crit: RoomEventsCriteria) -> dict[str, Any]:
-        key = (row.topological_ordering, row.stream_ordering)
-        before = await self.events.paginate(row.room_id, key, True, crit.before_limit) if crit.before_limit else []
-        after = await self.events.paginate(row.room_id, key, False, crit.after_limit) if crit.after_limit else []
-        if before and before[0].event_id == row.event_id:
-            before = before[1:]
+        here = room_position.before(row.topological_ordering, row.stream_ordering)
+        past = room_position.after(row.topological_ordering, row.stream_ordering)
+        before = await self.events.paginate(row.room_id, here, True, crit.before_limit) if crit.before_limit else []
+        after = await self.events.paginate(row.room_id, past, False, crit.after_limit) if crit.after_limit else []
+        start_row = before[-1] if before else row  # positions just outside the scanned rows, as /context
+        end_row = after[-1] if after else row
         before = await self.visibility.filter(user_id, before)
         after = await self.visibility.filter(user_id, after)
         ctx: dict[str, Any] = {
             "events_before": await self.formatter.format(before, user_id, device_id),
             "events_after": await self.formatter.format(after, user_id, device_id),
-            "start": (before[-1] if before else row).token,
-            "end": (after[-1] if after else row).token,
+            "start": room_position.before(start_row.topological_ordering, start_row.stream_ordering).render(),
+            "end": room_position.after(end_row.topological_ordering, end_row.stream_ordering).render(),
         }
         if crit.include_profile:
             info: dict[str, Any] = {}

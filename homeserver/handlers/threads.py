@@ -44,5 +44,5 @@ class ThreadsHandler:
                 break
         out: dict[str, Any] = {"chunk": chunk}
         if next_key is not None:
-            out["next_batch"] = encode_token(*next_key)
+            out["next_batch"] = encode_token(next_key)
         return out

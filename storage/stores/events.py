@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from homeserver.events import Event, get_room_version, redact_event_dict
+from homeserver.types.room_position import RoomPosition, before
 from storage.database import Database, Txn
+from storage.stores.positions import page_clause
 from storage.stores.state import _LRU
 
 _COLUMNS = (
@@ -54,7 +56,8 @@ class EventRow:
 
     @property
     def token(self) -> str:
-        return f"t{self.topological_ordering}_{self.stream_ordering}"
+        """The pagination position just before this event (``prev_batch`` of a timeline it starts)."""
+        return before(self.topological_ordering, self.stream_ordering).render()
 
 
 def state_set_at_txn(txn: Txn, room_id: str, pos: int) -> str | None:
@@ -162,39 +165,20 @@ class EventStore:
         return rows
 
     async def paginate(
-        self, room_id: str, from_key: tuple[int | None, int], backwards: bool, limit: int,
-        to_key: tuple[int | None, int] | None = None,
+        self, room_id: str, from_pos: RoomPosition | None, backwards: bool, limit: int,
+        to_pos: RoomPosition | None = None,
     ) -> list[EventRow]:
-        """Topological pagination. Keys are (topological, stream); topological None means "stream only".
+        """Topological pagination between positions (``homeserver/types/room_position.py``).
 
-        Backwards returns events strictly before ``from_key`` newest first; forwards strictly after it, oldest first.
+        Backwards returns the events before ``from_pos``, newest first; forwards the events after it,
+        oldest first; never past ``to_pos``. ``from_pos`` None starts at the room's end in that direction.
         """
-        def cond(key: tuple[int | None, int], op: str) -> tuple[str, list[Any]]:
-            topo, stream = key
-            if topo is None:
-                return f"stream_ordering {op} ?", [stream]
-            return (f"(topological_ordering {op} ? OR (topological_ordering = ? AND stream_ordering {op} ?))",
-                    [topo, topo, stream])
-
-        if backwards:
-            where, params = cond(from_key, "<")
-            if from_key[0] is None:
-                where, params = "stream_ordering <= ?", [from_key[1]]
-            order = "topological_ordering DESC, stream_ordering DESC"
-        else:
-            where, params = cond(from_key, ">")
-            order = "topological_ordering ASC, stream_ordering ASC"
-        if to_key is not None:
-            w2, p2 = cond(to_key, ">=" if backwards else "<=")
-            if to_key[0] is None and not backwards:
-                w2, p2 = "stream_ordering <= ?", [to_key[1]]
-            elif to_key[0] is None and backwards:
-                w2, p2 = "stream_ordering > ?", [to_key[1]]
-            where += f" AND {w2}"
-            params += p2
+        where, params = page_clause(from_pos, to_pos, backwards)
+        order = "topological_ordering DESC, stream_ordering DESC" if backwards else "topological_ordering ASC, stream_ordering ASC"
+        cond = " AND ".join(["room_id = ?", *where])
 
         def fn(txn: Txn) -> list[EventRow]:
-            return self.rows_txn(txn, f"room_id = ? AND {where} ORDER BY {order} LIMIT ?", [room_id, *params, limit])
+            return self.rows_txn(txn, f"{cond} ORDER BY {order} LIMIT ?", [room_id, *params, limit])
 
         rows = await self.db.run("paginate_room", fn)
         for r in rows:

@@ -11,7 +11,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from homeserver.types.room_position import RoomPosition, after, before
 from storage.database import Database, Txn
+from storage.stores.positions import page_clause
 
 REPLACE = "m.replace"
 ANNOTATION = "m.annotation"
@@ -190,11 +192,13 @@ class RelationsStore:
 
     async def get_children(
         self, room_id: str, parent_id: str, rel_type: str | None, event_type: str | None,
-        from_key: tuple[int, int] | None, to_key: tuple[int, int] | None, limit: int, forwards: bool, depth: int,
-    ) -> tuple[list[RelationRow], tuple[int, int] | None]:
-        """One page of children (and, with depth > 1, descendants). Returns rows and the next key."""
+        from_pos: RoomPosition | None, to_pos: RoomPosition | None, limit: int, forwards: bool, depth: int,
+    ) -> tuple[list[RelationRow], RoomPosition | None]:
+        """One page of children (and, with depth > 1, descendants) on the travelling side of ``from_pos``.
 
-        def fn(txn: Txn) -> tuple[list[RelationRow], tuple[int, int] | None]:
+        Returns rows and the position past the last one (None when nothing more lies that way)."""
+
+        def fn(txn: Txn) -> tuple[list[RelationRow], RoomPosition | None]:
             parents = [parent_id]
             frontier = [parent_id]
             for _ in range(depth - 1):
@@ -218,14 +222,9 @@ class RelationsStore:
             if event_type is not None:
                 where.append("type = ?")
                 params.append(event_type)
-            op = ">" if forwards else "<"
-            if from_key is not None:
-                where.append(f"(topological_ordering {op} ? OR (topological_ordering = ? AND stream_ordering {op} ?))")
-                params.extend([from_key[0], from_key[0], from_key[1]])
-            if to_key is not None:
-                op2 = "<=" if forwards else ">="
-                where.append(f"(topological_ordering {op2.strip('=')} ? OR (topological_ordering = ? AND stream_ordering {op2} ?))")
-                params.extend([to_key[0], to_key[0], to_key[1]])
+            w, p = page_clause(from_pos, to_pos, backwards=not forwards)
+            where.extend(w)
+            params.extend(p)
             order = "ASC" if forwards else "DESC"
             raw = txn.query(
                 "SELECT DISTINCT event_id, rel_type, parent_id, sender, type, topological_ordering, stream_ordering"
@@ -236,8 +235,10 @@ class RelationsStore:
             rows = [RelationRow(*r) for r in raw]
             more = len(rows) > limit
             rows = rows[:limit]
-            next_key = (rows[-1].topological_ordering, rows[-1].stream_ordering) if more and rows else None
-            return rows, next_key
+            next_pos = None
+            if more and rows:
+                next_pos = (after if forwards else before)(rows[-1].topological_ordering, rows[-1].stream_ordering)
+            return rows, next_pos
 
         return await self.db.run("relations_children", fn)
 
@@ -304,14 +305,15 @@ class RelationsStore:
 
     # ------------------------------------------------------------ threads
     async def get_threads(
-        self, room_id: str, user_id: str, participated_only: bool, from_key: tuple[int, int] | None, limit: int,
-    ) -> tuple[list[str], tuple[int, int] | None]:
-        def fn(txn: Txn) -> tuple[list[str], tuple[int, int] | None]:
+        self, room_id: str, user_id: str, participated_only: bool, from_pos: RoomPosition | None, limit: int,
+    ) -> tuple[list[str], RoomPosition | None]:
+        """Thread roots whose latest event lies before ``from_pos``, most recently active first."""
+        def fn(txn: Txn) -> tuple[list[str], RoomPosition | None]:
             where = ["t.room_id = ?"]
             params: list[Any] = [room_id]
-            if from_key is not None:
-                where.append("(t.topological_ordering < ? OR (t.topological_ordering = ? AND t.stream_ordering < ?))")
-                params.extend([from_key[0], from_key[0], from_key[1]])
+            w, p = page_clause(from_pos, None, backwards=True, prefix="t.")
+            where.extend(w)
+            params.extend(p)
             if participated_only:
                 where.append(
                     "(EXISTS (SELECT 1 FROM event_relations r WHERE r.parent_id = t.thread_id AND r.rel_type = ?"
@@ -324,7 +326,7 @@ class RelationsStore:
             )
             more = len(raw) > limit
             raw = raw[:limit]
-            return [r[0] for r in raw], ((raw[-1][1], raw[-1][2]) if more and raw else None)
+            return [r[0] for r in raw], (before(raw[-1][1], raw[-1][2]) if more and raw else None)
 
         return await self.db.run("get_threads", fn)
 

@@ -63,7 +63,10 @@ def test_annotation_counts_dedup_per_user():
 
 
 def test_tokens_and_forwarding():
-    assert decode_token(encode_token(3, 9)) == (3, 9)
+    from homeserver.types.room_position import RoomPosition
+
+    assert decode_token(encode_token(RoomPosition(3, 9))) == RoomPosition(3, 9)
+    assert decode_token("r3_9") == RoomPosition(3, 9)  # tokens handed out by earlier versions
     assert decode_token(None) is None
     with pytest.raises(MatrixError):
         decode_token("rabc")

@@ -89,7 +89,11 @@ class DirectoryHandler:
         return {"aliases": await self.aliases.for_room(room_id)}
 
     async def check_canonical_alias(self, room_id: str, content: Mapping[str, Any]) -> None:
-        """Local aliases in ``alias``/``alt_aliases`` must exist and point at this room (400 M_BAD_ALIAS)."""
+        """New local aliases in ``alias``/``alt_aliases`` must exist and point at this room (400 M_BAD_ALIAS).
+
+        As the spec says, aliases already in the current event are not validated again (so a client can
+        drop the canonical alias while keeping alt aliases that were deleted meanwhile)."""
+        present = await self._current_aliases(room_id)
         values: list[Any] = []
         if "alias" in content and content["alias"] is not None:
             values.append(content["alias"])
@@ -105,10 +109,26 @@ class DirectoryHandler:
                 parsed = RoomAlias.parse(value)
             except InvalidId as e:
                 raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid alias {value!r}: {e}") from None
-            if parsed.domain == self.server_name:
+            if parsed.domain == self.server_name and value not in present:
                 found = await self.aliases.get(value)
                 if found is None or found[0] != room_id:
                     raise MatrixError(400, Codes.BAD_ALIAS, f"Alias {value} does not point to this room")
+
+    async def _current_aliases(self, room_id: str) -> set[str]:
+        try:
+            snap = await self.rooms.get(room_id)
+        except UnknownRoom:
+            return set()
+        event_id = snap.state.get(("m.room.canonical_alias", ""))
+        row = await self.creation.events.get_event(event_id) if event_id else None
+        if row is None or row.redacted_by is not None:
+            return set()
+        content = row.content
+        out = {content["alias"]} if isinstance(content.get("alias"), str) else set()
+        alt = content.get("alt_aliases")
+        if isinstance(alt, list):
+            out.update(a for a in alt if isinstance(a, str))
+        return out
 
     async def get_visibility(self, room_id: str) -> dict[str, Any]:
         room = await self.room_store.get_room(room_id)

@@ -108,7 +108,9 @@ class RegistrationHandler:
         return True
 
     def flows(self) -> list[list[str]]:
-        return [["m.login.registration_token"]] if self.require_token else [["m.login.dummy"]]
+        # The token stage is followed by m.login.dummy, as clients expect (matrix-nio's register_with_token
+        # sends the token, then completes with dummy): the token alone is one stage of a two-stage flow.
+        return [["m.login.registration_token", "m.login.dummy"]] if self.require_token else [["m.login.dummy"]]
 
     # ---- creating accounts ----
     async def create_account(

@@ -202,11 +202,11 @@ class DeviceStore:
 
 
 def _device(row: tuple[Any, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {"device_id": row[0]}
-    if row[1] is not None:
-        out["display_name"] = row[1]
-    if row[2] is not None:
-        out["last_seen_ip"] = row[2]
-    if row[3] is not None:
-        out["last_seen_ts"] = int(row[3])
-    return out
+    """The client-format device: unknown name / last-seen values are ``null``, never absent
+    (the spec marks them optional, but clients such as matrix-nio require the keys)."""
+    return {
+        "device_id": row[0],
+        "display_name": row[1],
+        "last_seen_ip": row[2],
+        "last_seen_ts": int(row[3]) if row[3] is not None else None,
+    }

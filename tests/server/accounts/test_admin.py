@@ -77,13 +77,15 @@ def test_registration_tokens(make_server):
     assert srv.get("/_matrix/client/v1/register/m.login.registration_token/validity?token=zzz").json() == {"valid": False}
     # registration needs the token stage
     r = srv.post(V3 + "/register", json={"username": "newbie", "password": PASSWORD})
-    assert r.json()["flows"] == [{"stages": ["m.login.registration_token"]}]
+    assert r.json()["flows"] == [{"stages": ["m.login.registration_token", "m.login.dummy"]}]
     session = r.json()["session"]
     r = srv.post(V3 + "/register", json={"username": "newbie", "password": PASSWORD, "auth": {"type": "m.login.registration_token", "token": "nope", "session": session}})
     assert r.status_code == 401 and r.json()["errcode"] == "M_UNAUTHORIZED"
-    r = srv.post(V3 + "/register", json={"username": "newbie", "password": PASSWORD, "auth": {"type": "m.login.dummy", "session": session}})
+    r = srv.post(V3 + "/register", json={"username": "newbie", "password": PASSWORD, "auth": {"type": "m.login.password", "session": session}})
     assert r.status_code == 401 and r.json()["errcode"] == "M_UNRECOGNIZED"
     r = srv.post(V3 + "/register", json={"username": "newbie", "password": PASSWORD, "auth": {"type": "m.login.registration_token", "token": "abc", "session": session}})
+    assert r.status_code == 401 and r.json()["completed"] == ["m.login.registration_token"], r.text
+    r = srv.post(V3 + "/register", json={"username": "newbie", "password": PASSWORD, "auth": {"type": "m.login.dummy", "session": session}})
     assert r.status_code == 200, r.text
     t = srv.get(ADMIN + "/v1/registration_tokens/abc", token=root).json()
     assert t["completed"] == 1 and t["pending"] == 0

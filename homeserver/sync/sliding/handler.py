@@ -46,6 +46,7 @@ class SlidingSyncHandler:
         self._events = events
         self._receipts_moved = receipts_moved
         self._presence = presence
+        self._room_types: dict[str, str | None] = {}  # shared by every request's RoomFacts
         self._activity: dict[str, int] = {}  # room -> position of its latest event (database, then notifier)
         notifier.add_listener(self._on_notify)
 
@@ -120,7 +121,7 @@ class SlidingSyncHandler:
         user_id = req.user_id
         now_events = now.get("events")
         cands = candidates(user_id, memberships, conn.rooms, ignored)
-        facts = RoomFacts(user_id, self._store, self._events)
+        facts = RoomFacts(user_id, self._store, self._events, self._room_types)
 
         def may_subscribe(room_id: str) -> bool:
             m = memberships.get(room_id)

@@ -10,15 +10,17 @@ from typing import Any
 from homeserver.sync.sliding.request import ListConfig, ListFilters, RoomConfig, SlidingRequest
 
 VISIBLE_MEMBERSHIPS = ("join", "invite", "knock", "leave", "ban")
+TYPE_CACHE = 200_000
 
 
 class RoomFacts:
     """Per-request lazy loader of what list filters need (each question asked once, batched over all rooms)."""
 
-    def __init__(self, user_id: str, store: Any, events: Any) -> None:
+    def __init__(self, user_id: str, store: Any, events: Any, type_cache: dict[str, str | None] | None = None) -> None:
         self._user_id = user_id
         self._store = store
         self._events = events
+        self._type_cache = type_cache if type_cache is not None else {}  # a room's type never changes
         self._types: dict[str, str | None] | None = None
         self._encrypted: set[str] | None = None
         self._dm: set[str] | None = None
@@ -27,7 +29,16 @@ class RoomFacts:
 
     async def room_types(self, rooms: Collection[str]) -> dict[str, str | None]:
         if self._types is None:
-            self._types = await self._store.room_types(list(rooms))
+            cache = self._type_cache
+            missing = [r for r in rooms if r not in cache]
+            if missing:
+                loaded = await self._store.room_types(missing)
+                if len(cache) > TYPE_CACHE:
+                    cache.clear()
+                for r in missing:
+                    if r in loaded:
+                        cache[r] = loaded[r]
+            self._types = {r: cache.get(r) for r in rooms}
         return self._types
 
     async def encrypted(self, rooms: Collection[str]) -> set[str]:

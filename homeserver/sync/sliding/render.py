@@ -22,6 +22,8 @@ BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker"
 NAME_KEY: StateKey = ("m.room.name", "")
 AVATAR_KEY: StateKey = ("m.room.avatar", "")
 STRIPPED_KEYS = ("type", "state_key", "content", "sender")
+STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias",
+                        "m.room.encryption", "m.room.topic")
 
 
 @dataclass
@@ -75,7 +77,10 @@ class RoomRenderer:
             if row is None:
                 continue
             key = "invite_room_state" if j.membership.membership == "invite" else "knock_room_state"
-            stripped = [e for e in list((row.pdu.get("unsigned") or {}).get(key) or [])
+            carried = (row.pdu.get("unsigned") or {}).get(key)
+            if not carried and row.state_before:
+                carried = await self._local_stripped(row.state_before)
+            stripped = [e for e in list(carried or [])
                         if isinstance(e, dict) and not (e.get("type") == "m.room.member" and e.get("state_key") == user_id)]
             stripped.append({k: row.pdu[k] for k in STRIPPED_KEYS if k in row.pdu})
             entry: dict[str, Any] = {"initial": True, "membership": j.membership.membership,
@@ -94,6 +99,13 @@ class RoomRenderer:
                 entry["lists"] = list(j.lists)
             out[j.room_id] = entry
         return out
+
+    async def _local_stripped(self, set_id: str) -> list[dict[str, Any]]:
+        """A room of this server whose invite/knock carries no stripped state: the same state types, read from the
+        room's state at the invite (what the invitee may see before joining)."""
+        ids = await self._state.get_state_values(set_id, [(t, "") for t in STRIPPED_STATE_TYPES])
+        rows = await self._events.get_events(list(ids.values())) if ids else {}
+        return [{k: r.pdu[k] for k in STRIPPED_KEYS if k in r.pdu} for r in rows.values() if r.redacted_by is None]
 
     # ---- rooms the user is or was joined to ----
     async def _render_rooms(self, user_id: str, device_id: str | None, jobs: list[RenderJob], since_events: int | None,

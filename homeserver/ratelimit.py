@@ -82,6 +82,17 @@ class RateLimiter:
     def __init__(self, clock: Clock, enabled: bool, specs: dict[str, BucketSpec]) -> None:
         self.enabled = enabled
         self._buckets = TokenBuckets(clock, specs)
+        # Per-user overrides of the "message" limit set by admins (None = not limited at all).
+        self._overrides: dict[str, BucketSpec | None] = {}
+        self._override_buckets = TokenBuckets(clock, {})
+
+    def set_override(self, key: str, spec: BucketSpec | None) -> None:
+        self._overrides[key] = spec
+        if spec is not None:
+            self._override_buckets.set_spec(key, spec)
+
+    def clear_override(self, key: str) -> None:
+        self._overrides.pop(key, None)
 
     @classmethod
     def from_config(cls, clock: Clock, rate_limits: Any) -> "RateLimiter":
@@ -93,6 +104,13 @@ class RateLimiter:
 
     def check(self, kind: str, key: str, cost: float = 1.0, exempt: bool = False) -> None:
         if not self.enabled or exempt:
+            return
+        if kind == "message" and key in self._overrides:
+            if self._overrides[key] is None:
+                return
+            wait_ms = self._override_buckets.take(key, kind, cost)
+            if wait_ms:
+                raise LimitExceeded(wait_ms)
             return
         wait_ms = self._buckets.take(kind, key, cost)
         if wait_ms:

@@ -34,6 +34,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.compat",
     "workers.wiring.contacts",
     "workers.wiring.sliding_sync",
+    "workers.wiring.admin",
 ]
 
 

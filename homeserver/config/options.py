@@ -360,6 +360,11 @@ OPTIONS: list[Option] = [
     Option("push.queue_size", _positive(_int), 1_000, "Notifications held in memory per pusher; beyond, the pusher reads its events back from the database (nothing is dropped)."),
     Option("push.max_age", _positive(parse_duration_ms), 86_400_000, "Events older than this are not pushed (after an outage or a restart, pushers catch up on newer events only)."),
     Option("push.poll_interval", _positive(parse_duration_ms), 2_000, "How often the pusher service checks the events stream and persists pusher positions (commits in the same process wake it at once)."),
+    # ---- ops (issue 19): server notices, admin API ----
+    Option("server_notices.enabled", _bool, True, "Let admins send server notices (POST /_synapse/admin/v1/send_server_notice) from a system user into one room per user."),
+    Option("server_notices.system_mxid_localpart", _str, "notices", "Localpart of the system user that sends server notices (created on the first notice)."),
+    Option("server_notices.system_mxid_display_name", _str, "Server Notices", "Display name of the server-notices system user."),
+    Option("server_notices.room_name", _str, "Server Notices", "Name of each user's server-notices room."),
     Option("process.gc_thresholds", _gc_thresholds, [20_000, 50, 100], "Python garbage-collector thresholds [gen0, gen1, gen2]; the startup heap is frozen out of collections. Fewer, cheaper collections keep latency tails short."),
     # ---- federation transport (fednet): outbound client, discovery, keyring, queues ----
     Option("federation.enabled", _bool, True, "Talk to other Matrix servers (outbound requests and queues). Inbound routes are served on listeners with the federation resource."),

@@ -60,6 +60,8 @@ class AdminUsersHandler:
         self.sessions = sessions
         self.hasher = hasher
         self._nonces: dict[str, float] = {}
+        # ``await is_shadow_banned(user_id) -> bool``, set by the admin wiring (workers/wiring/admin.py)
+        self.is_shadow_banned: Any = None
 
     # ---- shared-secret registration ----
     def new_nonce(self) -> str:
@@ -128,7 +130,7 @@ class AdminUsersHandler:
             "user_type": row.user_type,
             "creation_ts": row.creation_ts,
             "locked": False,
-            "shadow_banned": False,
+            "shadow_banned": bool(await self.is_shadow_banned(row.user_id)) if self.is_shadow_banned is not None else False,
             "erased": False,
         }
         if full:

@@ -117,6 +117,7 @@ def wire(core: Core) -> None:
     filters = getattr(core, "filters", None)
     load_filter = getattr(filters, "get_filter", None) if filters is not None else None
     rooms_servlet = RoomServlet(auth, ratelimiter, creation, room_creation, room_state, messages, room_store, events, load_filter)
+    core.rooms_servlet = rooms_servlet
     core.on_resource("client", rooms_servlet.register)
     core.on_resource("client", MembershipServlet(auth, ratelimiter, membership, room_store).register)
 

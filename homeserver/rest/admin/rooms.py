@@ -38,6 +38,9 @@ class RoomAdminServlet:
         self.clock = clock
         self.db = room_store.db
         self._running: dict[str, Any] = {}
+        # ``await shutdown_members(room_id, requester_id, options) -> shutdown_room dict`` (workers/wiring/admin.py):
+        # moves local members into a new room when ``new_room_user_id`` is given.
+        self.shutdown_members: Any = None
 
     def register(self, router: Router) -> None:
         r = router.add
@@ -168,38 +171,54 @@ class RoomAdminServlet:
         status, body = await self.on_delete(request, room_id)
         delete_id = body["delete_id"]
         await self._running[delete_id]
-        return 200, {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [], "new_room_id": None}
+        found = await self._status("purge_id", delete_id)
+        return 200, found[0]["shutdown_room"]
 
     async def on_delete(self, request: SupRequest, room_id: str) -> Resp:
-        await self._admin(request)
+        requester = await self._admin(request)
         room_id = room_id_param(room_id)
         body = request.json_or_empty()
         block = body.get("block", False) is True
         purge = body.get("purge", True) is not False
+        options = {k: body.get(k) for k in ("new_room_user_id", "room_name", "message")}
+        for key, value in options.items():
+            if value is not None and not isinstance(value, str):
+                raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must be a string")
+        new_user = options["new_room_user_id"]
+        if new_user is not None and not (new_user.startswith("@") and new_user.endswith(":" + self.core.server_name)):
+            raise MatrixError(400, Codes.INVALID_PARAM, "new_room_user_id must be a local user")
         if await self.room_store.get_room(room_id) is None and not block:
             raise NotFound("Room not found")
         delete_id = secrets.token_hex(12)
         now = self.clock.time_msec()
         await self.db.run("room_purge_start", lambda t: t.execute(
             "INSERT INTO room_purges (purge_id, room_id, status, started_ts) VALUES (?, ?, 'active', ?)", (delete_id, room_id, now)))
-        d = defer.ensureDeferred(self._delete(delete_id, room_id, block, purge))
+        d = defer.ensureDeferred(self._delete(delete_id, room_id, block, purge, requester.user_id, options))
         self._running[delete_id] = d
         return 200, {"delete_id": delete_id}
 
-    async def _delete(self, delete_id: str, room_id: str, block: bool, purge: bool) -> None:
+    async def _delete(self, delete_id: str, room_id: str, block: bool, purge: bool, requester_id: str = "",
+                      options: dict[str, Any] | None = None) -> None:
+        result: dict[str, Any] = {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [], "new_room_id": None}
         try:
             if block:
                 await self.room_store.set_blocked(room_id, "@admin:" + self.core.server_name)
             await self.room_store.set_public(room_id, False)
-            members = await self.room_store.get_members(room_id, ("join", "invite", "knock"))
-            for user_id in members:
-                if user_id.endswith(":" + self.core.server_name):
-                    try:
-                        await self.membership.update(user_id, user_id, room_id, "leave")
-                    except Exception:
-                        logger.warning("could not remove %s from %s", user_id, room_id)
-            for alias in await self.core.alias_store.for_room(room_id):
-                await self.core.alias_store.delete(alias)
+            if self.shutdown_members is not None and await self.room_store.get_room(room_id) is not None:
+                result = await self.shutdown_members(room_id, requester_id, options or {})
+            else:
+                members = await self.room_store.get_members(room_id, ("join", "invite", "knock"))
+                for user_id in members:
+                    if user_id.endswith(":" + self.core.server_name):
+                        try:
+                            await self.membership.update(user_id, user_id, room_id, "leave")
+                            result["kicked_users"].append(user_id)
+                        except Exception:
+                            logger.warning("could not remove %s from %s", user_id, room_id)
+                            result["failed_to_kick_users"].append(user_id)
+                for alias in await self.core.alias_store.for_room(room_id):
+                    await self.core.alias_store.delete(alias)
+                    result["local_aliases"].append(alias)
             if purge:
                 async with self.creation.persister.linearizer.queue(room_id):
                     await self.purge_room(room_id)
@@ -209,7 +228,8 @@ class RoomAdminServlet:
             logger.exception("deleting room %s failed", room_id)
             status, error = "failed", str(e)
         await self.db.run("room_purge_done", lambda t: t.execute(
-            "UPDATE room_purges SET status = ?, error = ? WHERE purge_id = ?", (status, error, delete_id)))
+            "UPDATE room_purges SET status = ?, error = ?, shutdown_result = ? WHERE purge_id = ?",
+            (status, error, json.dumps(result), delete_id)))
 
     async def purge_room(self, room_id: str) -> None:
         """Delete a room's rows in small batches (one short transaction each), never one huge transaction."""
@@ -261,11 +281,13 @@ class RoomAdminServlet:
         self.room_cache.invalidate(room_id)
 
     async def _status(self, where: str, value: str) -> list[dict[str, Any]]:
-        rows = await self.db.query("room_purge_status", f"SELECT purge_id, room_id, status, error FROM room_purges WHERE {where} = ?", (value,))
+        rows = await self.db.query(
+            "room_purge_status", f"SELECT purge_id, room_id, status, error, shutdown_result FROM room_purges WHERE {where} = ?", (value,))
         out = []
-        for purge_id, room_id, status, error in rows:
+        for purge_id, room_id, status, error, shutdown in rows:
+            empty = {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [], "new_room_id": None}
             item: dict[str, Any] = {"delete_id": purge_id, "room_id": room_id, "status": status,
-                                    "shutdown_room": {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [], "new_room_id": None}}
+                                    "shutdown_room": json.loads(shutdown) if shutdown else empty}
             if error:
                 item["error"] = error
             out.append(item)

@@ -44,6 +44,14 @@ def event_type_param(value: str) -> str:
     return value
 
 
+def fake_event_id() -> str:
+    """An event id indistinguishable from a real one (answers to shadow-banned users)."""
+    import base64
+    import secrets
+
+    return "$" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
 def client_txn(requester: Requester, txn_id: str) -> ClientTxn:
     if not txn_id or len(txn_id) > 255:
         raise InvalidParam("Invalid transaction id")
@@ -103,6 +111,8 @@ class RoomServlet:
         content = request.json()
         ct = client_txn(requester, txn_id)
         self._ratelimit("message", requester)
+        if await self._shadow_banned(requester):
+            return 200, {"event_id": fake_event_id()}
         event_id, _ = await self.creation.send(room_id, requester.user_id, event_type, content, client_txn=ct)
         return 200, {"event_id": event_id}
 
@@ -118,6 +128,8 @@ class RoomServlet:
         if event_type == "m.room.canonical_alias":
             await self._check_canonical_alias(room_id, content)
         self._ratelimit("message", requester)
+        if await self._shadow_banned(requester):
+            return 200, {"event_id": fake_event_id()}
         event_id, _ = await self.creation.send(room_id, requester.user_id, event_type, content, state_key=state_key)
         return 200, {"event_id": event_id}
 
@@ -125,6 +137,11 @@ class RoomServlet:
         return await self.on_put_state(request, room_id, event_type, "")
 
     canonical_alias_checker: Any = None
+    # ``await shadow_banned(user_id) -> bool`` (admin API): a shadow-banned user's events get an id but are not sent.
+    shadow_banned: Any = None
+
+    async def _shadow_banned(self, requester: Requester) -> bool:
+        return self.shadow_banned is not None and await self.shadow_banned(requester.user_id)
 
     async def _check_canonical_alias(self, room_id: str, content: Mapping[str, Any]) -> None:
         if self.canonical_alias_checker is not None:

@@ -107,12 +107,10 @@ class ServerNotices:
     async def on_join(self, user_id: str, room_id: str) -> None:
         """Tag the notices room for its recipient so clients show it as such."""
         if await self.queries.get_notice_room(user_id) == room_id:
-            store = self.core.account_data.store
-            current = await store.get(user_id, room_id, "m.tag") or {}
-            tags = dict(current.get("tags") or {})
+            handler = self.core.account_data
+            tags = (await handler.get_tags(user_id, user_id, room_id))["tags"]
             if SERVER_NOTICE_TAG not in tags:
-                tags[SERVER_NOTICE_TAG] = {"order": 0.5}
-                await store.put(user_id, room_id, "m.tag", {"tags": tags})
+                await handler.set_tag(user_id, user_id, room_id, SERVER_NOTICE_TAG, {"order": 0.5})
 
 
 class ServerAdmin:

@@ -37,8 +37,12 @@ def test_server_notices(server):
     assert bodies(server, alice, room) == ["two", "Maintenance at 10"]
     r = server.put(f"{V3}/rooms/{room}/send/m.room.message/x", token=alice, json={"msgtype": "m.text", "body": "reply"})
     assert r.status_code == 403
-    tags = server.get(f"{V3}/user/{ALICE}/rooms/{room}/tags", token=alice).json()["tags"]
-    assert "m.server_notice" in tags
+    import time
+
+    deadline = time.monotonic() + 10  # the tag is written by a post-commit hook, just after the join
+    while "m.server_notice" not in server.get(f"{V3}/user/{ALICE}/rooms/{room}/tags", token=alice).json()["tags"]:
+        assert time.monotonic() < deadline, "the notices room was never tagged"
+        time.sleep(0.05)
     # errors
     assert server.post(f"{A1}/send_server_notice", token=root, json={"user_id": "@x:other.org", "content": {}}).status_code == 400
     assert server.post(f"{A1}/send_server_notice", token=root, json={"user_id": "@ghost:test.local", "content": {}}).status_code == 404

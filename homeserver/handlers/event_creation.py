@@ -26,7 +26,15 @@ from homeserver.events import (
     compute_reference_hash,
 )
 from homeserver.events.canonical import encode_canonical_json
-from storage.persistence.event_persister import ClientTxn, EventNotWritten, EventPersister, NewRoom, PersistItem, Rebuild
+from storage.persistence.event_persister import (
+    ClientTxn,
+    EventNotWritten,
+    EventPersister,
+    NewRoom,
+    PersistItem,
+    Rebuild,
+    UnstorableEvent,
+)
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
 from storage.stores.events import EventStore
 from storage.stores.state import _LRU
@@ -222,6 +230,8 @@ class EventCreationHandler:
                                 waiting = turn.submit(PersistItem(ev, client_txn, unsigned))
                             except Rebuild:
                                 continue
+                            except UnstorableEvent as e:
+                                raise MatrixError(400, Codes.INVALID_PARAM, str(e)) from None
             except UnknownRoom:
                 raise Forbidden("You are not in this room or it does not exist") from None
             try:
@@ -252,7 +262,10 @@ class EventCreationHandler:
             if first is not None and len(snap.extremities) <= MAX_PREV_EVENTS \
                     and set(first.prev_event_ids) != set(snap.extremities):
                 raise MatrixError(500, Codes.UNKNOWN, "The room changed while the batch was built; try again")
-        result = await self.persister.persist(room_id, items, snap, new_room)
+        try:
+            result = await self.persister.persist(room_id, items, snap, new_room)
+        except UnstorableEvent as e:
+            raise MatrixError(400, Codes.INVALID_PARAM, str(e)) from None
         return result.position
 
 

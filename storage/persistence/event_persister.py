@@ -79,6 +79,10 @@ class PersistResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class UnstorableEvent(ValueError):
+    """The event holds values the database cannot store (NUL in identifiers); nothing was queued."""
+
+
 class EventNotWritten(Exception):
     """The event was not written because an earlier write to the room failed, and it cannot be rebuilt."""
 
@@ -123,7 +127,7 @@ def check_storable(item: PersistItem) -> None:
     if ct is not None:
         values += [ct.user_id, ct.device_id, ct.txn_id]
     if any(isinstance(v, str) and "\x00" in v for v in values):
-        raise MatrixError(400, Codes.INVALID_PARAM, "Event type, state key and transaction id must not contain NUL")
+        raise UnstorableEvent("Event type, state key and transaction id must not contain NUL")
 
 
 def _new_head(base: RoomSnapshot) -> RoomSnapshot:

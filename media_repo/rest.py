@@ -8,7 +8,7 @@ the ``admin`` resource.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
 from homeserver.http.request import SupRequest
@@ -69,6 +69,12 @@ class MediaServlet:
         self.auth = auth
         self.ratelimiter = ratelimiter
         self.max_upload = repo.settings.max_upload_size
+        # ``check(user_id or None, server_name, media_id)`` raising to refuse (e.g. story audiences).
+        self.access_checks: list[Callable[[str | None, str, str], Awaitable[None]]] = []
+
+    async def _check_access(self, user_id: str | None, server_name: str, media_id: str) -> None:
+        for check in self.access_checks:
+            await check(user_id, server_name, media_id)
 
     def register(self, router: Router) -> None:
         max_body = self.max_upload
@@ -115,13 +121,15 @@ class MediaServlet:
         return 200, {"m.upload.size": self.max_upload}
 
     async def download(self, request: SupRequest, server_name: str, media_id: str, file_name: str | None = None) -> RawResponse:
-        await self.auth.get_user(request)
+        requester = await self.auth.get_user(request)
+        await self._check_access(requester.user_id, server_name, media_id)
         _check_remote_allowed(request, server_name, self.repo.server_name)
         media = await self.repo.download(server_name, media_id, _timeout(request))
         return _file_response(media, file_name or media.upload_name, private=True)
 
     async def thumbnail(self, request: SupRequest, server_name: str, media_id: str) -> RawResponse:
-        await self.auth.get_user(request)
+        requester = await self.auth.get_user(request)
+        await self._check_access(requester.user_id, server_name, media_id)
         return _thumbnail_response(await self._thumbnail(request, server_name, media_id, legacy=False), private=True)
 
     async def _thumbnail(self, request: SupRequest, server_name: str, media_id: str, legacy: bool) -> MediaFile:
@@ -144,12 +152,14 @@ class MediaServlet:
 
     async def legacy_download(self, request: SupRequest, server_name: str, media_id: str, file_name: str | None = None) -> RawResponse:
         self._check_legacy()
+        await self._check_access(None, server_name, media_id)
         _check_remote_allowed(request, server_name, self.repo.server_name)
         media = await self.repo.download(server_name, media_id, _timeout(request), legacy=True)
         return _file_response(media, file_name or media.upload_name, private=False)
 
     async def legacy_thumbnail(self, request: SupRequest, server_name: str, media_id: str) -> RawResponse:
         self._check_legacy()
+        await self._check_access(None, server_name, media_id)
         return _thumbnail_response(await self._thumbnail(request, server_name, media_id, legacy=True), private=False)
 
 

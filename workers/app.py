@@ -33,6 +33,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.media",
     "workers.wiring.compat",
     "workers.wiring.contacts",
+    "workers.wiring.stories",
     "workers.wiring.sliding_sync",
     "workers.wiring.admin",
 ]

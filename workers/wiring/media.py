@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from media_repo import thumbnailer
 from media_repo.backends import MediaBackend
@@ -25,6 +25,9 @@ from media_repo.rest import MediaAdminServlet, MediaServlet, NoAuth
 from media_repo.threads import WorkerPool
 from storage.stores.media import MediaStore
 from workers.core import Core
+
+if TYPE_CHECKING:
+    from homeserver.handlers.stories import StoryAudience
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +104,19 @@ def wire(core: Core) -> None:
     if auth is None:
         logger.warning("media: no accounts area wired; authenticated media endpoints will refuse every request")
         auth = NoAuth()
+    core.media_repository_for_stories = repo
     servlet = MediaServlet(repo, auth, getattr(core, "ratelimiter", None))
+    servlet.access_checks.append(story_audience(core).check_media_access)
     core.on_resource("media", servlet.register)
     admin = MediaAdminServlet(repo, auth)
     core.on_resource("admin", admin.register)
+
+
+def story_audience(core: Core) -> "StoryAudience":
+    """Story media is served only to the story's audience, in whichever process serves media."""
+    from homeserver.handlers.stories import StoryAudience
+    from storage.stores.contacts import ContactStore
+    from storage.stores.rooms import RoomStore
+    from storage.stores.stories import StoryStore
+
+    return StoryAudience(StoryStore(core.db), ContactStore(core.db), RoomStore(core.db).get_joined_room_ids, core.clock)

@@ -199,6 +199,8 @@ class EventCreationHandler:
         queued before it); the commit itself is shared with whatever else is queued (see EventPersister).
         ``pre_check(draft, snapshot)`` (async) runs under the lock before building (membership checks...).
         """
+        if type == "m.room.redaction":
+            await self._check_redaction(room_id, state_key, redacts or (content.get("redacts") if isinstance(content, Mapping) else None))
         key = (client_txn.user_id, client_txn.device_id, client_txn.txn_id) if client_txn is not None else None
         for _attempt in range(MAX_REBUILDS):
             waiting: Any = None
@@ -245,6 +247,17 @@ class EventCreationHandler:
             return result.rows[0].event_id, result.position
         raise MatrixError(503, Codes.UNKNOWN, "The room is busy; try again")
 
+    async def _check_redaction(self, room_id: str, state_key: str | None, target_id: Any) -> None:
+        """Redactions in any shape: never as state (it would skip the "redact" power check, which is a send
+        check for message events), and never of the room's create event or server ACL."""
+        if state_key is not None:
+            raise Forbidden("m.room.redaction cannot be sent as a state event")
+        if isinstance(target_id, str):
+            target = await self.events.get_event(target_id)
+            if target is not None and target.room_id == room_id and target.state_key == "" \
+                    and target.type in UNREDACTABLE_STATE:
+                raise Forbidden(f"{target.type} events cannot be redacted")
+
     async def persist_batch(self, draft: Draft, items: list[PersistItem], new_room: NewRoom | None = None) -> int:
         """Persist events built on a working ``draft`` in one transaction (caller holds the room lock).
 
@@ -267,6 +280,9 @@ class EventCreationHandler:
         except UnstorableEvent as e:
             raise MatrixError(400, Codes.INVALID_PARAM, str(e)) from None
         return result.position
+
+
+UNREDACTABLE_STATE = frozenset({"m.room.create", "m.room.server_acl"})
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -83,7 +83,8 @@ class MembershipHandler:
         content: dict[str, Any] = {"membership": membership}
         if extra:
             for k, v in extra.items():
-                if k != "membership":
+                # the authorising user of a restricted join is the server's choice (set in _check_join)
+                if k not in ("membership", "reason", "join_authorised_via_users_server"):
                     content[k] = v
         if reason is not None:
             if not isinstance(reason, str):

@@ -151,8 +151,14 @@ class RelationsHandler:
 
     # ---- send-time check (called by the event-creation path before persisting) ----
     async def check_new_event(self, room_id: str, sender: str, event_type: str, content: Any) -> None:
-        """Reject a second identical annotation from the same user (400 M_DUPLICATE_ANNOTATION)."""
-        for rel in parse_relations(event_type, content):
+        """Reject a relation to an event of another room (400) and a second identical annotation from the same
+        user (400 M_DUPLICATE_ANNOTATION)."""
+        rels = parse_relations(event_type, content)
+        if rels and self.fetch_rows is not None:
+            parents = await self.fetch_rows({rel.parent_id for rel in rels})
+            if any(row.room_id != room_id for row in parents.values()):
+                raise MatrixError(400, Codes.INVALID_PARAM, "Relations must be in the same room")
+        for rel in rels:
             if rel.rel_type == ANNOTATION and rel.key is not None:
                 if await self.store.has_annotation(rel.parent_id, sender, event_type, rel.key):
                     raise MatrixError(400, Codes.DUPLICATE_ANNOTATION, "You already sent this annotation")

@@ -108,6 +108,24 @@ class RoomCreationHandler:
             if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not isinstance(item.get("content"), dict) \
                     or not isinstance(item.get("state_key", ""), str):
                 raise MatrixError(400, Codes.BAD_JSON, "'initial_state' entries need type, content and an optional string state_key")
+        # Membership events of initial_state go through the membership handler once the room exists (the
+        # same gate as /invite, /join and PUT /state): their invite checks run now, before anything is made.
+        member_items = [item for item in initial_state if item["type"] == "m.room.member"]
+        initial_state = [item for item in initial_state if item["type"] != "m.room.member"]
+        for item in member_items:
+            target, membership = item.get("state_key", ""), item["content"].get("membership")
+            if membership not in ("join", "invite", "leave", "ban", "knock"):
+                raise MatrixError(400, Codes.BAD_JSON, "Invalid membership in 'initial_state'")
+            try:
+                UserID.parse(target)
+            except InvalidId as e:
+                raise MatrixError(400, Codes.INVALID_ROOM_STATE, f"Invalid member state key: {e}") from None
+            if (membership == "join") != (target == creator) or membership in ("leave", "knock"):
+                raise MatrixError(400, Codes.INVALID_ROOM_STATE,
+                                  "initial_state may only invite or ban others, or set the creator's own join")
+            if membership == "invite":
+                for check in self.membership.invite_checks:
+                    await check(creator, target, "")
         pl_override = body.get("power_level_content_override")
         if pl_override is not None and not isinstance(pl_override, dict):
             raise MatrixError(400, Codes.BAD_JSON, "'power_level_content_override' must be an object")
@@ -208,6 +226,10 @@ class RoomCreationHandler:
                 await self.aliases.create(alias, room_id, creator, self.clock.time_msec())
             except AliasInUse:
                 raise MatrixError(400, Codes.ROOM_IN_USE, "Room alias already taken") from None
+        for item in member_items:
+            c = item["content"]
+            await self.membership.update(creator, item.get("state_key", ""), room_id, c["membership"],
+                                         reason=c.get("reason"), extra=c)
         out: dict[str, Any] = {"room_id": room_id}
         if alias:
             out["room_alias"] = alias

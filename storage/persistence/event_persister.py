@@ -507,7 +507,7 @@ class EventPersister:
             if row.status != "accepted":
                 continue
             self.events.cache_row(row)
-            if row.type == "m.room.redaction":
+            if row.type == "m.room.redaction" and row.state_key is None:
                 target = row.pdu.get("redacts") or row.content.get("redacts")
                 if isinstance(target, str):
                     self.events.on_redacted(target, row.event_id)

@@ -150,7 +150,7 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
             if plan.current_after is not None and plan.current_after != plan.after:
                 w.execute("INSERT INTO room_state_positions (room_id, stream_ordering, state_set) VALUES (?, ?, ?)",
                           (room_id, pos, plan.current_after))
-        if ev.type == "m.room.redaction" and ev.redacts:
+        if ev.type == "m.room.redaction" and ev.redacts and ev.state_key is None:  # a state "redaction" redacts nothing
             w.execute("UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ?", (ev.event_id, ev.redacts, room_id))
         if ctx is None or ctx.extremity:
             prevs = set(ev.prev_event_ids)

@@ -70,6 +70,11 @@ def parse_relations(event_type: str, content: Any, state_key: str | None = None)
 
 
 
+# A child only counts for a parent of its own room: an event in room B naming a root of room A must never
+# show up in A's bundled aggregations (cross-room thread-summary injection, security review finding 7).
+_SAME_ROOM = " AND event_relations.room_id = (SELECT e.room_id FROM events e WHERE e.event_id = event_relations.parent_id)"
+_SAME_ROOM_THREAD = " AND threads.room_id = (SELECT e.room_id FROM events e WHERE e.event_id = threads.thread_id)"
+
 MAX_DESCENDANTS = 1000  # recursion fan-out bound for GET /relations?recurse=true
 EDIT_CANDIDATES = 5     # newest edits considered per parent
 
@@ -261,7 +266,7 @@ class RelationsStore:
         rel_types = [REPLACE, THREAD, REFERENCE] + ([ANNOTATION] if with_annotations else [])
         rclause, rparams = txn.in_list("rel_type", rel_types)
         present = txn.query(
-            f"SELECT parent_id, rel_type, COUNT(*) FROM event_relations WHERE {clause} AND {rclause}"
+            f"SELECT parent_id, rel_type, COUNT(*) FROM event_relations WHERE {clause} AND {rclause}{_SAME_ROOM}"
             " GROUP BY parent_id, rel_type", [*params, *rparams],
         )
         if not present:
@@ -273,17 +278,17 @@ class RelationsStore:
             counts[(parent, rt)] = int(n)
         for parent in by_type.get(REPLACE, []):
             agg.edits[parent] = [r[0] for r in txn.query(
-                "SELECT event_id FROM event_relations WHERE parent_id = ? AND rel_type = ?"
+                "SELECT event_id FROM event_relations WHERE parent_id = ? AND rel_type = ?" + _SAME_ROOM +
                 " ORDER BY origin_server_ts DESC, event_id DESC LIMIT ?", (parent, REPLACE, EDIT_CANDIDATES))]
         roots = by_type.get(THREAD, [])
         if roots:
             c2, p2 = txn.in_list("thread_id", roots)
-            latest = dict(txn.query(f"SELECT thread_id, latest_event_id FROM threads WHERE {c2}", p2))
+            latest = dict(txn.query(f"SELECT thread_id, latest_event_id FROM threads WHERE {c2}{_SAME_ROOM_THREAD}", p2))
             mine: set[str] = set()
             if agg.user_id is not None:
                 c3, p3 = txn.in_list("parent_id", roots)
                 mine = {r[0] for r in txn.query(
-                    f"SELECT DISTINCT parent_id FROM event_relations WHERE {c3} AND rel_type = ? AND sender = ?",
+                    f"SELECT DISTINCT parent_id FROM event_relations WHERE {c3} AND rel_type = ? AND sender = ?{_SAME_ROOM}",
                     [*p3, THREAD, agg.user_id])}
             for root in roots:
                 if root in latest:
@@ -292,14 +297,14 @@ class RelationsStore:
         if refs:
             c4, p4 = txn.in_list("parent_id", refs)
             for parent, child in txn.query(
-                f"SELECT parent_id, event_id FROM event_relations WHERE {c4} AND rel_type = ?"
+                f"SELECT parent_id, event_id FROM event_relations WHERE {c4} AND rel_type = ?{_SAME_ROOM}"
                 " ORDER BY topological_ordering, stream_ordering", [*p4, REFERENCE]):
                 agg.references.setdefault(parent, []).append(child)
         anns = by_type.get(ANNOTATION, [])
         if anns:
             c5, p5 = txn.in_list("parent_id", anns)
             for parent, etype, key, sender in txn.query(
-                f"SELECT parent_id, type, aggregation_key, sender FROM event_relations WHERE {c5} AND rel_type = ?"
+                f"SELECT parent_id, type, aggregation_key, sender FROM event_relations WHERE {c5} AND rel_type = ?{_SAME_ROOM}"
                 " AND aggregation_key IS NOT NULL ORDER BY stream_ordering", [*p5, ANNOTATION]):
                 agg.annotations.setdefault(parent, []).append((etype, key, sender))
 

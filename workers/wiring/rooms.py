@@ -118,6 +118,7 @@ def wire(core: Core) -> None:
     load_filter = getattr(filters, "get_filter", None) if filters is not None else None
     rooms_servlet = RoomServlet(auth, ratelimiter, creation, room_creation, room_state, messages, room_store, events, load_filter)
     core.rooms_servlet = rooms_servlet
+    rooms_servlet.membership = membership
     core.on_resource("client", rooms_servlet.register)
     core.on_resource("client", MembershipServlet(auth, ratelimiter, membership, room_store).register)
 

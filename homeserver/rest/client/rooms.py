@@ -130,6 +130,12 @@ class RoomServlet:
         self._ratelimit("message", requester)
         if await self._shadow_banned(requester):
             return 200, {"event_id": fake_event_id()}
+        if event_type == "m.room.member":
+            # Every membership change goes through the one gate (restricted joins, invite blocking, room
+            # blocks); the server, never the client, picks join_authorised_via_users_server.
+            event_id = await self.membership.update(requester.user_id, state_key, room_id, membership,
+                                                    reason=content.get("reason"), extra=content)
+            return 200, {"event_id": event_id}
         event_id, _ = await self.creation.send(room_id, requester.user_id, event_type, content, state_key=state_key)
         return 200, {"event_id": event_id}
 
@@ -142,6 +148,7 @@ class RoomServlet:
 
     async def _shadow_banned(self, requester: Requester) -> bool:
         return self.shadow_banned is not None and await self.shadow_banned(requester.user_id)
+    membership: Any = None  # MembershipHandler (wired in workers/wiring/rooms.py)
 
     async def _check_canonical_alias(self, room_id: str, content: Mapping[str, Any]) -> None:
         if self.canonical_alias_checker is not None:

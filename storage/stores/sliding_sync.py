@@ -75,20 +75,25 @@ class SlidingSyncStore:
         await self.db.run("sliding_start_connection", fn)
 
     async def save_position(self, user_id: str, device_id: str, conn_id: str, generation: str, confirmed: int | None,
-                            seq: int, stream_token: str, rooms: str, now_ms: int) -> bool:
-        """Store position ``seq``; positions before ``confirmed`` (the pos the client sent) are dropped.
-        False if the connection was restarted meanwhile (another generation): the caller answers M_UNKNOWN_POS."""
+                            stream_token: str, rooms: str, now_ms: int) -> int | None:
+        """Store the connection's next position and return its ``seq`` (one more than any stored: two requests
+        racing on the same ``pos`` get different positions, so a cancelled one never overwrites what the client
+        keeps). Positions before ``confirmed`` (the pos the client sent) are dropped. None if the connection was
+        restarted meanwhile (another generation): the caller answers M_UNKNOWN_POS."""
 
-        def fn(txn: Txn) -> bool:
+        def fn(txn: Txn) -> int | None:
             gen = txn.query_value(
                 "SELECT generation FROM sliding_sync_connections WHERE user_id = ? AND device_id = ? AND conn_id = ?",
                 (user_id, device_id, conn_id),
             )
             if gen != generation:
-                return False
-            keep_from = confirmed if confirmed is not None else seq
-            txn.execute("DELETE FROM sliding_sync_positions WHERE user_id = ? AND device_id = ? AND conn_id = ? AND (seq < ? OR seq = ?)",
-                        (user_id, device_id, conn_id, keep_from, seq))
+                return None
+            if confirmed is not None:
+                txn.execute("DELETE FROM sliding_sync_positions WHERE user_id = ? AND device_id = ? AND conn_id = ? AND seq < ?",
+                            (user_id, device_id, conn_id, confirmed))
+            top = txn.query_value("SELECT MAX(seq) FROM sliding_sync_positions WHERE user_id = ? AND device_id = ? AND conn_id = ?",
+                                  (user_id, device_id, conn_id))
+            seq = max(int(top or 0), confirmed or 0) + 1
             txn.execute(
                 "INSERT INTO sliding_sync_positions (user_id, device_id, conn_id, seq, stream_token, rooms, created_ts) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -96,7 +101,7 @@ class SlidingSyncStore:
             )
             txn.execute("UPDATE sliding_sync_connections SET last_used_ts = ? WHERE user_id = ? AND device_id = ? AND conn_id = ?",
                         (now_ms, user_id, device_id, conn_id))
-            return True
+            return seq
 
         return await self.db.run("sliding_save_position", fn)
 

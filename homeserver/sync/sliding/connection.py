@@ -2,7 +2,9 @@
 
 A ``pos`` is ``<generation>_<seq>``. Each response that sends anything stores, under a new ``seq``, the
 stream token it covered and per room ``[sent_upto, timeline_limit, required_state signature, membership]``.
-A request with ``pos`` N confirms N: older positions are deleted (N itself is kept for a retry). The state is
+A request with ``pos`` N confirms N: older positions are deleted (N itself is kept for a retry). Each save
+takes a fresh ``seq`` (one more than any stored), so a request the client cancelled, still finishing with the
+same ``pos``, stores a position of its own that the client never uses. The state is
 written to the database (it survives a restart) and the latest position per connection is kept in memory.
 An unknown generation or seq, or a connection unused for longer than the expiry, is ``400 M_UNKNOWN_POS``.
 """
@@ -106,12 +108,11 @@ class ConnectionStore:
     async def save(self, prev: ConnectionState, token: StreamToken, rooms: dict[str, RoomStatus]) -> ConnectionState:
         """Store the connection's next position; raises UnknownPos if the connection was restarted meanwhile."""
         now = self._clock.time_msec()
-        seq = (prev.seq or 0) + 1
-        ok = await self._store.save_position(
-            prev.user_id, prev.device_id, prev.conn_id, prev.generation, prev.seq, seq, token.to_string(),
+        seq = await self._store.save_position(
+            prev.user_id, prev.device_id, prev.conn_id, prev.generation, prev.seq, token.to_string(),
             json.dumps({r: s.to_json() for r, s in rooms.items()}, separators=(",", ":")), now,
         )
-        if not ok:
+        if seq is None:
             raise UnknownPos("The connection was restarted")
         state = ConnectionState(prev.user_id, prev.device_id, prev.conn_id, prev.generation, seq, token, rooms, now)
         self._remember((prev.user_id, prev.device_id, prev.conn_id), state)

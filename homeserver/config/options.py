@@ -125,6 +125,19 @@ def _non_negative(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return check
 
 
+def _oembed_providers(value: Any) -> list[dict[str, str]]:
+    """``url_preview.oembed_providers``: a list of {url_pattern (a glob over page URLs), endpoint (http(s) URL)}."""
+    if not isinstance(value, list):
+        raise ValueError("expected a list of {url_pattern, endpoint}")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"url_pattern", "endpoint"} \
+                or not all(isinstance(v, str) and v for v in item.values()) or not item["endpoint"].startswith(("http://", "https://")):
+            raise ValueError("each provider is {url_pattern: glob, endpoint: http(s) URL}")
+        out.append({"url_pattern": item["url_pattern"], "endpoint": item["endpoint"]})
+    return out
+
+
 def _support_contacts(value: Any) -> list[dict[str, str]]:
     """``support.contacts``: a list of {role, matrix_id?, email_address?} (at least one of the two)."""
     if not isinstance(value, list):
@@ -349,6 +362,13 @@ OPTIONS: list[Option] = [
     Option("stories.lifetime", _positive(parse_duration_ms), 86_400_000, "How long a story stays visible unless its author picks a shorter lifetime (docs/stories.md)."),
     Option("stories.max_lifetime", _positive(parse_duration_ms), 86_400_000, "The longest lifetime an author may ask for a story."),
     Option("stories.purge_interval", _positive(parse_duration_ms), 300_000, "How often expired stories and their media are purged (batched)."),
+    Option("url_preview.enabled", _bool, False, "URL previews (GET /_matrix/client/v1/media/preview_url). Off by default: when on, this server fetches any URL a user asks for (through the IP blocklist below), which reveals its address to those sites and costs bandwidth. Turn on for a server whose users want link previews."),
+    Option("url_preview.ip_range_blocklist", _str_list, ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/8", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "::1/128", "::/128", "fe80::/10", "fc00::/7", "ff00::/8", "2001:db8::/32", "::ffff:0:0/96", "64:ff9b::/96"], "CIDR ranges URL previews may never connect to (checked on the resolved address of the page, every redirect and the preview image)."),
+    Option("url_preview.ip_range_allowlist", _str_list, [], "CIDR ranges allowed even if in url_preview.ip_range_blocklist."),
+    Option("url_preview.max_size", _positive(parse_size), 10 * 1024 * 1024, "Largest page or preview image fetched for a preview."),
+    Option("url_preview.timeout", _positive(parse_duration_ms), 10_000, "Timeout of one preview fetch."),
+    Option("url_preview.cache_ttl", _positive(parse_duration_ms), 3_600_000, "How long a URL's preview is cached."),
+    Option("url_preview.oembed_providers", _oembed_providers, [], "oEmbed providers: a list of {url_pattern: glob over page URLs, endpoint: the provider's oEmbed URL}."),
     Option("openid.token_lifetime", _positive(parse_duration_ms), 3_600_000, "Lifetime of OpenID tokens from POST /user/{userId}/openid/request_token."),
     Option("push.enabled", _bool, True, "Send push notifications to http pushers (POST /_matrix/push/v1/notify)."),
     Option("push.max_unread_scan", _positive(_int), 500, "Most events after a user's read receipt evaluated per room for unread counts (more: the count is a lower bound)."),

@@ -208,8 +208,11 @@ class HttpResponse:
     body: bytes
 
     def header(self, name: str) -> str | None:
-        values = self.headers.getRawHeaders(name)
-        return values[-1].decode("latin-1") if values else None
+        values = self.headers.getRawHeaders(name)  # str values for a str name (Twisted decodes), bytes for bytes
+        if not values:
+            return None
+        value = values[-1]
+        return value.decode("latin-1") if isinstance(value, bytes) else value
 
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON."""

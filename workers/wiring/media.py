@@ -15,6 +15,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet import defer
+
 from media_repo import thumbnailer
 from media_repo.backends import MediaBackend
 from media_repo.backends.cached import CachedBackend
@@ -108,6 +110,8 @@ def wire(core: Core) -> None:
     servlet = MediaServlet(repo, auth, getattr(core, "ratelimiter", None))
     servlet.access_checks.append(story_audience(core).check_media_access)
     core.on_resource("media", servlet.register)
+    if core.config.url_preview.enabled:
+        core.on_resource("media", _preview_servlet(core, repo, auth).register)
     admin = MediaAdminServlet(repo, auth)
     core.on_resource("admin", admin.register)
 
@@ -120,3 +124,18 @@ def story_audience(core: Core) -> "StoryAudience":
     from storage.stores.stories import StoryStore
 
     return StoryAudience(StoryStore(core.db), ContactStore(core.db), RoomStore(core.db).get_joined_room_ids, core.clock)
+
+
+def _preview_servlet(core: Core, repo: MediaRepository, auth: Any) -> Any:
+    """URL previews through their own SSRF-guarded outbound client (url_preview.* options)."""
+    from homeserver.http.outbound import OutboundHttpClient
+    from media_repo.preview import PreviewSettings, UrlPreviewer, parse_oembed_providers
+    from media_repo.preview_rest import PreviewUrlServlet
+    from storage.stores.url_previews import UrlPreviewStore
+
+    cfg = core.config.url_preview
+    client = OutboundHttpClient(core.reactor, cfg.ip_range_blocklist, cfg.ip_range_allowlist, cfg.timeout / 1000, cfg.max_size)
+    core.on_shutdown(lambda: defer.ensureDeferred(client.close()))
+    settings = PreviewSettings(cfg.max_size, cfg.timeout / 1000, cfg.cache_ttl, parse_oembed_providers(cfg.oembed_providers))
+    previewer = UrlPreviewer(client, repo, UrlPreviewStore(core.db), core.clock, settings)
+    return PreviewUrlServlet(auth, previewer)

@@ -29,6 +29,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.messaging",
     "workers.wiring.push",
     "workers.wiring.federation_transport",
+    "workers.wiring.federation_events",
     "workers.wiring.e2e",
     "workers.wiring.media",
     "workers.wiring.compat",

@@ -410,6 +410,26 @@ class EventPersister:
         await self._after_commit(room_id, rows, position)
         return PersistResult(rows, position=position)
 
+    async def store_apart(self, room_id: str, items: list[PersistItem]) -> list[EventRow]:
+        """Write events that never touch the timeline nor the room's state (outliers fetched to authorise or
+        to state other events; rejected events found on the way) in one transaction of their own: no stream
+        position, no room lock. Each item's context must have a status other than accepted."""
+        if not items:
+            return []
+        plans = []
+        for item in items:
+            ctx = item.context
+            if ctx is None or ctx.in_timeline:
+                raise ValueError("store_apart takes outliers, rejected or soft-failed events only")
+            before = set_id_of(ctx.state_before)
+            sets = [ctx.state_before] if isinstance(ctx.state_before, NewStateSet) else []
+            plans.append(Plan(item, before, before, None, sets))
+        rows, _, _ = await self.db.run("persist_apart", write_batch, room_id, plans, [], 0, None,
+                                       self.clock.time_msec(), None, [], [])
+        for hook in self._all_hooks:
+            await self._run_hook(hook, rows)
+        return rows
+
     async def _write(self, room_id: str, items: list[PersistItem], snapshot: RoomSnapshot | None,
                      new_room: NewRoom | None) -> tuple[list[EventRow], int]:
         """Commit ``items`` and advance the in-memory snapshot; raises (and changes nothing in memory) on failure."""

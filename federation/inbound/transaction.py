@@ -1,0 +1,140 @@
+"""``PUT /_matrix/federation/v1/send/{txnId}``: a transaction of PDUs and EDUs from another server.
+
+Deduplicated by (origin, txnId) (the stored answer is replayed; a concurrent retry waits for the first);
+at most 50 PDUs and 100 EDUs; PDUs are grouped by room and processed in order within a room (rooms in
+parallel), each with its own result; one bad PDU never fails the transaction. EDUs go to an injected
+dispatcher (fednet's EDU handlers)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from twisted.internet import defer
+
+from federation.inbound.events import FederationEventHandler, PduRejected, parse_pdu
+from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
+from homeserver.api.errors import BadJson
+from homeserver.events import Event
+from homeserver.http.request import SupRequest
+from homeserver.http.router import Router
+from storage.stores.federation_events import FederationEventStore
+
+logger = logging.getLogger(__name__)
+
+MAX_PDUS = 50
+MAX_EDUS = 100
+
+
+class EduDispatcher(Protocol):
+    async def on_edu(self, origin: str, edu_type: str, content: Any) -> None: ...
+
+
+class NoEdus:
+    async def on_edu(self, origin: str, edu_type: str, content: Any) -> None:
+        logger.debug("EDU %s from %s ignored (no EDU handlers)", edu_type, origin)
+
+
+class TransactionHandler:
+    def __init__(self, events: FederationEventHandler, store: FederationEventStore, routes: FederationRoutes | None,
+                 clock: Any, edus: EduDispatcher | None = None) -> None:
+        self.events = events
+        self.store = store
+        self.routes = routes
+        self.clock = clock
+        self.edus: EduDispatcher = edus or NoEdus()
+        self._in_flight: dict[tuple[str, str], list[defer.Deferred[dict[str, Any]]]] = {}
+
+    async def on_transaction(self, origin: str, txn_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        pdus = body.get("pdus", [])
+        edus = body.get("edus", [])
+        if not isinstance(pdus, list) or not isinstance(edus, list):
+            raise BadJson("'pdus' and 'edus' must be lists")
+        if len(pdus) > MAX_PDUS or len(edus) > MAX_EDUS:
+            raise BadJson(f"A transaction holds at most {MAX_PDUS} PDUs and {MAX_EDUS} EDUs")
+        key = (origin, txn_id)
+        waiters = self._in_flight.get(key)
+        if waiters is not None:  # the same transaction is being processed: answer as it does
+            d: defer.Deferred[dict[str, Any]] = defer.Deferred()
+            waiters.append(d)
+            return await d
+        done = await self.store.get_txn_response(origin, txn_id)
+        if done is not None:
+            return done
+        waiters = self._in_flight[key] = []
+        try:
+            response = await self._process(origin, pdus, edus)
+            await self.store.store_txn_response(origin, txn_id, response, self.clock.time_msec())
+        except BaseException as e:
+            del self._in_flight[key]
+            for d in waiters:
+                d.errback(e)
+            raise
+        del self._in_flight[key]
+        for d in waiters:
+            d.callback(response)
+        return response
+
+    async def _process(self, origin: str, pdus: list[Any], edus: list[Any]) -> dict[str, Any]:
+        results: dict[str, dict[str, Any]] = {}
+        by_room: dict[str, list[Event]] = {}
+        parsed: list[Event] = []
+        for pdu in pdus:
+            eid = pdu.get("event_id") if isinstance(pdu, dict) else None
+            room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
+            try:
+                if not isinstance(room_id, str):
+                    raise PduRejected("PDU has no room_id")
+                rv = await self.events.room_version(room_id)
+                if self.routes is not None and not await self.routes.is_allowed(origin, room_id):
+                    raise PduRejected("server is banned from this room by its server ACL")
+                ev = parse_pdu(pdu, rv)
+            except PduRejected as e:
+                if isinstance(eid, str):
+                    results[eid] = {"error": str(e)}
+                continue
+            parsed.append(ev)
+        errors = await self.events.verify(parsed)
+        for ev, err in zip(parsed, errors):
+            if err is not None:
+                results[ev.event_id] = {"error": err}
+            else:
+                by_room.setdefault(ev.room_id, []).append(ev)
+        await defer.gatherResults([defer.ensureDeferred(self._room(origin, evs, results)) for evs in by_room.values()],
+                                  consumeErrors=True)
+        for edu in edus:
+            if not isinstance(edu, dict) or not isinstance(edu.get("edu_type"), str):
+                continue
+            try:
+                await self.edus.on_edu(origin, edu["edu_type"], edu.get("content"))
+            except Exception:  # noqa: BLE001 - a bad EDU never fails the transaction
+                logger.exception("EDU %s from %s failed", edu.get("edu_type"), origin)
+        return {"pdus": results}
+
+    async def _room(self, origin: str, events: list[Event], results: dict[str, dict[str, Any]]) -> None:
+        for ev in events:  # in order within a room
+            try:
+                outcome = await self.events.on_pdu(origin, ev)
+                if outcome.status is None or outcome.status.value == "accepted":
+                    results[ev.event_id] = {}
+                else:
+                    results[ev.event_id] = {"error": f"{outcome.status.value}: {outcome.reason}"}
+            except PduRejected as e:
+                results[ev.event_id] = {"error": str(e)}
+            except Exception as e:  # noqa: BLE001 - never a 500 for the whole transaction
+                logger.exception("processing %s from %s failed", ev.event_id, origin)
+                results[ev.event_id] = {"error": f"internal error: {type(e).__name__}"}
+
+
+class TransactionServlet:
+    def __init__(self, routes: FederationRoutes, handler: TransactionHandler) -> None:
+        self.routes = routes
+        self.handler = handler
+
+    def register(self, router: Router) -> None:
+        self.routes.add(router, "PUT", FEDERATION_V1 + "/send/{txn_id}", self.on_send, "federation_send",
+                        max_body=10 * 1024 * 1024)
+
+    async def on_send(self, request: SupRequest, origin: str, txn_id: str) -> tuple[int, dict[str, Any]]:
+        body = request.json()
+        return 200, await self.handler.on_transaction(origin, txn_id, body)

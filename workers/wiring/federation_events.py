@@ -1,0 +1,51 @@
+"""Federation, event side (fedcore): inbound /send, the PDU receipt checks, gap filling, serving events.
+
+Comes after federation_transport (it uses core.federation_client, core.keyring, core.federation_routes) and
+before e2e and media. Exposes on the core:
+  core.federation_event_store  storage.stores.federation_events.FederationEventStore
+  core.federation_events       federation.inbound.events.FederationEventHandler (on_pdu, resolve)
+  core.federation_transactions federation.inbound.transaction.TransactionHandler
+EDUs received in transactions go to ``core.federation_edu_dispatcher`` (``on_edu(origin, edu_type, content)``,
+set by fednet's EDU area, looked up at call time so the wiring order does not matter).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from federation.inbound.events import FederationEventHandler
+from federation.inbound.gaps import GapFiller
+from federation.inbound.transaction import TransactionHandler, TransactionServlet
+from storage.stores.federation_events import FederationEventStore
+from workers.core import Core
+
+logger = logging.getLogger(__name__)
+
+
+class _LateEduDispatcher:
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    async def on_edu(self, origin: str, edu_type: str, content: Any) -> None:
+        target = getattr(self._core, "federation_edu_dispatcher", None)
+        if target is None:
+            logger.debug("EDU %s from %s ignored: no EDU dispatcher", edu_type, origin)
+            return
+        await target.on_edu(origin, edu_type, content)
+
+
+def wire(core: Core) -> None:
+    client = getattr(core, "federation_client", None)
+    keyring = getattr(core, "keyring", None)
+    routes = getattr(core, "federation_routes", None)
+    if client is None or keyring is None or routes is None:
+        raise RuntimeError("workers.wiring.federation_events needs workers.wiring.federation_transport before it")
+    store = FederationEventStore(core.db)
+    handler = FederationEventHandler(core.server_name, core.persister, core.room_cache, store, core.state_store, keyring)
+    handler.gaps = GapFiller(handler, client)
+    transactions = TransactionHandler(handler, store, routes, core.clock, _LateEduDispatcher(core))
+    core.federation_event_store = store
+    core.federation_events = handler
+    core.federation_transactions = transactions
+    core.on_resource("federation", TransactionServlet(routes, transactions).register)

@@ -211,6 +211,11 @@ class SyncHandler:
                 since = next_token  # nothing for us up to now: wait from here
             else:
                 since = self._advance(since, now)
+            if self.current_token() != now:
+                # A notify arrived while we computed or read memberships (e.g. createRoom: a device-list
+                # change wakes us, then the room's events land during that compute). It woke nobody, since
+                # we were not waiting yet: look again instead of sleeping through it.
+                continue
             remaining = deadline - self._clock.time_msec()
             if remaining <= 0:
                 if lazy and known:

@@ -399,6 +399,9 @@ OPTIONS: list[Option] = [
     Option("federation.request_timeout", _positive(parse_duration_ms), 60_000, "Overall timeout of one outbound federation request."),
     Option("federation.max_response_size", _positive(parse_size), 100 * 1024 * 1024, "Largest outbound federation response read (send_join of big rooms needs tens of MB)."),
     Option("federation.verify_threads", _positive(_int), 2, "Threads verifying event signatures."),
+    Option("federation.max_backoff", _positive(parse_duration_ms), 3_600_000, "Longest wait between retries to an unreachable server (exponential from 5s; reset when it contacts us)."),
+    Option("federation.edu_outbox_retention", _positive(parse_duration_ms), 7 * 86_400_000, "Durable EDUs (to-device, device lists) for a server that stays unreachable are dropped after this long."),
+    Option("federation.send_presence", _bool, True, "Exchange presence (m.presence EDUs) with other servers."),
 ]
 
 OPTIONS_BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}

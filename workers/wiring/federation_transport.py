@@ -10,6 +10,9 @@ Exposes on the core:
                              add_origin_listener(fn))
   core.federation_routes     federation.transport.server.routes.FederationRoutes
                              (add(router, method, pattern, handler, name, room_param=...), check_acl, is_allowed)
+  core.federation_sender     federation.outbound.sender.FederationSender (persister hook installed here;
+                             send_edu(dest, type, content, key), wake(dest), on_remote_contact(origin))
+  core.federation_outbound_store  FederationOutboundStore (add_edus_txn(txn, now_ms, [(dest, type, content)]))
 Serves: POST/GET /_matrix/key/v2/query (notary) on the keys and federation resources;
         GET /_matrix/federation/v1/query/profile.
 """
@@ -21,12 +24,14 @@ from typing import Any
 
 from federation.keys.keyring import Keyring
 from federation.keys.notary import NotaryServlet
+from federation.outbound.sender import FederationSender
 from federation.transport.client import FederationClient
 from federation.transport.discovery import Discovery, twisted_srv_lookup
 from federation.transport.server.auth import FederationAuth
 from federation.transport.server.queries import ProfileQueryServlet
 from federation.transport.server.routes import FederationRoutes
 from homeserver.http.outbound import IpFilter, OutboundError, OutboundHttpClient, tls_trust_root
+from storage.stores.federation_outbound import FederationOutboundStore
 from storage.stores.server_keys import ServerKeyStore
 from workers.core import Core
 
@@ -54,6 +59,38 @@ class _RoomAcls:
         row = await events.get_event(event_id)
         content = getattr(row, "content", None)
         return content if isinstance(content, dict) else None
+
+
+class _RoomServers:
+    """RoomServers over the rooms area's snapshots: servers with joined members now (cached per room until
+    a membership event of the room passes the sender's hook, and for at most a minute)."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._cache: dict[str, tuple[float, set[str]]] = {}
+
+    def invalidate(self, rows: Any) -> None:
+        for row in rows:
+            if row.type == "m.room.member":
+                self._cache.pop(row.room_id, None)
+
+    async def servers_in_room(self, room_id: str) -> set[str]:
+        now = self._core.clock.time()
+        hit = self._cache.get(room_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        rooms = getattr(self._core, "room_cache", None)
+        if rooms is None:
+            return set()
+        try:
+            snap = await rooms.get(room_id)
+        except Exception:
+            return set()
+        servers = {u.partition(":")[2] for u in snap.joined()}
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[room_id] = (now + 60, servers)
+        return servers
 
 
 def _well_known_fetcher(http: OutboundHttpClient) -> Any:
@@ -85,8 +122,9 @@ def wire(core: Core) -> None:
         destination_allowed=domain_allowed,
     )
     key_server = getattr(core, "key_server", None)
+    key_store = ServerKeyStore(core.db)
     keyring = Keyring(
-        core.reactor, core.clock, ServerKeyStore(core.db), client, core.server_name, core.signing_key,
+        core.reactor, core.clock, key_store, client, core.server_name, core.signing_key,
         old_keys=core.config.old_signing_keys, trusted_key_servers=fed.trusted_key_servers,
         own_keys_json=key_server.server_keys_json if key_server is not None else None, verify_threads=fed.verify_threads,
     )
@@ -99,6 +137,41 @@ def wire(core: Core) -> None:
     core.federation_auth = auth
     core.federation_routes = routes
 
+    room_servers = _RoomServers(core)
+    outbound_store = FederationOutboundStore(core.db)
+    sender = FederationSender(core.clock, outbound_store, client, core.server_name, room_servers,
+                              max_backoff_ms=fed.max_backoff, enabled=fed.enabled)
+    core.federation_sender = sender
+    core.federation_outbound_store = outbound_store
+    auth.add_origin_listener(sender.on_remote_contact)
+    persister = getattr(core, "persister", None)
+    if persister is not None:
+        async def on_events(rows: Any) -> None:
+            room_servers.invalidate(rows)
+            await sender.on_events(rows)
+
+        persister.add_hook(on_events)
+    core.on_startup(sender.start)
+
+    async def cleanup() -> None:
+        try:
+            now = core.clock.time_msec()
+            edus = await outbound_store.prune_edus(now - fed.edu_outbox_retention)
+            keys = await key_store.prune(now - 30 * 86_400_000)
+            if edus or keys:
+                logger.info("federation cleanup: %d expired outbox EDUs, %d old verify keys", edus, keys)
+        except Exception:
+            logger.exception("federation cleanup failed")
+
+    loops: list[Any] = []
+
+    def start_cleanup() -> None:
+        from twisted.internet import defer
+
+        loops.append(core.clock.looping_call(lambda: defer.ensureDeferred(cleanup()), 3600, now=False))
+
+    core.on_startup(start_cleanup)
+
     notary = NotaryServlet(keyring, core.clock)
     core.on_resource("keys", notary.register)
     core.on_resource("federation", notary.register)
@@ -107,6 +180,10 @@ def wire(core: Core) -> None:
         core.on_resource("federation", ProfileQueryServlet(routes, profiles, core.server_name).register)
 
     async def stop() -> None:
+        for loop in loops:
+            if loop.running:
+                loop.stop()
+        await sender.stop()
         keyring.stop()
         await client.close()
         await well_known_http.close()

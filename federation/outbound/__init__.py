@@ -1,0 +1,1 @@
+"""Outbound federation: per-destination queues (sender.py), EDU producers."""

@@ -35,6 +35,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.compat",
     "workers.wiring.contacts",
     "workers.wiring.stories",
+    "workers.wiring.retention",
     "workers.wiring.sliding_sync",
     "workers.wiring.admin",
 ]

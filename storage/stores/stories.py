@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from storage.database import Database, Txn
+from storage.stores.event_purge import delete_events_txn
 
 
 @dataclass(frozen=True)
@@ -156,25 +157,18 @@ class StoryStore:
             (pattern,)))
         return bool(rows)
 
-    async def purge_story_events(self, room_id: str, event_ids: list[str], prune: "Callable[[str], str]") -> None:
-        """Remove expired story events: deleted from the timeline tables, except a room's forward
-        extremity (the DAG's tip, which the next event will reference), whose stored JSON is
-        replaced by ``prune(json)`` (its redacted form) instead."""
+    async def purge_story_events(self, room_id: str, event_ids: list[str], prune: Callable[[str], str]) -> None:
+        """Remove expired story events: deleted with their per-event rows, except a room's
+        forward extremity (the DAG's tip, which the next event will reference), whose stored
+        JSON is replaced by ``prune(json)`` (its redacted form) instead."""
 
         def fn(txn: Txn) -> None:
-            tips = {r[0] for r in txn.query("SELECT event_id FROM room_forward_extremities WHERE room_id = ?", (room_id,))}
-            gone = [e for e in event_ids if e not in tips]
-            clause, p = txn.in_list("event_id", event_ids)
-            for table in ("event_relations", "event_search", "redacted_content_pending"):
-                txn.execute(f"DELETE FROM {table} WHERE {clause}", p)  # noqa: S608 - fixed table names
-            if gone:
-                clause, p = txn.in_list("event_id", gone)
-                txn.execute(f"DELETE FROM event_edges WHERE {clause}", p)
-                txn.execute(f"DELETE FROM events WHERE {clause} AND state_key IS NULL", p)
+            gone = set(delete_events_txn(txn, room_id, event_ids))
             for event_id in event_ids:
-                if event_id in tips:
+                if event_id not in gone:
                     raw = txn.query_value("SELECT json FROM events WHERE event_id = ?", (event_id,))
                     if raw is not None:
+                        txn.execute("DELETE FROM event_search WHERE event_id = ?", (event_id,))
                         txn.execute("UPDATE events SET json = ? WHERE event_id = ?", (prune(raw), event_id))
 
         if event_ids:

@@ -45,7 +45,7 @@ def wire(core: Core) -> None:
     connections = ConnectionStore(store, clock)
     receipts_moved: Any = push_counts.rooms_with_new_receipts if push_counts is not None else None
     handler = SlidingSyncHandler(clock, core.notifier, sync_handler, connections, renderer, extensions, store,
-                                 core.event_store, receipts_moved, getattr(core, "presence", None))
+                                 core.event_store, receipts_moved, getattr(core, "presence", None), core.room_cache)
     core.sliding_sync = handler
     core.on_resource("client", SlidingSyncServlet(auth, handler).register)
 

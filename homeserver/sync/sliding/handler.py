@@ -34,8 +34,9 @@ class SlidingSyncHandler:
     def __init__(self, clock: Clock, notifier: Notifier, sync_handler: Any, connections: ConnectionStore,
                  renderer: RoomRenderer, extensions: Extensions, store: Any, events: Any,
                  receipts_moved: Callable[[str, int, int], Awaitable[list[str]]] | None = None,
-                 presence: Any = None) -> None:
+                 presence: Any = None, room_cache: Any = None) -> None:
         self._clock = clock
+        self._room_cache = room_cache
         self._notifier = notifier
         self._sync = sync_handler
         self._tracker = sync_handler.tracker
@@ -121,7 +122,7 @@ class SlidingSyncHandler:
         user_id = req.user_id
         now_events = now.get("events")
         cands = candidates(user_id, memberships, conn.rooms, ignored)
-        facts = RoomFacts(user_id, self._store, self._events, self._room_types)
+        facts = RoomFacts(user_id, self._store, self._events, self._room_types, self._room_cache)
 
         def may_subscribe(room_id: str) -> bool:
             m = memberships.get(room_id)
@@ -147,6 +148,11 @@ class SlidingSyncHandler:
                 jobs.append(job)
         rendered = await self._renderer.render(user_id, req.device_id, jobs, since.get("events") if since else None,
                                                now_events, ignored)
+        if any(j.initial and j.membership.membership != "invite" for j in jobs):
+            dm = await facts.direct()  # is_dm on initial results (invites: from the invite's is_direct)
+            for j in jobs:
+                if j.initial and j.room_id in dm and j.room_id in rendered:
+                    rendered[j.room_id]["is_dm"] = True
         for j in jobs:
             if j.room_id not in rendered:
                 continue

@@ -16,8 +16,10 @@ TYPE_CACHE = 200_000
 class RoomFacts:
     """Per-request lazy loader of what list filters need (each question asked once, batched over all rooms)."""
 
-    def __init__(self, user_id: str, store: Any, events: Any, type_cache: dict[str, str | None] | None = None) -> None:
+    def __init__(self, user_id: str, store: Any, events: Any, type_cache: dict[str, str | None] | None = None,
+                 room_cache: Any = None) -> None:
         self._user_id = user_id
+        self._room_cache = room_cache  # in-memory room snapshots carry the room type: no query for those
         self._store = store
         self._events = events
         self._type_cache = type_cache if type_cache is not None else {}  # a room's type never changes
@@ -31,6 +33,16 @@ class RoomFacts:
         if self._types is None:
             cache = self._type_cache
             missing = [r for r in rooms if r not in cache]
+            peek = getattr(self._room_cache, "peek", None)
+            if missing and peek is not None:
+                rest = []
+                for r in missing:
+                    snap = peek(r)
+                    if snap is not None:
+                        cache[r] = snap.room_type
+                    else:
+                        rest.append(r)
+                missing = rest
             if missing:
                 loaded = await self._store.room_types(missing)
                 if len(cache) > TYPE_CACHE:

@@ -58,6 +58,7 @@ def test_list_filters(server: Any) -> None:
             lists_of.setdefault(name, set()).add(room_id)
     everyone = {plain, dm, enc, space, child, removed_child}
     assert lists_of["dm"] == {dm} and counts["dm"] == 1
+    assert resp["rooms"][dm]["is_dm"] is True and "is_dm" not in resp["rooms"][plain]
     assert lists_of["not_dm"] == everyone - {dm}
     assert lists_of["enc"] == {enc}
     assert lists_of["invites"] == {invited}

@@ -122,4 +122,5 @@ class AdminClientHandler:
             raise MatrixError(400, Codes.INVALID_PARAM, f"{flag!r} must be a boolean")
         await self._target(requester, user_id, changing=True)
         await self.flags.set_flag(user_id, flag, value, self.clock.time_msec())
+        self.devices.invalidate_token_cache(user_id)  # live sessions (WebSocket sync) re-check the account now
         return value

@@ -63,10 +63,10 @@ class Sessions:
         self.access_lifetime_ms = access_token_lifetime_ms or DEFAULT_REFRESHABLE_ACCESS_LIFETIME_MS
         self.refresh_lifetime_ms = refresh_token_lifetime_ms
         self._device_created: Callable[[str, str], Any] | None = None
-        self._tokens_revoked: Callable[[], Any] = lambda: None
+        self._tokens_revoked: Callable[[str], Any] = lambda user_id: None
 
-    def on_tokens_revoked(self, fn: Callable[[], Any]) -> None:
-        """``fn()`` runs after a commit that deleted access tokens (clears the token cache)."""
+    def on_tokens_revoked(self, fn: Callable[[str], Any]) -> None:
+        """``fn(user_id)`` runs after a commit that deleted access tokens (clears the token cache)."""
         self._tokens_revoked = fn
 
     def on_device_created(self, fn: Callable[[str, str], Any]) -> None:
@@ -109,7 +109,7 @@ class Sessions:
                 # Reuse of a rotated token: someone else may hold a copy. Revoke the session.
                 txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
                 txn.execute("DELETE FROM refresh_tokens WHERE session_id = ?", (session_id,))
-                txn.call_after(self._tokens_revoked)
+                txn.call_after(self._tokens_revoked, user_id)
                 return "reused", None
             if expiry_ts is not None and expiry_ts <= now:
                 return "expired", None
@@ -117,7 +117,7 @@ class Sessions:
             if txn.rowcount != 1:
                 return "unknown", None
             txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
-            txn.call_after(self._tokens_revoked)
+            txn.call_after(self._tokens_revoked, user_id)
             # Keep used tokens of this session only for a week (they only serve reuse detection).
             txn.execute("DELETE FROM refresh_tokens WHERE session_id = ? AND used_ts IS NOT NULL AND used_ts < ?", (session_id, now - 7 * 86_400_000))
             access = generate_token("supat")

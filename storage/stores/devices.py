@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from storage.database import Database, Txn
+
+logger = logging.getLogger(__name__)
 
 
 def token_hash(token: str) -> str:
@@ -46,10 +49,21 @@ class DeviceStore:
         # a user's admin/deactivated flag calls invalidate_token_cache() after commit.
         self._token_cache: "OrderedDict[str, tuple[TokenInfo, float]]" = OrderedDict()
         self._token_generation = 0
+        self._revocation_listeners: list[Callable[[str | None], Any]] = []
 
-    def invalidate_token_cache(self) -> None:
+    def on_revocation(self, fn: Callable[[str | None], Any]) -> None:
+        """``fn(user_id)`` runs after every commit that revoked tokens or changed what a user's tokens may do
+        (``None``: unknown user, recheck everyone). Live sessions (WebSocket sync) re-authenticate on it."""
+        self._revocation_listeners.append(fn)
+
+    def invalidate_token_cache(self, user_id: str | None = None) -> None:
         self._token_generation += 1
         self._token_cache.clear()
+        for fn in self._revocation_listeners:
+            try:
+                fn(user_id)
+            except Exception:
+                logger.exception("revocation listener failed")
 
     # ---- devices ----
     @staticmethod
@@ -104,7 +118,7 @@ class DeviceStore:
                     existed.append(device_id)
                 txn.execute("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
                 txn.execute("DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?", (user_id, device_id))
-            txn.call_after(self.invalidate_token_cache)
+            txn.call_after(self.invalidate_token_cache, user_id)
             return existed
 
         return await self.db.run("delete_devices", fn)
@@ -160,8 +174,9 @@ class DeviceStore:
 
     async def delete_access_token(self, token_id: int) -> None:
         def fn(txn: Txn) -> None:
+            user_id = txn.query_value("SELECT user_id FROM access_tokens WHERE id = ?", (token_id,), default=None)
             txn.execute("DELETE FROM access_tokens WHERE id = ?", (token_id,))
-            txn.call_after(self.invalidate_token_cache)
+            txn.call_after(self.invalidate_token_cache, user_id)
 
         await self.db.run("delete_access_token", fn)
 
@@ -171,9 +186,17 @@ class DeviceStore:
                 txn.execute("DELETE FROM access_tokens WHERE user_id = ?", (user_id,))
                 txn.execute("DELETE FROM refresh_tokens WHERE user_id = ?", (user_id,))
             else:
+                # Keep only the caller's session: every other access token, and every refresh token not of the
+                # kept token's session, even one on the caller's own device id (someone may have reused it).
+                keep_session = txn.query_value("SELECT session_id FROM access_tokens WHERE id = ?", (except_token_id,),
+                                               default=None)
                 txn.execute("DELETE FROM access_tokens WHERE user_id = ? AND id <> ?", (user_id, except_token_id))
+                if keep_session is None:
+                    txn.execute("DELETE FROM refresh_tokens WHERE user_id = ?", (user_id,))
+                else:
+                    txn.execute("DELETE FROM refresh_tokens WHERE user_id = ? AND session_id <> ?", (user_id, keep_session))
             txn.execute("DELETE FROM login_tokens WHERE user_id = ?", (user_id,))
-            txn.call_after(self.invalidate_token_cache)
+            txn.call_after(self.invalidate_token_cache, user_id)
 
         await self.db.run("delete_user_tokens", fn)
 

@@ -71,17 +71,17 @@ class UserStore:
         await self.db.run("set_password_hash", lambda txn: txn.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id)))
 
     def on_auth_change(self, fn: Any) -> None:
-        """``fn()`` runs after commit whenever a user's admin or deactivated flag changes (token cache)."""
+        """``fn(user_id)`` runs after commit whenever a user's admin or deactivated flag changes (token cache)."""
         self._auth_change_listeners.append(fn)
 
-    def _auth_changed(self, txn: Txn) -> None:
+    def _auth_changed(self, txn: Txn, user_id: str) -> None:
         for fn in self._auth_change_listeners:
-            txn.call_after(fn)
+            txn.call_after(fn, user_id)
 
     async def set_admin(self, user_id: str, admin: bool) -> None:
         def fn(txn: Txn) -> None:
             txn.execute("UPDATE users SET is_admin = ? WHERE user_id = ?", (1 if admin else 0, user_id))
-            self._auth_changed(txn)
+            self._auth_changed(txn, user_id)
 
         await self.db.run("set_admin", fn)
 
@@ -94,7 +94,7 @@ class UserStore:
                 txn.execute("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?", (user_id,))
             else:
                 txn.execute("UPDATE users SET deactivated = 0 WHERE user_id = ?", (user_id,))
-            self._auth_changed(txn)
+            self._auth_changed(txn, user_id)
 
         await self.db.run("set_deactivated", fn)
 

@@ -80,6 +80,7 @@ def wire(core: Core) -> None:
     directory = UserDirectoryHandler(profile_store, config.user_directory.search_all_users)
 
     core.auth = auth
+    core.device_store = device_store  # ``on_revocation(fn(user_id))``: live sessions re-authenticate
     core.ratelimiter = ratelimiter
     core.ui_auth = ui_auth
     core.devices = devices

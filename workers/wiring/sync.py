@@ -215,6 +215,9 @@ def wire(core: Core) -> None:
     ws_factory = SyncWebSocketFactory(clock, getattr(core, "auth", None), filtering, sync_handler, presence, to_device_ack)
     core.on_raw_resource("client", WS_PATH, lambda: make_resource(ws_factory))
     core.on_shutdown(ws_factory.close_all)
+    device_store = getattr(core, "device_store", None)
+    if device_store is not None:  # logout, device deletion, password change, lock, deactivation close sessions
+        device_store.on_revocation(ws_factory.on_revocation)
 
     core.sync_handler = sync_handler
     core.filtering = filtering

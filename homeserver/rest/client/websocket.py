@@ -35,6 +35,9 @@ MAX_MESSAGE = 64 * 1024
 class _AuthShim:
     """Just enough of SupRequest for ``core.auth.get_user``."""
 
+    method = "GET"
+    path = PATH
+
     def __init__(self, token: str | None, peer: str) -> None:
         self._token = token
         self._peer = peer
@@ -64,6 +67,8 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
         self._closed = False
         self._auth_timer: Any = None
         self._syncing = False
+        self._token: str | None = None
+        self._recheck: defer.Deferred[Any] | None = None  # a re-authentication in flight (after a revocation)
         peer = getattr(self.transport.getPeer(), "host", "unknown") if self.transport else "unknown"
         self._peer = peer
         if SUBPROTOCOL in (request.protocols or []):
@@ -82,6 +87,8 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
             self._auth_timer.cancel()
         try:
             self._requester = await self.factory.auth.get_user(_AuthShim(token, self._peer))
+            self._token = token
+            self.factory.index(self)
         except MatrixError as e:
             self._close(CLOSE_AUTH, f"{e.errcode}: {e.msg}")
             return
@@ -132,6 +139,8 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
         first = True
         while not self._closed:
             result, next_token = await handler.sync_result(replace(req, since=since))
+            if self._recheck is not None:  # a revocation touched this user: nothing goes out until re-checked
+                await self._recheck
             if self._closed:
                 return
             if first or not result.is_empty():
@@ -139,6 +148,24 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
                 self._send({"type": "sync", "next_batch": body["next_batch"], "sync": body})
             first = False
             since = next_token
+
+    def revalidate(self) -> None:
+        """A revocation concerned this session's user: re-authenticate the token (closing on failure) before
+        another frame is sent."""
+        if self._closed or self._token is None or self._recheck is not None:
+            return
+        self._recheck = defer.ensureDeferred(self._reauthenticate())
+
+    async def _reauthenticate(self) -> None:
+        try:
+            await self.factory.auth.get_user(_AuthShim(self._token, self._peer))
+        except MatrixError as e:
+            self._close(CLOSE_AUTH, f"{e.errcode}: {e.msg}")
+        except Exception:
+            logger.exception("websocket re-authentication failed")
+            self._close(CLOSE_AUTH, "M_UNKNOWN: authentication failed")
+        finally:
+            self._recheck = None
 
     def _loop_failed(self, failure: Any) -> None:
         if failure.check(defer.CancelledError) or self._closed:
@@ -212,6 +239,7 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._stop()
         self.factory.sessions.discard(self)
+        self.factory.unindex(self)
 
 
 class SyncWebSocketFactory(WebSocketServerFactory):
@@ -226,8 +254,26 @@ class SyncWebSocketFactory(WebSocketServerFactory):
         self.presence = presence
         self.to_device_ack = to_device_ack
         self.sessions: set[SyncWebSocketProtocol] = set()
+        self.by_user: dict[str, set[SyncWebSocketProtocol]] = {}  # authenticated sessions, for revocation
         # protocol-level pings keep NATs open and detect dead peers; clients' pings are answered by autobahn
         self.setProtocolOptions(autoPingInterval=30, autoPingTimeout=20, maxMessagePayloadSize=MAX_MESSAGE)
+
+    def index(self, session: SyncWebSocketProtocol) -> None:
+        self.by_user.setdefault(session._requester.user_id, set()).add(session)
+
+    def unindex(self, session: SyncWebSocketProtocol) -> None:
+        if session._requester is not None:
+            users = self.by_user.get(session._requester.user_id)
+            if users is not None:
+                users.discard(session)
+                if not users:
+                    del self.by_user[session._requester.user_id]
+
+    def on_revocation(self, user_id: str | None) -> None:
+        """Tokens of ``user_id`` (None: someone's) were revoked or the account changed: its sessions re-check."""
+        targets = list(self.by_user.get(user_id, ())) if user_id is not None else list(self.sessions)
+        for s in targets:
+            s.revalidate()
 
     def close_all(self) -> None:
         for s in list(self.sessions):

@@ -198,3 +198,44 @@ def test_bad_transactions_get_spec_errors(make_federating_server: Any, fake_remo
     unsigned = fake_remote.send(sup.federation_url, sup.server_name, "PUT", "/_matrix/federation/v1/send/u", garbage, sign=False)
     assert unsigned.status_code == 401
     copy.deepcopy(garbage)
+
+
+def test_serving_events_with_server_visibility(make_federating_server: Any, fake_remote: Any, make_fake_remote: Any) -> None:
+    from urllib.parse import quote
+
+    sup, token, room_id, rr, bob = _setup(make_federating_server, fake_remote)
+    join = rr.build(bob, "m.room.member", {"membership": "join"}, bob)
+    assert _send(fake_remote, sup, [rr.pdu(join)]) == {join.event_id: {}}
+    sent = [sup.put(V3 + f"/rooms/{room_id}/send/m.room.message/s{i}", token=token, json={"msgtype": "m.text", "body": f"s{i}"}).json()["event_id"]
+            for i in range(5)]
+    fed = "/_matrix/federation/v1"
+
+    def get(path: str, remote: Any = fake_remote, method: str = "GET", body: Any = None) -> Any:
+        return remote.send(sup.federation_url, sup.server_name, method, fed + path, body)
+
+    r = get(f"/event/{quote(sent[0])}")
+    assert r.status_code == 200, r.text
+    pdu = r.json()["pdus"][0]
+    assert pdu["content"]["body"] == "s0" and "unsigned" not in pdu and "event_id" not in pdu
+    r = get(f"/state_ids/{quote(room_id)}?event_id={quote(sent[1])}")
+    assert r.status_code == 200, r.text
+    assert join.event_id in r.json()["pdu_ids"] and r.json()["auth_chain_ids"]
+    r = get(f"/state/{quote(room_id)}?event_id={quote(sent[1])}")
+    assert {p["type"] for p in r.json()["pdus"]} >= {"m.room.create", "m.room.member", "m.room.power_levels"}
+    r = get(f"/event_auth/{quote(room_id)}/{quote(sent[1])}")
+    assert r.status_code == 200 and r.json()["auth_chain"][0]["type"] == "m.room.create"
+    r = get(f"/get_missing_events/{quote(room_id)}", method="POST",
+            body={"earliest_events": [sent[0]], "latest_events": [sent[4]], "limit": 10, "min_depth": 0})
+    assert [p["content"]["body"] for p in r.json()["events"]] == ["s1", "s2", "s3"]
+    r = get(f"/backfill/{quote(room_id)}?v={quote(sent[4])}&limit=3")
+    assert r.status_code == 200, r.text
+    assert [p["content"].get("body") for p in r.json()["pdus"]] == ["s4", "s3", "s2"]
+    # a server with nobody in the room gets nothing room-scoped; a joined-only room hides history from it
+    other = make_fake_remote()
+    assert get(f"/state_ids/{quote(room_id)}?event_id={quote(sent[1])}", remote=other).status_code == 403
+    assert get(f"/backfill/{quote(room_id)}?v={quote(sent[4])}&limit=3", remote=other).status_code == 403
+    sup.put(V3 + f"/rooms/{room_id}/state/m.room.history_visibility/", token=token, json={"history_visibility": "joined"})
+    secret = sup.put(V3 + f"/rooms/{room_id}/send/m.room.message/secret", token=token, json={"msgtype": "m.text", "body": "secret"}).json()["event_id"]
+    assert get(f"/event/{quote(secret)}", remote=other).status_code == 403
+    assert get(f"/event/{quote(secret)}").status_code == 200  # bob's server is joined
+    assert get("/event/%24nope").status_code == 404

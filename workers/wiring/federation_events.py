@@ -1,5 +1,6 @@
 """Federation, event side (fedcore): inbound /send, the PDU receipt checks, gap filling, serving events.
 
+Serves /send, /event, /state, /state_ids, /event_auth, /get_missing_events and /backfill.
 Comes after federation_transport (it uses core.federation_client, core.keyring, core.federation_routes) and
 before e2e and media. Exposes on the core:
   core.federation_event_store  storage.stores.federation_events.FederationEventStore
@@ -17,6 +18,7 @@ from typing import Any
 from federation.inbound.events import FederationEventHandler
 from federation.inbound.gaps import GapFiller
 from federation.inbound.transaction import TransactionHandler, TransactionServlet
+from federation.server.events_api import EventsServlet
 from storage.stores.federation_events import FederationEventStore
 from workers.core import Core
 
@@ -49,3 +51,5 @@ def wire(core: Core) -> None:
     core.federation_events = handler
     core.federation_transactions = transactions
     core.on_resource("federation", TransactionServlet(routes, transactions).register)
+    core.on_resource("federation", EventsServlet(routes, store, core.state_store, core.room_cache, core.server_name,
+                                                 core.clock).register)

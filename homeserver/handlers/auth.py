@@ -94,37 +94,48 @@ class Sessions:
         return await self.db.run("issue_session", self.issue_txn, user_id, device_id, display_name, want_refresh, ip)
 
     async def refresh(self, refresh_token: str) -> IssuedSession:
-        """Rotate a refresh token. A refresh token works once: presenting a used one revokes the whole session."""
+        """Rotate a refresh token, with the spec's grace for lost answers.
+
+        The old refresh token stays valid until a token issued for it (the new access token or the new refresh
+        token) is first used: presenting it again before that replaces the unused pair (the client never got
+        it). Once a successor was used the old token is consumed, and presenting it again is genuine reuse
+        (someone else may hold a copy): the whole session is revoked.
+        """
         now = self.clock.time_msec()
 
         def fn(txn: Txn) -> tuple[str, IssuedSession | None]:
             row = txn.query_one(
-                "SELECT id, user_id, device_id, session_id, expiry_ts, used_ts FROM refresh_tokens WHERE token_hash = ?",
+                "SELECT id, user_id, device_id, session_id, expiry_ts, used_ts, consumed_ts, refreshed_from"
+                " FROM refresh_tokens WHERE token_hash = ?",
                 (token_hash(refresh_token),),
             )
             if row is None:
                 return "unknown", None
-            token_id, user_id, device_id, session_id, expiry_ts, used_ts = row
-            if used_ts is not None:
-                # Reuse of a rotated token: someone else may hold a copy. Revoke the session.
+            token_id, user_id, device_id, session_id, expiry_ts, used_ts, consumed_ts, parent = row
+            if used_ts is not None and consumed_ts is not None:
+                # Reuse after a successor was used: someone else may hold a copy. Revoke the session.
                 txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
                 txn.execute("DELETE FROM refresh_tokens WHERE session_id = ?", (session_id,))
                 txn.call_after(self._tokens_revoked, user_id)
                 return "reused", None
             if expiry_ts is not None and expiry_ts <= now:
                 return "expired", None
+            if used_ts is not None:
+                # A retry within the grace: the pair issued last time was never used. Replace it.
+                txn.execute("DELETE FROM access_tokens WHERE refreshed_from = ?", (token_id,))
+                txn.execute("DELETE FROM refresh_tokens WHERE refreshed_from = ? AND used_ts IS NULL", (token_id,))
+                txn.call_after(self._tokens_revoked)
+                return "retried", self._issue_refreshed_txn(txn, user_id, device_id, session_id, token_id, now)
             txn.execute("UPDATE refresh_tokens SET used_ts = ? WHERE id = ? AND used_ts IS NULL", (now, token_id))
             if txn.rowcount != 1:
                 return "unknown", None
+            if parent is not None:  # first use of a refreshed refresh token: its predecessor is consumed
+                txn.execute("UPDATE refresh_tokens SET consumed_ts = ? WHERE id = ? AND consumed_ts IS NULL", (now, parent))
             txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
             txn.call_after(self._tokens_revoked, user_id)
             # Keep used tokens of this session only for a week (they only serve reuse detection).
             txn.execute("DELETE FROM refresh_tokens WHERE session_id = ? AND used_ts IS NOT NULL AND used_ts < ?", (session_id, now - 7 * 86_400_000))
-            access = generate_token("supat")
-            refresh = generate_token("suprt")
-            DeviceStore.add_access_token_txn(txn, access, user_id, device_id, now, now + self.access_lifetime_ms, session_id)
-            DeviceStore.add_refresh_token_txn(txn, refresh, user_id, device_id, session_id, now, now + self.refresh_lifetime_ms if self.refresh_lifetime_ms else None)
-            return "ok", IssuedSession(user_id, device_id, access, refresh, self.access_lifetime_ms)
+            return "ok", self._issue_refreshed_txn(txn, user_id, device_id, session_id, token_id, now)
 
         outcome, session = await self.db.run("refresh_token", fn)
         if session is None:
@@ -132,6 +143,16 @@ class Sessions:
                 logger.warning("refresh token reused; session revoked")
             raise UnknownToken("Unknown or already used refresh token", soft_logout=False)
         return session
+
+    def _issue_refreshed_txn(self, txn: Txn, user_id: str, device_id: str | None, session_id: str, parent: int,
+                             now: int) -> IssuedSession:
+        access = generate_token("supat")
+        refresh = generate_token("suprt")
+        DeviceStore.add_access_token_txn(txn, access, user_id, device_id, now, now + self.access_lifetime_ms, session_id,
+                                         refreshed_from=parent)
+        DeviceStore.add_refresh_token_txn(txn, refresh, user_id, device_id, session_id, now,
+                                          now + self.refresh_lifetime_ms if self.refresh_lifetime_ms else None, refreshed_from=parent)
+        return IssuedSession(user_id, device_id, access, refresh, self.access_lifetime_ms)  # type: ignore[arg-type]
 
 
 class Auth:
@@ -163,6 +184,8 @@ class Auth:
         requester = Requester(info.user_id, info.device_id, info.token_id, info.is_admin, info.is_guest)
         for check in self._request_checks:
             await check(requester, request)
+        if info.refreshed_from is not None:  # first use after a refresh: the old refresh token is spent
+            await self._store.consume_refreshed_from(token, info, self._clock.time_msec())
         request.requester = requester
         user_id_var.set(info.user_id)
         self._note_last_seen(info, request.client_ip)

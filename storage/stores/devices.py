@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import time
 from collections import OrderedDict
 from typing import Any, Callable
@@ -33,6 +33,7 @@ class TokenInfo:
     is_admin: bool
     is_guest: bool
     deactivated: bool
+    refreshed_from: int | None = None  # the refresh token this one was issued for, until its first use
 
 
 TOKEN_CACHE_SIZE = 50_000
@@ -128,22 +129,41 @@ class DeviceStore:
 
     # ---- access tokens ----
     @staticmethod
-    def add_access_token_txn(txn: Txn, token: str, user_id: str, device_id: str | None, now_ms: int, valid_until_ms: int | None, session_id: str | None) -> int:
+    def add_access_token_txn(txn: Txn, token: str, user_id: str, device_id: str | None, now_ms: int, valid_until_ms: int | None,
+                             session_id: str | None, refreshed_from: int | None = None) -> int:
         token_id = new_row_id()
         txn.execute(
-            "INSERT INTO access_tokens (id, token_hash, user_id, device_id, session_id, valid_until_ms, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (token_id, token_hash(token), user_id, device_id, session_id, valid_until_ms, now_ms),
+            "INSERT INTO access_tokens (id, token_hash, user_id, device_id, session_id, valid_until_ms, created_ts, refreshed_from)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (token_id, token_hash(token), user_id, device_id, session_id, valid_until_ms, now_ms, refreshed_from),
         )
         return token_id
 
     @staticmethod
-    def add_refresh_token_txn(txn: Txn, token: str, user_id: str, device_id: str | None, session_id: str, now_ms: int, expiry_ts: int | None) -> int:
+    def add_refresh_token_txn(txn: Txn, token: str, user_id: str, device_id: str | None, session_id: str, now_ms: int,
+                              expiry_ts: int | None, refreshed_from: int | None = None) -> int:
         token_id = new_row_id()
         txn.execute(
-            "INSERT INTO refresh_tokens (id, token_hash, user_id, device_id, session_id, expiry_ts, used_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-            (token_id, token_hash(token), user_id, device_id, session_id, expiry_ts, now_ms),
+            "INSERT INTO refresh_tokens (id, token_hash, user_id, device_id, session_id, expiry_ts, used_ts, created_ts, refreshed_from)"
+            " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            (token_id, token_hash(token), user_id, device_id, session_id, expiry_ts, now_ms, refreshed_from),
         )
         return token_id
+
+    async def consume_refreshed_from(self, token: str, info: TokenInfo, now_ms: int) -> None:
+        """The first use of an access token issued by a refresh: the refresh token exchanged for it stops being
+        retryable (presenting it again is reuse). Idempotent; runs once per refresh, not per request."""
+        parent = info.refreshed_from
+
+        def fn(txn: Txn) -> None:
+            txn.execute("UPDATE refresh_tokens SET consumed_ts = ? WHERE id = ? AND consumed_ts IS NULL", (now_ms, parent))
+            txn.execute("UPDATE access_tokens SET refreshed_from = NULL WHERE id = ?", (info.token_id,))
+
+        await self.db.run("consume_refreshed_from", fn)
+        digest = token_hash(token)
+        hit = self._token_cache.get(digest)
+        if hit is not None and hit[0].token_id == info.token_id:
+            self._token_cache[digest] = (replace(hit[0], refreshed_from=None), hit[1])
 
     async def get_token_info(self, token: str) -> TokenInfo | None:
         digest = token_hash(token)
@@ -155,13 +175,15 @@ class DeviceStore:
 
         def fn(txn: Txn) -> TokenInfo | None:
             row = txn.query_one(
-                "SELECT t.id, t.user_id, t.device_id, t.valid_until_ms, t.session_id, u.is_admin, u.is_guest, u.deactivated"
+                "SELECT t.id, t.user_id, t.device_id, t.valid_until_ms, t.session_id, u.is_admin, u.is_guest, u.deactivated,"
+                " t.refreshed_from"
                 " FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?",
                 (digest,),
             )
             if row is None:
                 return None
-            return TokenInfo(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), bool(row[7]))
+            return TokenInfo(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), bool(row[7]),
+                             None if row[8] is None else int(row[8]))
 
         generation = self._token_generation
         info = await self.db.read("get_token_info", fn)

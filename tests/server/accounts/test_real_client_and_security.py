@@ -32,9 +32,10 @@ def test_nio_register_login_whoami_refresh_logout(server):
             session = requests.post(server.url + V3 + "/login", json={"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "niouser"}, "password": PASSWORD, "refresh_token": True}, timeout=30).json()
             rotated = requests.post(server.url + V3 + "/refresh", json={"refresh_token": session["refresh_token"]}, timeout=30)
             assert rotated.status_code == 200
+            client.access_token = rotated.json()["access_token"]
+            assert isinstance(await client.whoami(), nio.WhoamiResponse)  # first use: the old refresh token is spent
             again = requests.post(server.url + V3 + "/refresh", json={"refresh_token": session["refresh_token"]}, timeout=30)
             assert again.status_code == 401 and again.json()["errcode"] == "M_UNKNOWN_TOKEN"
-            client.access_token = rotated.json()["access_token"]
             who = await client.whoami()
             # the reuse above revoked that session, so the rotated token is dead too
             assert isinstance(who, nio.WhoamiError)

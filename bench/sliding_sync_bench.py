@@ -11,7 +11,9 @@ Data set: one user in ``--rooms`` rooms (every 4th encrypted, every one named, o
 ``not_room_types: [m.space]``, e2ee/to_device/account_data/receipts/typing extensions. Each sample starts
 the connection again (no ``pos``), so each is a full first screen. Reported: client wall time (request sent
 to body read) of the very first request and the median/p90 of ``--samples`` more; then an incremental
-round (a new message in the 500th room moves it to the top) answered from a long-poll.
+round (a new message in the 500th room moves it to the top) answered from a long-poll; then the server is
+restarted on the same data and the connection resumes from its ``pos`` (state read from the database),
+and a new connection asks for the first screen with every cache empty.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import bench.sync_bench as sync_bench  # noqa: E402
 from bench.sync_bench import CS, Client, Server, pct  # noqa: E402
 
 PATH = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
@@ -55,9 +58,33 @@ async def timed(c: Client, token: str, body: dict[str, Any], params: dict[str, s
     return dt, resp
 
 
+def start_server(engine: str, log: Path) -> tuple[Server, dict[str, Any]]:
+    """A server like bench/sync_bench.py's, remembering how it was started (to restart it on the same data)."""
+    captured: dict[str, Any] = {}
+    real = sync_bench.subprocess.Popen
+
+    def capture(*a: Any, **k: Any) -> Any:
+        captured["args"], captured["kwargs"] = a, k
+        return real(*a, **k)
+
+    sync_bench.subprocess.Popen = capture  # type: ignore[assignment]
+    try:
+        server = Server(engine, log)
+    finally:
+        sync_bench.subprocess.Popen = real  # type: ignore[assignment]
+    return server, captured
+
+
+async def restart(server: Server, how: dict[str, Any], session: aiohttp.ClientSession) -> None:
+    server.proc.terminate()
+    server.proc.wait(30)
+    server.proc = sync_bench.subprocess.Popen(*how["args"], **how["kwargs"])
+    await server.wait_ready(session)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     log = Path(args.log)
-    server = Server(args.engine, log)
+    server, how = start_server(args.engine, log)
     out: dict[str, Any] = {"engine": args.engine, "rooms": args.rooms}
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
@@ -91,6 +118,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert len(resp["rooms"]) == 20, len(resp["rooms"])
             out["first_request_ms"] = round(first * 1000, 1)
             out["response_bytes"] = len(json.dumps(resp))
+            assert all("notification_count" in r and r.get("timeline") for r in resp["rooms"].values())
             samples = []
             for _ in range(args.samples):
                 dt, resp = await timed(c, token, BODY)
@@ -114,6 +142,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert target in inc["rooms"], list(inc["rooms"])
             out["long_poll_wake_total_ms"] = round((time.perf_counter() - t1) * 1000 - 200, 1)
             out["incremental_room_initial"] = bool(inc["rooms"][target].get("initial"))
+
+            # cold: the server restarted (empty caches); the same connection resumes, then a new one starts
+            await restart(server, how, session)
+            dt, resumed = await timed(c, token, BODY, {"pos": inc["pos"], "timeout": "0"})
+            out["after_restart_resume_ms"] = round(dt * 1000, 1)
+            dt, cold = await timed(c, token, BODY)
+            assert len(cold["rooms"]) == 20
+            out["after_restart_first_screen_ms"] = round(dt * 1000, 1)
     finally:
         server.stop()
     return out

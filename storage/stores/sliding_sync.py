@@ -204,6 +204,34 @@ class SlidingSyncStore:
 
         return await self.db.run("sliding_bump_stamps", fn)
 
+    async def member_summaries(self, room_ids: Sequence[str], user_id: str, max_heroes: int) -> dict[str, tuple[int, int, list[str]]]:
+        """room -> (joined count, invited count, heroes) from current state, for rooms whose snapshot is not in
+        memory: other joined members (by id), then invited, else left/banned ones; at most ``max_heroes``."""
+
+        def fn(txn: Txn) -> dict[str, tuple[int, int, list[str]]]:
+            out: dict[str, tuple[int, int, list[str]]] = {}
+            for room_id in room_ids:
+                counts = dict(txn.query(
+                    "SELECT membership, COUNT(*) FROM current_state WHERE room_id = ? AND type = 'm.room.member' GROUP BY membership",
+                    (room_id,),
+                ))
+                heroes: list[str] = []
+                for group in (("join",), ("invite",)):
+                    if len(heroes) >= max_heroes:
+                        break
+                    heroes += [r[0] for r in txn.query(
+                        "SELECT state_key FROM current_state WHERE room_id = ? AND type = 'm.room.member' AND membership = ? "
+                        "AND state_key != ? ORDER BY state_key LIMIT ?", (room_id, group[0], user_id, max_heroes))]
+                if not heroes:
+                    heroes = [r[0] for r in txn.query(
+                        "SELECT state_key FROM current_state WHERE room_id = ? AND type = 'm.room.member' "
+                        "AND membership IN ('leave', 'ban') AND state_key != ? ORDER BY state_key LIMIT ?",
+                        (room_id, user_id, max_heroes))]
+                out[room_id] = (int(counts.get("join", 0)), int(counts.get("invite", 0)), heroes[:max_heroes])
+            return out
+
+        return await self.db.run("sliding_member_summaries", fn)
+
     async def room_tags(self, user_id: str) -> dict[str, set[str]]:
         """room -> tag names of the user's ``m.tag`` room account data."""
         import json

@@ -109,6 +109,9 @@ class SlidingSyncHandler:
             remaining = deadline - self._clock.time_msec()
             if remaining <= 0:
                 break
+            if self._sync.current_token() != now:
+                # a notify landed while we computed (it woke nobody: we were not waiting yet): look again
+                continue
             try:
                 await self._notifier.wait(req.user_id, joined, remaining)
             except TooManyWaiters:

@@ -189,18 +189,26 @@ class RoomRenderer:
             in_timeline = {r.event_id for r in rows}
             state_ids[j.room_id] = {k: v for k, v in ids.items() if v not in in_timeline or j.initial}
 
-        # heroes (only for rooms without a name) and member counts from the in-memory room snapshot
-        snaps: dict[str, Any] = {}
+        # heroes (only for rooms without a name) and member counts: from the in-memory room snapshot when it is
+        # there, else one batched read of current state (no snapshot load per room on a cold server)
+        summaries: dict[str, tuple[int, int, list[str]]] = {}
+        cold: list[str] = []
+        peek = getattr(self._room_cache, "peek", None)
         for room_id in members_changed:
-            try:
-                snaps[room_id] = await self._room_cache.get(room_id)
-            except Exception:
+            snap = peek(room_id) if peek is not None else None
+            if snap is None:
+                cold.append(room_id)
                 continue
+            ms = snap.memberships
+            summaries[room_id] = (sum(1 for m in ms.values() if m == "join"), sum(1 for m in ms.values() if m == "invite"),
+                                  _heroes(ms, user_id))
+        if cold:
+            summaries.update(await self._sliding_store.member_summaries(cold, user_id, MAX_HEROES))
         hero_ids: dict[str, list[str]] = {}
-        for room_id, snap in snaps.items():
+        for room_id, (_, _, heroes) in summaries.items():
             has_name = bool(meta_ids.get(room_id, {}).get(NAME_KEY)) if by_id[room_id].initial else False
             if not has_name:
-                hero_ids[room_id] = _heroes(snap.memberships, user_id)
+                hero_ids[room_id] = heroes
         hero_member_ids: dict[str, dict[StateKey, str]] = {}
         for room_id, heroes in hero_ids.items():
             if heroes:
@@ -270,10 +278,8 @@ class RoomRenderer:
                     entry["required_state"] = state + stubs
                 meta = meta_ids.get(room_id, {})
                 _name_avatar(entry, meta, state_rows, j.initial)
-                if room_id in snaps:
-                    snap = snaps[room_id]
-                    entry["joined_count"] = sum(1 for m in snap.memberships.values() if m == "join")
-                    entry["invited_count"] = sum(1 for m in snap.memberships.values() if m == "invite")
+                if room_id in summaries:
+                    entry["joined_count"], entry["invited_count"], _ = summaries[room_id]
                     if room_id in hero_ids and (j.initial or "name" not in entry):
                         entry["heroes"] = _hero_entries(hero_ids[room_id], hero_member_ids.get(room_id, {}), state_rows)
             if room_id in bumps:

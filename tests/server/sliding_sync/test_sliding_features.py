@@ -90,6 +90,12 @@ def test_required_state_forms_and_names(server: Any) -> None:
     assert "name" not in u
     assert [h["user_id"] for h in u["heroes"]] == [bob] and u["heroes"][0]["displayname"] == "Bobby"
     assert u["joined_count"] == 2
+    # the same from the database when the room snapshots are not in memory (a cold server)
+    from tests.harness import on_reactor
+
+    on_reactor(lambda: server.app.core.room_cache._rooms.clear())
+    cold = _post(server, atok, {**body, "conn_id": "cold"})["rooms"][unnamed]
+    assert cold["heroes"] == u["heroes"] and cold["joined_count"] == 2 and cold["invited_count"] == 0
     # everything, except members; the new MSC form with include/exclude
     body2 = {"conn_id": "c2", "lists": {"l": {"ranges": [[0, 9]], "timeline_limit": 0, "required_state": {
         "include": [{}], "exclude": [{"type": "m.room.member"}]}}}}

@@ -6,7 +6,7 @@ setup(
     description="SUP: a fast, lean Matrix homeserver on Twisted",
     python_requires=">=3.11",
     packages=find_packages(include=["homeserver*", "federation*", "storage*", "media_repo*", "workers*", "schema*"]),
-    package_data={"schema": ["*.sql", "*.md"]},
+    package_data={"schema": ["*.sql", "*.md"], "homeserver.email": ["templates/*"]},
     include_package_data=True,
     install_requires=[
         "twisted>=24.3",
@@ -28,6 +28,7 @@ setup(
         "jsonschema>=4.21",
         "orjson>=3.9",
         "pyjwt>=2.8",
+        "jinja2>=3.1",
     ],
     extras_require={
         "test": [
@@ -40,6 +41,7 @@ setup(
             "schemathesis>=4.0",
             "cryptography>=42",
             "aiohttp>=3.9",
+            "aiosmtpd>=1.4",
         ],
         "bench": ["aiohttp>=3.9", "requests>=2.31"],
     },

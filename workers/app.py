@@ -27,6 +27,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.rooms",
     "workers.wiring.sync",
     "workers.wiring.messaging",
+    "workers.wiring.email",
     "workers.wiring.push",
     "workers.wiring.federation_transport",
     "workers.wiring.federation_events",

@@ -150,6 +150,16 @@ def _check_consistency(values: dict[str, Any]) -> None:
         raise ConfigError("rtc.livekit_api_key: rtc.livekit_api_key and rtc.livekit_api_secret are required with rtc.livekit_url")
     if values["media.store"] == "s3" and not values["media.s3_bucket"]:
         raise ConfigError("media.s3_bucket: required when media.store is s3")
+    if values["email.smtp_host"] and not values["email.from"]:
+        raise ConfigError("email.from: required when email.smtp_host is set")
+    if values["email.from"]:
+        from email.utils import parseaddr
+
+        addr = parseaddr(values["email.from"])[1]
+        if "@" not in addr or any(c in values["email.from"] for c in "\r\n"):
+            raise ConfigError("email.from: not an email address (e.g. 'Example <noreply@example.org>')")
+    if values["email.require_at_registration"] and not values["email.smtp_host"]:
+        raise ConfigError("email.require_at_registration: needs email.smtp_host")
     for pattern in values["registration.reserved_localparts"]:
         try:
             re.compile(pattern)

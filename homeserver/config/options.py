@@ -90,6 +90,15 @@ def _opt_str(value: Any) -> str | None:
     return _str(value)
 
 
+def _opt_port(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    port = _int(value)
+    if not 0 < port < 65536:
+        raise ValueError("expected a TCP port (1-65535)")
+    return port
+
+
 def _str_list(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("expected a list of strings")
@@ -392,6 +401,26 @@ OPTIONS: list[Option] = [
     Option("server_notices.system_mxid_localpart", _str, "notices", "Localpart of the system user that sends server notices (created on the first notice)."),
     Option("server_notices.system_mxid_display_name", _str, "Server Notices", "Display name of the server-notices system user."),
     Option("server_notices.room_name", _str, "Server Notices", "Name of each user's server-notices room."),
+    # ---- email (SMTP sending, email notifications, email 3PIDs; docs/push.md "Email") ----
+    Option("email.smtp_host", _opt_str, None, "SMTP server that sends SUP's mail (notifications, address validation, password resets). Unset: no email at all."),
+    Option("email.smtp_port", _opt_port, None, "SMTP port (default 465 with email.tls: implicit, else 587 with starttls, 25 without TLS)."),
+    Option("email.tls", _enum("starttls", "implicit", "none"), "starttls", "starttls: upgrade the connection and refuse servers that cannot; implicit: TLS from the first byte (SMTPS); none: plain text (local relays only)."),
+    Option("email.tls_verify", _bool, True, "Verify the SMTP server's certificate against the system trust store (and its host name)."),
+    Option("email.smtp_user", _opt_str, None, "SMTP AUTH user name (unset: no authentication)."),
+    Option("email.smtp_password", _opt_str, None, "SMTP AUTH password."),
+    Option("email.from", _opt_str, None, "Sender address of SUP's mail, e.g. 'Example Chat <noreply@example.org>' (required with email.smtp_host)."),
+    Option("email.app_name", _str, "Matrix", "Name of the service shown in subjects and texts."),
+    Option("email.public_base_url", _opt_str, None, "Public URL of this server for links in mail (validation, unsubscribe); default: public_baseurl."),
+    Option("email.template_dir", _opt_str, None, "Directory of templates overriding the built-in ones by file name (notif_mail.html, password_reset.txt, ...; Jinja2, sandboxed, HTML autoescaped)."),
+    Option("email.timeout", _positive(parse_duration_ms), 30_000, "Timeout of one SMTP delivery attempt (connect + send)."),
+    Option("email.max_attempts", _positive(_int), 3, "Attempts per mail for temporary failures before it waits for the next retry round (notifications are never dropped while still unread)."),
+    Option("email.retry_delay", _positive(parse_duration_ms), 5_000, "First delay between SMTP attempts (doubles per attempt)."),
+    Option("email.notif_delay", _non_negative(parse_duration_ms), 600_000, "An email notification goes out this long after an unread message, if it is still unread."),
+    Option("email.notif_throttle", _non_negative(parse_duration_ms), 3_600_000, "At most one notification mail per room and email pusher in this period."),
+    Option("email.enable_notifs", _bool, True, "Send email notifications to email pushers (email.smtp_host must be set)."),
+    Option("email.validation_token_lifetime", _positive(parse_duration_ms), 3_600_000, "How long an address-validation link or token is valid."),
+    Option("email.max_validation_attempts", _positive(_int), 10, "Wrong tokens accepted per validation session before it is refused."),
+    Option("email.require_at_registration", _bool, False, "Registration needs a validated email address (m.login.email.identity)."),
     Option("process.gc_thresholds", _gc_thresholds, [20_000, 50, 100], "Python garbage-collector thresholds [gen0, gen1, gen2]; the startup heap is frozen out of collections. Fewer, cheaper collections keep latency tails short."),
     # ---- federation transport (fednet): outbound client, discovery, keyring, queues ----
     Option("federation.enabled", _bool, True, "Talk to other Matrix servers (outbound requests and queues). Inbound routes are served on listeners with the federation resource."),

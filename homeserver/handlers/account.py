@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.totp import TotpManager
@@ -37,6 +37,10 @@ class AccountHandler:
         self.account_data = account_data
         self.totp = totp
         self._deactivated_listeners: list[UserDeactivatedListener] = []
+        self.threepids: Any = None  # ThreepidStore once email is configured (workers/wiring/email.py)
+
+    async def list_threepids(self, user_id: str) -> list[dict[str, Any]]:
+        return await self.threepids.for_user(user_id) if self.threepids is not None else []
 
     def add_user_deactivated_listener(self, fn: UserDeactivatedListener) -> None:
         """``await fn(user_id, erase)`` after an account is deactivated (rooms: leave every room)."""

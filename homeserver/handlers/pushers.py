@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from homeserver.api.errors import BadJson, InvalidParam, MissingParam
+from homeserver.email.message import InvalidAddress, canonical_address
 from storage.stores.pushers import Pusher, PusherStore
 
 MAX_PUSHKEY_BYTES = 512
@@ -37,6 +38,8 @@ class PushersHandler:
         self.clock = clock
         # the events stream position a new pusher starts from (durable pushers push what comes after it)
         self.position = position
+        # with email configured: canonical address -> owning user id; email pushers need an address of their own
+        self.email_owner: Callable[[str], Awaitable[str | None]] | None = None
         self._listeners: list[PusherListener] = []
 
     def add_listener(self, listener: PusherListener) -> None:
@@ -99,6 +102,13 @@ class PushersHandler:
         else:
             if "@" not in pushkey:
                 raise InvalidParam("An email pusher's pushkey must be an email address")
+            if self.email_owner is not None:
+                try:
+                    pushkey = canonical_address(pushkey)
+                except InvalidAddress:
+                    raise InvalidParam("An email pusher's pushkey must be an email address") from None
+                if await self.email_owner(pushkey) != user_id:
+                    raise InvalidParam("Email pushers need a validated email address of this account (POST /account/3pid/add)")
         assert app_display_name is not None and device_display_name is not None and lang is not None
         p = Pusher(user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag, lang, data,
                    device_id, self.clock.time_msec(), self.position() if self.position is not None else None)

@@ -59,6 +59,9 @@ class RegistrationHandler:
         self.enabled = enabled
         self.require_token = require_token
         self._reserved = [re.compile(p) for p in reserved_localparts]
+        # email at registration (workers/wiring/email.py): None (not offered), "optional" or "required"
+        self.email_flow: str | None = None
+        self.bind_threepid: Any = None  # async fn(user_id, threepid dict) after the account exists
 
     # ---- usernames ----
     def validate_localpart(self, username: Any) -> str:
@@ -108,9 +111,15 @@ class RegistrationHandler:
         return True
 
     def flows(self) -> list[list[str]]:
+        token = ["m.login.registration_token"] if self.require_token else []
+        if self.email_flow == "required":
+            return [token + ["m.login.email.identity"]]
         # The token stage is followed by m.login.dummy, as clients expect (matrix-nio's register_with_token
         # sends the token, then completes with dummy): the token alone is one stage of a two-stage flow.
-        return [["m.login.registration_token", "m.login.dummy"]] if self.require_token else [["m.login.dummy"]]
+        flows = [token + ["m.login.dummy"]] if token else [["m.login.dummy"]]
+        if self.email_flow == "optional":
+            flows.append(token + ["m.login.email.identity"])
+        return flows
 
     # ---- creating accounts ----
     async def create_account(
@@ -179,6 +188,9 @@ class RegistrationHandler:
             want_refresh=want_refresh,
             ip=request.client_ip,
         )
+        threepid = result.get("threepid")
+        if threepid and self.bind_threepid is not None:
+            await self.bind_threepid(user_id, threepid)
         if session is None:
             return {"user_id": user_id, "home_server": self.server_name}
         return session.to_json(self.server_name)

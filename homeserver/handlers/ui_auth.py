@@ -7,6 +7,8 @@ returns (all stages of one flow are complete) or raises the 401 challenge
 - ``m.login.dummy`` — always passes (open registration)
 - ``m.login.registration_token`` — a valid registration token
 - ``m.login.password`` — the account's password (the identified user must be the requester)
+- ``m.login.email.identity`` — ``threepid_creds: {sid, client_secret}`` of an email validation session SUP
+  validated (registration with an email, password reset by email); set up with ``set_email_identity_checker``
 - ``org.sup.login.totp`` — a TOTP code (``code``) or a recovery code (``recovery_code``);
   added to every flow for sensitive operations when the account has two-factor enabled.
 
@@ -30,6 +32,7 @@ from storage.stores.users import UserStore
 DUMMY = "m.login.dummy"
 PASSWORD = "m.login.password"
 REGISTRATION_TOKEN = "m.login.registration_token"
+EMAIL_IDENTITY = "m.login.email.identity"
 TOTP = "org.sup.login.totp"
 SESSION_LIFETIME_S = 15 * 60
 
@@ -102,6 +105,15 @@ class UserInteractiveAuth:
         # Extra stage checkers: type -> async fn(session_data, auth_dict) -> None (raise to fail).
         self._registration_token_checker: Callable[[str], Awaitable[bool]] | None = None
         self._registration_token_pending: Callable[[str], Awaitable[None]] | None = None
+        # (threepid_creds, description) -> (address, user_id owning it or None); raises MatrixError when not valid
+        self._email_identity: Callable[[Any, str], Awaitable[tuple[str, str | None]]] | None = None
+
+    def set_email_identity_checker(self, check: Callable[[Any, str], Awaitable[tuple[str, str | None]]]) -> None:
+        self._email_identity = check
+
+    @property
+    def email_identity_enabled(self) -> bool:
+        return self._email_identity is not None
 
     def set_registration_token_checker(self, check: Callable[[str], Awaitable[bool]], mark_pending: Callable[[str], Awaitable[None]]) -> None:
         self._registration_token_checker = check
@@ -217,6 +229,22 @@ class UserInteractiveAuth:
                 raise _StageFailed(Codes.FORBIDDEN, "Invalid username or password")
             self._failed.record_success(user.user_id)
             session.user_id = user.user_id
+            return
+        if stage == EMAIL_IDENTITY:
+            if self._email_identity is None:
+                raise _StageFailed(Codes.UNRECOGNIZED, "Email identity is not supported on this server")
+            creds = auth.get("threepid_creds", auth.get("threepidCreds"))
+            try:
+                address, owner = await self._email_identity(creds, session.description)
+            except MatrixError as e:
+                if e.status == 400:
+                    raise
+                raise _StageFailed(e.errcode, e.msg) from None
+            if requester is not None and owner != requester.user_id:
+                raise _StageFailed(Codes.THREEPID_AUTH_FAILED, "This email address does not belong to you")
+            if owner is not None:
+                session.user_id = owner
+            session.data["threepid"] = {"medium": "email", "address": address, "creds": creds}
             return
         if stage == TOTP:
             user_id = session.user_id or (requester.user_id if requester else None)

@@ -45,7 +45,8 @@ def wire(core: Core) -> None:
 
     room_creation = getattr(core, "room_creation", None)
     default_version = getattr(room_creation, "default_version", None) or DEFAULT_ROOM_VERSION
-    caps = CapabilitiesHandler(default_version)
+    threepids = getattr(core, "threepids", None) or ThreePidHandler()  # email 3PIDs: workers/wiring/email.py
+    caps = CapabilitiesHandler(default_version, threepid_changes=threepids.email_enabled)
     turn = TurnHandler(clock, config.voip.turn_uris, config.voip.turn_shared_secret, config.voip.turn_username,
                        config.voip.turn_password, config.voip.turn_user_lifetime, config.voip.turn_allow_guests)
     openid = OpenIdHandler(OpenIdStore(core.db), clock, core.server_name, config.openid.token_lifetime)
@@ -60,7 +61,7 @@ def wire(core: Core) -> None:
         CapabilitiesServlet(auth, caps),
         VoipServlet(auth, turn),
         ThirdPartyServlet(auth, ThirdPartyHandler()),
-        ThreePidServlet(auth, ThreePidHandler()),
+        ThreePidServlet(auth, threepids, getattr(core, "ui_auth", None), getattr(core, "ratelimiter", None)),
         AdminClientServlet(auth, admin),
         OpenIdServlet(auth, openid),
         SupportServlet(config.support.contacts, config.support.page),

@@ -50,6 +50,14 @@ def wire(core: Core) -> None:
     pushers = PushersHandler(PusherStore(db), clock, stream.current if stream is not None else None)
     core.push_rules = rules
     core.pushers = pushers
+    threepids = getattr(core, "threepids", None)
+    if threepids is not None and getattr(threepids, "store", None) is not None:
+        store_3pid = threepids.store
+
+        async def email_owner(address: str) -> str | None:
+            return await store_3pid.user_for("email", address)
+
+        pushers.email_owner = email_owner
 
     auth = getattr(core, "auth", None)
     core.on_resource("client", PushRulesServlet(auth, rules).register)

@@ -9,7 +9,7 @@ from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import Auth
 from homeserver.handlers.registration import check_password_value
 from homeserver.handlers.totp import TotpManager
-from homeserver.handlers.ui_auth import UserInteractiveAuth
+from homeserver.handlers.ui_auth import EMAIL_IDENTITY, UserInteractiveAuth
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route, require_bool
@@ -35,6 +35,8 @@ class AccountServlet:
         router.add("POST", TOTP_PREFIX + "/recovery_codes", self.on_totp_recovery_codes, "totp_recovery_codes")
 
     async def on_password(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        if request.access_token() is None and self.ui_auth.email_identity_enabled:
+            return await self._reset_password(request)
         requester = await self.auth.get_user(request)
         body = request.json()
         new_password = check_password_value(body.get("new_password"), required=True)
@@ -42,6 +44,19 @@ class AccountServlet:
         await self.ui_auth.check(request, body, "change_password", requester=requester)
         assert new_password is not None
         await self.accounts.change_password(requester.user_id, new_password, logout_devices, requester.device_id, requester.access_token_id)
+        return 200, {}
+
+    async def _reset_password(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        """A forgotten password: no access token, UIA by a validated email (``m.login.email.identity``)."""
+        body = request.json()
+        new_password = check_password_value(body.get("new_password"), required=True)
+        logout_devices = require_bool(body, "logout_devices", True)
+        result = await self.ui_auth.check(request, body, "reset_password", flows=[[EMAIL_IDENTITY]])
+        user_id = result.get("user_id")
+        if not isinstance(user_id, str):
+            raise MatrixError(401, Codes.THREEPID_AUTH_FAILED, "No account has this email address")
+        assert new_password is not None
+        await self.accounts.change_password(user_id, new_password, logout_devices, None, None)
         return 200, {}
 
     async def on_deactivate(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
@@ -55,8 +70,8 @@ class AccountServlet:
         return 200, {"id_server_unbind_result": "no-support"}
 
     async def on_3pid(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        await self.auth.get_user(request)
-        return 200, {"threepids": []}
+        requester = await self.auth.get_user(request)
+        return 200, {"threepids": await self.accounts.list_threepids(requester.user_id)}
 
     # ---- TOTP (SUP extension, docs/two-factor.md) ----
     async def on_totp_status(self, request: SupRequest) -> tuple[int, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Third-party identifier endpoints on a server without identity-server support (see handlers/threepid.py):
+"""Third-party identifier endpoints without an identity server (see handlers/threepid.py):
 ``POST /account/3pid[/add|/bind|/delete|/unbind|/email/requestToken|/msisdn/requestToken]``,
 ``POST /register/{email,msisdn}/requestToken``, ``POST /account/password/{email,msisdn}/requestToken``."""
 
@@ -13,16 +13,18 @@ from homeserver.rest.client.accounts_common import add_client_route
 
 
 class ThreePidServlet:
-    def __init__(self, auth: Any, handler: ThreePidHandler) -> None:
+    def __init__(self, auth: Any, handler: ThreePidHandler, ui_auth: Any = None, ratelimiter: Any = None) -> None:
         self.auth = auth
         self.handler = handler
+        self.ui_auth = ui_auth
+        self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
         add_client_route(router, "POST", "/account/3pid", self.on_add_legacy, "account_3pid_post")
         add_client_route(router, "POST", "/account/3pid/add", self.on_add, "account_3pid_add")
         add_client_route(router, "POST", "/account/3pid/bind", self.on_bind, "account_3pid_bind")
         add_client_route(router, "POST", "/account/3pid/delete", self.on_delete, "account_3pid_delete")
-        add_client_route(router, "POST", "/account/3pid/unbind", self.on_delete, "account_3pid_unbind")
+        add_client_route(router, "POST", "/account/3pid/unbind", self.on_unbind, "account_3pid_unbind")
         for medium in ("email", "msisdn"):
             add_client_route(router, "POST", f"/account/3pid/{medium}/requestToken", self._token("account", medium, True), f"account_3pid_{medium}_token")
             add_client_route(router, "POST", f"/register/{medium}/requestToken", self._token("register", medium, False), f"register_{medium}_token")
@@ -30,11 +32,10 @@ class ThreePidServlet:
 
     def _token(self, purpose: str, medium: str, authenticated: bool) -> Any:
         async def on_request_token(request: SupRequest) -> tuple[int, dict[str, Any]]:
-            if authenticated:
-                await self.auth.get_user(request)
-            # Nothing is ever sent, so there is nothing to rate-limit.
-            self.handler.request_token(purpose, medium, request.json())
-            return 200, {}  # not reached: the handler always refuses
+            user_id = (await self.auth.get_user(request)).user_id if authenticated else None
+            if self.ratelimiter is not None and self.handler.email_enabled and medium == "email":
+                self.ratelimiter.check("register", user_id or request.client_ip)  # each request may send a mail
+            return 200, await self.handler.request_token(purpose, medium, request.json(), user_id)
 
         return on_request_token
 
@@ -44,8 +45,12 @@ class ThreePidServlet:
         return 200, {}
 
     async def on_add(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        await self.auth.get_user(request)
-        self.handler.add(request.json())
+        requester = await self.auth.get_user(request)
+        body = request.json()
+        self.handler.check_add(body)
+        if self.ui_auth is not None:
+            await self.ui_auth.check(request, body, "add_threepid", requester=requester)
+        await self.handler.add(requester.user_id, body)
         return 200, {}
 
     async def on_bind(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
@@ -54,5 +59,9 @@ class ThreePidServlet:
         return 200, {}
 
     async def on_delete(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        await self.auth.get_user(request)
-        return 200, self.handler.delete(request.json())
+        requester = await self.auth.get_user(request)
+        return 200, await self.handler.delete(requester.user_id, request.json())
+
+    async def on_unbind(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self.auth.get_user(request)
+        return 200, await self.handler.delete(requester.user_id, request.json(), unbind_only=True)

@@ -1,0 +1,1 @@
+"""Email: SMTP sending (``sender``), safe message building (``message``) and templates (``templates``)."""

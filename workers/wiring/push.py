@@ -19,7 +19,7 @@ from homeserver.handlers.notifications import NotificationsHandler
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.pushers import PushersHandler
 from homeserver.push.counts import PushCounts, PushEvaluatorService, RoomContext
-from homeserver.push.http_client import OutboundHttpClient
+from homeserver.http.outbound import OutboundHttpClient
 from homeserver.push.badge import BadgeCounter
 from homeserver.push.http_pusher import HttpPusher, HttpSender
 from homeserver.push.service import PushService, PusherWorker

@@ -203,6 +203,7 @@ class PushService:
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
+        self.idle_flush_interval_s = max(flush_interval_s, 30.0)
         self.poll_interval_s = poll_interval_s
         self.badge = badge
         self.position = current_position()  # every event <= position has been offered to the workers
@@ -361,9 +362,15 @@ class PushService:
         if self._loop is not None:
             return
 
+        last_flush = [self.clock.time()]
+
         def tick() -> None:
             self.poke()
-            defer.ensureDeferred(self.flush()).addErrback(lambda f: logger.warning("pusher position flush failed: %s", f.getErrorMessage()))
+            # positions that only moved because nothing notified are cheap to redo after a crash (deliveries are
+            # persisted as they happen): write them in one batch now and then, not on every tick
+            if self.clock.time() - last_flush[0] >= self.idle_flush_interval_s:
+                last_flush[0] = self.clock.time()
+                defer.ensureDeferred(self.flush()).addErrback(lambda f: logger.warning("pusher position flush failed: %s", f.getErrorMessage()))
 
         self._loop = self.clock.looping_call(tick, min(self.flush_interval_s, self.poll_interval_s))
         self.poke()

@@ -87,13 +87,15 @@ class MessagesHandler:
             raise Forbidden("You are not in this room")
         return membership
 
-    async def _lazy_members(self, rows: list[EventRow], user_id: str, device_id: str | None, at_set: str | None) -> list[dict[str, Any]]:
+    async def _lazy_member_rows(self, rows: list[EventRow], at_set: str | None) -> list[EventRow]:
         senders = sorted({r.sender for r in rows})
         if not senders:
             return []
         ids = await self.state.get_state_values(at_set, [("m.room.member", s) for s in senders])
-        member_rows = await self.events.get_events_as_list(list(ids.values()))
-        return await self.formatter.format(member_rows, user_id, device_id)
+        return await self.events.get_events_as_list(list(ids.values()))
+
+    async def _lazy_members(self, rows: list[EventRow], user_id: str, device_id: str | None, at_set: str | None) -> list[dict[str, Any]]:
+        return await self.formatter.format(await self._lazy_member_rows(rows, at_set), user_id, device_id)
 
     async def messages(self, user_id: str, device_id: str | None, room_id: str, from_token: str | None, to_token: str | None,
                        direction: str, limit: int, filter_json: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -172,12 +174,17 @@ class MessagesHandler:
             "start": before(start_row.topological_ordering, start_row.stream_ordering).render(),
             "end": after(end_row.topological_ordering, end_row.stream_ordering).render(),
         }
-        at = end_row.state_after
+        # State as of the last event after the anchor that the user may see (never later), and only the state
+        # events they may see: a former member or an invitee gets nothing from after their visibility window.
+        seen_after = await self.visibility.filter(user_id, rows_after)
+        at = (seen_after[-1] if seen_after else row).state_after
         if flt.lazy_load_members:
-            out["state"] = await self._lazy_members([row, *before_v, *after_v], user_id, device_id, at)
+            members = await self._lazy_member_rows([row, *before_v, *after_v], at)
+            out["state"] = await self.formatter.format(await self.visibility.filter(user_id, members), user_id, device_id)
         else:
             ids = await self.state.get_state_ids(at)
             state_rows = await self.events.get_events_as_list(list(ids.values()))
+            state_rows = await self.visibility.filter(user_id, state_rows)
             out["state"] = await self.formatter.format(state_rows, user_id, device_id)
         return out
 

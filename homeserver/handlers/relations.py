@@ -214,6 +214,10 @@ class RelationsHandler:
             return events
         wanted: set[str] = set(summary.edit_ids()) | set(summary.thread_latest_ids())
         rows = await self.fetch_rows(sorted(wanted)) if (wanted and self.fetch_rows) else {}
+        if rows and self.filter_visible is not None:
+            # an edit or thread reply the reader may not see (sent after they left, say) is never bundled
+            visible = {r.event_id for r in await self.filter_visible(user_id, list(rows.values()))}
+            rows = {k: v for k, v in rows.items() if k in visible}
         serialized: dict[str, dict[str, Any]] = {}
         if rows and self.serialize is not None:
             order = sorted(rows)

@@ -49,7 +49,13 @@ class RoomStateHandler:
                           membership: str | None, not_membership: str | None) -> list[dict[str, Any]]:
         if at:
             _, stream = parse_token(at)
-            await self.visibility.check_can_read_room(user_id, room_id)
+            reader_membership, member_event = await self.visibility.check_can_read_room(user_id, room_id)
+            if reader_membership != "join":
+                # a former member sees the members as of their leave at the latest, whatever ``at`` says
+                row = await self.events.get_event(member_event or "")
+                if row is None:
+                    raise Forbidden("You are not in this room")
+                stream = min(stream, row.stream_ordering)
             ids = await self.state.get_state_ids(await self.events.state_set_at(room_id, stream))
         else:
             ids = await self._state_ids_for_reader(user_id, room_id)

@@ -59,8 +59,8 @@ class RoomSummaryHandler:
             raise NotFound("Room not found") from None
         chunk = await self.chunk(room_id)
         membership = snap.membership_of(user_id) if user_id else None
-        visible = membership in ("join", "invite", "knock") or chunk["world_readable"] or chunk["join_rule"] in (
-            "public", "knock", "knock_restricted", "restricted")
+        # the same rule as the hierarchy: a restricted room only to members of one of its allowed rooms
+        visible = membership in ("join", "invite", "knock") or await self._previewable(user_id, chunk)
         if not visible:
             raise Forbidden("You may not see this room") if user_id else NotFound("Room not found")
         out = self.public(chunk)
@@ -134,7 +134,16 @@ class RoomSummaryHandler:
     async def _can_see(self, user_id: str, snap: RoomSnapshot) -> bool:
         if snap.membership_of(user_id) in ("join", "invite", "knock"):
             return True
-        chunk = await self.chunk(snap.room_id)
-        return bool(chunk["world_readable"]) or chunk["join_rule"] in ("public", "knock", "knock_restricted") or (
-            chunk["join_rule"] == "restricted" and any(
-                (await self.rooms.get(r)).membership_of(user_id) == "join" for r in chunk["_allow"] if await self.rooms.exists(r)))
+        return await self._previewable(user_id, await self.chunk(snap.room_id))
+
+    async def _previewable(self, user_id: str | None, chunk: dict[str, Any]) -> bool:
+        """A non-member may preview: world-readable, public or knockable rooms; a restricted room only when
+        they are joined to one of its allowed rooms (never anonymously)."""
+        if chunk["world_readable"] or chunk["join_rule"] in ("public", "knock", "knock_restricted"):
+            return True
+        if chunk["join_rule"] != "restricted" or user_id is None:
+            return False
+        for other in chunk["_allow"]:
+            if await self.rooms.exists(other) and (await self.rooms.get(other)).membership_of(user_id) == "join":
+                return True
+        return False

@@ -241,4 +241,5 @@ def wire(core: Core) -> None:
     core.on_resource("client", TypingServlet(auth, typing).register)
     core.on_resource("client", ReceiptServlet(auth, receipts, read_markers).register)
     core.on_resource("client", ReadMarkersServlet(auth, read_markers).register)
-    core.on_resource("client", PresenceServlet(auth, presence, user_exists).register)
+    share_room = getattr(getattr(core, "room_store", None), "users_share_room", None)
+    core.on_resource("client", PresenceServlet(auth, presence, user_exists, share_room).register)

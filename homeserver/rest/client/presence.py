@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import InvalidParam, NotFound
+from homeserver.api.errors import Forbidden, InvalidParam, NotFound
 from homeserver.types.ids import InvalidId, UserID
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
@@ -12,21 +12,25 @@ from homeserver.rest.client.accounts_common import add_client_route
 
 
 class PresenceServlet:
-    def __init__(self, auth: Any, presence: Any, user_exists: Any) -> None:
+    def __init__(self, auth: Any, presence: Any, user_exists: Any, share_room: Any = None) -> None:
         self._auth = auth
         self._presence = presence
         self._user_exists = user_exists
+        self._share_room = share_room  # ``await share_room(a, b)``: the same rule as presence in /sync
 
     def register(self, router: Router) -> None:
         add_client_route(router, "GET", "/presence/{user_id}/status", self.on_get, "presence_get")
         add_client_route(router, "PUT", "/presence/{user_id}/status", self.on_put, "presence_put")
 
     async def on_get(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
-        await self._auth.get_user(request)
+        requester = await self._auth.get_user(request)
         try:
             UserID.parse(user_id)
         except InvalidId as e:  # a malformed id is a bad request, not an unknown user
             raise InvalidParam(f"Invalid user id: {e}") from None
+        if user_id != requester.user_id and (self._share_room is None or not await self._share_room(requester.user_id, user_id)):
+            # asked before existence, so the answer reveals neither presence nor whether the account exists
+            raise Forbidden("You are not allowed to see their presence")
         if self._user_exists is not None and not await self._user_exists(user_id):
             raise NotFound("Unknown user")
         return 200, self._presence.format(self._presence.get_state(user_id))

@@ -144,7 +144,9 @@ class RoomsProvider:
         use_after = ctx.request.use_state_after
         if fresh:
             missing = [r for r in fresh if not timelines.get(r)]
-            end_sets = await self._store.state_sets_at([(r, now) for r in missing]) if missing else {}
+            # a left room's state is as of the leave, never later (its ``upto``), even with an empty timeline
+            upto_of = {r: u for r, _f, u in wanted}
+            end_sets = await self._store.state_sets_at([(r, upto_of.get(r, now)) for r in missing]) if missing else {}
         for room_id, rows in timelines.items():
             if room_id in fresh:
                 if rows:

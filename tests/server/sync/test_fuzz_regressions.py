@@ -23,4 +23,5 @@ def test_presence_of_a_malformed_user_id(server: Any) -> None:
     r = server.get(V3 + "/presence/not-a-user/status", token=tok)
     assert r.status_code == 400 and r.json()["errcode"] == "M_INVALID_PARAM", r.text
     r = server.get(V3 + "/presence/@ghost:test.local/status", token=tok)
-    assert r.status_code == 404 and r.json()["errcode"] == "M_NOT_FOUND", r.text
+    # no shared room with a user who does not exist: the same 403 as any stranger (security review #18)
+    assert r.status_code == 403 and r.json()["errcode"] == "M_FORBIDDEN", r.text

@@ -14,6 +14,7 @@ from twisted.internet import defer
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.events.power_levels import PowerLevels
 from homeserver.types.ids import InvalidId, UserID
+from homeserver.types.room_position import RoomPosition, after, before, parse_position
 from storage.stores.admin_ops import AdminQueries, AdminTaskStore
 
 logger = logging.getLogger(__name__)
@@ -34,18 +35,6 @@ def _thaw(value: Any) -> Any:
         return [_thaw(v) for v in value]
     return value
 
-
-def parse_token(token: str) -> tuple[int | None, int]:
-    """Pagination tokens as the client API issues them: ``t{topo}_{stream}`` or ``s{stream}``."""
-    try:
-        if token.startswith("t"):
-            topo, stream = token[1:].split("_", 1)
-            return int(topo), int(stream)
-        if token.startswith("s"):
-            return None, int(token[1:])
-    except ValueError:
-        pass
-    raise InvalidParam("Invalid pagination token")
 
 
 class AdminRoomOps:
@@ -97,15 +86,15 @@ class AdminRoomOps:
         flt = EventFilter(filter_json)
         backwards = direction == "b"
         current = self.core.streams["events"].current()
-        key = parse_token(from_token) if from_token else ((None, current) if backwards else (0, 0))
-        to_key = parse_token(to_token) if to_token else None
-        rows = await self.core.event_store.paginate(room_id, key, backwards, limit, to_key)
+        pos = parse_position(from_token) if from_token else (RoomPosition(None, current) if backwards else RoomPosition(0, 0))
+        to_pos = parse_position(to_token) if to_token else None
+        rows = await self.core.event_store.paginate(room_id, pos, backwards, limit, to_pos)
         rows = [r for r in rows if r.stream_ordering <= current]
         chunk = [r for r in rows if flt.check(r)]
-        out: dict[str, Any] = {"chunk": await self.core.event_formatter.format(chunk),
-                               "start": from_token or (f"s{key[1]}" if key[0] is None else f"t{key[0]}_{key[1]}")}
+        out: dict[str, Any] = {"chunk": await self.core.event_formatter.format(chunk), "start": pos.render()}
         if len(rows) == limit and rows:
-            out["end"] = rows[-1].token
+            edge = before if backwards else after
+            out["end"] = edge(rows[-1].topological_ordering, rows[-1].stream_ordering).render()
         return out
 
     async def context(self, room_id: str, event_id: str, limit: int) -> dict[str, Any]:
@@ -116,15 +105,17 @@ class AdminRoomOps:
         before_n = limit // 2
         after_n = limit - before_n
         key = (row.topological_ordering, row.stream_ordering)
-        before = await self.core.event_store.paginate(room_id, key, True, before_n) if before_n else []
-        after = await self.core.event_store.paginate(room_id, key, False, after_n) if after_n else []
+        events_before = await self.core.event_store.paginate(room_id, before(*key), True, before_n) if before_n else []
+        events_after = await self.core.event_store.paginate(room_id, after(*key), False, after_n) if after_n else []
         fmt = self.core.event_formatter
-        start_row = before[-1] if before else row
-        end_row = after[-1] if after else row
+        start_row = events_before[-1] if events_before else row
+        end_row = events_after[-1] if events_after else row
         ids = await self.core.state_store.get_state_ids(end_row.state_after)
         state_rows = await self.core.event_store.get_events_as_list(list(ids.values()))
-        return {"event": await fmt.format_one(row), "events_before": await fmt.format(before),
-                "events_after": await fmt.format(after), "start": start_row.token, "end": end_row.token,
+        return {"event": await fmt.format_one(row), "events_before": await fmt.format(events_before),
+                "events_after": await fmt.format(events_after),
+                "start": before(start_row.topological_ordering, start_row.stream_ordering).render(),
+                "end": after(end_row.topological_ordering, end_row.stream_ordering).render(),
                 "state": await fmt.format(state_rows)}
 
     async def timestamp_to_event(self, room_id: str, ts: int, direction: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from homeserver.events import (
     Event,
     RoomVersion,
     auth_types_for_event,
+    check_auth_rules,
     check_content_hash,
     check_event_against_auth_events,
     check_event_against_state,
@@ -77,6 +78,17 @@ def parse_pdu(pdu: Any, rv: RoomVersion) -> Event:
         return event_from_pdu_json(pdu, rv)
     except Exception as e:  # noqa: BLE001 - any malformed input is this PDU's error
         raise PduRejected(f"invalid event: {e}") from None
+
+
+def check_own_auth_events(ev: Event, auth_events: list[Event], create_event: Event | None = None,
+                          is_rejected: Any = None) -> None:
+    """Check 4 (raises AuthError); a create event has no auth events and is checked on its own."""
+    if ev.type == "m.room.create" and ev.state_key == "":
+        if ev.auth_event_ids:
+            raise AuthError("m.room.create has auth events")
+        check_auth_rules(ev, {})
+        return
+    check_event_against_auth_events(ev, auth_events, create_event=create_event, is_rejected=is_rejected)
 
 
 def with_checked_hash(ev: Event) -> Event:
@@ -158,8 +170,8 @@ class FederationEventHandler:
         try:
             if len(auth) < len(set(ev.auth_event_ids)):
                 raise AuthError("some auth events are unknown")
-            check_event_against_auth_events(ev, [p.event for p in auth.values()], create_event=create_ev,
-                                            is_rejected=lambda e: auth[e].status == "rejected" if e in auth else False)
+            check_own_auth_events(ev, [p.event for p in auth.values()], create_event=create_ev,
+                                  is_rejected=lambda e: auth[e].status == "rejected" if e in auth else False)
         except AuthError as e:
             return EventContext(EventStatus.REJECTED, origin, f"auth events: {e.reason}")
         # check 5: the state before it

@@ -14,7 +14,7 @@ import logging
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from homeserver.events import AuthError, Event, check_event_against_auth_events
+from homeserver.events import AuthError, Event
 from storage.persistence.context import EventContext, EventStatus
 from storage.persistence.event_persister import PersistItem
 
@@ -78,7 +78,7 @@ class GapFiller:
     async def store_outliers(self, origin: str, room_id: str, events: list[Event]) -> None:
         """Store fetched events apart from the timeline, oldest first; each is auth-checked against its own
         auth events when we hold them all (rejected otherwise)."""
-        from federation.inbound.events import with_checked_hash
+        from federation.inbound.events import check_own_auth_events, with_checked_hash
 
         known = await self.handler.store.statuses([e.event_id for e in events])
         fresh = {e.event_id: with_checked_hash(e) for e in events if e.event_id not in known}
@@ -99,8 +99,8 @@ class GapFiller:
             st, reason = EventStatus.OUTLIER, None
             if all(a is not None for a in auth):
                 try:
-                    check_event_against_auth_events(ev, auth, create_event=_create_of(ev, fresh, stored),  # type: ignore[arg-type]
-                                                    is_rejected=lambda e: status.get(e) == "rejected")
+                    check_own_auth_events(ev, auth, create_event=_create_of(ev, fresh, stored),  # type: ignore[arg-type]
+                                          is_rejected=lambda e: status.get(e) == "rejected")
                 except AuthError as e:
                     st, reason = EventStatus.REJECTED, f"auth events: {e.reason}"
             status[ev.event_id] = st.value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.events.power_levels import PowerLevels
@@ -19,6 +19,16 @@ STRIPPED_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.a
                   "m.room.encryption", "m.room.topic")
 
 
+class RemoteMembership(Protocol):
+    """Membership changes that go through another server (federation/membership, injected by the wiring)."""
+
+    async def join(self, room_id: str, user_id: str, servers: list[str], content: dict[str, Any]) -> str: ...
+
+
+def _domain(identifier: str) -> str:
+    return identifier.partition(":")[2]
+
+
 class MembershipHandler:
     def __init__(self, server_name: str, creation: EventCreationHandler, rooms: RoomCache, room_store: RoomStore,
                  aliases: RoomAliasStore, get_profile: Callable[[str], Any]) -> None:
@@ -30,6 +40,29 @@ class MembershipHandler:
         self._get_profile = get_profile
         # ``await check(inviter, invitee, room_id)`` before an invite is sent (invite blocking).
         self.invite_checks: list[Callable[[str, str, str], Any]] = []
+        self.remote: RemoteMembership | None = None
+
+    async def _remote_join_servers(self, room_id: str, target: str, servers: Sequence[str]) -> list[str] | None:
+        """Servers to join ``room_id`` through when this server cannot join it by itself (it does not know the
+        room, or none of its users is joined while others are); None to join locally."""
+        if self.remote is None or _domain(target) != self.server_name:
+            return None
+        snap = self.rooms.peek(room_id)
+        if snap is None:
+            try:
+                snap = await self.rooms.get(room_id)
+            except UnknownRoom:
+                snap = None
+        candidates = list(servers)
+        if snap is not None:
+            joined = [u for u, m in snap.memberships.items() if m == "join"]
+            if any(_domain(u) == self.server_name for u in joined) or not joined:
+                return None
+            candidates += sorted({_domain(u) for u in joined})
+        if _domain(room_id):
+            candidates.append(_domain(room_id))
+        candidates = [c for c in dict.fromkeys(candidates) if c and c != self.server_name]
+        return candidates or None
 
     async def profile_content(self, user_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -68,12 +101,21 @@ class MembershipHandler:
         return out
 
     async def update(self, sender: str, target: str, room_id: str, membership: str, reason: str | None = None,
-                     extra: Mapping[str, Any] | None = None, is_admin_action: bool = False) -> str:
-        """Change ``target``'s membership in ``room_id`` to ``membership`` on behalf of ``sender``. Returns the event id."""
+                     extra: Mapping[str, Any] | None = None, is_admin_action: bool = False,
+                     servers: Sequence[str] = ()) -> str:
+        """Change ``target``'s membership in ``room_id`` to ``membership`` on behalf of ``sender``. Returns the event id.
+        ``servers``: where to join through when the room lives on other servers (``via``/``server_name``)."""
         try:
             UserID.parse(target)
         except InvalidId as e:
             raise InvalidParam(f"Invalid user id: {e}") from None
+        if membership == "join" and sender == target:
+            through = await self._remote_join_servers(room_id, target, servers)
+            if through is not None and self.remote is not None:
+                content = {"membership": "join", **await self.profile_content(target)}
+                if isinstance(reason, str):
+                    content["reason"] = reason
+                return await self.remote.join(room_id, target, through, content)
         try:
             await self.rooms.get(room_id)  # existence check: unknown room → 404 (join/knock) or 403
         except UnknownRoom:

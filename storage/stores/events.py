@@ -114,6 +114,22 @@ class EventStore:
         for e in event_ids:
             self._cache.pop(e, None)
 
+    def _outlier_rows_txn(self, txn: Txn, ids: list[str]) -> list[EventRow]:
+        """Outliers by id (never rejected or soft-failed ones): they have no stream position (0)."""
+        clause, params = txn.in_list("event_id", ids)
+        raw = txn.query(
+            "SELECT event_id, room_id, type, state_key, sender, origin_server_ts, depth, json, state_before "
+            f"FROM event_outliers WHERE {clause} AND status = 'outlier'", params)
+        self._versions_txn(txn, {r[1] for r in raw})
+        out = []
+        for eid, room_id, type_, sk, sender, ts, depth, js, before in raw:
+            pdu = json.loads(js)
+            content = pdu.get("content")
+            m = content.get("membership") if type_ == "m.room.member" and isinstance(content, dict) else None
+            out.append(EventRow(0, depth, eid, room_id, type_, sk, sender, ts, m if isinstance(m, str) else None, pdu,
+                                before, before, None, None, None, None, self._room_versions.get(room_id, "11"), "outlier"))
+        return out
+
     # ---- by id ----
     async def get_event(self, event_id: str) -> EventRow | None:
         return (await self.get_events([event_id])).get(event_id)
@@ -133,6 +149,11 @@ class EventStore:
                 for i in range(0, len(missing), 500):
                     clause, params = txn.in_list("event_id", missing[i : i + 500])
                     rows.extend(self.rows_txn(txn, clause, params))
+                if len(rows) < len(missing):  # state events of a joined room fetched over federation
+                    found = {r.event_id for r in rows}
+                    rest = [e for e in missing if e not in found]
+                    for i in range(0, len(rest), 500):
+                        rows.extend(self._outlier_rows_txn(txn, rest[i : i + 500]))
                 return rows
 
             for row in await self.db.run("get_events", fn):

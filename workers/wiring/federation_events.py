@@ -18,6 +18,7 @@ from typing import Any
 from federation.inbound.events import FederationEventHandler
 from federation.inbound.gaps import GapFiller
 from federation.inbound.transaction import TransactionHandler, TransactionServlet
+from federation.membership.joins import JoinServlet, RemoteJoiner
 from federation.server.events_api import EventsServlet
 from storage.stores.federation_events import FederationEventStore
 from workers.core import Core
@@ -37,6 +38,16 @@ class _LateEduDispatcher:
         await target.on_edu(origin, edu_type, content)
 
 
+def _authoriser(server_name: str, membership: Any) -> Any:
+    """A local user who can invite, to authorise a remote user's restricted join (the membership area's rule)."""
+    from homeserver.handlers.event_creation import Draft
+
+    async def pick(snap: Any) -> str | None:
+        return await membership._pick_authoriser(Draft.of(snap), snap)
+
+    return pick
+
+
 def wire(core: Core) -> None:
     client = getattr(core, "federation_client", None)
     keyring = getattr(core, "keyring", None)
@@ -51,5 +62,12 @@ def wire(core: Core) -> None:
     core.federation_events = handler
     core.federation_transactions = transactions
     core.on_resource("federation", TransactionServlet(routes, transactions).register)
+    membership = getattr(core, "membership", None)
+    authoriser = None
+    if membership is not None:
+        membership.remote = RemoteJoiner(core.server_name, core.signing_key, core.clock, client, handler)
+        authoriser = _authoriser(core.server_name, membership)
+    core.on_resource("federation", JoinServlet(routes, handler, core.server_name, core.signing_key, core.clock,
+                                               authoriser).register)
     core.on_resource("federation", EventsServlet(routes, store, core.state_store, core.room_cache, core.server_name,
                                                  core.clock).register)

@@ -56,7 +56,9 @@ class MembershipServlet:
         room_id = await self.membership.resolve_room(room)
         room_id_param(room_id)
         self._ratelimit("join", requester)
-        await self.membership.update(requester.user_id, requester.user_id, room_id, "join", self._reason(body))
+        servers = request.query_list("via") + request.query_list("server_name")
+        await self.membership.update(requester.user_id, requester.user_id, room_id, "join", self._reason(body),
+                                     servers=servers)
         return 200, {"room_id": room_id}
 
     async def on_join_alias(self, request: SupRequest, room_id_or_alias: str) -> Resp:

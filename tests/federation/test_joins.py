@@ -1,0 +1,61 @@
+"""Two SUP servers: a user on B joins a room on A over federation (make_join/send_join), then both talk."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+V3 = "/_matrix/client/v3"
+
+
+def _user(srv: Any, name: str) -> tuple[str, str]:
+    r = srv.post(V3 + "/register", json={"username": name, "password": "pw-123456", "auth": {"type": "m.login.dummy"}})
+    assert r.status_code == 200, r.text
+    return r.json()["user_id"], r.json()["access_token"]
+
+
+def _wait_for_body(srv: Any, token: str, room_id: str, body: str, timeout: float = 10.0) -> float:
+    """Seconds until a message with ``body`` is in the room's /messages on ``srv``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        r = srv.get(V3 + f"/rooms/{quote(room_id)}/messages", token=token, params={"dir": "b", "limit": 50})
+        if r.status_code == 200 and body in [e["content"].get("body") for e in r.json()["chunk"]]:
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"{body!r} never arrived on {srv.server_name}")
+
+
+def test_two_sup_servers_join_and_talk(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice, ta = _user(a, "alice")
+    bob, tb = _user(b, "bob")
+    r = a.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "name": "Across", "room_version": "10"})
+    assert r.status_code == 200, r.text
+    room_id = r.json()["room_id"]
+    a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/m0", token=ta, json={"msgtype": "m.text", "body": "before bob"})
+    # unknown room, no server to ask: 404; through A: joined
+    r = b.post(V3 + f"/join/{quote(room_id)}", token=tb, params={"server_name": a.server_name})
+    assert r.status_code == 200, r.text
+    assert r.json()["room_id"] == room_id
+    members_a = a.get(V3 + f"/rooms/{quote(room_id)}/joined_members", token=ta).json()["joined"]
+    assert bob in members_a and alice in members_a
+    members_b = b.get(V3 + f"/rooms/{quote(room_id)}/joined_members", token=tb).json()["joined"]
+    assert bob in members_b and alice in members_b
+    assert b.db_query("SELECT COUNT(*) FROM event_outliers WHERE status <> 'outlier'") == [(0,)]  # the state checked out
+    name = b.get(V3 + f"/rooms/{quote(room_id)}/state/m.room.name/", token=tb)
+    assert name.status_code == 200 and name.json()["name"] == "Across"
+    sync = b.get(V3 + "/sync", token=tb).json()
+    assert room_id in sync["rooms"]["join"]
+    # both directions
+    r = b.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/b1", token=tb, json={"msgtype": "m.text", "body": "hi from B"})
+    assert r.status_code == 200, r.text
+    _wait_for_body(a, ta, room_id, "hi from B")
+    r = a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/a1", token=ta, json={"msgtype": "m.text", "body": "hi from A"})
+    assert r.status_code == 200, r.text
+    _wait_for_body(b, tb, room_id, "hi from A")
+    # the rooms agree on the current state
+    sa = dict(((t, sk), e) for t, sk, e in a.db_query("SELECT type, state_key, event_id FROM current_state WHERE room_id = ?", (room_id,)))
+    sb = dict(((t, sk), e) for t, sk, e in b.db_query("SELECT type, state_key, event_id FROM current_state WHERE room_id = ?", (room_id,)))
+    assert sa == sb

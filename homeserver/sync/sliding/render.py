@@ -133,8 +133,11 @@ class RoomRenderer:
         if self._visibility is not None:
             for j in jobs:
                 rows = timelines.get(j.room_id)
-                if rows and (j.initial or j.expanded or j.membership.membership != "join"):
-                    timelines[j.room_id] = await self._visibility.filter(user_id, rows)
+                if not rows or not (j.initial or j.expanded or j.membership.membership != "join"):
+                    continue
+                if j.membership.membership == "join" and rows[0].stream_ordering > j.membership.stream_ordering:
+                    continue  # all after the user's current join: visible to a member whatever the history visibility
+                timelines[j.room_id] = await self._visibility.filter(user_id, rows)
 
         # state sets: now (end of the window) and, for incremental rooms, where the client's copy ends
         end_sets = await self._sync_store.state_sets_at([(j.room_id, j.upto) for j in jobs if not j.counts_only])

@@ -194,3 +194,23 @@ def test_bad_input(server: Any) -> None:
     assert server.post(PATH, json={}).status_code == 401
     ok = server.get("/_matrix/client/versions").json()
     assert ok["unstable_features"]["org.matrix.simplified_msc3575"] is True
+
+
+def test_history_visibility_applies(server: Any) -> None:
+    """The same visibility rules as /sync: a joined-only room hides what was said before the user joined."""
+    _, atok = register(server, "alice")
+    _, btok = register(server, "bob")
+    hidden = create_room(server, atok, preset="public_chat", initial_state=[
+        {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "joined"}}])
+    shared = create_room(server, atok, preset="public_chat")
+    for room in (hidden, shared):
+        send(server, atok, room, "before bob")
+        assert join(server, btok, room).status_code == 200
+        send(server, atok, room, "after bob")
+    resp = _post(server, btok, {"lists": {"l": {"ranges": [[0, 9]], "timeline_limit": 10, "required_state": []}}})
+
+    def bodies(room: str) -> list[str]:
+        return [e["content"].get("body") for e in resp["rooms"][room]["timeline"] if e["type"] == "m.room.message"]
+
+    assert bodies(hidden) == ["after bob"]
+    assert bodies(shared) == ["before bob", "after bob"]

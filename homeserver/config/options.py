@@ -406,6 +406,7 @@ OPTIONS: list[Option] = [
     Option("email.smtp_port", _opt_port, None, "SMTP port (default 465 with email.tls: implicit, else 587 with starttls, 25 without TLS)."),
     Option("email.tls", _enum("starttls", "implicit", "none"), "starttls", "starttls: upgrade the connection and refuse servers that cannot; implicit: TLS from the first byte (SMTPS); none: plain text (local relays only)."),
     Option("email.tls_verify", _bool, True, "Verify the SMTP server's certificate against the system trust store (and its host name)."),
+    Option("email.tls_ca_file", _opt_str, None, "PEM file of the CA(s) to trust for the SMTP server instead of the system trust store (a private relay)."),
     Option("email.smtp_user", _opt_str, None, "SMTP AUTH user name (unset: no authentication)."),
     Option("email.smtp_password", _opt_str, None, "SMTP AUTH password."),
     Option("email.from", _opt_str, None, "Sender address of SUP's mail, e.g. 'Example Chat <noreply@example.org>' (required with email.smtp_host)."),

@@ -4,7 +4,8 @@ TLS modes: ``starttls`` (upgrade, and refuse a server that cannot), ``implicit``
 ``none`` (plain; local relays). SMTP AUTH when a user is configured. Each attempt is bounded by ``timeout``;
 temporary failures (connection errors, timeouts, 4xx replies) are retried ``max_attempts`` times with exponential
 backoff, then :class:`TemporaryEmailError` is raised so the caller can keep the mail for later. Permanent failures
-(5xx replies such as a rejected recipient, malformed addresses) raise :class:`PermanentEmailError` at once.
+(5xx replies refusing this mail, such as a rejected recipient, and malformed addresses) raise
+:class:`PermanentEmailError` at once; TLS and AUTH failures count as temporary (a configuration problem).
 Every outcome is counted in ``sup_email_sent_total{result}``.
 """
 
@@ -44,6 +45,7 @@ class SmtpSettings:
     port: int
     tls: str  # starttls | implicit | none
     tls_verify: bool
+    ca_file: str | None
     user: str | None
     password: str | None
     from_: str
@@ -54,16 +56,16 @@ class SmtpSettings:
     @classmethod
     def from_config(cls, email: Any) -> SmtpSettings:
         port = email.smtp_port or {"implicit": 465, "starttls": 587}.get(email.tls, 25)
-        return cls(email.smtp_host, port, email.tls, email.tls_verify, email.smtp_user, email.smtp_password,
+        return cls(email.smtp_host, port, email.tls, email.tls_verify, email.tls_ca_file, email.smtp_user, email.smtp_password,
                    getattr(email, "from"), email.timeout / 1000, email.max_attempts, email.retry_delay / 1000)
 
 
 def _is_permanent(failure: BaseException) -> bool:
+    """Only a 5xx answer about this mail (recipient, sender or content refused) is permanent. TLS and AUTH
+    problems (no STARTTLS offered, credentials declined) are the server's or the configuration's: temporary, so
+    notifications wait for them to be fixed instead of being dropped."""
     code = getattr(failure, "code", None)
-    if isinstance(code, int) and 500 <= code < 600:
-        return True
-    return isinstance(failure, smtp.SMTPDeliveryError) and bool(getattr(failure, "isFatal", False)) and not (
-        isinstance(code, int) and 400 <= code < 500)
+    return isinstance(failure, smtp.SMTPDeliveryError) and isinstance(code, int) and 500 <= code < 600
 
 
 class SmtpMailer:
@@ -73,10 +75,15 @@ class SmtpMailer:
         self.reactor = reactor
         self.clock = clock
         self.s = settings
+        self._trust: Any = None
+        if settings.ca_file:
+            with open(settings.ca_file, "rb") as f:
+                self._trust = ssl.trustRootFromCertificates(
+                    [ssl.Certificate.loadPEM(b"-----BEGIN CERTIFICATE-----" + block) for block in f.read().split(b"-----BEGIN CERTIFICATE-----")[1:]])
 
     def _context(self) -> Any:
         if self.s.tls_verify:
-            return ssl.optionsForClientTLS(self.s.host)
+            return ssl.optionsForClientTLS(self.s.host, trustRoot=self._trust)
         return ssl.CertificateOptions(verify=False)
 
     async def _attempt(self, from_addr: str, to: str, data: bytes) -> None:
@@ -123,7 +130,10 @@ class SmtpMailer:
                     SENT.labels("rejected").inc()
                     logger.warning("SMTP server refused mail to a recipient for good: %s", _describe(e))
                     raise PermanentEmailError(_describe(e)) from None
-                logger.info("SMTP delivery attempt %d failed: %s", attempt, _describe(e))
+                if isinstance(e, smtp.ESMTPClientError):
+                    logger.error("SMTP TLS/AUTH failure (check the email.* settings): %s", _describe(e))
+                else:
+                    logger.info("SMTP delivery attempt %d failed: %s", attempt, _describe(e))
             if attempt < attempts:
                 await self.clock.sleep(delay)
                 delay *= 2

@@ -41,8 +41,12 @@ class Received:
 
 
 class SmtpSink:
-    def __init__(self) -> None:
+    """``tls``: "none", "starttls" (required before MAIL) or "implicit" (SMTPS) with ``cert``/``key`` files;
+    ``auth``: (user, password) required (over TLS) before MAIL."""
+
+    def __init__(self, tls: str = "none", cert: str | None = None, key: str | None = None, auth: tuple[str, str] | None = None) -> None:
         self.messages: list[Received] = []
+        self.logins: list[str] = []
         self.reject: set[str] = set()  # recipients answered 550
         sink = self
 
@@ -61,7 +65,27 @@ class SmtpSink:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self._handler = Handler()
-        self.controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
+        self._kwargs: dict[str, Any] = {}
+        if tls != "none":
+            import ssl
+
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(cert, key)
+            if tls == "starttls":
+                self._kwargs.update(tls_context=ctx, require_starttls=True)
+            else:
+                self._kwargs.update(ssl_context=ctx)
+        if auth is not None:
+            from aiosmtpd.smtp import AuthResult
+
+            def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+                ok = (data.login.decode(), data.password.decode()) == auth
+                if ok:
+                    sink.logins.append(data.login.decode())
+                return AuthResult(success=ok)
+
+            self._kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=tls == "starttls")  # implicit TLS: the whole session is TLS
+        self.controller = Controller(self._handler, hostname="127.0.0.1", port=self.port, **self._kwargs)
         self.controller.start()
         self.running = True
 
@@ -71,7 +95,7 @@ class SmtpSink:
         self.running = False
 
     def resume(self) -> None:
-        self.controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self._handler, hostname="127.0.0.1", port=self.port, **self._kwargs)
         self.controller.start()
         self.running = True
 

@@ -288,6 +288,45 @@ class E2EKeysHandler:
                         result[section][uid] = value
         return result
 
+    async def query_local(self, device_keys: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+        """Keys of local users for another server (``/_matrix/federation/v1/user/keys/query``)."""
+        local = {u: d for u, d in device_keys.items() if self._is_local(u)}
+        found = await self.db.run("e2e_query_keys_federation", self._query_local_txn, "", local)
+        found.pop("user_signing_keys", None)
+        return found
+
+    async def claim_local(self, one_time_keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+        """One-time keys of local devices for another server (``/_matrix/federation/v1/user/keys/claim``)."""
+        local = [(u, d, check_algorithm(a)) for u, devs in one_time_keys.items() if self._is_local(u) for d, a in devs.items()]
+        if not local:
+            return {}
+        try:
+            claimed, _ = await self.db.run("e2e_claim_keys_federation", self._claim_txn, local, self.clock.time_msec())
+        finally:
+            for user_id, device_id, _alg in local:
+                self.keys_changed(user_id, device_id)
+        return claimed
+
+    async def devices_for_federation(self, user_id: str) -> dict[str, Any]:
+        """``/_matrix/federation/v1/user/devices/{userId}``: devices with keys and names, cross-signing keys."""
+
+        def fn(txn: Txn) -> dict[str, Any]:
+            devices = []
+            for device_id, (keys, display_name) in E2EKeyStore.query_devices_txn(txn, user_id, None).items():
+                entry: dict[str, Any] = {"device_id": device_id, "keys": keys}
+                if display_name is not None:
+                    entry["device_display_name"] = display_name
+                devices.append(entry)
+            out: dict[str, Any] = {"user_id": user_id, "stream_id": self.device_lists.current_position(), "devices": devices}
+            cross = E2EKeyStore.get_cross_signing_keys_txn(txn, user_id)
+            if "master" in cross:
+                out["master_key"] = cross["master"]
+            if "self_signing" in cross:
+                out["self_signing_key"] = cross["self_signing"]
+            return out
+
+        return await self.db.run("e2e_devices_federation", fn)
+
     def _query_local_txn(self, txn: Txn, requester_id: str, local: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
         for user_id, devices in local.items():

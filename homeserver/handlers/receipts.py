@@ -81,6 +81,15 @@ class ReceiptsHandler:
         else:
             self._notifier.notify("receipts", pos, rooms=[room_id])
 
+    async def apply_remote(self, user_id: str, room_id: str, receipt_type: str, event_id: str, data: dict[str, Any]) -> None:
+        """Store a receipt a remote user's server sent us (federation checked origin, membership and the ACL)."""
+        thread_id = data.get("thread_id")
+        if thread_id is not None and not isinstance(thread_id, str):
+            raise BadJson("thread_id must be a string")
+        with self._stream.next() as pos:
+            await self.store.upsert(Receipt(room_id, receipt_type, user_id, thread_id or "", event_id, dict(data), pos))
+        self._notifier.notify("receipts", pos, rooms=[room_id])
+
     def current(self) -> int:
         return self._stream.current()
 

@@ -92,9 +92,13 @@ class ToDeviceHandler:
         if await self.store.txn_seen(requester.user_id, requester.device_id, txn_id):
             return  # idempotent retry
         rows = await self._expand(local)
+        now = self.clock.time_msec()
+        # a durable federation sender writes its outbox in this same transaction: no loss between the two
+        durable = getattr(self.remote, "outbox_txn", None) if remote else None
+        also = (lambda txn: durable(txn, requester.user_id, event_type, remote, now)) if durable is not None else None
         pos = self.stream.allocate()
         try:
-            stored = await self.store.add_messages(requester.user_id, requester.device_id, txn_id, pos, event_type, rows, self.clock.time_msec())
+            stored = await self.store.add_messages(requester.user_id, requester.device_id, txn_id, pos, event_type, rows, now, also)
         finally:
             self.stream.finish(pos)
         if not stored:
@@ -102,6 +106,9 @@ class ToDeviceHandler:
         recipients = {u for u, _, _ in rows}
         if recipients:
             self.notifier.notify("to_device", self.stream.current(), users=recipients)
+        if durable is not None:
+            self.remote.committed(list(remote))  # type: ignore[attr-defined]
+            return
         for destination, msgs in remote.items():
             try:
                 await self.remote.send_to_device(requester.user_id, destination, event_type, msgs)
@@ -128,8 +135,10 @@ class ToDeviceHandler:
 
         return await self.db.run("to_device_expand", fn)
 
-    async def deliver_local(self, sender: str, event_type: str, messages: dict[str, dict[str, Any]]) -> None:
-        """Store messages that arrived over federation (or from the server itself) for local devices."""
+    async def deliver_local(self, sender: str, event_type: str, messages: dict[str, dict[str, Any]], message_id: str | None = None) -> None:
+        """Store messages that arrived over federation (or from the server itself) for local devices.
+
+        With ``message_id`` (federation), a message seen before from the same sender is dropped: exactly once."""
         local = {
             u: {d: encode_canonical_json(c).decode("utf-8") for d, c in devs.items() if isinstance(c, dict)}
             for u, devs in messages.items()
@@ -138,8 +147,11 @@ class ToDeviceHandler:
         rows = await self._expand(local)
         if not rows:
             return
+        txn_id = f"federation:{message_id}" if message_id else None
         with self.stream.next() as pos:
-            await self.store.add_messages(sender, None, None, pos, event_type, rows, self.clock.time_msec())
+            stored = await self.store.add_messages(sender, None, txn_id, pos, event_type, rows, self.clock.time_msec())
+        if not stored:
+            return
         self.notifier.notify("to_device", self.stream.current(), users={u for u, _, _ in rows})
 
     # ---- the API sync uses ----

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from storage.database import Database, Txn
 
@@ -25,8 +25,11 @@ class ToDeviceStore:
         event_type: str,
         messages: list[tuple[str, str, str]],
         now_ms: int,
+        also: Callable[[Txn], None] | None = None,
     ) -> bool:
-        """Insert (user_id, device_id, content_json) rows at ``stream_id``. False if this txn id was seen (nothing stored)."""
+        """Insert (user_id, device_id, content_json) rows at ``stream_id``. False if this txn id was seen (nothing stored).
+
+        ``also(txn)`` runs in the same transaction when the messages are stored (the federation EDU outbox)."""
 
         def fn(txn: Txn) -> bool:
             if txn_id is not None:
@@ -41,6 +44,8 @@ class ToDeviceStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(u, d, stream_id, sender, event_type, c, now_ms) for u, d, c in messages],
             )
+            if also is not None:
+                also(txn)
             return True
 
         return await self.db.run("add_to_device", fn)

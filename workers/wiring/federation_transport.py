@@ -22,6 +22,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from federation.edus.dispatcher import EduDispatcher
+from federation.edus.e2e import FederationKeys, UserKeysServlet
+from federation.edus.ephemeral import EphemeralEdus
+from federation.edus.to_device import FederationToDevice
 from federation.keys.keyring import Keyring
 from federation.keys.notary import NotaryServlet
 from federation.outbound.sender import FederationSender
@@ -91,6 +95,47 @@ class _RoomServers:
             self._cache.clear()
         self._cache[room_id] = (now + 60, servers)
         return servers
+
+
+class _Membership:
+    def __init__(self, core: Core, servers: _RoomServers) -> None:
+        self._core = core
+        self._servers = servers
+
+    async def is_joined(self, user_id: str, room_id: str) -> bool:
+        rooms = getattr(self._core, "room_cache", None)
+        if rooms is None:
+            return False
+        try:
+            snap = await rooms.get(room_id)
+        except Exception:
+            return False
+        return snap.membership_of(user_id) == "join"
+
+    async def servers_in_room(self, room_id: str) -> set[str]:
+        return await self._servers.servers_in_room(room_id)
+
+
+def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers, routes: FederationRoutes, client: FederationClient) -> None:
+    """EDUs in (the dispatcher fedcore's /send calls) and out (typing, receipts, to-device), e2e keys over federation."""
+    dispatcher = EduDispatcher()
+    core.federation_edu_dispatcher = dispatcher
+    to_device = FederationToDevice(core.server_name, FederationOutboundStore.add_edus_txn, sender.wake, lambda: getattr(core, "to_device", None))
+    core.federation_to_device = to_device
+    dispatcher.register("m.direct_to_device", to_device.on_edu)
+    ephemeral = EphemeralEdus(core.server_name, getattr(core, "typing", None), getattr(core, "receipts", None),
+                              _Membership(core, room_servers), sender.send_edu, routes.is_allowed)
+    dispatcher.register("m.typing", ephemeral.on_typing)
+    dispatcher.register("m.receipt", ephemeral.on_receipt)
+    core.notifier.add_listener(ephemeral.on_notify)
+    core.federation_e2e_keys = FederationKeys(client)
+
+    def register_user_keys(router: Any) -> None:
+        keys = getattr(core, "e2e_keys", None)
+        if keys is not None:
+            UserKeysServlet(routes, keys, core.server_name).register(router)
+
+    core.on_resource("federation", register_user_keys)
 
 
 def _well_known_fetcher(http: OutboundHttpClient) -> Any:
@@ -171,6 +216,8 @@ def wire(core: Core) -> None:
         loops.append(core.clock.looping_call(lambda: defer.ensureDeferred(cleanup()), 3600, now=False))
 
     core.on_startup(start_cleanup)
+
+    _wire_edus(core, sender, room_servers, routes, client)
 
     notary = NotaryServlet(keyring, core.clock)
     core.on_resource("keys", notary.register)

@@ -1,0 +1,1 @@
+"""EDUs over federation: the inbound dispatcher and one module per EDU family (to-device, typing, receipts, ...)."""

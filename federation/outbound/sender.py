@@ -70,6 +70,7 @@ class _Queue:
     edus: "OrderedDict[Any, tuple[str, dict[str, Any]]]" = field(default_factory=OrderedDict)
     catching_up: bool = False
     has_durable_edus: bool = False
+    durable_gen: int = 0  # bumped by every wake: a flag cleared after a read must not hide a newer write
     retry_at_ms: int = 0
     interval_ms: int = 0
     failing_since_ms: int | None = None
@@ -207,6 +208,7 @@ class FederationSender:
             return
         q = self._queue(destination)
         q.has_durable_edus = True
+        q.durable_gen += 1
         self._kick(q)
 
     def on_remote_contact(self, origin: str) -> None:
@@ -257,8 +259,9 @@ class FederationSender:
                     continue
                 pdus = self._take_pdus(q)
                 edus_mem = list(q.edus.items())[:MAX_EDUS]
+                gen = q.durable_gen
                 durable = await self._store.get_edus(q.destination, MAX_EDUS - len(edus_mem)) if q.has_durable_edus else []
-                if not durable:
+                if not durable and q.durable_gen == gen:
                     q.has_durable_edus = False
                 if not pdus and not edus_mem and not durable:
                     return
@@ -274,7 +277,7 @@ class FederationSender:
                 q.acked_stream = max(q.acked_stream, top)
                 still = q.pdus[0][0] if q.pdus else (q.acked_stream if q.catching_up else None)
                 max_edu = max((e.id for e in durable), default=None)
-                if len(durable) < MAX_EDUS - len(edus_mem):
+                if len(durable) < MAX_EDUS - len(edus_mem) and q.durable_gen == gen:
                     q.has_durable_edus = False
                 await self._store.acknowledge(q.destination, q.acked_stream, max_edu, still, self._clock.time_msec())
                 SENT_PDUS.inc(len(pdus))

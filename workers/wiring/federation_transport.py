@@ -98,9 +98,9 @@ class _RoomServers:
 
 
 class _Membership:
-    def __init__(self, core: Core, servers: _RoomServers) -> None:
+    def __init__(self, core: Core, sender: FederationSender) -> None:
         self._core = core
-        self._servers = servers
+        self._sender = sender  # its RoomServers: one answer to "who is in the room" for PDUs and EDUs
 
     async def is_joined(self, user_id: str, room_id: str) -> bool:
         rooms = getattr(self._core, "room_cache", None)
@@ -113,7 +113,7 @@ class _Membership:
         return snap.membership_of(user_id) == "join"
 
     async def servers_in_room(self, room_id: str) -> set[str]:
-        return await self._servers.servers_in_room(room_id)
+        return await self._sender.room_servers.servers_in_room(room_id)
 
 
 def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers, routes: FederationRoutes, client: FederationClient) -> None:
@@ -124,7 +124,7 @@ def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers,
     core.federation_to_device = to_device
     dispatcher.register("m.direct_to_device", to_device.on_edu)
     ephemeral = EphemeralEdus(core.server_name, getattr(core, "typing", None), getattr(core, "receipts", None),
-                              _Membership(core, room_servers), sender.send_edu, routes.is_allowed)
+                              _Membership(core, sender), sender.send_edu, routes.is_allowed)
     dispatcher.register("m.typing", ephemeral.on_typing)
     dispatcher.register("m.receipt", ephemeral.on_receipt)
     core.notifier.add_listener(ephemeral.on_notify)

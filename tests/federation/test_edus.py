@@ -1,0 +1,143 @@
+"""EDUs and end-to-end keys across servers: two SUP servers over TLS, and the scripted fake remote."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.federation.test_outbound import _add_remote_member, _wait
+from tests.harness import on_reactor
+from tests.server.e2e.helpers import V3, new_user, upload
+
+
+def _sync(srv: Any, token: str, since: str | None = None, timeout: int = 0) -> dict:
+    params = {"timeout": str(timeout)}
+    if since:
+        params["since"] = since
+    r = srv.get(V3 + "/sync", token=token, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_keys_query_and_claim_fan_out_to_the_users_server(make_federating_server) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = new_user(a, "alice")
+    bob = new_user(b, "bob")
+    assert upload(b, bob, {"device_keys": bob.device_keys(), "one_time_keys": bob.otks(["k1", "k2"])}).status_code == 200
+    q = a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {bob.user_id: []}})
+    assert q.status_code == 200, q.text
+    assert q.json()["device_keys"][bob.user_id][bob.device_id]["keys"] == bob.device_keys()["keys"]
+    assert q.json()["failures"] == {}
+    c = a.post(V3 + "/keys/claim", token=alice.token, json={"one_time_keys": {bob.user_id: {bob.device_id: "signed_curve25519"}}})
+    assert c.status_code == 200, c.text
+    claimed = c.json()["one_time_keys"][bob.user_id][bob.device_id]
+    assert len(claimed) == 1 and next(iter(claimed)).startswith("signed_curve25519:")
+    # the key is gone on bob's server: a second claim gets the other one
+    c2 = a.post(V3 + "/keys/claim", token=alice.token, json={"one_time_keys": {bob.user_id: {bob.device_id: "signed_curve25519"}}})
+    assert set(c2.json()["one_time_keys"][bob.user_id][bob.device_id]) != set(claimed)
+    devices = on_reactor(a.app.core.federation_e2e_keys.devices, b.server_name, bob.user_id)
+    assert devices["user_id"] == bob.user_id and [d["device_id"] for d in devices["devices"]] == [bob.device_id]
+
+
+def test_unreachable_servers_are_reported_in_failures(make_federating_server) -> None:
+    from tests.federation.peers import free_port
+
+    a = make_federating_server()
+    alice = new_user(a, "alice")
+    gone = f"localhost:{free_port()}"
+    started = time.monotonic()
+    q = a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {f"@x:{gone}": []}, "timeout": 3000})
+    assert q.status_code == 200 and gone in q.json()["failures"]
+    c = a.post(V3 + "/keys/claim", token=alice.token, json={"one_time_keys": {f"@x:{gone}": {"D": "signed_curve25519"}}, "timeout": 3000})
+    assert c.status_code == 200 and gone in c.json()["failures"]
+    assert time.monotonic() - started < 15
+
+
+def test_to_device_across_servers_exactly_once(make_federating_server) -> None:
+    """A to-device message to a remote user goes through the durable outbox and arrives once."""
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = new_user(a, "alice")
+    bob = new_user(b, "bob")
+    since = _sync(b, bob.token)["next_batch"]
+    for i in range(3):
+        r = a.put(V3 + f"/sendToDevice/m.test/t{i}", token=alice.token, json={"messages": {bob.user_id: {bob.device_id: {"n": i}}}})
+        assert r.status_code == 200
+    a.put(V3 + "/sendToDevice/m.test/t0", token=alice.token, json={"messages": {bob.user_id: {bob.device_id: {"n": 0}}}})  # client retry
+
+    got: list[dict] = []
+
+    def arrived() -> bool:
+        nonlocal since
+        body = _sync(b, bob.token, since, timeout=1000)
+        since = body["next_batch"]
+        got.extend(body.get("to_device", {}).get("events", []))
+        return len(got) >= 3
+
+    _wait(arrived, 20)
+    time.sleep(0.5)
+    arrived()
+    assert sorted(e["content"]["n"] for e in got) == [0, 1, 2]
+    assert all(e["sender"] == alice.user_id and e["type"] == "m.test" for e in got)
+    assert a.db_query("SELECT COUNT(*) FROM federation_edu_outbox") == [(0,)]
+
+
+def test_inbound_to_device_message_id_dedupes(make_federating_server, fake_remote) -> None:
+    sup = make_federating_server()
+    bob = new_user(sup, "bob")
+    since = _sync(sup, bob.token)["next_batch"]
+    edu = {"edu_type": "m.direct_to_device", "content": {"sender": f"@x:{fake_remote.server_name}", "type": "m.test", "message_id": "m1",
+                                                         "messages": {bob.user_id: {"*": {"hello": 1}}}}}
+    forged = {"edu_type": "m.direct_to_device", "content": {"sender": "@x:elsewhere.test", "type": "m.test", "message_id": "m2",
+                                                            "messages": {bob.user_id: {"*": {"forged": 1}}}}}
+    for txn in ("t1", "t2"):
+        r = fake_remote.send(sup.federation_url, sup.server_name, "PUT", f"/_matrix/federation/v1/send/{txn}",
+                             {"origin": fake_remote.server_name, "origin_server_ts": 1, "pdus": [], "edus": [edu, forged]})
+        assert r.status_code == 200, r.text
+    events = _sync(sup, bob.token, since)["to_device"]["events"]
+    assert [e["content"] for e in events] == [{"hello": 1}]
+
+
+def test_typing_and_receipts_in_and_out(make_federating_server, fake_remote) -> None:
+    sup = make_federating_server()
+    alice = new_user(sup, "alice")
+    room_id = sup.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
+    event_id = sup.put(V3 + f"/rooms/{room_id}/send/m.room.message/t1", token=alice.token, json={"msgtype": "m.text", "body": "hi"}).json()["event_id"]
+    bob = f"@bob:{fake_remote.server_name}"
+    _add_remote_member(sup, room_id, bob)
+    on_reactor(lambda: sup.app.core.room_cache.invalidate(room_id))
+    edus: list[dict] = []
+
+    def on_send(req: Any) -> Any:
+        edus.extend(req.json()["edus"])
+        return 200, {"pdus": {}}
+
+    fake_remote.route("PUT", "/_matrix/federation/v1/send/{txn_id}", on_send)
+    # outbound
+    sup.put(V3 + f"/rooms/{room_id}/typing/{alice.user_id}", token=alice.token, json={"typing": True, "timeout": 10000})
+    _wait(lambda: any(e["edu_type"] == "m.typing" and e["content"]["typing"] for e in edus))
+    sup.post(V3 + f"/rooms/{room_id}/receipt/m.read/{event_id}", token=alice.token, json={"thread_id": "main"})
+    _wait(lambda: any(e["edu_type"] == "m.receipt" for e in edus))
+    receipt = next(e for e in edus if e["edu_type"] == "m.receipt")["content"]
+    assert receipt[room_id]["m.read"][alice.user_id]["event_ids"] == [event_id]
+    assert receipt[room_id]["m.read"][alice.user_id]["data"]["thread_id"] == "main"
+    sup.post(V3 + f"/rooms/{room_id}/receipt/m.read.private/{event_id}", token=alice.token, json={})
+    time.sleep(0.5)
+    assert sum(1 for e in edus if e["edu_type"] == "m.receipt") == 1  # private receipts stay home
+
+    # inbound: bob (joined) types and reads; a user of another server cannot be spoofed
+    since = _sync(sup, alice.token)["next_batch"]
+    body = {"origin": fake_remote.server_name, "origin_server_ts": 1, "pdus": [], "edus": [
+        {"edu_type": "m.typing", "content": {"room_id": room_id, "user_id": bob, "typing": True}},
+        {"edu_type": "m.typing", "content": {"room_id": room_id, "user_id": "@eve:elsewhere.test", "typing": True}},
+        {"edu_type": "m.receipt", "content": {room_id: {"m.read": {bob: {"event_ids": [event_id], "data": {"ts": 5, "thread_id": "main"}}}}}},
+    ]}
+    r = fake_remote.send(sup.federation_url, sup.server_name, "PUT", "/_matrix/federation/v1/send/e1", body)
+    assert r.status_code == 200, r.text
+    sync = _sync(sup, alice.token, since)
+    ephemeral = sync["rooms"]["join"][room_id]["ephemeral"]["events"]
+    typing = next(e for e in ephemeral if e["type"] == "m.typing")
+    assert bob in typing["content"]["user_ids"] and "@eve:elsewhere.test" not in typing["content"]["user_ids"]
+    receipts = next(e for e in ephemeral if e["type"] == "m.receipt")
+    assert receipts["content"][event_id]["m.read"][bob]["thread_id"] == "main"

@@ -44,6 +44,8 @@ setup(
             "aiosmtpd>=1.4",
         ],
         "bench": ["aiohttp>=3.9", "requests>=2.31"],
+        # TLS listeners (federation on 8448) and the container's self-signed certificate
+        "tls": ["twisted[tls]>=24.3", "cryptography>=42"],
     },
     entry_points={"console_scripts": ["sup=workers.cli:main"]},
 )

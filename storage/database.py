@@ -32,6 +32,12 @@ TXN_DURATION = Histogram(
 )
 TXN_RETRIES = Counter("sup_db_txn_retries_total", "Transactions retried after a serialization failure or deadlock.", ["name"])
 TXN_ERRORS = Counter("sup_db_txn_errors_total", "Transactions that failed.", ["name"])
+POOL_WAIT = Histogram(
+    "sup_db_pool_wait_seconds",
+    "Time a transaction waited for a database thread/connection before it started, by pool.",
+    ["pool"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 SQLITE_READERS = 2
@@ -211,7 +217,8 @@ class Database:
         if not self._started:
             self.start()
         result, callbacks = await threads.deferToThreadPool(
-            self._reactor, self._threadpool, self._run_in_thread, self._pool, "BEGIN IMMEDIATE", name, fn, args, kwargs
+            self._reactor, self._threadpool, self._run_queued, time.perf_counter(), "write",
+            self._pool, "BEGIN IMMEDIATE", name, fn, args, kwargs
         )
         for cb, cb_args in callbacks:
             try:
@@ -230,12 +237,18 @@ class Database:
         if not self._started:
             self.start()
         result, _ = await threads.deferToThreadPool(
-            self._reactor, self._read_threadpool, self._run_in_thread, self._read_pool, "BEGIN", name, fn, args, kwargs
+            self._reactor, self._read_threadpool, self._run_queued, time.perf_counter(), "read",
+            self._read_pool, "BEGIN", name, fn, args, kwargs
         )
         return result
 
     async def query(self, name: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await self.run(name, lambda txn: txn.query(sql, params))
+
+    def _run_queued(self, queued: float, pool_name: str, *args: Any) -> Any:
+        """On the pool thread: note how long the transaction waited for it (sup_db_pool_wait_seconds)."""
+        POOL_WAIT.labels(pool_name).observe(time.perf_counter() - queued)
+        return self._run_in_thread(*args)
 
     def _run_in_thread(
         self, pool: "_ConnectionPool", begin: str, name: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -39,6 +39,7 @@ MAIN_PROCESS_WIRING = [
     "workers.wiring.retention",
     "workers.wiring.sliding_sync",
     "workers.wiring.admin",
+    "workers.wiring.runtime_metrics",
 ]
 
 

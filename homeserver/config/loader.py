@@ -10,6 +10,9 @@ import yaml
 from homeserver.config.options import OPTIONS, OPTIONS_BY_PATH, ConfigError
 
 ENV_PREFIX = "SUP_"
+# SUP_ variables that are not config options: the CLI's and the container entrypoint's own.
+NOT_OPTIONS = ("SUP_CONFIG", "SUP_DATA_DIR_DEFAULT", "SUP_ROLE", "SUP_INSTANCE", "SUP_DEPLOYMENT", "SUP_TLS_CERT", "SUP_TLS_KEY",
+               "SUP_NO_TLS")
 
 
 class Section:
@@ -81,7 +84,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in ("SUP_CONFIG", "SUP_DATA_DIR_DEFAULT"):
+        if not name.startswith(ENV_PREFIX) or name in NOT_OPTIONS:
             continue
         path = name[len(ENV_PREFIX):].lower().replace("__", ".")
         if path not in OPTIONS_BY_PATH:

@@ -94,7 +94,7 @@ def ensure_base() -> None:
 
 def source_fingerprint() -> str:
     """A hash of everything the image is built from (rebuild only when it changes)."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(b"format=docker")
     for top in ("setup.py", "README.md", "contrib/docker/Dockerfile", "contrib/docker/entrypoint.py",
                 "homeserver", "federation", "storage", "media_repo", "workers", "schema"):
         path = os.path.join(REPO, top)
@@ -120,7 +120,8 @@ def build_image(tag: str | None = None) -> tuple[str, float]:
         with open(pip_conf, "w") as f:
             f.write("[global]\ncert = /etc/build-host-ca.crt\n")
         start = time.monotonic()
-        podman("build", "--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
+        podman("build", "--format", "docker", "--runtime", "runc",  # docker format: OCI has no HEALTHCHECK
+               "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
                "-v", f"{ca}:/etc/build-host-ca.crt:ro", "-v", f"{pip_conf}:/etc/pip.conf:ro",
                "-f", os.path.join(REPO, "contrib/docker/Dockerfile"), "-t", tag, REPO, timeout=900)
         return tag, time.monotonic() - start
@@ -131,3 +132,15 @@ def build_image(tag: str | None = None) -> tuple[str, float]:
 def image_size_mb(tag: str) -> float:
     out = podman("image", "inspect", "--format", "{{.Size}}", tag).stdout.decode().strip()
     return int(out) / 1e6
+
+
+POSTGRES_STANDIN = "docker.io/library/postgres:15"
+
+
+def ensure_postgres_image() -> None:
+    """``postgres:15`` for the compose run: the registry's when present, else a local stand-in (same env vars)."""
+    ensure_base()
+    if image_exists(POSTGRES_STANDIN):
+        return
+    podman("build", "--format", "docker", "--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
+           "-t", POSTGRES_STANDIN, os.path.join(REPO, "tests/integration/postgres-standin"), timeout=600)

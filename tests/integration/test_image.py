@@ -42,7 +42,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(url: str, timeout: float = 120.0) -> float:
+def _wait_healthy(url: str, timeout: float = 120.0, logs_of: str | None = None) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
@@ -51,7 +51,11 @@ def _wait_healthy(url: str, timeout: float = 120.0) -> float:
         except requests.RequestException:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"the container did not answer /health within {timeout} s")
+    logs = ""
+    if logs_of:
+        r = containers.podman("logs", "--tail", "30", logs_of, check=False)
+        logs = (r.stdout + r.stderr).decode(errors="replace")
+    raise AssertionError(f"the container did not answer /health within {timeout} s; its log:\n{logs}")
 
 
 def _register_admin(url: str) -> dict[str, Any]:
@@ -79,7 +83,7 @@ def test_image_build_run_restart():
     try:
         started = time.monotonic()
         containers.podman(*run, timeout=120)
-        _wait_healthy(url)
+        _wait_healthy(url, logs_of=name)
         cold_start = time.monotonic() - started  # `podman run` to the first 200 from /health
         # non-root, and the image's own health check passes
         assert containers.podman("exec", name, "id", "-u").stdout.decode().strip() == "991"
@@ -109,7 +113,7 @@ def test_image_build_run_restart():
 
         restart_start = time.monotonic()
         containers.podman("restart", "-t", "10", name, timeout=120)
-        _wait_healthy(url)
+        _wait_healthy(url, logs_of=name)
         warm_start = time.monotonic() - restart_start
         assert event_id in synced(), "the message did not survive a restart"
         assert requests.get(url + "/_matrix/client/v3/account/whoami", headers=h, timeout=10).json()["user_id"] == admin["user_id"]

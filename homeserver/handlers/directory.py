@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.events.power_levels import PowerLevels
@@ -17,6 +17,15 @@ from storage.stores.rooms import RoomStore
 _PAGE_RE = re.compile(r"^p(\d{1,9})$")
 
 
+class RemoteDirectory(Protocol):
+    async def query_alias(self, alias: str) -> dict[str, Any]:
+        """{room_id, servers} from the alias's server (raises a 404 MatrixError when it has none)."""
+
+    async def public_rooms(self, server: str, limit: int | None, since: str | None, search: str | None,
+                           room_types: list[Any] | None) -> dict[str, Any]:
+        """Another server's public room directory page."""
+
+
 class DirectoryHandler:
     def __init__(self, server_name: str, aliases: RoomAliasStore, rooms: RoomCache, room_store: RoomStore,
                  creation: EventCreationHandler, summaries: RoomSummaryHandler, clock: Any) -> None:
@@ -27,6 +36,8 @@ class DirectoryHandler:
         self.creation = creation
         self.summaries = summaries
         self.clock = clock
+        # other servers' aliases and directories (federation sets it; None: local only)
+        self.remote: RemoteDirectory | None = None
 
     def parse_alias(self, alias: str) -> RoomAlias:
         try:
@@ -58,7 +69,9 @@ class DirectoryHandler:
             raise MatrixError(409, Codes.ROOM_IN_USE, "Room alias already exists") from None
 
     async def get_alias(self, alias: str) -> dict[str, Any]:
-        self.parse_alias(alias)
+        parsed = self.parse_alias(alias)
+        if parsed.domain != self.server_name and self.remote is not None:
+            return await self.remote.query_alias(alias)
         found = await self.aliases.get(alias)
         if found is None:
             raise NotFound("Room alias not found")
@@ -156,7 +169,9 @@ class DirectoryHandler:
     async def public_rooms(self, limit: int | None, since: str | None, search: str | None,
                            room_types: list[Any] | None, server: str | None) -> dict[str, Any]:
         if server is not None and server != self.server_name:
-            raise MatrixError(400, Codes.INVALID_PARAM, "Only this server's directory is available")
+            if self.remote is None:
+                raise MatrixError(400, Codes.INVALID_PARAM, "Only this server's directory is available")
+            return await self.remote.public_rooms(server, limit, since, search, room_types)
         offset = 0
         if since:
             m = _PAGE_RE.match(since)

@@ -29,6 +29,8 @@ class ProfileHandler:
         self.users = users
         self.server_name = server_name
         self._listeners: list[ProfileListener] = []
+        # other servers' users (federation sets it: /query/profile, cached); None: local profiles only
+        self.remote: Any = None
 
     def add_profile_changed_listener(self, fn: ProfileListener) -> None:
         """``await fn(user_id, field, new_value_or_None)`` after a profile field changes (rooms: membership updates)."""
@@ -43,6 +45,8 @@ class ProfileHandler:
     async def get_profile(self, user_id: str) -> dict[str, Any]:
         parsed = self._parse_user(user_id)
         if parsed.domain != self.server_name:
+            if self.remote is not None:
+                return await self.remote.get_profile(user_id)
             raise NotFound("Profile not found")
         user = await self.users.get_user(user_id)
         if user is None:

@@ -48,3 +48,36 @@ def test_synapse_and_sup_federate(synapse, make_federating_server) -> None:
     assert r.json()["displayname"] == "Alice S"
     stored = sup.db_query("SELECT key_id FROM server_verify_keys WHERE server_name = ?", (synapse.server_name,))
     assert ("ed25519:syn1",) in stored
+
+
+def test_remote_profiles_aliases_and_public_rooms(make_federating_server) -> None:
+    """A's clients see B's profiles (cached), resolve B's aliases and list B's public rooms with server=."""
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = _register(a, "alice")
+    bob = _register(b, "bob")
+    b.put(f"/_matrix/client/v3/profile/{bob['user_id']}/displayname", token=bob["access_token"], json={"displayname": "Bob B"})
+    V3 = "/_matrix/client/v3"
+    r = a.get(f"{V3}/profile/{quote(bob['user_id'])}", token=alice["access_token"])
+    assert r.status_code == 200 and r.json()["displayname"] == "Bob B"
+    r = a.get(f"{V3}/profile/{quote(bob['user_id'])}/displayname", token=alice["access_token"])
+    assert r.json() == {"displayname": "Bob B"}
+    assert a.get(f"{V3}/profile/{quote('@nobody:' + b.server_name)}", token=alice["access_token"]).status_code == 404
+
+    room = b.post(f"{V3}/createRoom", token=bob["access_token"],
+                  json={"preset": "public_chat", "visibility": "public", "room_alias_name": "lobby", "name": "The Lobby"}).json()["room_id"]
+    alias = f"#lobby:{b.server_name}"
+    r = a.get(f"{V3}/directory/room/{quote(alias)}", token=alice["access_token"])
+    assert r.status_code == 200, r.text
+    assert r.json()["room_id"] == room and r.json()["servers"][0] == b.server_name
+    assert a.get(f"{V3}/directory/room/{quote('#none:' + b.server_name)}", token=alice["access_token"]).status_code == 404
+
+    r = a.get(f"{V3}/publicRooms", token=alice["access_token"], params={"server": b.server_name})
+    assert r.status_code == 200, r.text
+    assert [c["room_id"] for c in r.json()["chunk"]] == [room] and r.json()["chunk"][0]["name"] == "The Lobby"
+    r = a.post(f"{V3}/publicRooms", token=alice["access_token"], params={"server": b.server_name}, json={"filter": {"generic_search_term": "nothing-like-it"}})
+    assert r.status_code == 200 and r.json()["chunk"] == []
+    from tests.federation.peers import free_port
+
+    r = a.get(f"{V3}/publicRooms", token=alice["access_token"], params={"server": f"localhost:{free_port()}"})
+    assert r.status_code == 502 and r.json()["errcode"] == "M_UNKNOWN"

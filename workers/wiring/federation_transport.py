@@ -14,7 +14,8 @@ Exposes on the core:
                              send_edu(dest, type, content, key), wake(dest), on_remote_contact(origin))
   core.federation_outbound_store  FederationOutboundStore (add_edus_txn(txn, now_ms, [(dest, type, content)]))
 Serves: POST/GET /_matrix/key/v2/query (notary) on the keys and federation resources;
-        GET /_matrix/federation/v1/query/profile.
+        GET /_matrix/federation/v1/query/profile, /query/directory, GET+POST /publicRooms,
+        /user/keys/query|claim, /user/devices/{userId}. Sets ProfileHandler.remote and DirectoryHandler.remote.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from federation.outbound.sender import FederationSender
 from federation.transport.client import FederationClient
 from federation.transport.discovery import Discovery, twisted_srv_lookup
 from federation.transport.server.auth import FederationAuth
-from federation.transport.server.queries import ProfileQueryServlet
+from federation.remote_queries import RemoteQueries
+from federation.transport.server.queries import DirectoryQueryServlet, ProfileQueryServlet
 from federation.transport.server.routes import FederationRoutes
 from homeserver.http.outbound import IpFilter, OutboundError, OutboundHttpClient, tls_trust_root
 from storage.stores.federation_outbound import FederationOutboundStore
@@ -222,9 +224,16 @@ def wire(core: Core) -> None:
     notary = NotaryServlet(keyring, core.clock)
     core.on_resource("keys", notary.register)
     core.on_resource("federation", notary.register)
+    remote_queries = RemoteQueries(client, core.clock)
+    core.federation_queries = remote_queries
     profiles = getattr(core, "profiles", None)
     if profiles is not None:
+        profiles.remote = remote_queries
         core.on_resource("federation", ProfileQueryServlet(routes, profiles, core.server_name).register)
+    directory = getattr(core, "directory", None)
+    if directory is not None:
+        directory.remote = remote_queries
+        core.on_resource("federation", DirectoryQueryServlet(routes, directory, room_servers, core.server_name).register)
 
     async def stop() -> None:
         for loop in loops:

@@ -1,7 +1,7 @@
-"""Federation query servlets: ``GET /_matrix/federation/v1/query/profile`` (more query types join here).
+"""Federation query servlets: ``/query/profile``, ``/query/directory`` and ``/publicRooms`` (GET and POST).
 
-Authenticated with X-Matrix through :class:`FederationRoutes`. Profiles are looked up through a small
-``LocalProfiles`` protocol (the accounts area's ProfileHandler fits it).
+Authenticated with X-Matrix through :class:`FederationRoutes`. They answer from local data only, through small
+protocols (the accounts area's ProfileHandler, the rooms area's DirectoryHandler fit them).
 """
 
 from __future__ import annotations
@@ -44,3 +44,53 @@ class ProfileQueryServlet:
                 raise NotFound("Profile field not found")
             return 200, {field: profile[field]}
         return 200, profile
+
+
+class LocalDirectory(Protocol):
+    async def get_alias(self, alias: str) -> dict[str, Any]: ...
+
+    async def public_rooms(self, limit: int | None, since: str | None, search: str | None,
+                           room_types: list[Any] | None, server: str | None) -> dict[str, Any]: ...
+
+
+class RoomServersSource(Protocol):
+    async def servers_in_room(self, room_id: str) -> set[str]: ...
+
+
+class DirectoryQueryServlet:
+    def __init__(self, routes: FederationRoutes, directory: LocalDirectory, servers: RoomServersSource, server_name: str) -> None:
+        self._routes = routes
+        self._directory = directory
+        self._servers = servers
+        self._server_name = server_name
+
+    def register(self, router: Router) -> None:
+        self._routes.add(router, "GET", FEDERATION_V1 + "/query/directory", self.on_directory, "federation_query_directory")
+        self._routes.add(router, "GET", FEDERATION_V1 + "/publicRooms", self.on_get_public_rooms, "federation_public_rooms_get")
+        self._routes.add(router, "POST", FEDERATION_V1 + "/publicRooms", self.on_post_public_rooms, "federation_public_rooms_post")
+
+    async def on_directory(self, request: SupRequest, origin: str) -> tuple[int, dict[str, Any]]:
+        alias = request.query_str("room_alias", required=True) or ""
+        if not alias.startswith("#") or alias.partition(":")[2] != self._server_name:
+            raise NotFound("Room alias not found")
+        found = await self._directory.get_alias(alias)
+        servers = sorted(await self._servers.servers_in_room(found["room_id"]) | {self._server_name})
+        servers.remove(self._server_name)
+        return 200, {"room_id": found["room_id"], "servers": [self._server_name] + servers}
+
+    async def on_get_public_rooms(self, request: SupRequest, origin: str) -> tuple[int, dict[str, Any]]:
+        limit = request.query_int("limit", None, minimum=0, maximum=500)
+        return 200, await self._directory.public_rooms(limit, request.query_str("since"), None, None, None)
+
+    async def on_post_public_rooms(self, request: SupRequest, origin: str) -> tuple[int, dict[str, Any]]:
+        body = request.json()
+        limit = body.get("limit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidParam("limit must be a non-negative integer")
+        since = body.get("since")
+        if since is not None and not isinstance(since, str):
+            raise InvalidParam("since must be a string")
+        filt = body.get("filter") if isinstance(body.get("filter"), dict) else {}
+        search = filt.get("generic_search_term") if isinstance(filt.get("generic_search_term"), str) else None
+        room_types = filt.get("room_types") if isinstance(filt.get("room_types"), list) else None
+        return 200, await self._directory.public_rooms(min(limit, 500) if limit else None, since, search, room_types, None)

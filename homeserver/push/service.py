@@ -38,7 +38,11 @@ Key = tuple[str, str, str]
 
 
 def is_unpushable(row: Any) -> bool:
-    """Events the federation side flagged: outliers, rejected and soft-failed events are never pushed."""
+    """Events the federation side flagged: outliers, rejected and soft-failed events are never pushed (they live in
+    ``event_outliers``, apart from the timeline the dispatcher reads; ``EventRow.status`` says so when one is seen)."""
+    status = getattr(row, "status", "accepted")
+    if status is not None and status != "accepted":
+        return True
     return bool(getattr(row, "outlier", False) or getattr(row, "rejected", None) or getattr(row, "rejected_reason", None)
                 or getattr(row, "soft_failed", False))
 

@@ -193,6 +193,9 @@ def test_flagged_federation_events_are_never_pushed():
     from homeserver.push.service import is_unpushable
 
     assert not is_unpushable(SimpleNamespace(event_id="$a"))
+    assert not is_unpushable(SimpleNamespace(status="accepted"))
+    for status in ("outlier", "rejected", "soft_failed"):
+        assert is_unpushable(SimpleNamespace(status=status))
     assert is_unpushable(SimpleNamespace(outlier=True))
     assert is_unpushable(SimpleNamespace(rejected="auth"))
     assert is_unpushable(SimpleNamespace(rejected_reason="auth"))

@@ -62,6 +62,8 @@ def check_send_attempt(body: dict[str, Any]) -> None:
         raise _missing("send_attempt")
     if isinstance(attempt, bool) or not isinstance(attempt, int):
         raise _invalid("'send_attempt' must be an integer")
+    if not 0 <= attempt < 2**53:
+        raise _invalid("'send_attempt' must be between 0 and 2^53")
 
 
 def check_next_link(body: dict[str, Any]) -> None:

@@ -188,6 +188,22 @@ def test_bad_input_and_smtp_failures_never_500(make_server, smtp):
     for bad in ("not-an-address", "a@b", "x@y.org\r\nBcc: z@w.org", "<a@b.org>", "a b@c.org"):
         r = request_token(server, "/account/3pid/email/requestToken", bad, "s", token=bt)
         assert r.status_code == 400 and r.json()["errcode"] in ("M_INVALID_PARAM", "M_BAD_JSON"), (bad, r.text)
+    # odd values never reach the database as they are
+    for body in ({"email": "a@b.org", "client_secret": "s", "send_attempt": 2**70}, {"email": "a@b.org", "client_secret": "s", "send_attempt": -1},
+                 {"email": "a@b.org", "client_secret": "s" * 300, "send_attempt": 1}, {"email": ["a@b.org"], "client_secret": "s", "send_attempt": 1},
+                 {"email": "a@b.org", "client_secret": "s", "send_attempt": 1, "next_link": "javascript:alert(1)"}):
+        r = server.post(V3 + "/account/3pid/email/requestToken", token=bt, json=body)
+        assert r.status_code == 400, (body, r.text)
+    for body in ([], {"sid": 5}, {"sid": "x", "client_secret": "y", "token": "z" * 2000}):
+        r = server.post("/_sup/email/submit_token", json=body)
+        assert r.status_code == 400, r.text
+    assert server.post("/_sup/email/submit_token", json={"sid": "x", "client_secret": "y", "token": "z"}).json() == {"success": False}
+    assert requests.get(server.url + "/_sup/email/submit_token?sid=%00&token=", timeout=10).status_code == 400
+    assert requests.get(server.url + "/_sup/email/unsubscribe?u=@x:y&a=m.email&k=a@b.org&sig=zz", timeout=10).status_code == 400
+    r = server.post(V3 + "/account/3pid/add", token=bt, json={"sid": "nope", "client_secret": "s", "auth": {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "bob"}, "password": PASSWORD}})
+    assert r.status_code in (401, 403) and r.json()["errcode"] == "M_THREEPID_AUTH_FAILED", r.text
+    r = server.post(V3 + "/account/password", json={"new_password": "x", "auth": {"type": "m.login.email.identity", "threepid_creds": "bad"}})
+    assert r.status_code == 400, r.text
     # the SMTP server refuses the recipient for good
     smtp.reject.add("gone@example.org")
     r = request_token(server, "/account/3pid/email/requestToken", "gone@example.org", "s2", token=bt)

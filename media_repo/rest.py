@@ -13,13 +13,13 @@ from typing import Any, Awaitable, Callable, Protocol
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import MEDIA_CLIENT_V1, MEDIA_V3
 from homeserver.http.site import RawResponse
 from homeserver.types.requester import Requester
 from media_repo import headers as hdrs
 from media_repo.repository import MediaFile, MediaRepository
 
-CLIENT_V1 = "/_matrix/client/v1/media"
-MEDIA_V3 = "/_matrix/media/v3"
+CLIENT_V1 = MEDIA_CLIENT_V1
 ADMIN_V1 = "/_synapse/admin/v1"
 
 _THUMB_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}

@@ -174,6 +174,7 @@ class DispatchResource(resource.Resource):
             max_body = route.max_body or self.max_json_body
             if getattr(request, "body_too_large", False) or getattr(request, "body_length", 0) > max_body:
                 raise TooLarge()
+            _reject_nul_params(params, request.args)
             sup_request = SupRequest(request, raw_path, params, max_body, request_id)
             return await route.handler(sup_request, **params)
 
@@ -283,3 +284,14 @@ class SupSite(server.Site):
 
     def log(self, request: server.Request) -> None:  # the access log is ours
         pass
+
+
+def _reject_nul_params(params: dict[str, str], args: dict[bytes, list[bytes]] | None) -> None:
+    """Every route, every family: a NUL in a path parameter or query argument is 400 before any
+    handler runs (such values would become database keys, which PostgreSQL cannot store)."""
+    for name, value in params.items():
+        if "\x00" in value:
+            raise MatrixError(400, Codes.INVALID_PARAM, f"{name} must not contain NUL characters")
+    for name, values in (args or {}).items():
+        if b"\x00" in name or any(b"\x00" in v for v in values):
+            raise MatrixError(400, Codes.INVALID_PARAM, "query parameters must not contain NUL characters")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.http.router import Handler, Router
+from homeserver.http.routes import FAMILIES
 
-CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
+CLIENT_PREFIXES = FAMILIES["client"]
 
 
 def add_client_route(router: Router, method: str, path: str, handler: Handler, name: str) -> None:

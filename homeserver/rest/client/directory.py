@@ -11,9 +11,10 @@ from homeserver.handlers.room_summary import RoomSummaryHandler
 from homeserver.handlers.room_upgrade import RoomUpgradeHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import CLIENT_V3
 from homeserver.rest.client.rooms import room_id_param
 
-V3 = "/_matrix/client/v3"
+V3 = CLIENT_V3
 V1 = "/_matrix/client/v1"
 Resp = tuple[int, dict[str, Any]]
 

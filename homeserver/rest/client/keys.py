@@ -8,9 +8,10 @@ from homeserver.handlers.cross_signing import CrossSigningHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import FAMILIES
 from homeserver.types.requester import Requester
 
-CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
+CLIENT_PREFIXES = FAMILIES["client"]
 
 
 class AuthSource(Protocol):

@@ -8,10 +8,11 @@ from homeserver.api.errors import Codes, MatrixError, MissingParam
 from homeserver.handlers.membership import MembershipHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import CLIENT_V3
 from homeserver.rest.client.rooms import room_id_param
 from storage.stores.rooms import RoomStore
 
-V3 = "/_matrix/client/v3"
+V3 = CLIENT_V3
 Resp = tuple[int, dict[str, Any]]
 
 

@@ -7,8 +7,9 @@ from typing import Any
 from homeserver.handlers.reports import ReportsHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import CLIENT_V3
 
-PREFIX = "/_matrix/client/v3"
+PREFIX = CLIENT_V3
 
 
 class ReportServlet:

@@ -13,6 +13,7 @@ from homeserver.handlers.room_creation import RoomCreationHandler
 from homeserver.handlers.room_state import RoomStateHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import CLIENT_V3
 from homeserver.types.ids import InvalidId, parse_event_id, parse_room_id
 from homeserver.types.requester import Requester
 from storage.persistence.event_persister import ClientTxn
@@ -20,7 +21,7 @@ from storage.persistence.room_cache import RoomSnapshot
 from storage.stores.events import EventStore
 from storage.stores.rooms import RoomStore
 
-V3 = "/_matrix/client/v3"
+V3 = CLIENT_V3
 Resp = tuple[int, dict[str, Any]]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from homeserver.handlers.search import SearchHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import FAMILIES
 
 
 class SearchServlet:
@@ -16,7 +17,7 @@ class SearchServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        for prefix in ("/_matrix/client/v3", "/_matrix/client/r0"):
+        for prefix in FAMILIES["client"]:
             router.add("POST", prefix + "/search", self.on_post, "search")
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:

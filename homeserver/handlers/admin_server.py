@@ -11,6 +11,7 @@ from twisted.internet import defer
 from homeserver.api.errors import Codes, InvalidParam, MatrixError, NotFound
 from homeserver.types.ids import InvalidId, UserID
 from storage.stores.admin_ops import AdminQueries, AdminTaskStore
+from storage.stores.server_facts import ServerFactsStore
 
 logger = logging.getLogger(__name__)
 
@@ -148,14 +149,11 @@ class ServerAdmin:
 
     # ---- background jobs ----
     async def enabled(self) -> bool:
-        rows = await self.core.db.query("bg_enabled", "SELECT value FROM server_facts WHERE name = ?", (ENABLED_FACT,))
-        return not rows or rows[0][0] != "false"
+        return await ServerFactsStore(self.core.db).get(ENABLED_FACT) != "false"
 
     async def set_enabled(self, enabled: bool) -> None:
         value = "true" if enabled else "false"
-        await self.core.db.run("bg_set_enabled", lambda t: t.execute(
-            "INSERT INTO server_facts (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (ENABLED_FACT, value)))
+        await ServerFactsStore(self.core.db).set(ENABLED_FACT, value)
 
     async def status(self) -> dict[str, Any]:
         current: dict[str, Any] = {}

@@ -24,6 +24,7 @@ from homeserver.rest.admin.room_ops import AdminRoomOpsServlet
 from homeserver.rest.admin.server import AdminServerServlet
 from homeserver.rest.admin.user_ops import AdminUserOpsServlet
 from storage.stores.admin_ops import AdminQueries, AdminSettingsStore, AdminTaskStore
+from storage.stores.ratelimit_overrides import RateLimitOverrideStore
 from workers.core import Core
 
 logger = logging.getLogger(__name__)
@@ -62,10 +63,7 @@ def wire(core: Core) -> None:
     ratelimiter = core.ratelimiter
 
     async def load_overrides() -> None:
-        rows = await core.db.query(
-            "load_ratelimit_overrides",
-            "SELECT user_id, ratelimit_override, messages_per_second, burst_count FROM user_admin_settings", ())
-        for user_id, on, mps, burst in rows:
+        for user_id, on, mps, burst in await RateLimitOverrideStore(core.db).all():
             if not on:
                 ratelimiter.clear_override(user_id)
             else:

@@ -1,0 +1,27 @@
+"""Small named server-wide facts (``server_facts`` table): the server name the database belongs
+to, whether background jobs are enabled, ..."""
+
+from __future__ import annotations
+
+from storage.database import Database, Txn
+
+
+def get_fact_txn(txn: Txn, name: str) -> str | None:
+    row = txn.query_one("SELECT value FROM server_facts WHERE name = ?", (name,))
+    return None if row is None else str(row[0])
+
+
+def set_fact_txn(txn: Txn, name: str, value: str) -> None:
+    txn.execute("INSERT INTO server_facts (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value))
+
+
+class ServerFactsStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, name: str) -> str | None:
+        return await self.db.run("get_server_fact", get_fact_txn, name)
+
+    async def set(self, name: str, value: str) -> None:
+        await self.db.run("set_server_fact", set_fact_txn, name, value)

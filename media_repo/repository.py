@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound, TooLarge
 from homeserver.clock import Clock
+from homeserver.types.background import spawn
 from media_repo import headers as hdrs
 from media_repo import thumbnailer
 from media_repo.backends import MediaBackend, StorageError
@@ -161,7 +162,7 @@ class MediaRepository:
 
     def spawn(self, name: str, coro: Any) -> None:
         """Fire background work, keeping a handle so shutdown can wait for it."""
-        d = defer.ensureDeferred(coro)
+        d = spawn(f"media:{name}", coro)
         self._background.add(d)
 
         def done(result: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from typing import Any
@@ -17,30 +16,13 @@ from storage.database import Database
 from storage.engines import make_engine
 from storage.migrations import apply_migrations
 from workers.core import Core
+from workers.roles import area_of, check_role, get_role
 
 logger = logging.getLogger(__name__)
 
-# Areas wired into the main process, in dependency order. Each module has ``wire(core)``.
-MAIN_PROCESS_WIRING = [
-    "workers.wiring.foundation",
-    "workers.wiring.accounts",
-    "workers.wiring.rooms",
-    "workers.wiring.sync",
-    "workers.wiring.messaging",
-    "workers.wiring.email",
-    "workers.wiring.push",
-    "workers.wiring.federation_transport",
-    "workers.wiring.federation_events",
-    "workers.wiring.e2e",
-    "workers.wiring.media",
-    "workers.wiring.compat",
-    "workers.wiring.contacts",
-    "workers.wiring.stories",
-    "workers.wiring.retention",
-    "workers.wiring.sliding_sync",
-    "workers.wiring.admin",
-    "workers.wiring.runtime_metrics",
-]
+# Areas wired into the main process, in dependency order: declared in workers/roles/main.py
+# (add a new area there; each module has ``wire(core)`` and an ``AREA`` declaration).
+MAIN_PROCESS_WIRING = list(get_role("main").modules)
 
 
 def open_database(config: Config, reactor: Any) -> Database:
@@ -55,25 +37,31 @@ def open_database(config: Config, reactor: Any) -> Database:
 class HomeServerApp:
     """One process: config → database (migrated) → services → listeners."""
 
-    def __init__(self, config: Config, reactor: Any, wiring: list[str] | None = None) -> None:
+    def __init__(self, config: Config, reactor: Any, wiring: list[str] | None = None, role: str = "main",
+                 instance: str | None = None) -> None:
         self.config = config
         self.reactor = reactor
         self.clock = Clock(reactor)
         os.makedirs(config.data_dir, exist_ok=True)
         self.signing_key = load_or_create_signing_key(config.signing_key_file)
         self.db = open_database(config, reactor)
-        self._wiring = wiring if wiring is not None else MAIN_PROCESS_WIRING
+        self.role = role
+        self.instance = instance or role
+        self._wiring = list(wiring) if wiring is not None else list(get_role(role).modules)
         self.core: Core | None = None
         self.ports: list[Any] = []
         self.sites: list[SupSite] = []
 
     def setup(self) -> Core:
         """Migrate the database and build every service (no listening yet)."""
+        modules = check_role(self.role, self._wiring)  # a missing dependency fails here, before anything is built
         apply_migrations(self.db)
         self._check_server_name()
         core = Core(self.config, self.reactor, self.clock, self.db, self.signing_key)
-        for module_name in self._wiring:
-            importlib.import_module(module_name).wire(core)
+        core.role, core.instance = self.role, self.instance
+        for module in modules:
+            with core.wiring(area_of(module)):
+                module.wire(core)
         self.core = core
         return core
 
@@ -116,9 +104,7 @@ class HomeServerApp:
             self.ports.append(port)
             self.sites.append(site)
         for hook in self.core.startup_hooks:
-            result = hook()
-            if hasattr(result, "__await__"):
-                defer.ensureDeferred(result).addErrback(lambda f: logger.error("startup hook failed: %s", f.getErrorMessage()))
+            self.core.background.spawn(f"startup:{getattr(hook, '__qualname__', 'hook')}", hook)
         return self.ports
 
     def port_for(self, resource: str) -> int:
@@ -149,5 +135,9 @@ class HomeServerApp:
                 logger.warning("in-flight requests still running after %.1fs; cancelling them", grace)
                 site.dispatch.cancel_in_flight()
                 clean = False
+        if self.core is not None:
+            cancelled = await self.core.background.shutdown()
+            if cancelled:
+                logger.info("cancelled %d background task(s) at shutdown", cancelled)
         self.db.close()
         return clean

@@ -7,20 +7,28 @@ need as attributes, and registers its routes for a listener resource.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.http.router import Router
 from homeserver.notifier import Notifier
+from homeserver.types.background import BackgroundRunner
+from homeserver.types.caches import CACHES, CacheRegistry
 from storage.database import Database
 from storage.streams import StreamIdGenerator
+from workers.roles import Area, MissingDependency
 
 RouteRegistrar = Callable[[Router], None]
 
 
 class Core:
-    """Everything one process is made of. Attributes beyond the foundation ones are set by wiring modules."""
+    """Everything one process is made of. Attributes beyond the foundation ones are set by wiring modules.
+
+    While a declared area wires (:meth:`wiring`), reading an attribute that is absent and not in the
+    area's ``uses`` raises :class:`~workers.roles.MissingDependency` (``getattr(core, X, None)``
+    cannot hide a missing dependency); outside wiring, absent attributes are ordinary AttributeErrors."""
 
     def __init__(self, config: Config, reactor: Any, clock: Clock, db: Database, signing_key: Any) -> None:
         self.config = config
@@ -30,6 +38,13 @@ class Core:
         self.signing_key = signing_key
         self.server_name: str = config.server_name
         self.notifier = Notifier(clock)
+        self.background = BackgroundRunner(config.server_name)
+        self.caches: CacheRegistry = CACHES
+        self.role = "main"
+        self.instance = "main"
+        self.deployment: Any = None  # workers.deployment.Deployment when run as one of several processes
+        self.replication: Any = None  # workers.replication.Replication when Redis replication is on
+        self._area: Area | None = None
         # Stream name -> position generator. Owners create theirs in their wiring:
         # "events", "account_data", "typing", "receipts", "presence", "to_device", "device_lists".
         self.streams: dict[str, StreamIdGenerator] = {}
@@ -37,6 +52,34 @@ class Core:
         self._raw_resources: dict[str, dict[str, Callable[[], Any]]] = {}
         self._startup_hooks: list[Callable[[], Any]] = []
         self._shutdown_hooks: list[Callable[[], Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        area = self.__dict__.get("_area")
+        if area is not None and not name.startswith("__") and name not in area.uses:
+            raise MissingDependency(
+                f"area {area.name!r} of role {self.__dict__.get('role')!r} reads core.{name}, which is not set; "
+                f"declare it in the area's needs (and wire the area providing it first) or in its uses"
+            )
+        raise AttributeError(name)
+
+    @contextlib.contextmanager
+    def wiring(self, area: Area | None) -> Iterator[None]:
+        """Enforce ``area``'s declaration while its ``wire(core)`` runs."""
+        self._area = area
+        try:
+            yield
+        finally:
+            self._area = None
+        if area is not None:
+            missing = [a for a in area.provides if a not in self.__dict__]
+            if missing:
+                raise MissingDependency(f"area {area.name!r} declares it provides {', '.join('core.' + m for m in missing)} but did not set them")
+
+    def require(self, *names: str) -> None:
+        """Fail now unless every attribute in ``names`` is set."""
+        missing = [n for n in names if n not in self.__dict__]
+        if missing:
+            raise MissingDependency(f"role {self.role!r} lacks {', '.join('core.' + m for m in missing)}")
 
     def on_resource(self, resource: str, registrar: RouteRegistrar) -> None:
         """Register routes on every listener that serves ``resource`` (client, federation, media, keys, admin, metrics)."""

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Callable
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
+from homeserver.types.background import spawn
 from homeserver.types.ids import InvalidId, parse_room_id
 from storage.stores.account_data import GLOBAL, AccountDataStore
 
@@ -108,8 +109,6 @@ class AccountDataHandler:
             try:
                 result = listener(user_id, room_id, data_type, stream_id)
                 if hasattr(result, "__await__"):
-                    from twisted.internet import defer
-
-                    defer.ensureDeferred(result).addErrback(lambda f: logger.error("account data listener failed: %s", f.getErrorMessage()))
+                    spawn("account_data_listener", result)
             except Exception:
                 logger.exception("account data listener failed")

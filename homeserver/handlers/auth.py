@@ -12,12 +12,13 @@ import logging
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Callable, Any
+from typing import Any, Callable
 
 from homeserver.api.errors import Codes, MatrixError, MissingToken, UnknownToken
 from homeserver.clock import Clock
 from homeserver.context import user_id_var
 from homeserver.http.request import SupRequest
+from homeserver.types.background import spawn
 from homeserver.types.requester import Requester
 from storage.database import Database, Txn
 from storage.stores.devices import DeviceStore, token_hash
@@ -215,7 +216,4 @@ class Auth:
         if len(self._last_seen) > 50_000:
             self._last_seen.clear()
         self._last_seen[info.token_id] = now
-        from twisted.internet import defer
-
-        d = defer.ensureDeferred(self._store.update_last_seen(info.user_id, info.device_id, int(now * 1000), ip))
-        d.addErrback(lambda f: logger.warning("failed to update device last seen: %s", f.getErrorMessage()))
+        spawn("device_last_seen", self._store.update_last_seen(info.user_id, info.device_id, int(now * 1000), ip))

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.types.background import spawn
 from storage.stores.devices import DeviceStore
 
 logger = logging.getLogger(__name__)
@@ -30,11 +31,8 @@ class DeviceHandler:
 
     def device_created(self, user_id: str, device_id: str) -> None:
         """Called post-commit by the session issuer; runs the listeners in the background."""
-        from twisted.internet import defer
-
         for listener in self._created_listeners:
-            d = defer.ensureDeferred(listener(user_id, device_id))
-            d.addErrback(lambda f, dev=device_id: logger.error("device-created listener failed for %s: %s", dev, f.getErrorMessage()))
+            spawn("device_created_listener", listener(user_id, device_id))
 
     def add_device_deleted_listener(self, fn: DeviceDeletedListener) -> None:
         """``await fn(user_id, device_id)`` after a device (and its tokens) is deleted: clean keys, inboxes..."""

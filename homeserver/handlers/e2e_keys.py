@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -15,6 +14,7 @@ from unpaddedbase64 import decode_base64
 from homeserver.api.errors import BadJson, Codes, Forbidden, InvalidParam, MatrixError
 from homeserver.clock import Clock
 from homeserver.handlers.device_lists import DeviceListHandler
+from homeserver.types.caches import LruCache, drop_key, key_part
 from homeserver.types.requester import Requester
 from storage.database import Database, Txn
 from storage.stores.dehydrated_devices import DehydratedDeviceStore
@@ -161,21 +161,21 @@ class E2EKeysHandler:
         self.token_to_position = token_to_position
         # (user, device) -> (one-time-key counts, unused fallback key types), for /sync. Dropped after every
         # committed upload, claim, device creation or deletion in this process (the only writers).
-        self._key_counts: OrderedDict[tuple[str, str], tuple[dict[str, int], list[str]]] = OrderedDict()
+        self._key_counts = LruCache("e2e_key_counts", KEY_COUNT_CACHE_SIZE,
+                                   invalidate_on={"device": drop_key, "user": key_part(0)})
         self._key_epoch = 0  # bumped by every invalidation: a read racing a write is not cached
 
     def keys_changed(self, user_id: str, device_id: str) -> None:
         """One-time or fallback keys of the device changed (call after the write committed)."""
         self._key_epoch += 1
-        self._key_counts.pop((user_id, device_id), None)
+        self._key_counts.invalidate((user_id, device_id))
 
     async def key_counts(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
         """(one-time-key counts by algorithm, unused fallback key types) for /sync; cached, no database
         round trip while nothing changed. Callers must not mutate the returned values."""
         key = (user_id, device_id)
-        hit = self._key_counts.get(key)
+        hit = self._key_counts.get_(key)
         if hit is not None:
-            self._key_counts.move_to_end(key)
             return hit
         epoch = self._key_epoch
 
@@ -187,9 +187,7 @@ class E2EKeysHandler:
         counts.setdefault("signed_curve25519", 0)
         value = (counts, fallback)
         if epoch == self._key_epoch:
-            self._key_counts[key] = value
-            while len(self._key_counts) > KEY_COUNT_CACHE_SIZE:
-                self._key_counts.popitem(last=False)
+            self._key_counts.put(key, value)
         return value
 
     def _is_local(self, user_id: str) -> bool:

@@ -26,6 +26,7 @@ from homeserver.events import (
     compute_reference_hash,
 )
 from homeserver.events.canonical import encode_canonical_json
+from homeserver.types.caches import LruCache, drop_key
 from storage.persistence.event_persister import (
     ClientTxn,
     EventNotWritten,
@@ -37,7 +38,6 @@ from storage.persistence.event_persister import (
 )
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
 from storage.stores.events import EventStore
-from storage.stores.state import _LRU
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class EventCreationHandler:
         self.rooms = rooms
         self.events = events
         self.persister = persister
-        self._event_objs: _LRU = _LRU(20_000)
+        self._event_objs = LruCache("event_objects", 20_000, invalidate_on={"event": drop_key})
         # ``await check(room_id, sender, type, content)`` runs under the room lock before a client event is
         # built; it may raise a MatrixError (M_DUPLICATE_ANNOTATION: messaging, issue #7).
         self.send_checks: list[Any] = []

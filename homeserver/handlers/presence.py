@@ -23,6 +23,7 @@ from typing import Any
 from homeserver.api.errors import BadJson, Forbidden, InvalidParam
 from homeserver.clock import Clock
 from homeserver.notifier import Notifier
+from homeserver.types.background import spawn
 from storage.stores.presence import PresenceRow, PresenceStore
 from storage.streams import StreamIdGenerator
 
@@ -204,12 +205,9 @@ class PresenceHandler:
                 self._spawn_update(st, new)
 
     def _spawn_update(self, old: PresenceState, new: PresenceState) -> None:
-        from twisted.internet import defer
-
-        d = defer.ensureDeferred(self._update(old, new))
+        d = spawn("presence_update", self._update(old, new))
         self._pending_writes.add(d)
         d.addBoth(lambda r: (self._pending_writes.discard(d), r)[1])
-        d.addErrback(lambda f: logger.error("presence update failed: %s", f.getErrorMessage()))
 
     async def _update(self, old: PresenceState, new: PresenceState, force_write: bool = False) -> None:
         """Record ``new``; announce (new position + notify) only if what clients see changed."""

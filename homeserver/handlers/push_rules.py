@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +27,7 @@ from homeserver.push.rules import (
     parse_rule_body,
     validate_actions,
 )
+from homeserver.types.caches import LruCache, drop_key
 from storage.stores.push_rules import PushRulesStore
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class PushRulesHandler:
         self.store = store
         self._write_account_data = write_account_data
         self._lock = Linearizer("push_rules")
-        self._cache: OrderedDict[str, tuple[dict[str, Any], int, tuple[CompiledRule, ...]]] = OrderedDict()
+        self._cache = LruCache("push_rules", CACHE_SIZE, invalidate_on={"user": drop_key})  # user -> (ruleset, version, compiled)
         self._listeners: list[Callable[[str], None]] = []
 
     def add_listener(self, fn: Callable[[str], None]) -> None:
@@ -50,16 +50,13 @@ class PushRulesHandler:
 
     # ---- reads ----
     async def _load(self, user_id: str) -> tuple[dict[str, Any], int, tuple[CompiledRule, ...]]:
-        hit = self._cache.get(user_id)
+        hit = self._cache.get_(user_id)
         if hit is not None:
-            self._cache.move_to_end(user_id)
             return hit
         doc, version = await self.store.get(user_id)
         ruleset = build_ruleset(doc or empty_document(), user_id)
         entry = (ruleset, version, compile_ruleset(ruleset))
-        self._cache[user_id] = entry
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        self._cache.put(user_id, entry)
         return entry
 
     async def ruleset(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -91,7 +88,7 @@ class PushRulesHandler:
             doc.setdefault("defaults", {})
             fn(doc)
             await self.store.put(user_id, doc)
-            self._cache.pop(user_id, None)
+            self._cache.invalidate(user_id)
             await self._mirror(user_id)
         for listener in self._listeners:
             try:

@@ -11,7 +11,6 @@ signature, so the next read recomputes (bounded by ``max_scan``). See docs/push.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from homeserver.push.evaluator import (
     evaluate,
     outcome,
 )
+from homeserver.types.caches import LruCache, drop_key, key_part
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class RoomContext:
     def __init__(self, room_cache: Any, event_store: Any) -> None:
         self._rooms = room_cache
         self._events = event_store
-        self._cache: OrderedDict[str, tuple[Any, int, dict[str, Any], str | None]] = OrderedDict()
+        # room -> (state set, member count, power levels, creator); self-validating against the snapshot's state set
+        self._cache = LruCache("push_room_context", 10_000, invalidate_on={"room": drop_key})
 
     async def _state_content(self, snap: Any, key: tuple[str, str]) -> dict[str, Any] | None:
         eid = snap.state.get(key)
@@ -95,16 +96,14 @@ class RoomContext:
     async def get(self, room_id: str, user_id: str) -> tuple[int, dict[str, Any], str | None, str | None]:
         """(joined member count, power levels content, creator, user's display name in the room)."""
         snap = await self._rooms.get(room_id)
-        hit = self._cache.get(room_id)
+        hit = self._cache.get_(room_id)
         if hit is not None and hit[0] is not None and hit[0] == snap.state_set:
             _, count, pls, creator = hit
         else:
             count = sum(1 for m in snap.memberships.values() if m == "join")
             pls = await self._state_content(snap, ("m.room.power_levels", "")) or {}
             creator = getattr(snap, "creator", None)
-            self._cache[room_id] = (snap.state_set, count, pls, creator)
-            while len(self._cache) > 10_000:
-                self._cache.popitem(last=False)
+            self._cache.put(room_id, (snap.state_set, count, pls, creator))
         member = await self._state_content(snap, ("m.room.member", user_id))
         name = member.get("displayname") if member else None
         return count, pls, creator, name if isinstance(name, str) else None
@@ -173,7 +172,7 @@ class PushCounts:
         self._events = event_store
         self.max_scan = max_scan
         self._cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._cache = LruCache("push_counts", cache_size, invalidate_on={"user": key_part(0), "room": key_part(1)})
         self.scanned_events = 0  # evaluations done (for tests and metrics)
         # Read positions per (user, room), kept only once something feeds receipt changes to
         # ``receipts_changed`` (the sync finisher registers with the notifier): otherwise always read.
@@ -240,7 +239,7 @@ class PushCounts:
             read = reads.get(room_id, {})
             sig = (version, tuple(sorted(read.items())), join_pos, ignored)
             key = (user_id, room_id)
-            entry = self._cache.get(key)
+            entry = self._cache.get_(key)
             if entry is not None and entry.sig == sig and entry.upto <= now:
                 counts = entry.counts
                 start = entry.upto
@@ -255,11 +254,8 @@ class PushCounts:
                     if len(rows) >= self.max_scan:
                         rows = None
                 await self._scan(user_id, room_id, start, now, read, join_pos, counts, compiled, ignored, rows)
-            self._cache[key] = _Entry(sig, max(now, start), counts)
-            self._cache.move_to_end(key)
+            self._cache.put(key, _Entry(sig, max(now, start), counts))
             out[room_id] = counts.copy()
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return out
 
     async def _scan(self, user_id: str, room_id: str, start: int, now: int, read: Mapping[str, int], join_pos: int,

@@ -11,10 +11,11 @@ looks behind ``now`` really misses anything. Rows themselves come from the event
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from twisted.internet import defer
+
+from homeserver.types.caches import LruCache, drop_key
 
 PER_ROOM = 64
 MAX_ROOMS = 20_000
@@ -37,7 +38,7 @@ class _Entry:
 
 class RecentTimelines:
     def __init__(self, per_room: int = PER_ROOM, max_rooms: int = MAX_ROOMS) -> None:
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries = LruCache("sync_recent_timelines", max_rooms, invalidate_on={"room": drop_key})
         self._hook_high: dict[str, int] = {}
         self._max_rooms = max_rooms
         # readers woken by the notifier before this hook saw the room's batch: room -> [(position, deferred)]
@@ -116,10 +117,7 @@ class RecentTimelines:
         floor = since if len(newest_first) < wanted else newest_first[-1][0] - 1
         ne = _Entry(floor, upto, list(reversed(newest_first)))
         ne.trim()
-        self._entries[room] = ne
-        self._entries.move_to_end(room)
-        if len(self._entries) > self._max_rooms:
-            self._entries.popitem(last=False)
+        self._entries.put(room, ne)
 
     # ---- readers ----
     def lookup(self, room: str, since: int, upto: int, wanted: int, room_pos: int | None) -> list[tuple[int, str]] | None:

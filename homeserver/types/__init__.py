@@ -5,8 +5,8 @@ from homeserver.types.ids import (
     RoomAlias,
     UserID,
     is_valid_server_name,
-    parse_room_id,
     parse_event_id,
+    parse_room_id,
 )
 from homeserver.types.requester import Requester
 

@@ -30,13 +30,15 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from homeserver.events import Event
+from homeserver.types.background import spawn
+from homeserver.types.caches import LruCache
 from storage.database import Database, Txn
 from storage.persistence.context import EventContext, EventStatus, NotifySink, StateDelta, set_id_of
 from storage.persistence.linearizer import Linearizer
 from storage.persistence.persist_txn import DuplicateTxn, Plan, write_batch
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, dumps
 from storage.stores.events import EventRow, EventStore
-from storage.stores.state import _LRU, NewStateSet, StateStore
+from storage.stores.state import NewStateSet, StateStore
 from storage.streams import StreamIdGenerator
 
 logger = logging.getLogger(__name__)
@@ -159,7 +161,7 @@ class EventPersister:
         self.max_batch = max_batch
         self._pipes: dict[str, _RoomPipe] = {}
         # (user, device, txn_id) -> event id of recently committed client sends (cheap in-memory dedupe)
-        self._recent_txns: _LRU = _LRU(20_000)
+        self._recent_txns = LruCache("persister_client_txns", 20_000)  # owned by the room's persister process
 
     def add_hook(self, hook: PostCommitHook, all_statuses: bool = False) -> None:
         """``hook(rows)`` runs after every commit (may return an awaitable; errors are logged, never raised).
@@ -278,8 +280,7 @@ class EventPersister:
             pipe.txns[(ct.user_id, ct.device_id, ct.txn_id)] = waiter
         if not pipe.busy:
             pipe.busy = True
-            defer.ensureDeferred(self._flush(room_id, pipe)).addErrback(
-                lambda f: logger.error("persist pipeline of %s failed: %s", room_id, f.getTraceback()))
+            spawn("persister_flush", self._flush(room_id, pipe))
         return waiter.d
 
     async def wait_idle(self, room_id: str) -> None:

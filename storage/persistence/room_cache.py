@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeserver.events import RoomVersion, get_room_version
+from homeserver.types.caches import LruCache, drop_key
 from storage.database import Database, Txn
-from storage.stores.state import _LRU
 
 StateKey = tuple[str, str]
 
@@ -47,7 +47,7 @@ class RoomCache:
 
     def __init__(self, db: Database, size: int = 10_000) -> None:
         self.db = db
-        self._rooms: _LRU = _LRU(size)
+        self._rooms = LruCache("room_snapshots", size, invalidate_on={"room": drop_key})
 
     def peek(self, room_id: str) -> RoomSnapshot | None:
         return self._rooms.get_(room_id)

@@ -6,10 +6,9 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, replace
-import time
-from collections import OrderedDict
 from typing import Any, Callable
 
+from homeserver.types.caches import LruCache, clear_all
 from storage.database import Database, Txn
 
 logger = logging.getLogger(__name__)
@@ -42,13 +41,17 @@ TOKEN_CACHE_SIZE = 50_000
 TOKEN_CACHE_TTL_S = 30.0
 
 
+def _tokens_of_user(cache: LruCache, user_id: str) -> int:
+    return cache.evict_where(lambda _digest, info: info.user_id == user_id)
+
 class DeviceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         # token hash -> (TokenInfo, cached_at). Every authenticated request reads a token, so
         # this saves a database round trip per request. Any write that revokes tokens or changes
         # a user's admin/deactivated flag calls invalidate_token_cache() after commit.
-        self._token_cache: "OrderedDict[str, tuple[TokenInfo, float]]" = OrderedDict()
+        self._token_cache = LruCache("access_tokens", TOKEN_CACHE_SIZE, ttl_s=TOKEN_CACHE_TTL_S,
+                                     invalidate_on={"user": _tokens_of_user, "all": clear_all})
         self._token_generation = 0
         self._revocation_listeners: list[Callable[[str | None], Any]] = []
 
@@ -59,7 +62,7 @@ class DeviceStore:
 
     def invalidate_token_cache(self, user_id: str | None = None) -> None:
         self._token_generation += 1
-        self._token_cache.clear()
+        self._token_cache.invalidate_all()
         for fn in self._revocation_listeners:
             try:
                 fn(user_id)
@@ -167,11 +170,9 @@ class DeviceStore:
 
     async def get_token_info(self, token: str) -> TokenInfo | None:
         digest = token_hash(token)
-        hit = self._token_cache.get(digest)
-        now = time.monotonic()
-        if hit is not None and now - hit[1] < TOKEN_CACHE_TTL_S:
-            self._token_cache.move_to_end(digest)
-            return hit[0]
+        hit = self._token_cache.get_(digest)
+        if hit is not None:
+            return hit
 
         def fn(txn: Txn) -> TokenInfo | None:
             row = txn.query_one(
@@ -189,9 +190,7 @@ class DeviceStore:
         info = await self.db.read("get_token_info", fn)
         # Only cache what no revocation raced with (a revocation bumps the generation).
         if info is not None and generation == self._token_generation:
-            self._token_cache[digest] = (info, now)
-            if len(self._token_cache) > TOKEN_CACHE_SIZE:
-                self._token_cache.popitem(last=False)
+            self._token_cache.put(digest, info)
         return info
 
     async def delete_access_token(self, token_id: int) -> None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from homeserver.events import Event, get_room_version, redact_event_dict
+from homeserver.types.caches import LruCache, drop_key
 from homeserver.types.room_position import RoomPosition, before
 from storage.database import Database, Txn
 from storage.stores.positions import page_clause
-from storage.stores.state import _LRU
 
 _COLUMNS = (
     "stream_ordering, topological_ordering, event_id, room_id, type, state_key, sender, origin_server_ts, "
@@ -83,7 +83,10 @@ class EventStore:
 
     def __init__(self, db: Database, cache_size: int = 50_000) -> None:
         self.db = db
-        self._cache: _LRU = _LRU(cache_size)
+        self._cache = LruCache("event_rows", cache_size, invalidate_on={
+            "event": drop_key,  # redacted, purged, content expired
+            "room": lambda cache, room_id: cache.evict_where(lambda _k, row: row.room_id == room_id),  # room purge
+        })
         self._room_versions: dict[str, str] = {}
 
     # ---- room versions (needed to interpret PDUs) ----

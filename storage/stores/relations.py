@@ -7,10 +7,10 @@ GET /threads, bundled aggregations and the duplicate-annotation check.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from homeserver.types.caches import LruCache, drop_key
 from homeserver.types.room_position import RoomPosition, after, before
 from storage.database import Database, Txn
 from storage.stores.positions import page_clause
@@ -121,14 +121,12 @@ class RelationsStore:
         # persist transactions, so a fresh event's bundled aggregations need no query at all.
         # A rolled-back add or discard only costs a query later. Single-writer assumption: with
         # several event writers this must be replicated (or disabled).
-        self._childless: "OrderedDict[str, None]" = OrderedDict()
+        self._childless = LruCache("relations_childless", CHILDLESS_CACHE_SIZE, invalidate_on={"event": drop_key})
 
     def _note_persisted(self, event_id: str, parents: Iterable[str]) -> None:
         for parent in parents:
             self._childless.pop(parent, None)
-        self._childless[event_id] = None
-        if len(self._childless) > CHILDLESS_CACHE_SIZE:
-            self._childless.popitem(last=False)
+        self._childless.put(event_id, True)
 
     # ------------------------------------------------------------ writes (in the persist transaction)
     def index_event_txn(

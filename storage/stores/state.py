@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections import OrderedDict
 from typing import Any, Iterable, Mapping
 
+from homeserver.types.caches import LruCache
 from storage.database import Database, Txn
 
 StateKey = tuple[str, str]
@@ -45,24 +45,6 @@ def encode_set(buckets: Mapping[int, str]) -> tuple[str, str]:
     return _hash(text), text
 
 
-class _LRU(OrderedDict):  # type: ignore[type-arg]
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def get_(self, key: Any) -> Any:
-        value = self.get(key)
-        if value is not None:
-            self.move_to_end(key)
-        return value
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 class NewStateSet:
     """The rows a state change must write (in the persister's transaction)."""
 
@@ -81,8 +63,9 @@ class StateStore:
 
     def __init__(self, db: Database, chunk_cache_size: int = 50_000, set_cache_size: int = 20_000) -> None:
         self.db = db
-        self._chunks: _LRU = _LRU(chunk_cache_size)  # chunk_id -> {key: event_id}
-        self._sets: _LRU = _LRU(set_cache_size)  # set_id -> ({bucket: chunk_id}, size)
+        # Chunks and sets are content-addressed and immutable: nothing ever invalidates them.
+        self._chunks = LruCache("state_chunks", chunk_cache_size)  # chunk_id -> {key: event_id}
+        self._sets = LruCache("state_sets", set_cache_size)  # set_id -> ({bucket: chunk_id}, size)
         self._sets.put(EMPTY_SET_ID, ({}, 0))
 
     # ---- loading ----

@@ -7,10 +7,9 @@ processes see it within ``CACHE_TTL_S``.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from homeserver.types.caches import LruCache, drop_key
 from storage.database import Database, Txn
 
 CACHE_TTL_S = 10.0
@@ -29,22 +28,18 @@ NO_FLAGS = UserFlags()
 class UserFlagsStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._cache: OrderedDict[str, tuple[UserFlags, float]] = OrderedDict()
+        self._cache = LruCache("user_flags", CACHE_SIZE, ttl_s=CACHE_TTL_S, invalidate_on={"user": drop_key})
         self._generation = 0
 
     async def get(self, user_id: str) -> UserFlags:
-        now = time.monotonic()
-        hit = self._cache.get(user_id)
-        if hit is not None and now - hit[1] < CACHE_TTL_S:
-            return hit[0]
+        hit = self._cache.get_(user_id)
+        if hit is not None:
+            return hit
         generation = self._generation
         rows = await self.db.query("get_user_flags", "SELECT locked, suspended FROM user_flags WHERE user_id = ?", (user_id,))
         flags = UserFlags(bool(rows[0][0]), bool(rows[0][1])) if rows else NO_FLAGS
         if generation == self._generation:
-            self._cache[user_id] = (flags, now)
-            self._cache.move_to_end(user_id)
-            if len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+            self._cache.put(user_id, flags)
         return flags
 
     async def set_flag(self, user_id: str, flag: str, value: bool, now_ms: int) -> None:
@@ -63,4 +58,4 @@ class UserFlagsStore:
 
     def _invalidate(self, user_id: str) -> None:
         self._generation += 1
-        self._cache.pop(user_id, None)
+        self._cache.invalidate(user_id)

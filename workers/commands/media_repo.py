@@ -14,7 +14,9 @@ import argparse
 import os
 from typing import Any
 
-MEDIA_WIRING = ["workers.wiring.foundation", "workers.wiring.accounts", "workers.wiring.media"]
+from workers.roles import get_role
+
+MEDIA_WIRING = list(get_role("media").modules)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,7 +49,7 @@ def build_app(config: Any, reactor: Any) -> Any:
     """A HomeServerApp with only foundation + accounts (for auth) + media wired."""
     from workers.app import HomeServerApp
 
-    return HomeServerApp(config, reactor, wiring=list(MEDIA_WIRING))
+    return HomeServerApp(config, reactor, role="media")
 
 
 def run(args: argparse.Namespace) -> int:

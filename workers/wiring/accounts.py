@@ -43,7 +43,13 @@ from storage.stores.profiles import ProfileStore
 from storage.stores.totp import TotpStore
 from storage.stores.users import UserStore
 from workers.core import Core
+from workers.roles import Area
 
+AREA = Area(
+    "accounts",
+    provides=("auth", "ratelimiter", "ui_auth", "devices", "accounts", "profiles", "account_data", "user_directory",
+              "totp", "registration", "sessions", "password_hasher", "is_admin", "admin_users"),
+)
 
 def wire(core: Core) -> None:
     config = core.config

@@ -36,7 +36,14 @@ from homeserver.rest.client.voip import VoipServlet
 from storage.stores.openid import OpenIdStore
 from storage.stores.user_flags import UserFlagsStore
 from workers.core import Core
+from workers.roles import Area
 
+AREA = Area(
+    "compat",
+    needs=("auth", "admin_users", "room_creation", "rooms_for_user", "sync_handler", "messages", "room_state", "room_cache",
+           "account_data"),
+    provides=("openid", "user_flags"),
+)
 
 def wire(core: Core) -> None:
     config = core.config

@@ -35,6 +35,14 @@ from storage.stores.key_backup import KeyBackupStore
 from storage.stores.to_device import ToDeviceStore
 from storage.streams import StreamIdGenerator
 from workers.core import Core
+from workers.roles import Area
+
+AREA = Area(
+    "e2e",
+    needs=("auth", "ui_auth", "devices", "persister", "room_cache"),
+    provides=("e2e_keys", "device_lists", "to_device", "cross_signing", "key_backup", "dehydrated_devices", "e2e_cleanup"),
+    uses=("federation_e2e_keys", "federation_to_device"),
+)
 
 logger = logging.getLogger(__name__)
 
@@ -151,29 +159,13 @@ def wire(core: Core) -> None:
     e2e = config.e2e
 
     async def cleanup() -> None:
-        try:
-            n = await to_device.cleanup(e2e.to_device_expiry, e2e.to_device_inbox_max, e2e.to_device_txn_retention)
-            deleted, horizon = await device_lists.compact(e2e.device_list_retention)
-            pruned = await key_store.prune_claimed_key_ids(clock.time_msec() - e2e.claimed_key_ids_retention)
-            logger.info("e2e cleanup: %d to-device messages, %d device-list rows, %d claimed key ids (horizon %d)", n, deleted, pruned, horizon)
-        except Exception:
-            logger.exception("e2e cleanup failed")
+        n = await to_device.cleanup(e2e.to_device_expiry, e2e.to_device_inbox_max, e2e.to_device_txn_retention)
+        deleted, horizon = await device_lists.compact(e2e.device_list_retention)
+        pruned = await key_store.prune_claimed_key_ids(clock.time_msec() - e2e.claimed_key_ids_retention)
+        logger.info("e2e cleanup: %d to-device messages, %d device-list rows, %d claimed key ids (horizon %d)", n, deleted, pruned, horizon)
 
     core.e2e_cleanup = cleanup
-    loops: list[Any] = []
-
-    def start_cleanup() -> None:
-        from twisted.internet import defer
-
-        loops.append(clock.looping_call(lambda: defer.ensureDeferred(cleanup()), e2e.cleanup_interval / 1000, now=False))
-
-    def stop_cleanup() -> None:
-        for loop in loops:
-            if loop.running:
-                loop.stop()
-
-    core.on_startup(start_cleanup)
-    core.on_shutdown(stop_cleanup)
+    core.on_startup(lambda: core.background.looping("e2e_cleanup", cleanup, e2e.cleanup_interval / 1000, clock, now=False))
 
 
 def _hook_membership(core: Core, device_lists: DeviceListHandler) -> None:

@@ -14,7 +14,9 @@ from homeserver.http.site import RawResponse
 from homeserver.rest.client.rtc import LIVEKIT_SERVICE_PATH
 from homeserver.rest.client.versions import VersionsServlet
 from workers.core import Core
+from workers.roles import Area
 
+AREA = Area("foundation", provides=("key_server",))
 
 def wire(core: Core) -> None:
     config = core.config

@@ -27,6 +27,9 @@ from media_repo.rest import MediaAdminServlet, MediaServlet, NoAuth
 from media_repo.threads import WorkerPool
 from storage.stores.media import MediaStore
 from workers.core import Core
+from workers.roles import Area
+
+AREA = Area("media", needs=("auth", "ratelimiter"), provides=("media_repository",), uses=("remote_media_source",))
 
 if TYPE_CHECKING:
     from homeserver.handlers.stories import StoryAudience

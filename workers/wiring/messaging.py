@@ -16,7 +16,10 @@ from typing import Any
 
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.events.power_levels import PowerLevels
-from homeserver.handlers.redaction_retention import RedactionRetention, record_redaction_txn
+from homeserver.handlers.redaction_retention import (
+    RedactionRetention,
+    record_redaction_txn,
+)
 from homeserver.handlers.relations import THREAD, RelationsHandler, parse_relations
 from homeserver.handlers.reports import ReportsHandler
 from homeserver.handlers.search import SearchHandler
@@ -31,6 +34,15 @@ from storage.stores.relations import RelationsStore
 from storage.stores.reports import ReportStore
 from storage.stores.search import SearchStore
 from workers.core import Core
+from workers.roles import Area
+
+AREA = Area(
+    "messaging",
+    needs=("auth", "event_store", "event_formatter", "visibility", "persister", "event_creation", "state_store", "room_store",
+           "room_state", "room_cache"),
+    provides=("relations_store", "relations", "reports", "threads", "search", "redaction_retention"),
+    uses=("receipts",),
+)
 
 logger = logging.getLogger(__name__)
 
@@ -171,22 +183,13 @@ def wire(core: Core) -> None:
     retention = RedactionRetention(db, clock, config.retention.redacted_content_after, events.invalidate)
     core.redaction_retention = retention
 
-    def start_retention() -> None:
-        from twisted.internet import defer
+    async def run_retention() -> None:
+        n = await retention.run_once()
+        if n:
+            logger.info("purged the content of %d redacted events", n)
 
-        async def run() -> None:
-            try:
-                n = await retention.run_once()
-                if n:
-                    logger.info("purged the content of %d redacted events", n)
-            except Exception:
-                logger.exception("redacted-content purge failed")
-
-        interval = max(60.0, min(3600.0, config.retention.redacted_content_after / 1000 / 10))
-        call = clock.looping_call(lambda: defer.ensureDeferred(run()), interval)
-        core.on_shutdown(lambda: call.stop() if call.running else None)
-
-    core.on_startup(start_retention)
+    interval = max(60.0, min(3600.0, config.retention.redacted_content_after / 1000 / 10))
+    core.on_startup(lambda: core.background.looping("redacted_content_purge", run_retention, interval, clock))
 
     # ---- thread-aware receipts: a threaded receipt must target an event of that thread ----
     receipts = getattr(core, "receipts", None)

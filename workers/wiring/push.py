@@ -32,6 +32,15 @@ from storage.stores.push_rules import PushRulesStore
 from storage.stores.push_events import PushEventsStore
 from storage.stores.pushers import Pusher, PusherStore
 from workers.core import Core
+from workers.roles import Area
+
+AREA = Area(
+    "push",
+    needs=("auth", "account_data", "devices", "accounts", "event_store", "room_cache", "event_formatter", "visibility",
+           "rooms_for_user", "room_store", "persister", "sync_handler"),
+    provides=("push_rules", "pushers", "push_counts", "push_evaluator", "notifications"),
+    uses=("profiles",),
+)
 
 logger = logging.getLogger(__name__)
 

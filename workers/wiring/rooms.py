@@ -13,14 +13,14 @@ from typing import Any
 
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.event_creation import EventCreationHandler
-from homeserver.handlers.room_summary import RoomSummaryHandler
-from homeserver.handlers.room_upgrade import RoomUpgradeHandler
-from homeserver.rest.client.directory import DirectoryServlet
 from homeserver.handlers.membership import MembershipHandler
 from homeserver.handlers.messages import MessagesHandler
 from homeserver.handlers.room_creation import RoomCreationHandler
 from homeserver.handlers.room_state import RoomStateHandler
+from homeserver.handlers.room_summary import RoomSummaryHandler
+from homeserver.handlers.room_upgrade import RoomUpgradeHandler
 from homeserver.handlers.visibility import VisibilityFilter
+from homeserver.rest.client.directory import DirectoryServlet
 from homeserver.rest.client.membership import MembershipServlet
 from homeserver.rest.client.rooms import RoomServlet
 from storage.persistence.event_persister import EventPersister
@@ -32,6 +32,16 @@ from storage.stores.state import StateStore
 from storage.stores.txn_ids import TxnIdStore
 from storage.streams import StreamIdGenerator
 from workers.core import Core
+from workers.roles import Area
+
+AREA = Area(
+    "rooms",
+    needs=("auth", "ratelimiter", "profiles", "account_data", "accounts", "user_directory"),
+    provides=("event_store", "state_store", "room_store", "room_cache", "alias_store", "txn_id_store", "persister",
+              "event_creation", "membership", "room_creation", "event_formatter", "visibility", "messages", "room_state",
+              "rooms_for_user", "room_summary", "directory", "room_upgrades", "room_admin"),
+    uses=("filters",),
+)
 
 logger = logging.getLogger(__name__)
 
@@ -132,19 +142,7 @@ def wire(core: Core) -> None:
         user_directory.set_visibility(_RoomSharing(room_store))
 
     # Cleanup job: client transaction ids are kept at least 24 hours, then pruned hourly.
-    def start_cleanup() -> None:
-        async def prune() -> None:
-            try:
-                await txn_ids.prune(clock.time_msec())
-            except Exception:
-                logger.exception("pruning transaction ids failed")
-
-        from twisted.internet import defer
-
-        call = clock.looping_call(lambda: defer.ensureDeferred(prune()), 3600.0)
-        core.on_shutdown(lambda: call.stop() if call.running else None)
-
-    core.on_startup(start_cleanup)
+    core.on_startup(lambda: core.background.looping("prune_txn_ids", lambda: txn_ids.prune(clock.time_msec()), 3600.0, clock))
 
     summaries = RoomSummaryHandler(events, room_cache, room_store)
     directory = DirectoryHandler(core.server_name, aliases, room_cache, room_store, creation, summaries, clock)

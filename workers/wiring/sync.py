@@ -51,6 +51,13 @@ from storage.stores.receipts import ReceiptStore
 from storage.stores.stream_sync import SyncStore
 from storage.streams import StreamIdGenerator
 from workers.core import Core
+from workers.roles import Area
+
+AREA = Area(
+    "sync",
+    needs=("auth", "account_data", "room_cache", "event_store", "state_store", "event_formatter", "visibility", "persister"),
+    provides=("sync_handler", "filtering", "typing", "receipts", "read_markers", "presence", "sync_websocket"),
+)
 
 logger = logging.getLogger(__name__)
 

@@ -7,12 +7,11 @@ import logging
 import secrets
 from typing import Any
 
-from twisted.internet import defer
-
 from homeserver.api.errors import Codes, InvalidParam, MatrixError, NotFound
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.rooms import room_id_param
+from homeserver.types.background import spawn
 from storage.database import Txn
 
 logger = logging.getLogger(__name__)
@@ -193,7 +192,7 @@ class RoomAdminServlet:
         now = self.clock.time_msec()
         await self.db.run("room_purge_start", lambda t: t.execute(
             "INSERT INTO room_purges (purge_id, room_id, status, started_ts) VALUES (?, ?, 'active', ?)", (delete_id, room_id, now)))
-        d = defer.ensureDeferred(self._delete(delete_id, room_id, block, purge, requester.user_id, options))
+        d = spawn("admin_room_delete", self._delete(delete_id, room_id, block, purge, requester.user_id, options))
         self._running[delete_id] = d
         return 200, {"delete_id": delete_id}
 

@@ -1,0 +1,67 @@
+"""Declared roles: an incomplete role fails at start, never degrades silently."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from workers.roles import ROLE_NAMES, Area, MissingDependency, check_role, get_role
+
+
+def _module(name: str, area: Area | None, wire: object = None) -> str:
+    m = types.ModuleType(name)
+    if area is not None:
+        m.AREA = area  # type: ignore[attr-defined]
+    m.wire = wire or (lambda core: None)  # type: ignore[attr-defined]
+    sys.modules[name] = m
+    return name
+
+
+def test_shipped_roles_are_complete() -> None:
+    for name in ("main", "media"):
+        role = get_role(name)
+        assert role.name == name
+        check_role(name, role.modules)
+    assert "event_persister" in ROLE_NAMES
+
+
+def test_unknown_role() -> None:
+    with pytest.raises(KeyError):
+        get_role("nope")
+    with pytest.raises(KeyError):
+        get_role("../main")
+
+
+def test_need_without_provider_fails_at_check() -> None:
+    a = _module("t_roles_a", Area("a", provides=("x",)))
+    b = _module("t_roles_b", Area("b", needs=("x", "y")))
+    with pytest.raises(MissingDependency, match="needs core.y"):
+        check_role("r", [a, b])
+    with pytest.raises(MissingDependency, match="needs core.x"):
+        check_role("r", [b, a])  # order matters: providers come first
+
+
+def test_core_refuses_undeclared_reads_while_wiring() -> None:
+    from workers.core import Core
+
+    core = Core.__new__(Core)
+    core.__dict__.update(role="r", _area=None)
+    with core.wiring(Area("a", uses=("maybe",), provides=())):
+        assert getattr(core, "maybe", None) is None  # declared optional: absent is fine
+        with pytest.raises(MissingDependency, match="reads core.rooms"):
+            getattr(core, "rooms", None)  # getattr's default cannot hide it
+    assert getattr(core, "rooms", None) is None  # outside wiring: ordinary attribute semantics
+
+
+def test_area_must_set_what_it_provides() -> None:
+    from workers.core import Core
+
+    core = Core.__new__(Core)
+    core.__dict__.update(role="r", _area=None)
+    with pytest.raises(MissingDependency, match="provides core.thing"):
+        with core.wiring(Area("a", provides=("thing",))):
+            pass
+    with core.wiring(Area("a", provides=("thing",))):
+        core.thing = 1

@@ -1,0 +1,100 @@
+"""Declared process roles.
+
+A *role* (``workers/roles/<role>.py``) is an explicit, ordered list of *areas*; an area is a
+wiring module (``workers/wiring/<area>.py``) whose module-level ``AREA`` declares what it
+``needs`` from the core (attributes earlier areas must have set), what it ``provides``
+(attributes its ``wire(core)`` must set) and what it ``uses`` if present (optional).
+
+:func:`check_role` proves a role complete before anything is built, and the composition root
+(``workers/app.py``) enforces the declarations while wiring: reading an undeclared, absent
+attribute inside ``wire()`` raises :class:`MissingDependency` instead of silently getting
+``None`` from ``getattr(core, X, None)``; an area that does not set what it promised fails too.
+Wiring modules without an ``AREA`` (new areas under construction) are wired unchecked.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+
+# What every Core has before any area runs (workers/core.py).
+BASE_ATTRIBUTES: frozenset[str] = frozenset({
+    "config", "reactor", "clock", "db", "signing_key", "server_name", "notifier", "streams", "background",
+    "caches", "role", "instance", "deployment", "replication",
+})
+
+
+class MissingDependency(RuntimeError):
+    """A role is incomplete: an area needs something no earlier area of the role provides.
+
+    Deliberately not an AttributeError, so ``getattr(core, X, None)`` cannot swallow it."""
+
+
+@dataclass(frozen=True)
+class Area:
+    """The contract of one wiring module."""
+
+    name: str
+    needs: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Role:
+    """One kind of process: the areas it wires, in order, and the listener resources it serves."""
+
+    name: str
+    modules: tuple[str, ...]
+    resources: tuple[str, ...] = ("client",)
+    description: str = ""
+    # Streams this role writes (others it only reads and follows by replication).
+    writes: tuple[str, ...] = field(default=())
+
+
+def area_of(module: ModuleType) -> Area | None:
+    area = getattr(module, "AREA", None)
+    return area if isinstance(area, Area) else None
+
+
+def load_modules(modules: tuple[str, ...] | list[str]) -> list[ModuleType]:
+    return [importlib.import_module(m) for m in modules]
+
+
+def check_role(name: str, modules: tuple[str, ...] | list[str]) -> list[ModuleType]:
+    """Import the role's modules and verify every declared need is provided earlier. Raises MissingDependency."""
+    loaded = load_modules(modules)
+    provided: dict[str, str] = dict.fromkeys(BASE_ATTRIBUTES, "core")
+    problems: list[str] = []
+    for module in loaded:
+        area = area_of(module)
+        if area is None:
+            continue
+        for need in area.needs:
+            if need not in provided:
+                problems.append(f"area {area.name!r} needs core.{need}, which no earlier area of role {name!r} provides")
+        for attr in area.provides:
+            provided.setdefault(attr, area.name)
+    if problems:
+        raise MissingDependency("; ".join(problems))
+    return loaded
+
+
+def get_role(name: str) -> Role:
+    """The role called ``name`` (``workers/roles/<name>.py``, attribute ``ROLE``)."""
+    if not name.replace("_", "").isalnum():
+        raise KeyError(name)
+    try:
+        module = importlib.import_module(f"workers.roles.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"workers.roles.{name}":
+            raise KeyError(name) from None
+        raise
+    role = getattr(module, "ROLE", None)
+    if not isinstance(role, Role):
+        raise KeyError(name)
+    return role
+
+
+ROLE_NAMES = ("main", "client", "sync", "event_persister", "federation_inbound", "federation_sender", "media", "pusher", "background")

@@ -77,6 +77,14 @@ class StreamIdGenerator:
             self._current = position
             self._last_allocated = max(self._last_allocated, position)
 
+    def follow_from(self, position: int) -> None:
+        """A follower (a process that never writes this stream) starts reading at ``position``, which may be
+        below what :meth:`load` found: a row committed above another writer's unfinished position must not be
+        taken as "everything up to here is readable". Only before serving; no effect once this process writes."""
+        if not self._unfinished and self._last_allocated == self._current:
+            self._current = position
+            self._last_allocated = position
+
     def __repr__(self) -> str:
         return f"StreamIdGenerator({self.name!r}, current={self._current})"
 

@@ -38,7 +38,7 @@ class HomeServerApp:
     """One process: config → database (migrated) → services → listeners."""
 
     def __init__(self, config: Config, reactor: Any, wiring: list[str] | None = None, role: str = "main",
-                 instance: str | None = None) -> None:
+                 instance: str | None = None, deployment: Any = None) -> None:
         self.config = config
         self.reactor = reactor
         self.clock = Clock(reactor)
@@ -46,7 +46,9 @@ class HomeServerApp:
         self.signing_key = load_or_create_signing_key(config.signing_key_file)
         self.db = open_database(config, reactor)
         self.role = role
+        self.role_spec = get_role(role)
         self.instance = instance or role
+        self.deployment = deployment  # workers.deployment.Deployment: this process is one of several
         self._wiring = list(wiring) if wiring is not None else list(get_role(role).modules)
         self.core: Core | None = None
         self.ports: list[Any] = []
@@ -58,7 +60,7 @@ class HomeServerApp:
         apply_migrations(self.db)
         self._check_server_name()
         core = Core(self.config, self.reactor, self.clock, self.db, self.signing_key)
-        core.role, core.instance = self.role, self.instance
+        core.role, core.instance, core.role_spec, core.deployment = self.role, self.instance, self.role_spec, self.deployment
         for module in modules:
             with core.wiring(area_of(module)):
                 module.wire(core)

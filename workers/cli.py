@@ -142,7 +142,7 @@ def _load_extra_commands() -> None:
     import importlib
 
     for module_name in ("workers.commands.register_user", "workers.commands.media_repo", "workers.commands.bench_server",
-                        "workers.commands.admin_routes", "workers.commands.backup"):
+                        "workers.commands.admin_routes", "workers.commands.backup", "workers.commands.worker", "workers.routes"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:

@@ -18,7 +18,7 @@ from homeserver.types.background import BackgroundRunner
 from homeserver.types.caches import CACHES, CacheRegistry
 from storage.database import Database
 from storage.streams import StreamIdGenerator
-from workers.roles import Area, MissingDependency
+from workers.roles import Area, MissingDependency, Role
 
 RouteRegistrar = Callable[[Router], None]
 
@@ -45,6 +45,7 @@ class Core:
         self.deployment: Any = None  # workers.deployment.Deployment when run as one of several processes
         self.replication: Any = None  # workers.replication.Replication when Redis replication is on
         self._area: Area | None = None
+        self.role_spec: Role | None = None  # set by the composition root
         # Stream name -> position generator. Owners create theirs in their wiring:
         # "events", "account_data", "typing", "receipts", "presence", "to_device", "device_lists".
         self.streams: dict[str, StreamIdGenerator] = {}
@@ -74,6 +75,10 @@ class Core:
             missing = [a for a in area.provides if a not in self.__dict__]
             if missing:
                 raise MissingDependency(f"area {area.name!r} declares it provides {', '.join('core.' + m for m in missing)} but did not set them")
+
+    def runs(self, job: str) -> bool:
+        """Does this process run the background job ``job``? (Each job runs in one role of a deployment.)"""
+        return self.role_spec is None or self.role_spec.runs(job)
 
     def require(self, *names: str) -> None:
         """Fail now unless every attribute in ``names`` is set."""
@@ -107,6 +112,8 @@ class Core:
                 if registrar not in seen:  # bound methods compare equal by instance + function
                     seen.append(registrar)
                     registrar(router)
+        if self.role_spec is not None and self.role_spec.routes:
+            router = router.only(self.role_spec.serves)
         return router
 
     def on_startup(self, fn: Callable[[], Any]) -> None:

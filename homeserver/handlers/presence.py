@@ -73,6 +73,14 @@ class PresenceHandler:
         self._last_sync_end: dict[str, int] = {}
         self._loop: Any = None
         self._pending_writes: set[Any] = set()
+        # In a process that does not write presence (a sync worker): ``forward(kind, user_id, arg)`` hands
+        # syncing / sync ended / active to the presence writer instead of writing (workers/replication.py).
+        self.forward: Callable[[str, str, Any], None] | None = None
+
+    def apply_remote(self, user_id: str, row: list[Any]) -> None:
+        """Replication from the presence writer: the user's state as of its stream position."""
+        state, status_msg, last_active_ts, currently_active, stream_id = row
+        self._states[user_id] = PresenceState(user_id, state, status_msg, int(last_active_ts), bool(currently_active), int(stream_id))
 
     # ---- lifecycle ----
     def load(self, rows: Iterable[PresenceRow]) -> None:
@@ -84,7 +92,7 @@ class PresenceHandler:
                 self._last_sync_end[user_id] = now
 
     def start(self) -> None:
-        if self.enabled and self._loop is None:
+        if self.enabled and self._loop is None and self.forward is None:
             self._loop = self._clock.looping_call(self.check_timeouts, CHECK_INTERVAL_S)
 
     def stop(self) -> None:
@@ -155,6 +163,9 @@ class PresenceHandler:
         """A sync started: ``set_presence`` (default online) unless the user chose offline/unavailable explicitly."""
         if not self.enabled:
             return
+        if self.forward is not None:
+            self.forward("syncing", user_id, set_presence)
+            return
         self._syncing[user_id] = self._syncing.get(user_id, 0) + 1
         target = set_presence or "online"
         old = self.get_state(user_id)
@@ -168,6 +179,10 @@ class PresenceHandler:
         await self._update(old, new)
 
     def sync_ended(self, user_id: str) -> None:
+        if self.forward is not None:
+            if self.enabled:
+                self.forward("sync_ended", user_id, None)
+            return
         n = self._syncing.get(user_id, 0) - 1
         if n <= 0:
             self._syncing.pop(user_id, None)
@@ -178,6 +193,9 @@ class PresenceHandler:
     async def user_active(self, user_id: str) -> None:
         """The user did something (sent an event, a receipt...)."""
         if not self.enabled:
+            return
+        if self.forward is not None:
+            self.forward("active", user_id, None)
             return
         old = self.get_state(user_id)
         now = self._clock.time_msec()

@@ -87,6 +87,18 @@ class TypingHandler:
             cutoff = self._stream.current() - 25_000
             self._room_serial = {r: p for r, p in self._room_serial.items() if p > cutoff or r in self._typing}
 
+    def apply_remote(self, room_id: str, users: list[str], position: int) -> None:
+        """Replication from the typing writer: ``users`` type in ``room_id`` as of ``position``.
+
+        The writer owns the timeouts; a follower only mirrors the set (call before advancing the stream)."""
+        old = self._typing.pop(room_id, {})
+        for timer in old.values():
+            if timer is not None and timer.active():
+                timer.cancel()
+        if users:
+            self._typing[room_id] = dict.fromkeys(users)
+        self._room_serial[room_id] = max(position, self._room_serial.get(room_id, 0))
+
     # ---- reads (sync) ----
     def current(self) -> int:
         return self._stream.current()

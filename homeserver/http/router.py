@@ -58,6 +58,16 @@ class Router:
     def routes(self) -> list[Route]:
         return list(self._routes)
 
+    def only(self, keep: Callable[[str], bool]) -> Router:
+        """A router with the routes whose name passes ``keep`` (a worker serving its share of the API)."""
+        out = Router()
+        for route in self._routes:
+            if keep(route.name):
+                out._routes.append(route)
+                if "{" not in route.pattern:
+                    out._static.setdefault(route.pattern, {})[route.method] = route
+        return out
+
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """Return (route, params, path_known). ``path_known`` is True when another method would match."""
         static = self._static.get(path)

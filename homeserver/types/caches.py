@@ -26,6 +26,13 @@ from typing import Any
 
 Invalidator = Callable[["LruCache", Any], int | None]
 _MISSING = object()
+# Called with (cache name, key or None for "everything") on every explicit invalidation; replication
+# sets it to tell the other processes (workers/replication.py). None in a single process.
+_BROADCAST: list[Callable[[str, Any], None] | None] = [None]
+
+
+def set_broadcast(fn: Callable[[str, Any], None] | None) -> None:
+    _BROADCAST[0] = fn
 
 
 def drop_key(cache: LruCache, key: Any) -> int:
@@ -121,12 +128,18 @@ class LruCache(OrderedDict):  # type: ignore[type-arg]
     # ---- invalidation ----
     def invalidate(self, key: Any) -> bool:
         """Drop ``key``; True if it was cached."""
+        hook = _BROADCAST[0]
+        if hook is not None:
+            hook(self.name, key)
         if self.pop(key, _MISSING) is _MISSING:
             return False
         self.invalidations += 1
         return True
 
     def invalidate_all(self) -> None:
+        hook = _BROADCAST[0]
+        if hook is not None:
+            hook(self.name, None)
         self.invalidations += len(self)
         self.clear()
 

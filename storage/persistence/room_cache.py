@@ -56,7 +56,7 @@ class RoomCache:
         self._rooms.put(snap.room_id, snap)
 
     def invalidate(self, room_id: str) -> None:
-        self._rooms.pop(room_id, None)
+        self._rooms.invalidate(room_id)
 
     async def get(self, room_id: str) -> RoomSnapshot:
         """The room's snapshot; raises :class:`UnknownRoom`."""

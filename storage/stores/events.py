@@ -115,7 +115,7 @@ class EventStore:
 
     def invalidate(self, event_ids: Iterable[str]) -> None:
         for e in event_ids:
-            self._cache.pop(e, None)
+            self._cache.invalidate(e)
 
     def _outlier_rows_txn(self, txn: Txn, ids: list[str]) -> list[EventRow]:
         """Outliers by id (never rejected or soft-failed ones): they have no stream position (0)."""

@@ -15,7 +15,7 @@ Wiring modules without an ``AREA`` (new areas under construction) are wired unch
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 
 # What every Core has before any area runs (workers/core.py).
@@ -49,8 +49,20 @@ class Role:
     modules: tuple[str, ...]
     resources: tuple[str, ...] = ("client",)
     description: str = ""
-    # Streams this role writes (others it only reads and follows by replication).
-    writes: tuple[str, ...] = field(default=())
+    # Background jobs this role runs ("*": all). Jobs: pushers, media_jobs, e2e_cleanup, prune_txn_ids,
+    # redacted_content_purge, presence_timeouts. Each job runs in exactly one role of a deployment.
+    jobs: tuple[str, ...] = ("*",)
+    # Route names (exact, or prefix ending in "*") this role serves on its public listener; empty = every
+    # route of its resources. ``sup generate-routes`` turns these into the reverse proxy's map.
+    routes: tuple[str, ...] = ()
+
+    def runs(self, job: str) -> bool:
+        return "*" in self.jobs or job in self.jobs
+
+    def serves(self, route_name: str) -> bool:
+        if not self.routes:
+            return True
+        return any(route_name == r or (r.endswith("*") and route_name.startswith(r[:-1])) for r in self.routes)
 
 
 def area_of(module: ModuleType) -> Area | None:

@@ -23,6 +23,7 @@ ROLE = Role(
         "workers.wiring.sliding_sync",
         "workers.wiring.admin",
         "workers.wiring.runtime_metrics",
+        "workers.wiring.replication",
     ),
     resources=("client", "federation", "keys", "media", "admin", "metrics"),
     description="everything in one process (the default)",

@@ -93,7 +93,7 @@ def wire(core: Core) -> None:
     enabled = config.media.enabled
 
     async def start() -> None:
-        await repo.start(run_jobs=enabled)
+        await repo.start(run_jobs=enabled and core.runs("media_jobs"))
 
     async def stop() -> None:
         await repo.stop()

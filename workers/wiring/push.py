@@ -99,7 +99,7 @@ def wire(core: Core) -> None:
     core.on_resource("client", NotificationsServlet(auth, notifications).register)
 
     # ---- the pusher service ----
-    if not config.enabled:
+    if not config.enabled or not core.runs("pushers"):
         return
     pool = build_push_service(core, pushers)
     core.persister.add_hook(pool.poke)

@@ -152,6 +152,7 @@ def wire(core: Core) -> None:
         sync_store = SyncStore(db, core.event_store)
         formatter = getattr(core, "event_formatter", None) or EventFormatter(core.event_store, clock)
         recent = RecentTimelines()
+        core.recent_timelines = recent
         persister = getattr(core, "persister", None)
         if persister is not None and hasattr(persister, "add_hook"):
             persister.add_hook(recent.on_persisted)

@@ -1,0 +1,199 @@
+"""Start a multi-process SUP deployment for tests: a private Redis, a fresh PostgreSQL database, one
+``sup worker`` subprocess per instance (127.0.0.1, free ports) and the test router in front."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import requests
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+SERVER_NAME = "workers.test"
+SHARED_SECRET = "test-shared-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server on a free port, so a test may kill and restart it."""
+
+    def __init__(self, tmp: str) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.tmp, "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+class Cluster:
+    def __init__(self, tmp: str, dsn: str, instances: dict[str, str], redis: RedisServer) -> None:
+        """``instances``: name -> role."""
+        self.tmp = tmp
+        self.redis = redis
+        self.roles = dict(instances)
+        self.ports = {name: free_port() for name in instances}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Any] = {}
+        from homeserver.config import load_config
+
+        config = load_config(None, overrides={
+            "data_dir": os.path.join(tmp, "data"), "server_name": SERVER_NAME,
+            "database.engine": "postgres", "database.dsn": dsn, "database.pool_max": 4,
+            "registration.enabled": True, "registration.shared_secret": SHARED_SECRET, "registration.bcrypt_rounds": 4,
+            "rate_limits.enabled": False, "logging.level": "INFO",
+        })
+        data = config.as_dict()
+        data.pop("listeners", None)
+        self.config_path = os.path.join(tmp, "homeserver.yaml")
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(data, f)
+        self.deployment_path = os.path.join(tmp, "deployment.yaml")
+        with open(self.deployment_path, "w") as f:
+            yaml.safe_dump({
+                "redis": {"host": "127.0.0.1", "port": redis.port, "channel": "sup-test-" + uuid.uuid4().hex[:8]},
+                "shared_secret": SHARED_SECRET,
+                "instances": {n: {"role": r, "listen": f"127.0.0.1:{self.ports[n]}"} for n, r in instances.items()},
+            }, f)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self, name: str, wait: bool = True) -> None:
+        log = open(os.path.join(self.tmp, f"{name}.log"), "ab")
+        self.logs[name] = log
+        env = {**os.environ, "PYTHONPATH": REPO, "SUP_DEPLOYMENT": self.deployment_path}
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "worker", self.roles[name], "--instance", name, "-c", self.config_path],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        if wait:
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = self.procs[name]
+            assert proc.poll() is None, f"{name} exited with {proc.returncode}:\n{self.log_text(name)}"
+            try:
+                if requests.get(self.url(name) + "/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, f"{name} did not start:\n{self.log_text(name)}"
+            time.sleep(0.1)
+
+    def log_text(self, name: str) -> str:
+        try:
+            with open(os.path.join(self.tmp, f"{name}.log"), encoding="utf-8", errors="replace") as f:
+                return f.read()[-6000:]
+        except OSError:
+            return ""
+
+    def stop(self, name: str, sig: int = signal.SIGTERM) -> int | None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        log = self.logs.pop(name, None)
+        if log is not None:
+            log.close()
+        return proc.returncode
+
+    def pid(self, name: str) -> int:
+        return self.procs[name].pid
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+
+class Client:
+    """A logged-in user talking to one base URL (the router, or one process)."""
+
+    def __init__(self, base: str, user_id: str, token: str, device_id: str) -> None:
+        self.base = base
+        self.user_id = user_id
+        self.token = token
+        self.device_id = device_id
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        self._txn = 0
+
+    @classmethod
+    def register(cls, base: str, localpart: str) -> Client:
+        body = {"username": localpart, "password": "pw-" + localpart, "auth": {"type": "m.login.dummy"}}
+        r = requests.post(base + "/_matrix/client/v3/register", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        j = r.json()
+        return cls(base, j["user_id"], j["access_token"], j["device_id"])
+
+    def req(self, method: str, path: str, body: Any = None, timeout: float = 30, **params: Any) -> Any:
+        r = self.http.request(method, self.base + path, json=body, params=params or None, timeout=timeout)
+        assert r.status_code == 200, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json()
+
+    def txn(self) -> str:
+        self._txn += 1
+        return f"t{self._txn}-{uuid.uuid4().hex[:6]}"
+
+    def create_room(self, **body: Any) -> str:
+        return self.req("POST", "/_matrix/client/v3/createRoom", body or {"preset": "public_chat"})["room_id"]
+
+    def join(self, room_id: str) -> None:
+        self.req("POST", f"/_matrix/client/v3/join/{room_id}", {})
+
+    def send(self, room_id: str, text: str) -> str:
+        return self.req("PUT", f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{self.txn()}",
+                        {"msgtype": "m.text", "body": text})["event_id"]
+
+    def sync(self, since: str | None = None, timeout_ms: int = 0, **params: Any) -> Any:
+        if since is not None:
+            params["since"] = since
+        return self._sync(params, timeout_ms)
+
+    def _sync(self, params: dict[str, Any], timeout_ms: int) -> Any:
+        params["timeout"] = timeout_ms
+        r = self.http.get(self.base + "/_matrix/client/v3/sync", params=params, timeout=timeout_ms / 1000 + 30)
+        assert r.status_code == 200, r.text
+        return r.json()

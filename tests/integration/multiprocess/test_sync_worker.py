@@ -1,0 +1,170 @@
+"""Main + sync workers over Redis, through the routed front: clients on different processes see each
+other's events, typing, receipts, to-device messages and device-list changes within a second; losing
+Redis costs latency only; a SIGKILLed writer loses nothing it acknowledged."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from tests.integration.multiprocess.cluster import Client
+
+
+def wait_sync(client: Client, since: str, pred: Callable[[Any], bool], timeout: float = 10.0) -> tuple[Any, float, str]:
+    """Long-poll until ``pred(response)``; returns (the matching response, seconds waited, next_batch)."""
+    start = time.monotonic()
+    while True:
+        left = timeout - (time.monotonic() - start)
+        assert left > 0, "timed out waiting for a sync result"
+        resp = client.sync(since, timeout_ms=int(min(left, 5) * 1000))
+        since = resp["next_batch"]
+        if pred(resp):
+            return resp, time.monotonic() - start, since
+
+
+def timeline(resp: Any, room_id: str) -> list[Any]:
+    return resp.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])
+
+
+def ephemeral(resp: Any, room_id: str, etype: str) -> list[Any]:
+    return [e for e in resp.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", []) if e["type"] == etype]
+
+
+def in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["v"] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
+            out["e"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def result() -> Any:
+        t.join(30)
+        if "e" in out:
+            raise out["e"]
+        return out["v"]
+
+    return result
+
+
+def test_sync_worker_sees_everything_main_writes(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster, router = make_cluster({"main": "main", "sync1": "sync"})
+    alice = Client.register(router.url, "alice")
+    bob = Client.register(router.url, "bob")
+    room = alice.create_room()
+    bob.join(room)
+    first = bob.sync()
+    assert room in first["rooms"]["join"]
+    assert router.counts.get(f"sync:{cluster.ports['sync1']}", 0) >= 1  # /sync went to the sync worker
+    since = first["next_batch"]
+
+    # a message: the long-poll on the sync worker wakes within a second of the send on main
+    pending = in_background(lambda: wait_sync(bob, since, lambda r: bool(timeline(r, room))))
+    time.sleep(0.3)
+    sent = time.monotonic()
+    event_id = alice.send(room, "hello from main")
+    resp, _, since = pending()
+    assert time.monotonic() - sent < 1.0
+    assert [e["event_id"] for e in timeline(resp, room)] == [event_id]
+
+    # typing (in memory on the writer, mirrored by replication)
+    alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/typing/{alice.user_id}", {"typing": True, "timeout": 30000})
+    resp, waited, since = wait_sync(bob, since, lambda r: bool(ephemeral(r, room, "m.typing")))
+    assert ephemeral(resp, room, "m.typing")[0]["content"]["user_ids"] == [alice.user_id] and waited < 1.0
+
+    # a read receipt from bob reaches alice's sync (also on the sync worker)
+    a_since = alice.sync()["next_batch"]
+    bob.req("POST", f"/_matrix/client/v3/rooms/{room}/receipt/m.read/{event_id}", {})
+    resp, waited, _ = wait_sync(alice, a_since, lambda r: bool(ephemeral(r, room, "m.receipt")))
+    assert bob.user_id in str(ephemeral(resp, room, "m.receipt")[0]["content"]) and waited < 1.0
+
+    # to-device
+    alice.req("PUT", f"/_matrix/client/v3/sendToDevice/m.test/{alice.txn()}", {"messages": {bob.user_id: {bob.device_id: {"n": 1}}}})
+    resp, waited, since = wait_sync(bob, since, lambda r: bool(r.get("to_device", {}).get("events")))
+    assert resp["to_device"]["events"][0]["content"] == {"n": 1} and waited < 1.0
+
+    # device lists: alice logs in on a new device, bob (sharing a room) hears of it
+    r = requests.post(router.url + "/_matrix/client/v3/login", json={"type": "m.login.password", "password": "pw-alice",
+                      "identifier": {"type": "m.id.user", "user": "alice"}}, timeout=30)
+    assert r.status_code == 200, r.text
+    resp, waited, since = wait_sync(bob, since, lambda r: alice.user_id in r.get("device_lists", {}).get("changed", []))
+    assert waited < 1.0
+
+    # state changes reach the sync worker's room snapshots: a new member and a new name
+    carol = Client.register(router.url, "carol")
+    carol.join(room)
+    alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.name/", {"name": "Renamed"})
+    resp, _, since = wait_sync(bob, since, lambda r: any(e["type"] == "m.room.name" for e in timeline(r, room)))
+    c_first = carol.sync()
+    assert room in c_first["rooms"]["join"]
+
+    # a redaction on main is seen by the sync worker (its event cache is invalidated)
+    alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/redact/{event_id}/{alice.txn()}", {})
+    deadline = time.monotonic() + 1.0
+    while True:  # replication is asynchronous: within a second
+        fresh = bob.sync(filter='{"room":{"timeline":{"limit":50}}}')
+        original = [e for e in timeline(fresh, room) if e["event_id"] == event_id]
+        if original and original[0]["content"] == {}:
+            break
+        assert time.monotonic() < deadline, original
+        time.sleep(0.05)
+
+
+def test_redis_loss_costs_latency_only_and_a_killed_writer_loses_nothing(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster, router = make_cluster({"main": "main", "sync1": "sync"})
+    alice = Client.register(router.url, "alice")
+    bob = Client.register(router.url, "bob")
+    room = alice.create_room()
+    bob.join(room)
+    since = bob.sync()["next_batch"]
+    seen: list[str] = []
+    sent: list[str] = []
+
+    def collect(until: int, timeout: float = 15.0) -> None:
+        nonlocal since
+        deadline = time.monotonic() + timeout
+        while len(seen) < until:
+            assert time.monotonic() < deadline, f"saw {len(seen)} of {until} events; missing {[sent.index(e) for e in sent if e not in seen]}, since {since}"
+            resp = bob.sync(since, timeout_ms=2000, filter='{"room":{"timeline":{"limit":100}}}')
+            since = resp["next_batch"]
+            seen.extend(e["event_id"] for e in timeline(resp, room) if e["type"] == "m.room.message")
+
+    for i in range(5):
+        sent.append(alice.send(room, f"before {i}"))
+    collect(5)
+
+    # Redis dies: sends still work (main), the sync worker follows the database (latency only)
+    cluster.redis.kill()
+    for i in range(5):
+        sent.append(alice.send(room, f"during {i}"))
+    collect(10, timeout=20)
+    cluster.redis.start()  # same port
+    time.sleep(2.5)  # both reconnect (backoff ≤ 2 s)
+    for i in range(5):
+        sent.append(alice.send(room, f"after {i}"))
+    t0 = time.monotonic()
+    collect(15)
+    assert time.monotonic() - t0 < 5
+    assert seen == sent  # nothing lost, nothing twice, in order
+
+    # SIGKILL the writer: every acknowledged event is there after the restart; sends resume
+    for i in range(10):
+        sent.append(alice.send(room, f"burst {i}"))
+    cluster.stop("main", signal.SIGKILL)
+    cluster.start("main")
+    r = requests.get(f"{router.url}/_matrix/client/v3/rooms/{room}/messages", params={"dir": "b", "limit": 100},
+                     headers={"Authorization": f"Bearer {alice.token}"}, timeout=30)
+    stored = [e["event_id"] for e in r.json()["chunk"] if e["type"] == "m.room.message"]
+    assert set(sent) <= set(stored)
+    sent.append(alice.send(room, "after restart"))
+    collect(len(sent), timeout=20)
+    assert seen == sent

@@ -1,0 +1,150 @@
+"""The deployment file: one YAML file, read by every process, describing the whole deployment.
+
+Example (docs/workers.md has the full reference)::
+
+    redis: {host: 127.0.0.1, port: 6379, channel: sup}
+    shared_secret: "long random string"        # internal API between processes
+    instances:
+      main:      {role: main, internal: "http://127.0.0.1:9100"}
+      sync1:     {role: sync, listen: "127.0.0.1:8101"}
+      sync2:     {role: sync, listen: "127.0.0.1:8102"}
+      media1:    {role: media, listen: "127.0.0.1:8103"}
+
+Which instance writes which stream follows from the roles (:data:`STREAM_WRITER_ROLE`); the
+main instance writes every stream no other instance's role claims. The homeserver config file
+(``homeserver.yaml``: database, server name, keys) is shared too; the deployment file only adds
+what differs between processes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from workers.roles import ROLE_NAMES
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")  # fits the ~writer part of sync tokens
+_LISTEN_RE = re.compile(r"^([0-9A-Za-z.\-:\[\]]+):(\d{1,5})$")
+
+# Streams and the role that writes them. Every stream is written by exactly one instance today:
+# the first instance of that role, or main.
+STREAM_WRITER_ROLE: dict[str, str] = {
+    "events": "main",
+    "account_data": "main",
+    "typing": "main",
+    "receipts": "main",
+    "presence": "main",
+    "to_device": "main",
+    "device_lists": "main",
+}
+
+
+class DeploymentError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    role: str
+    listen: tuple[str, int] | None = None  # public (client-facing) listener
+    internal: str | None = None  # base URL of its internal API (never a public listener)
+    shard: int | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    instances: dict[str, Instance]
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_dbid: int = 0
+    channel: str = "sup"
+    shared_secret: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def instance(self, name: str) -> Instance:
+        try:
+            return self.instances[name]
+        except KeyError:
+            raise DeploymentError(f"instance {name!r} is not in the deployment file (known: {', '.join(sorted(self.instances))})") from None
+
+    def of_role(self, role: str) -> list[Instance]:
+        return [i for i in self.instances.values() if i.role == role]
+
+    def main(self) -> Instance:
+        mains = self.of_role("main")
+        if len(mains) != 1:
+            raise DeploymentError("a deployment has exactly one instance with role main")
+        return mains[0]
+
+    def writer_of(self, stream: str) -> str:
+        """The instance that writes ``stream``."""
+        role = STREAM_WRITER_ROLE.get(stream, "main")
+        found = self.of_role(role)
+        return found[0].name if found else self.main().name
+
+    def streams_written_by(self, instance: str) -> list[str]:
+        return [s for s in STREAM_WRITER_ROLE if self.writer_of(s) == instance]
+
+
+def parse(data: Any) -> Deployment:
+    if not isinstance(data, dict):
+        raise DeploymentError("the deployment file must be a mapping")
+    raw = data.get("instances")
+    if not isinstance(raw, dict) or not raw:
+        raise DeploymentError("instances: a mapping of instance name -> {role, listen, internal, shard}")
+    instances: dict[str, Instance] = {}
+    for name, spec in raw.items():
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise DeploymentError(f"instance name {name!r}: 1-32 letters and digits")
+        if not isinstance(spec, dict):
+            raise DeploymentError(f"instances.{name}: a mapping")
+        role = spec.get("role")
+        if role not in ROLE_NAMES:
+            raise DeploymentError(f"instances.{name}.role: one of {', '.join(ROLE_NAMES)}")
+        listen = None
+        if spec.get("listen") is not None:
+            m = _LISTEN_RE.match(str(spec["listen"]))
+            if m is None:
+                raise DeploymentError(f"instances.{name}.listen: HOST:PORT")
+            listen = (m.group(1).strip("[]"), int(m.group(2)))
+        internal = spec.get("internal")
+        if internal is not None and (not isinstance(internal, str) or not internal.startswith(("http://", "https://"))):
+            raise DeploymentError(f"instances.{name}.internal: an http(s) base URL")
+        shard = spec.get("shard")
+        if shard is not None and (not isinstance(shard, int) or shard < 0):
+            raise DeploymentError(f"instances.{name}.shard: a non-negative integer")
+        unknown = set(spec) - {"role", "listen", "internal", "shard"}
+        if unknown:
+            raise DeploymentError(f"instances.{name}: unknown keys {sorted(unknown)}")
+        instances[name] = Instance(name, role, listen, internal, shard)
+    redis = data.get("redis") or {}
+    if not isinstance(redis, dict):
+        raise DeploymentError("redis: a mapping {host, port, dbid, channel}")
+    secret = data.get("shared_secret", "")
+    if not isinstance(secret, str):
+        raise DeploymentError("shared_secret: a string")
+    dep = Deployment(
+        instances,
+        redis_host=str(redis.get("host", "127.0.0.1")),
+        redis_port=int(redis.get("port", 6379)),
+        redis_dbid=int(redis.get("dbid", 0)),
+        channel=str(redis.get("channel", "sup")),
+        shared_secret=secret,
+        extra={k: v for k, v in data.items() if k not in ("instances", "redis", "shared_secret")},
+    )
+    dep.main()  # exactly one main
+    return dep
+
+
+def load(path: str) -> Deployment:
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    env_host = os.environ.get("SUP_REDIS__HOST")
+    if env_host and isinstance(data, dict):
+        data.setdefault("redis", {}).setdefault("host", env_host)
+    return parse(data)

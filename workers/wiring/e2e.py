@@ -41,7 +41,7 @@ AREA = Area(
     "e2e",
     needs=("auth", "ui_auth", "devices", "persister", "room_cache"),
     provides=("e2e_keys", "device_lists", "to_device", "cross_signing", "key_backup", "dehydrated_devices", "e2e_cleanup"),
-    uses=("federation_e2e_keys", "federation_to_device"),
+    uses=("federation_e2e_keys", "federation_to_device", "room_store"),
 )
 
 logger = logging.getLogger(__name__)

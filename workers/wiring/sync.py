@@ -56,7 +56,9 @@ from workers.roles import Area
 AREA = Area(
     "sync",
     needs=("auth", "account_data", "room_cache", "event_store", "state_store", "event_formatter", "visibility", "persister"),
-    provides=("sync_handler", "filtering", "typing", "receipts", "read_markers", "presence", "sync_websocket"),
+    provides=("sync_handler", "filtering", "typing", "receipts", "read_markers", "presence", "sync_websocket",
+              "recent_timelines"),
+    uses=("to_device", "device_lists", "e2e_keys", "devices"),  # read by the startup hook that attaches E2E
 )
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from homeserver.types.background import BackgroundRunner
 from homeserver.types.caches import CACHES, CacheRegistry
 from storage.database import Database
 from storage.streams import StreamIdGenerator
-from workers.roles import Area, MissingDependency, Role
+from workers.roles import Area, MissingDependency, Role, get_role
 
 RouteRegistrar = Callable[[Router], None]
 
@@ -77,8 +77,24 @@ class Core:
                 raise MissingDependency(f"area {area.name!r} declares it provides {', '.join('core.' + m for m in missing)} but did not set them")
 
     def runs(self, job: str) -> bool:
-        """Does this process run the background job ``job``? (Each job runs in one role of a deployment.)"""
-        return self.role_spec is None or self.role_spec.runs(job)
+        """Does this process run the background job ``job``? Each job runs in one role of a deployment:
+        a role that runs every job ("*", main) leaves a job to a dedicated instance whose role names it."""
+        spec = self.role_spec
+        if spec is None:
+            return True
+        if not spec.runs(job):
+            return False
+        if self.deployment is not None and "*" in spec.jobs:
+            for inst in self.deployment.instances.values():
+                if inst.role == spec.name:
+                    continue
+                try:
+                    other = get_role(inst.role)
+                except KeyError:
+                    continue
+                if job in other.jobs:
+                    return False
+        return True
 
     def require(self, *names: str) -> None:
         """Fail now unless every attribute in ``names`` is set."""
@@ -98,6 +114,8 @@ class Core:
 
     def build_raw_resources(self, resources: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        if self.role_spec is not None and not self.role_spec.serves("websocket"):
+            return out
         for resource in resources:
             for path, factory in self._raw_resources.get(resource, {}).items():
                 if path not in out:

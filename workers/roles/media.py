@@ -7,4 +7,5 @@ ROLE = Role(
     modules=("workers.wiring.foundation", "workers.wiring.accounts", "workers.wiring.media"),
     resources=("media", "admin", "metrics"),
     description="media upload, download, thumbnails and the media admin API",
+    jobs=("media_jobs",),
 )

@@ -23,5 +23,5 @@ ROLE = Role(
     resources=("client", "metrics"),
     description="/sync long-polls, the legacy /events stream and the sync WebSocket",
     jobs=(),
-    routes=("sync", "legacy_events", "legacy_initial_sync", "legacy_room_initial_sync", "versions", "health", "metrics"),
+    routes=("sync", "legacy_events", "legacy_initial_sync", "legacy_room_initial_sync", "versions", "health", "metrics", "websocket"),
 )

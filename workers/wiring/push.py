@@ -18,18 +18,18 @@ from typing import Any
 from homeserver.handlers.notifications import NotificationsHandler
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.pushers import PushersHandler
-from homeserver.push.counts import PushCounts, PushEvaluatorService, RoomContext
 from homeserver.http.outbound import OutboundHttpClient
 from homeserver.push.badge import BadgeCounter
+from homeserver.push.counts import PushCounts, PushEvaluatorService, RoomContext
 from homeserver.push.http_pusher import HttpPusher, HttpSender
-from homeserver.push.service import PushService, PusherWorker
+from homeserver.push.service import PusherWorker, PushService
 from homeserver.push.sync_counts import SyncUnreadCounts
 from homeserver.rest.client.notifications import NotificationsServlet
 from homeserver.rest.client.push_rules import PushRulesServlet
 from homeserver.rest.client.pushers import PushersServlet
 from storage.stores.notifications import NotificationsStore
-from storage.stores.push_rules import PushRulesStore
 from storage.stores.push_events import PushEventsStore
+from storage.stores.push_rules import PushRulesStore
 from storage.stores.pushers import Pusher, PusherStore
 from workers.core import Core
 from workers.roles import Area
@@ -103,6 +103,8 @@ def wire(core: Core) -> None:
         return
     pool = build_push_service(core, pushers)
     core.persister.add_hook(pool.poke)
+    if core.deployment is not None:  # a pusher worker: events are written elsewhere, replication notifies
+        core.notifier.add_listener(lambda stream, *_: pool.poke() if stream == "events" else None)
     core.on_startup(pool.start)
     core.on_shutdown(pool.stop)
 

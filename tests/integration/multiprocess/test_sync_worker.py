@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -56,15 +57,24 @@ def in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
     return result
 
 
-def test_sync_worker_sees_everything_main_writes(make_cluster) -> None:  # type: ignore[no-untyped-def]
-    cluster, router = make_cluster({"main": "main", "sync1": "sync"})
+def _sync_worker_of(client: Client, n: int) -> int:
+    return zlib.crc32(f"Bearer {client.token}".encode()) % n  # the router's choice (sticky by token)
+
+
+def test_clients_on_different_sync_workers_see_each_other(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster, router = make_cluster({"main": "main", "sync1": "sync", "sync2": "sync", "media1": "media"})
     alice = Client.register(router.url, "alice")
     bob = Client.register(router.url, "bob")
+    n = 0
+    while _sync_worker_of(bob, 2) == _sync_worker_of(alice, 2):  # put them on different sync workers
+        n += 1
+        bob = Client.register(router.url, f"bob{n}")
     room = alice.create_room()
     bob.join(room)
     first = bob.sync()
     assert room in first["rooms"]["join"]
-    assert router.counts.get(f"sync:{cluster.ports['sync1']}", 0) >= 1  # /sync went to the sync worker
+    alice.sync()
+    assert router.counts.get(f"sync:{cluster.ports['sync1']}", 0) >= 1 and router.counts.get(f"sync:{cluster.ports['sync2']}", 0) >= 1
     since = first["next_batch"]
 
     # a message: the long-poll on the sync worker wakes within a second of the send on main
@@ -106,6 +116,17 @@ def test_sync_worker_sees_everything_main_writes(make_cluster) -> None:  # type:
     resp, _, since = wait_sync(bob, since, lambda r: any(e["type"] == "m.room.name" for e in timeline(r, room)))
     c_first = carol.sync()
     assert room in c_first["rooms"]["join"]
+    state = bob.req("GET", f"/_matrix/client/v3/rooms/{room}/joined_members")["joined"]
+    assert carol.user_id in state
+
+    # media through the front: the media worker stores, anyone downloads
+    r = alice.http.post(router.url + "/_matrix/media/v3/upload?filename=a.txt", data=b"hello media",
+                        headers={"Content-Type": "text/plain"}, timeout=30)
+    assert r.status_code == 200, r.text
+    mxc = r.json()["content_uri"]
+    assert router.counts.get(f"media:{cluster.ports['media1']}", 0) >= 1
+    r = bob.http.get(router.url + "/_matrix/client/v1/media/download/" + mxc[len("mxc://"):], timeout=30)
+    assert r.status_code == 200 and r.content == b"hello media"
 
     # a redaction on main is seen by the sync worker (its event cache is invalidated)
     alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/redact/{event_id}/{alice.txn()}", {})

@@ -1,0 +1,65 @@
+"""The deployment file, job ownership between roles, and the generated route map."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.deployment import DeploymentError, parse
+from workers.roles import get_role
+
+BASE = {"redis": {"host": "r", "port": 6380, "channel": "c"}, "shared_secret": "s",
+        "instances": {"main": {"role": "main"}, "sync1": {"role": "sync", "listen": "127.0.0.1:8101"}}}
+
+
+def test_parse_and_writers() -> None:
+    dep = parse(BASE)
+    assert dep.redis_host == "r" and dep.redis_port == 6380 and dep.channel == "c"
+    assert dep.instance("sync1").listen == ("127.0.0.1", 8101)
+    assert dep.writer_of("events") == "main" and dep.streams_written_by("sync1") == []
+    assert set(dep.streams_written_by("main")) >= {"events", "typing", "presence", "receipts"}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"instances": {}}, "instances"),
+    ({"instances": {"a b": {"role": "main"}}}, "instance name"),
+    ({"instances": {"main": {"role": "boss"}}}, "role"),
+    ({"instances": {"main": {"role": "main", "listen": "nope"}}}, "listen"),
+    ({"instances": {"main": {"role": "main", "colour": 1}}}, "unknown keys"),
+    ({"instances": {"s": {"role": "sync"}}}, "exactly one instance with role main"),
+    ({"instances": {"main": {"role": "main", "internal": "ftp://x"}}}, "internal"),
+])
+def test_bad_files_name_the_key(bad: dict, message: str) -> None:
+    with pytest.raises(DeploymentError, match=message):
+        parse(bad)
+
+
+def test_jobs_move_to_a_dedicated_instance() -> None:
+    from workers.core import Core
+
+    def core_for(role: str, instances: dict) -> Core:
+        core = Core.__new__(Core)
+        core.__dict__.update(role=role, _area=None, role_spec=get_role(role), deployment=parse({"instances": instances}))
+        return core
+
+    alone = core_for("main", {"main": {"role": "main"}})
+    assert alone.runs("pushers") and alone.runs("media_jobs")
+    with_pusher = {"main": {"role": "main"}, "p": {"role": "pusher"}, "m": {"role": "media"}}
+    assert not core_for("main", with_pusher).runs("pushers")
+    assert not core_for("main", with_pusher).runs("media_jobs")
+    assert core_for("main", with_pusher).runs("e2e_cleanup")
+    assert core_for("pusher", with_pusher).runs("pushers") and not core_for("pusher", with_pusher).runs("e2e_cleanup")
+    assert not core_for("sync", {"main": {"role": "main"}, "s": {"role": "sync"}}).runs("prune_txn_ids")
+
+
+def test_route_map_comes_from_the_route_table() -> None:
+    from workers.routes import RouteMatcher, nginx_map, route_table
+
+    entries = route_table()
+    m = RouteMatcher(entries)
+    assert m.role_for("GET", "/_matrix/client/v3/sync") == "sync"
+    assert m.role_for("GET", "/_matrix/client/unstable/org.sup.ws") == "sync" or not any(e.name == "websocket" for e in entries)
+    assert m.role_for("PUT", "/_matrix/client/v3/rooms/!r:x/send/m.room.message/1") == "main"
+    assert m.role_for("POST", "/_matrix/media/v3/upload") == "media"
+    assert m.role_for("GET", "/_matrix/client/versions") == "main"
+    text = nginx_map(entries)
+    assert '"~^(GET|HEAD) /_matrix/client/v3/sync$" sync;' in text and "default main;" in text

@@ -110,7 +110,7 @@ class Cluster:
             proc = self.procs[name]
             assert proc.poll() is None, f"{name} exited with {proc.returncode}:\n{self.log_text(name)}"
             try:
-                if requests.get(self.url(name) + "/health", timeout=1).status_code == 200:
+                if requests.get(self.url(name) + "/health", timeout=1).status_code < 500:  # listening (media has no /health)
                     return
             except requests.RequestException:
                 pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from homeserver.types.caches import LruCache, clear_all
@@ -165,8 +165,8 @@ class DeviceStore:
         await self.db.run("consume_refreshed_from", fn)
         digest = token_hash(token)
         hit = self._token_cache.get(digest)
-        if hit is not None and hit[0].token_id == info.token_id:
-            self._token_cache[digest] = (replace(hit[0], refreshed_from=None), hit[1])
+        if hit is not None and hit.token_id == info.token_id:
+            self._token_cache.invalidate(digest)  # re-read without refreshed_from on the next request
 
     async def get_token_info(self, token: str) -> TokenInfo | None:
         digest = token_hash(token)

@@ -16,7 +16,7 @@ from storage.database import Database
 from storage.engines import make_engine
 from storage.migrations import apply_migrations
 from workers.core import Core
-from workers.roles import area_of, check_role, get_role
+from workers.roles import area_of, check_role, get_role, providers
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class HomeServerApp:
         self._check_server_name()
         core = Core(self.config, self.reactor, self.clock, self.db, self.signing_key)
         core.role, core.instance, core.role_spec, core.deployment = self.role, self.instance, self.role_spec, self.deployment
+        core._providers = providers(modules)
         for module in modules:
             with core.wiring(area_of(module)):
                 module.wire(core)

@@ -8,6 +8,7 @@ need as attributes, and registers its routes for a listener resource.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any, Callable, Iterator
 
 from homeserver.clock import Clock
@@ -21,6 +22,7 @@ from storage.streams import StreamIdGenerator
 from workers.roles import Area, MissingDependency, Role, get_role
 
 RouteRegistrar = Callable[[Router], None]
+logger = logging.getLogger(__name__)
 
 
 class Core:
@@ -57,10 +59,16 @@ class Core:
     def __getattr__(self, name: str) -> Any:
         area = self.__dict__.get("_area")
         if area is not None and not name.startswith("__") and name not in area.uses:
-            raise MissingDependency(
-                f"area {area.name!r} of role {self.__dict__.get('role')!r} reads core.{name}, which is not set; "
-                f"declare it in the area's needs (and wire the area providing it first) or in its uses"
-            )
+            provider = self.__dict__.get("_providers", {}).get(name)
+            if provider is not None:  # a declared area provides it, but not before this one: an ordering bug
+                raise MissingDependency(
+                    f"area {area.name!r} of role {self.__dict__.get('role')!r} reads core.{name} before area {provider!r} "
+                    f"provides it; declare it in the area's needs and wire {provider!r} first, or in its uses"
+                )
+            warned = self.__dict__.setdefault("_undeclared", set())
+            if (area.name, name) not in warned:  # an undeclared area's attribute: allowed, but say so once
+                warned.add((area.name, name))
+                logger.info("area %r reads core.%s without declaring it in needs/uses", area.name, name)
         raise AttributeError(name)
 
     @contextlib.contextmanager

@@ -74,6 +74,17 @@ def load_modules(modules: tuple[str, ...] | list[str]) -> list[ModuleType]:
     return [importlib.import_module(m) for m in modules]
 
 
+def providers(modules: list[ModuleType]) -> dict[str, str]:
+    """core attribute -> the declared area of ``modules`` that provides it."""
+    out: dict[str, str] = {}
+    for module in modules:
+        area = area_of(module)
+        if area is not None:
+            for attr in area.provides:
+                out.setdefault(attr, area.name)
+    return out
+
+
 def check_role(name: str, modules: tuple[str, ...] | list[str]) -> list[ModuleType]:
     """Import the role's modules and verify every declared need is provided earlier. Raises MissingDependency."""
     loaded = load_modules(modules)

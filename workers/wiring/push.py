@@ -39,7 +39,7 @@ AREA = Area(
     needs=("auth", "account_data", "devices", "accounts", "event_store", "room_cache", "event_formatter", "visibility",
            "rooms_for_user", "room_store", "persister", "sync_handler"),
     provides=("push_rules", "pushers", "push_counts", "push_evaluator", "notifications"),
-    uses=("profiles", "email_pusher_factory"),
+    uses=("profiles", "email_pusher_factory", "threepids"),
 )
 
 logger = logging.getLogger(__name__)

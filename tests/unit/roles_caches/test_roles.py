@@ -47,11 +47,12 @@ def test_core_refuses_undeclared_reads_while_wiring() -> None:
     from workers.core import Core
 
     core = Core.__new__(Core)
-    core.__dict__.update(role="r", _area=None)
+    core.__dict__.update(role="r", _area=None, _providers={"rooms": "rooms_area"})
     with core.wiring(Area("a", uses=("maybe",), provides=())):
         assert getattr(core, "maybe", None) is None  # declared optional: absent is fine
-        with pytest.raises(MissingDependency, match="reads core.rooms"):
-            getattr(core, "rooms", None)  # getattr's default cannot hide it
+        with pytest.raises(MissingDependency, match="reads core.rooms before area 'rooms_area'"):
+            getattr(core, "rooms", None)  # provided by a later area: getattr's default cannot hide it
+        assert getattr(core, "from_an_undeclared_area", None) is None  # no declared provider: logged, allowed
     assert getattr(core, "rooms", None) is None  # outside wiring: ordinary attribute semantics
 
 
@@ -65,3 +66,14 @@ def test_area_must_set_what_it_provides() -> None:
             pass
     with core.wiring(Area("a", provides=("thing",))):
         core.thing = 1
+
+
+def test_main_role_wires_every_area() -> None:
+    """The all-in-one process must not lose an area (a role check cannot see an area nobody needs)."""
+    import os
+
+    import workers.wiring
+
+    folder = os.path.dirname(workers.wiring.__file__)
+    areas = {f"workers.wiring.{f[:-3]}" for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py"}
+    assert areas - set(get_role("main").modules) == set()

@@ -84,6 +84,9 @@ def _server_of(user_id: str) -> str:
 
 def _wire_pdu(pdu: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in pdu.items() if k != "unsigned"}
+    eid = out.get("event_id")
+    if isinstance(eid, str) and ":" not in eid:
+        del out["event_id"]  # stored for local reads; room v3+ PDUs carry no event_id (Synapse refuses them)
     return out
 
 

@@ -11,7 +11,8 @@ Data set: one user in ``--rooms`` rooms (every 4th encrypted, every one named, o
 ``not_room_types: [m.space]``, e2ee/to_device/account_data/receipts/typing extensions. Each sample starts
 the connection again (no ``pos``), so each is a full first screen. Reported: client wall time (request sent
 to body read) of the very first request and the median/p90 of ``--samples`` more; then an incremental
-round (a new message in the 500th room moves it to the top) answered from a long-poll; then the server is
+round (a new message in the 500th room moves it to the top) answered from a long-poll; the range grows to
+every room and five incremental rounds follow (each stores the state of a 1,000-room connection); then the server is
 restarted on the same data (``--settle`` seconds later) and the connection resumes from its ``pos`` (state
 read from the database), after a new connection asked for the first screen with every cache empty.
 """
@@ -159,6 +160,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert target in inc["rooms"], list(inc["rooms"])
             out["long_poll_wake_total_ms"] = round((time.perf_counter() - t1) * 1000 - 200, 1)
             out["incremental_room_initial"] = bool(inc["rooms"][target].get("initial"))
+
+            # the client grows the range to every room, then one more message: an incremental round whose
+            # connection state covers all rooms (what each response stores)
+            big = json.loads(json.dumps(BODY))
+            big["lists"]["all_rooms"]["ranges"] = [[0, args.rooms - 1]]
+            dt, grown = await timed(c, token, big, {"pos": inc["pos"], "timeout": "0"})
+            out["grow_to_all_rooms_ms"] = round(dt * 1000, 1)
+            inc_samples = []
+            pos = grown["pos"]
+            for i in range(5):
+                await c.call("PUT", f"{CS}/rooms/{rooms[i * 7]}/send/m.room.message/more{i}", token, {"msgtype": "m.text", "body": "more"})
+                dt, step = await timed(c, token, big, {"pos": pos, "timeout": "0"})
+                assert rooms[i * 7] in step["rooms"]
+                pos = step["pos"]
+                inc_samples.append(dt * 1000)
+            out["incremental_all_rooms_median_ms"] = round(statistics.median(inc_samples), 1)
+            inc = step
 
             # cold: the server restarted (empty caches): a new connection asks for the first screen, then the old one resumes
             await restart(server, how, session)

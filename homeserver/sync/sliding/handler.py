@@ -143,10 +143,15 @@ class SlidingSyncHandler:
 
         jobs: list[RenderJob] = []
         new_rooms = dict(conn.rooms)
+        resolved: dict[RoomConfig, tuple[RoomConfig, str]] = {}  # a list's rooms share one config: resolve it once
         for room_id, (names, cfg) in lists.matched.items():
             m = memberships[room_id]
-            cfg = replace(cfg, required_state=cfg.required_state.resolved(user_id))
-            job = self._job(room_id, m, cfg, names, conn.rooms.get(room_id), act.get(room_id, 0), now_events, room_id in receipts_moved)
+            done = resolved.get(cfg)
+            if done is None:
+                rcfg = replace(cfg, required_state=cfg.required_state.resolved(user_id))
+                done = resolved[cfg] = (rcfg, rcfg.required_state.signature())
+            job = self._job(room_id, m, done[0], done[1], names, conn.rooms.get(room_id), act.get(room_id, 0), now_events,
+                            room_id in receipts_moved)
             if job is not None:
                 jobs.append(job)
         rendered = await self._renderer.render(user_id, req.device_id, jobs, since.get("events") if since else None,
@@ -164,7 +169,7 @@ class SlidingSyncHandler:
             if not (j.initial or j.expanded) and j.prev is not None and not entry.get("limited"):
                 limit = max(limit, j.prev.timeline_limit)
             new_rooms[j.room_id] = RoomStatus(j.upto if not j.counts_only else (j.prev.sent_upto if j.prev else j.upto),
-                                              limit, j.config.required_state.signature(), j.membership.membership)
+                                              limit, j.rs_sig, j.membership.membership)
 
         # extensions over the rooms of the lists / subscriptions they name (joined rooms only)
         scope = ExtensionScope(since, now, memberships, ignored, initial_rooms={j.room_id for j in jobs if j.initial})
@@ -193,16 +198,15 @@ class SlidingSyncHandler:
         return body, new_rooms, bool(rendered) or ext_sent
 
     @staticmethod
-    def _job(room_id: str, m: Any, cfg: RoomConfig, names: list[str], prev: RoomStatus | None, activity: int,
+    def _job(room_id: str, m: Any, cfg: RoomConfig, sig: str, names: list[str], prev: RoomStatus | None, activity: int,
              now_events: int, receipts_moved: bool) -> RenderJob | None:
         """What to send for a matched room (None: the client is up to date)."""
         membership = m.membership
         upto = now_events if membership == "join" else m.stream_ordering
         if prev is None or (prev.membership != membership and not (prev.membership == "join" and membership in ("leave", "ban"))):
-            return RenderJob(room_id, m, cfg, names, prev, initial=True, from_pos=0, upto=upto, full_state=True)
+            return RenderJob(room_id, m, cfg, names, prev, initial=True, from_pos=0, upto=upto, full_state=True, rs_sig=sig)
         if membership in ("invite", "knock"):
             return None
-        sig = cfg.required_state.signature()
         expanded = cfg.timeline_limit > prev.timeline_limit
         full_state = sig != prev.rs_sig and not cfg.required_state.empty
         changed = min(activity, upto) > prev.sent_upto or prev.membership != membership
@@ -210,4 +214,4 @@ class SlidingSyncHandler:
             return None
         counts_only = not (changed or expanded or full_state)
         return RenderJob(room_id, m, cfg, names, prev, initial=False, from_pos=prev.sent_upto, upto=max(upto, prev.sent_upto) if membership == "join" else upto,
-                         expanded=expanded, full_state=full_state, counts_only=counts_only)
+                         expanded=expanded, full_state=full_state, counts_only=counts_only, rs_sig=sig)

@@ -39,6 +39,7 @@ class RenderJob:
     expanded: bool = False  # timeline_limit grew: the latest N events again, expanded_timeline: true
     full_state: bool = False  # send all of required_state (initial, or required_state grew)
     counts_only: bool = False  # only unread counts changed (the user's own receipt moved)
+    rs_sig: str = ""  # signature of config.required_state (stored on the connection)
 
     @property
     def stripped(self) -> bool:

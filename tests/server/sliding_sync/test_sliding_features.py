@@ -214,3 +214,29 @@ def test_history_visibility_applies(server: Any) -> None:
 
     assert bodies(hidden) == ["after bob"]
     assert bodies(shared) == ["before bob", "after bob"]
+
+
+def test_extension_list_and_room_scopes(server: Any) -> None:
+    """receipts/typing/account_data cover only the lists and subscriptions they name."""
+    alice, atok = register(server, "alice")
+    r_a = create_room(server, atok, name="in list a")
+    r_b = create_room(server, atok, name="in list b")
+    r_sub = create_room(server, atok, name="subscribed")
+    for room in (r_a, r_b, r_sub):
+        assert server.put(f"{V3}/user/{alice}/rooms/{room}/account_data/m.x", token=atok, json={"room": room}).status_code == 200
+        assert server.put(f"{V3}/rooms/{room}/typing/{alice}", token=atok, json={"typing": True, "timeout": 30000}).status_code == 200
+    body = {
+        "lists": {"a": {"ranges": [[0, 0]], "timeline_limit": 1, "required_state": [], "filters": {"tags": ["u.a"]}},
+                  "b": {"ranges": [[0, 0]], "timeline_limit": 1, "required_state": [], "filters": {"tags": ["u.b"]}}},
+        "room_subscriptions": {r_sub: {"timeline_limit": 1, "required_state": []}},
+        "extensions": {"typing": {"enabled": True, "lists": ["a"], "rooms": []},
+                       "account_data": {"enabled": True, "lists": ["b"], "rooms": [r_sub]}},
+    }
+    assert server.put(f"{V3}/user/{alice}/rooms/{r_a}/tags/u.a", token=atok, json={}).status_code == 200
+    assert server.put(f"{V3}/user/{alice}/rooms/{r_b}/tags/u.b", token=atok, json={}).status_code == 200
+    resp = _post(server, atok, body)
+    assert set(resp["rooms"]) == {r_a, r_b, r_sub}
+    assert set(resp["extensions"]["typing"]["rooms"]) == {r_a}
+    assert set(resp["extensions"]["account_data"]["rooms"]) == {r_b, r_sub}
+    assert {"type": "m.x", "content": {"room": r_b}} in resp["extensions"]["account_data"]["rooms"][r_b]
+    assert "receipts" not in resp["extensions"]  # not asked for

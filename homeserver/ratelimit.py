@@ -15,7 +15,7 @@ from typing import Any
 from homeserver.api.errors import LimitExceeded
 from homeserver.clock import Clock
 
-KINDS = ("login", "register", "message", "join", "invite", "media")
+KINDS = ("login", "register", "message", "join", "invite", "media", "to_device", "thumbnail")
 _MAX_BUCKETS = 100_000
 
 

@@ -7,12 +7,13 @@ from typing import Any, Protocol
 
 from canonicaljson import encode_canonical_json
 
-from homeserver.api.errors import BadJson, InvalidParam, TooLarge
+from homeserver.api.errors import BadJson, InvalidParam, LimitExceeded, TooLarge
 from homeserver.clock import Clock
 from homeserver.notifier import Notifier
 from homeserver.types.requester import Requester
 from storage.database import Database
 from storage.stores.e2e_keys import E2EKeyStore
+from storage.stores.to_device import InboxFull
 from storage.stores.to_device import ToDeviceStore
 from storage.streams import StreamIdGenerator
 
@@ -52,6 +53,8 @@ class ToDeviceHandler:
         server_name: str,
         max_message_size: int,
         remote: RemoteToDeviceSender | None = None,
+        per_sender_max: int | None = None,
+        inbox_max: int | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -61,6 +64,8 @@ class ToDeviceHandler:
         self.server_name = server_name
         self.max_message_size = max_message_size
         self.remote: RemoteToDeviceSender = remote or NoFederationToDevice()
+        self.per_sender_max = per_sender_max  # undelivered messages one sender may queue for one device
+        self.inbox_max = inbox_max  # undelivered messages one device may hold in all
 
     async def send(self, requester: Requester, event_type: str, txn_id: str, body: dict[str, Any]) -> None:
         if not event_type or len(event_type) > MAX_EVENT_TYPE_LEN:
@@ -98,7 +103,10 @@ class ToDeviceHandler:
         also = (lambda txn: durable(txn, requester.user_id, event_type, remote, now)) if durable is not None else None
         pos = self.stream.allocate()
         try:
-            stored = await self.store.add_messages(requester.user_id, requester.device_id, txn_id, pos, event_type, rows, now, also)
+            stored = await self.store.add_messages(requester.user_id, requester.device_id, txn_id, pos, event_type, rows, now,
+                                                   also, self.per_sender_max, self.inbox_max)
+        except InboxFull as e:
+            raise LimitExceeded(60_000, f"{e}; try again once they are delivered") from None
         finally:
             self.stream.finish(pos)
         if not stored:
@@ -149,7 +157,12 @@ class ToDeviceHandler:
             return
         txn_id = f"federation:{message_id}" if message_id else None
         with self.stream.next() as pos:
-            stored = await self.store.add_messages(sender, None, txn_id, pos, event_type, rows, self.clock.time_msec())
+            try:
+                stored = await self.store.add_messages(sender, None, txn_id, pos, event_type, rows, self.clock.time_msec(),
+                                                       None, self.per_sender_max, self.inbox_max)
+            except InboxFull as e:
+                logger.warning("to-device messages from %s dropped: %s", sender, e)
+                return
         if not stored:
             return
         self.notifier.notify("to_device", self.stream.current(), users={u for u, _, _ in rows})
@@ -177,6 +190,6 @@ class ToDeviceHandler:
     def current_position(self) -> int:
         return self.stream.current()
 
-    async def cleanup(self, expiry_ms: int, max_per_device: int, txn_retention_ms: int) -> int:
+    async def cleanup(self, expiry_ms: int, txn_retention_ms: int) -> int:
         now = self.clock.time_msec()
-        return await self.store.cleanup(now - expiry_ms, max_per_device, now - txn_retention_ms)
+        return await self.store.cleanup(now - expiry_ms, now - txn_retention_ms)

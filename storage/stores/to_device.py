@@ -8,6 +8,10 @@ from typing import Any, Callable
 from storage.database import Database, Txn
 
 
+class InboxFull(Exception):
+    """A recipient device's inbox has no room for this sender (per-sender or total quota)."""
+
+
 class ToDeviceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -26,12 +30,19 @@ class ToDeviceStore:
         messages: list[tuple[str, str, str]],
         now_ms: int,
         also: Callable[[Txn], None] | None = None,
+        per_sender_max: int | None = None,
+        inbox_max: int | None = None,
     ) -> bool:
         """Insert (user_id, device_id, content_json) rows at ``stream_id``. False if this txn id was seen (nothing stored).
 
-        ``also(txn)`` runs in the same transaction when the messages are stored (the federation EDU outbox)."""
+        ``also(txn)`` runs in the same transaction when the messages are stored (the federation EDU outbox).
+        Raises :class:`InboxFull` (nothing stored) when a recipient device already holds ``per_sender_max``
+        undelivered messages from this sender, or ``inbox_max`` in all: undelivered messages are never evicted
+        to make room, so one sender cannot flush another's room keys."""
 
         def fn(txn: Txn) -> bool:
+            if messages and (per_sender_max is not None or inbox_max is not None):
+                self._check_quota_txn(txn, sender, messages, per_sender_max, inbox_max)
             if txn_id is not None:
                 txn.execute(
                     "INSERT INTO to_device_txns (user_id, device_id, txn_id, ts) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -49,6 +60,23 @@ class ToDeviceStore:
             return True
 
         return await self.db.run("add_to_device", fn)
+
+    @staticmethod
+    def _check_quota_txn(txn: Txn, sender: str, messages: list[tuple[str, str, str]], per_sender_max: int | None,
+                         inbox_max: int | None) -> None:
+        targets = {(u, d) for u, d, _ in messages}
+        users = sorted({u for u, _ in targets})
+        clause, params = txn.in_list("user_id", users)
+        rows = txn.query(
+            f"SELECT user_id, device_id, COUNT(*), SUM(CASE WHEN sender = ? THEN 1 ELSE 0 END) FROM device_inbox"
+            f" WHERE {clause} GROUP BY user_id, device_id", [sender, *params])
+        for user_id, device_id, total, mine in rows:
+            if (user_id, device_id) not in targets:
+                continue
+            if per_sender_max is not None and int(mine or 0) >= per_sender_max:
+                raise InboxFull(f"{user_id} has too many undelivered messages from you")
+            if inbox_max is not None and int(total) >= inbox_max:
+                raise InboxFull(f"{user_id}'s device inbox is full")
 
     async def txn_seen(self, sender: str, sender_device: str | None, txn_id: str) -> bool:
         row = await self.db.query(
@@ -90,8 +118,9 @@ class ToDeviceStore:
         rows = await self.db.query("count_to_device", "SELECT COUNT(*) FROM device_inbox WHERE user_id = ? AND device_id = ?", (user_id, device_id))
         return int(rows[0][0])
 
-    async def cleanup(self, expire_before_ms: int, max_per_device: int, txn_before_ms: int) -> int:
-        """Delete expired messages, trim over-full inboxes to their newest ``max_per_device``, prune txn ids."""
+    async def cleanup(self, expire_before_ms: int, txn_before_ms: int) -> int:
+        """Delete expired messages and prune txn ids. Undelivered messages are never trimmed by count (one sender
+        could otherwise flush everyone else's): quotas refuse new messages instead (``add_messages``)."""
 
         def fn(txn: Txn) -> int:
             deleted = 0
@@ -100,19 +129,6 @@ class ToDeviceStore:
             deleted += max(txn.rowcount, 0)
             if top:
                 ToDeviceStore._raise_high_water_txn(txn, int(top))
-            full = txn.query(
-                "SELECT user_id, device_id FROM device_inbox GROUP BY user_id, device_id HAVING COUNT(*) > ?",
-                (max_per_device,),
-            )
-            for user_id, device_id in full:
-                cutoff = txn.query_value(
-                    "SELECT stream_id FROM device_inbox WHERE user_id = ? AND device_id = ? ORDER BY stream_id DESC LIMIT 1 OFFSET ?",
-                    (user_id, device_id, max_per_device),
-                )
-                if cutoff is not None:
-                    txn.execute("DELETE FROM device_inbox WHERE user_id = ? AND device_id = ? AND stream_id <= ?", (user_id, device_id, cutoff))
-                    deleted += max(txn.rowcount, 0)
-                    ToDeviceStore._raise_high_water_txn(txn, int(cutoff))
             txn.execute("DELETE FROM to_device_txns WHERE ts < ?", (txn_before_ms,))
             return deleted
 

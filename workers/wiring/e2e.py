@@ -116,7 +116,8 @@ def wire(core: Core) -> None:
         token_parser = None
     keys = E2EKeysHandler(db, key_store, device_lists, clock, core.server_name, remote_keys, token_parser)
     to_device = ToDeviceHandler(
-        db, to_device_store, to_device_stream, core.notifier, clock, core.server_name, config.e2e.to_device_max_message_size, remote_to_device
+        db, to_device_store, to_device_stream, core.notifier, clock, core.server_name, config.e2e.to_device_max_message_size, remote_to_device,
+        config.e2e.to_device_per_sender_max, config.e2e.to_device_inbox_max,
     )
     cross_signing = CrossSigningHandler(db, device_lists, clock, getattr(core, "ui_auth", None))
     backup = KeyBackupHandler(backup_store)
@@ -152,14 +153,14 @@ def wire(core: Core) -> None:
 
     auth = getattr(core, "auth", None) or _NoAuth()
     core.on_resource("client", KeysServlet(auth, keys, cross_signing).register)
-    core.on_resource("client", ToDeviceServlet(auth, to_device).register)
+    core.on_resource("client", ToDeviceServlet(auth, to_device, getattr(core, "ratelimiter", None)).register)
     core.on_resource("client", KeyBackupServlet(auth, backup).register)
     core.on_resource("client", DehydratedDeviceServlet(auth, dehydrated).register)
 
     e2e = config.e2e
 
     async def cleanup() -> None:
-        n = await to_device.cleanup(e2e.to_device_expiry, e2e.to_device_inbox_max, e2e.to_device_txn_retention)
+        n = await to_device.cleanup(e2e.to_device_expiry, e2e.to_device_txn_retention)
         deleted, horizon = await device_lists.compact(e2e.device_list_retention)
         pruned = await key_store.prune_claimed_key_ids(clock.time_msec() - e2e.claimed_key_ids_retention)
         logger.info("e2e cleanup: %d to-device messages, %d device-list rows, %d claimed key ids (horizon %d)", n, deleted, pruned, horizon)

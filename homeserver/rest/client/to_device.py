@@ -11,14 +11,17 @@ from homeserver.rest.client.keys import AuthSource, add_routes
 
 
 class ToDeviceServlet:
-    def __init__(self, auth: AuthSource, to_device: ToDeviceHandler) -> None:
+    def __init__(self, auth: AuthSource, to_device: ToDeviceHandler, ratelimiter: Any = None) -> None:
         self.auth = auth
         self.to_device = to_device
+        self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
         add_routes(router, "PUT", "/sendToDevice/{event_type}/{txn_id}", self.on_send, "send_to_device")
 
     async def on_send(self, request: SupRequest, event_type: str, txn_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
+        if self.ratelimiter is not None:
+            self.ratelimiter.check("to_device", requester.user_id, exempt=requester.is_admin)
         await self.to_device.send(requester, event_type, txn_id, request.json())
         return 200, {}

@@ -56,17 +56,19 @@ def test_bad_to_device(server):
 
 
 def test_cleanup_bounds_inbox(make_server):
-    """The cleanup job trims an inbox to e2e.to_device_inbox_max and expires old messages."""
+    """An inbox is bounded by e2e.to_device_inbox_max: beyond it sends are refused (429), nothing undelivered is
+    evicted (security review #8); the cleanup job expires old messages."""
     server = make_server({"e2e.to_device_inbox_max": 3})
     alice = new_user(server, "alice")
     bob = new_user(server, "bob")
-    for i in range(5):
-        server.put(V3 + f"/sendToDevice/m.x/c{i}", token=alice.token, json={"messages": {bob.user_id: {bob.device_id: {"i": i}}}})
+    codes = [server.put(V3 + f"/sendToDevice/m.x/c{i}", token=alice.token,
+                        json={"messages": {bob.user_id: {bob.device_id: {"i": i}}}}).status_code for i in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
     on_reactor(server.app.core.e2e_cleanup)
     events, _ = _inbox(server, bob.user_id, bob.device_id)
-    assert [e["content"]["i"] for e in events] == [2, 3, 4]
+    assert [e["content"]["i"] for e in events] == [0, 1, 2]
     td = server.app.core.to_device
-    assert on_reactor(td.cleanup, 0, 100, 0) == 3  # expiry 0: everything is too old
+    assert on_reactor(td.cleanup, 0, 0) == 3  # expiry 0: everything is too old
     assert _inbox(server, bob.user_id, bob.device_id)[0] == []
 
 

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from homeserver.types.ip_ranges import DEFAULT_BLOCKLIST
+
 
 class ConfigError(Exception):
     """A bad configuration value; the message names the option."""
@@ -382,7 +384,7 @@ OPTIONS: list[Option] = [
     Option("stories.max_lifetime", _positive(parse_duration_ms), 86_400_000, "The longest lifetime an author may ask for a story."),
     Option("stories.purge_interval", _positive(parse_duration_ms), 300_000, "How often expired stories and their media are purged (batched)."),
     Option("url_preview.enabled", _bool, False, "URL previews (GET /_matrix/client/v1/media/preview_url). Off by default: when on, this server fetches any URL a user asks for (through the IP blocklist below), which reveals its address to those sites and costs bandwidth. Turn on for a server whose users want link previews."),
-    Option("url_preview.ip_range_blocklist", _str_list, ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/8", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "::1/128", "::/128", "fe80::/10", "fc00::/7", "ff00::/8", "2001:db8::/32", "::ffff:0:0/96", "64:ff9b::/96"], "CIDR ranges URL previews may never connect to (checked on the resolved address of the page, every redirect and the preview image)."),
+    Option("url_preview.ip_range_blocklist", _str_list, list(DEFAULT_BLOCKLIST), "CIDR ranges URL previews may never connect to (checked on the resolved address of the page, every redirect and the preview image)."),
     Option("url_preview.ip_range_allowlist", _str_list, [], "CIDR ranges allowed even if in url_preview.ip_range_blocklist."),
     Option("url_preview.max_size", _positive(parse_size), 10 * 1024 * 1024, "Largest page or preview image fetched for a preview."),
     Option("url_preview.timeout", _positive(parse_duration_ms), 10_000, "Timeout of one preview fetch."),
@@ -392,10 +394,12 @@ OPTIONS: list[Option] = [
     Option("push.enabled", _bool, True, "Send push notifications to http pushers (POST /_matrix/push/v1/notify)."),
     Option("push.max_unread_scan", _positive(_int), 500, "Most events after a user's read receipt evaluated per room for unread counts (more: the count is a lower bound)."),
     Option("push.count_cache_size", _positive(_int), 100_000, "Cached (user, room) unread counts kept in memory (least recently used dropped)."),
-    Option("push.ip_range_blocklist", _str_list, ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "::1/128", "::/128", "fe80::/10", "fc00::/7", "ff00::/8", "::ffff:0:0/96"], "CIDR ranges push gateways may not resolve to (private networks by default)."),
+    Option("push.ip_range_blocklist", _str_list, list(DEFAULT_BLOCKLIST), "CIDR ranges push gateways may not resolve to (private, reserved and documentation networks by default: homeserver/types/ip_ranges.py)."),
     Option("push.ip_range_allowlist", _str_list, [], "CIDR ranges allowed even if in push.ip_range_blocklist (e.g. 127.0.0.1/32 for a local gateway)."),
     Option("push.gateway_timeout", _positive(parse_duration_ms), 10_000, "Timeout of one push gateway request."),
     Option("push.gateway_max_response_size", _positive(parse_size), 64 * 1024, "Largest push gateway response read."),
+    Option("push.max_pushers_per_user", _positive(_int), 20, "Most pushers one user may register (400 M_RESOURCE_LIMIT_EXCEEDED beyond)."),
+    Option("push.max_in_flight_per_user", _positive(_int), 5, "Most gateway requests in flight for one user's pushers (the rest wait; 100 in flight server-wide)."),
     Option("push.max_attempts", _positive(_int), 5, "Failed attempts in a row after which a pusher is marked failing (it keeps retrying with backoff until push.max_age)."),
     Option("push.retry_delay", _positive(parse_duration_ms), 1_000, "First retry delay of a failed push (doubles per attempt, capped at push.max_retry_delay)."),
     Option("push.max_retry_delay", _positive(parse_duration_ms), 300_000, "Longest delay between two attempts of a failing push."),

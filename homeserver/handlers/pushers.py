@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from homeserver.api.errors import BadJson, InvalidParam, MissingParam
+from homeserver.api.errors import BadJson, Codes, InvalidParam, MatrixError, MissingParam
 from homeserver.email.message import InvalidAddress, canonical_address
 from storage.stores.pushers import Pusher, PusherStore
 
@@ -33,9 +33,11 @@ def _str_field(body: dict[str, Any], name: str, required: bool) -> str | None:
 
 
 class PushersHandler:
-    def __init__(self, store: PusherStore, clock: Any, position: Callable[[], int] | None = None) -> None:
+    def __init__(self, store: PusherStore, clock: Any, position: Callable[[], int] | None = None,
+                 max_per_user: int | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.max_per_user = max_per_user  # one user's pushers cannot crowd out everyone's (security review #9)
         # the events stream position a new pusher starts from (durable pushers push what comes after it)
         self.position = position
         # with email configured: canonical address -> owning user id; email pushers need an address of their own
@@ -110,6 +112,11 @@ class PushersHandler:
                 if await self.email_owner(pushkey) != user_id:
                     raise InvalidParam("Email pushers need a validated email address of this account (POST /account/3pid/add)")
         assert app_display_name is not None and device_display_name is not None and lang is not None
+        if self.max_per_user is not None:
+            existing = await self.store.for_user(user_id)
+            if not any(e.app_id == app_id and e.pushkey == pushkey for e in existing) and len(existing) >= self.max_per_user:
+                raise MatrixError(400, Codes.RESOURCE_LIMIT_EXCEEDED,
+                                  f"A user may have at most {self.max_per_user} pushers; delete one first")
         p = Pusher(user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag, lang, data,
                    device_id, self.clock.time_msec(), self.position() if self.position is not None else None)
         removed = await self.store.upsert(p, append)

@@ -9,7 +9,7 @@ Offers (used by push gateways, federation, remote media and URL previews):
 - :func:`tls_trust_root` — the platform's CA store plus extra CA files (tests and private deployments use their
   own CA); verification is always on.
 - :func:`read_body` — read a response body with a size cap.
-- :class:`OutboundHttpClient` — a pooled treq client over :class:`CheckedEndpoint` with an overall per-request
+- :class:`OutboundHttpClient` — a pooled HTTP client (twisted Agent) over :class:`CheckedEndpoint` with an overall per-request
   timeout: ``request(method, url, headers, body) -> HttpResponse`` and ``post_json(url, body)``.
 
 Errors are :class:`OutboundError` (blocked address, timeout, too large, connection/TLS failure).
@@ -17,29 +17,28 @@ Errors are :class:`OutboundError` (blocked address, timeout, too large, connecti
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import socket
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import treq
+import hyperlink
 from OpenSSL import SSL, crypto
 from twisted.internet import defer, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet._sslverify import IOpenSSLTrustRoot
 from twisted.internet.protocol import Protocol
 from twisted.internet.ssl import optionsForClientTLS, platformTrust
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-DEFAULT_BLOCKLIST = [
-    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/8",
-    "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-    "::1/128", "::/128", "fe80::/10", "fc00::/7", "ff00::/8", "2001:db8::/32", "::ffff:0:0/96", "64:ff9b::/96",
-]
+from homeserver.types.ip_ranges import DEFAULT_BLOCKLIST as _DEFAULT_BLOCKLIST
+
+DEFAULT_BLOCKLIST = list(_DEFAULT_BLOCKLIST)  # homeserver/types/ip_ranges.py: shared with the config default
 
 
 class OutboundError(Exception):
@@ -258,7 +257,9 @@ class OutboundHttpClient:
         pool.maxPersistentPerHost = 4
         self._pool = pool
         factory = _UrlEndpointFactory(reactor, self.filter, timeout_s, tls_trust_root(extra_ca_files))
-        self._client = treq.client.HTTPClient(Agent.usingEndpointFactory(reactor, factory, pool=pool))
+        # The Agent directly, not treq: treq runs every URL through hyperlink's to_uri(), which IDNA-encodes an
+        # IPv6 literal host ("[::1]") and fails, so IPv6 gateways could never be reached.
+        self._agent = Agent.usingEndpointFactory(reactor, factory, pool=pool)
 
     async def request(self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None,
                       max_response: int | None = None, timeout_s: float | None = None) -> HttpResponse:
@@ -268,8 +269,12 @@ class OutboundHttpClient:
         limit = max_response or self.max_response
         hdrs = {k.encode("latin-1"): [v.encode("latin-1")] for k, v in (headers or {}).items()}
 
+        if not url.isascii():  # an internationalised host name: its IDNA (punycode) form
+            url = hyperlink.EncodedURL.from_text(url).to_uri().to_text()
+        producer = FileBodyProducer(io.BytesIO(body)) if body is not None else None
+
         async def go() -> HttpResponse:
-            resp = await self._client.request(method, url, data=body, headers=hdrs)
+            resp = await self._agent.request(method.encode("ascii"), url.encode("ascii"), Headers(hdrs), producer)
             raw = await read_body(resp, limit)
             return HttpResponse(resp.code, resp.headers, raw)
 

@@ -31,7 +31,8 @@ class HttpSender:
 
     def __init__(self, clock: Any, http: Any, badge: Callable[[str, str], Awaitable[int]], profiles: Any,
                  remove_pushkey: Callable[[str, str, str], Awaitable[None]], mark: Callable[..., Awaitable[None]] | None = None,
-                 max_attempts: int = 5, base_delay_s: float = 1.0, max_delay_s: float = 300.0, max_in_flight: int = 100) -> None:
+                 max_attempts: int = 5, base_delay_s: float = 1.0, max_delay_s: float = 300.0, max_in_flight: int = 100,
+                 max_in_flight_per_user: int = 5) -> None:
         self.clock = clock
         self.http = http
         self.badge = badge
@@ -42,6 +43,21 @@ class HttpSender:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.slots = defer.DeferredSemaphore(max_in_flight)
+        # A user's pushers share a few slots of their own before they may take a global one, so one user's
+        # slow or failing gateways can never hold every slot (security review #9).
+        self.max_in_flight_per_user = max_in_flight_per_user
+        self._user_slots: dict[str, defer.DeferredSemaphore] = {}
+
+    def user_slot(self, user_id: str) -> defer.DeferredSemaphore:
+        sem = self._user_slots.get(user_id)
+        if sem is None:
+            sem = self._user_slots[user_id] = defer.DeferredSemaphore(self.max_in_flight_per_user)
+        return sem
+
+    def release_user_slot(self, user_id: str, sem: defer.DeferredSemaphore) -> None:
+        sem.release()
+        if sem.tokens == sem.limit and not sem.waiting and self._user_slots.get(user_id) is sem:
+            del self._user_slots[user_id]
 
     async def close(self) -> None:
         await self.http.close()
@@ -95,11 +111,16 @@ class HttpPusher(PusherWorker):
                 return
             attempt += 1
             try:
-                await s.slots.acquire()
+                user_sem = s.user_slot(self.pusher.user_id)
+                await user_sem.acquire()
                 try:
-                    status, resp = await s.http.post_json(url, body)
+                    await s.slots.acquire()
+                    try:
+                        status, resp = await s.http.post_json(url, body)
+                    finally:
+                        s.slots.release()
                 finally:
-                    s.slots.release()
+                    s.release_user_slot(self.pusher.user_id, user_sem)
             except defer.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - OutboundError and anything the transport raises

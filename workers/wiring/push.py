@@ -56,7 +56,8 @@ def wire(core: Core) -> None:
 
     rules = PushRulesHandler(PushRulesStore(db), write_account_data)
     stream = core.streams["events"] if "events" in getattr(core, "streams", {}) else None
-    pushers = PushersHandler(PusherStore(db), clock, stream.current if stream is not None else None)
+    pushers = PushersHandler(PusherStore(db), clock, stream.current if stream is not None else None,
+                             config.max_pushers_per_user)
     core.push_rules = rules
     core.pushers = pushers
     threepids = getattr(core, "threepids", None)
@@ -139,7 +140,7 @@ def build_push_service(core: Core, pushers: PushersHandler) -> PushService:
                               config.gateway_timeout / 1000, config.gateway_max_response_size)
     sender = HttpSender(clock, http, badge.badge, getattr(core, "profiles", None), pushers.remove, store.mark,
                         max_attempts=config.max_attempts, base_delay_s=config.retry_delay / 1000,
-                        max_delay_s=config.max_retry_delay / 1000)
+                        max_delay_s=config.max_retry_delay / 1000, max_in_flight_per_user=config.max_in_flight_per_user)
     makers: dict[str, Any] = {"http": lambda svc, p, pos: HttpPusher(svc, p, pos, sender)}
     email_maker = getattr(core, "email_pusher_factory", None)
     if email_maker is not None:

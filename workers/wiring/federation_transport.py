@@ -33,6 +33,7 @@ from federation.outbound.sender import FederationSender
 from federation.transport.client import FederationClient
 from federation.transport.discovery import Discovery, twisted_srv_lookup
 from federation.transport.server.auth import FederationAuth
+from federation.media import FederationMediaServlet, FederationMediaSource
 from federation.remote_queries import RemoteQueries
 from federation.transport.server.queries import DirectoryQueryServlet, ProfileQueryServlet
 from federation.transport.server.routes import FederationRoutes
@@ -220,6 +221,16 @@ def wire(core: Core) -> None:
     core.on_startup(start_cleanup)
 
     _wire_edus(core, sender, room_servers, routes, client)
+
+    # media: remote media for local clients (media area reads core.remote_media_source), local media served
+    core.remote_media_source = FederationMediaSource(client, well_known_http)
+
+    def register_media(router: Any) -> None:
+        repository = getattr(core, "media_repository", None)
+        if repository is not None and core.config.media.enabled:
+            FederationMediaServlet(routes, repository, core.server_name).register(router)
+
+    core.on_resource("federation", register_media)
 
     notary = NotaryServlet(keyring, core.clock)
     core.on_resource("keys", notary.register)

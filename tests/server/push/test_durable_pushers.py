@@ -1,5 +1,6 @@
 """Durable pushers: a real `sup run` process is SIGKILLed right after messages are committed, started again,
-and every notification reaches the push gateway exactly once (the gateway is started by the test)."""
+and every notification reaches the push gateway exactly once (the gateway is started by the test); an email digest
+pending when the process dies is mailed once after the restart (aiosmtpd started by the test)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import requests
 
+from tests.server.push.smtp import smtp  # noqa: F401 - fixture
 from tests.server.test_process import REPO, free_port, sup_command, wait_for
 
 V3 = "/_matrix/client/v3"
@@ -62,9 +64,9 @@ class Gateway:
         self.httpd.server_close()
 
 
-def _start(tmp_path, port: int) -> subprocess.Popen:
+def _start(tmp_path, port: int, extra: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": REPO, "SUP_LISTENERS": f"[{{port: {port}, resources: [client]}}]",
-           "SUP_PUSH__IP_RANGE_ALLOWLIST": "[127.0.0.1/32]", "SUP_REGISTRATION__ENABLED": "true", "SUP_REGISTRATION__BCRYPT_ROUNDS": "4", "SUP_PUSH__RETRY_DELAY": "50", "SUP_PUSH__MAX_RETRY_DELAY": "200"}
+           "SUP_PUSH__IP_RANGE_ALLOWLIST": "[127.0.0.1/32]", "SUP_REGISTRATION__ENABLED": "true", "SUP_REGISTRATION__BCRYPT_ROUNDS": "4", "SUP_PUSH__RETRY_DELAY": "50", "SUP_PUSH__MAX_RETRY_DELAY": "200", **(extra or {})}
     log = open(tmp_path / "sup.log", "a")
     return subprocess.Popen(sup_command() + ["run", "--data-dir", str(tmp_path / "data")], cwd=tmp_path, env=env,
                             stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -125,3 +127,50 @@ def test_sigkill_after_commit_every_notification_exactly_once(tmp_path) -> None:
         if os.environ.get("SUP_TEST_SHOW_LOG"):
             print((tmp_path / "sup.log").read_text())
     _ = got
+
+
+def test_sigkill_before_the_email_digest_is_due_mail_still_arrives_once(tmp_path, smtp) -> None:
+    """An email notification pending when the process dies is read back after the restart and mailed once."""
+    from urllib.parse import urlparse
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    extra = {"SUP_EMAIL__SMTP_HOST": "127.0.0.1", "SUP_EMAIL__SMTP_PORT": str(smtp.port), "SUP_EMAIL__TLS": "none",
+             "SUP_EMAIL__FROM": "SUP <noreply@test.local>", "SUP_EMAIL__NOTIF_DELAY": "3000", "SUP_EMAIL__PUBLIC_BASE_URL": base}
+    proc = _start(tmp_path, port, extra)
+    try:
+        wait_for(base + "/_matrix/client/versions")
+        a, at = _register(base, "alice")
+        b, bt = _register(base, "bob")
+        auth_a, auth_b = {"Authorization": f"Bearer {at}"}, {"Authorization": f"Bearer {bt}"}
+        r = requests.post(base + V3 + "/account/3pid/email/requestToken", headers=auth_b, timeout=10,
+                          json={"email": "bob@example.org", "client_secret": "cs", "send_attempt": 1})
+        assert r.status_code == 200, r.text
+        sid = r.json()["sid"]
+        [mail] = smtp.wait_for(1)
+        [link] = [u for u in mail.links() if "submit_token" in u]
+        assert requests.get(base + urlparse(link).path + "?" + urlparse(link).query, timeout=10).status_code == 200
+        body = {"sid": sid, "client_secret": "cs"}
+        session = requests.post(base + V3 + "/account/3pid/add", json=body, headers=auth_b, timeout=10).json()["session"]
+        r = requests.post(base + V3 + "/account/3pid/add", headers=auth_b, timeout=10, json={**body, "auth": {
+            "type": "m.login.password", "identifier": {"type": "m.id.user", "user": b}, "password": "correct horse battery", "session": session}})
+        assert r.status_code == 200, r.text
+        pusher = {"kind": "email", "app_id": "m.email", "pushkey": "bob@example.org", "app_display_name": "Email",
+                  "device_display_name": "bob@example.org", "lang": "en", "data": {}}
+        assert requests.post(base + V3 + "/pushers/set", json=pusher, headers=auth_b, timeout=10).status_code == 200
+        room = requests.post(base + V3 + "/createRoom", json={"preset": "private_chat", "invite": [b]}, headers=auth_a, timeout=10).json()["room_id"]
+        assert requests.post(base + V3 + f"/rooms/{room}/join", json={}, headers=auth_b, timeout=10).status_code == 200
+        _send(base, at, room, 1)
+        proc.send_signal(signal.SIGKILL)  # the digest was due in 3 s: it was pending in memory only
+        proc.wait(timeout=30)
+        assert len(smtp.messages) == 1
+
+        proc = _start(tmp_path, port, extra)
+        wait_for(base + "/_matrix/client/versions")
+        mails = smtp.wait_for(2, timeout=30)
+        time.sleep(1.5)
+        assert len(smtp.messages) == 2, [m.message["Subject"] for m in smtp.messages]
+        assert "m1" in mails[1].part("plain") and mails[1].rcpt_tos == ["bob@example.org"]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

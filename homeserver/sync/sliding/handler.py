@@ -4,6 +4,7 @@ the /sync notifier until something is to be sent (or ``timeout``), store the con
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -26,6 +27,38 @@ SLIDING_COMPUTE = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 ACTIVITY_CACHE = 200_000
+LAZY_CONNECTIONS = 10_000
+LAZY_POSITIONS = 4
+
+
+class LazyMembers:
+    """Per connection and ``pos``: room -> {user: member event id} the client holds (lazy-loaded members).
+
+    In memory only, bounded (LRU). A ``pos`` not found (restart, eviction) means "unknown": members are sent
+    again, which is always correct, only redundant."""
+
+    def __init__(self) -> None:
+        self._by_conn: OrderedDict[tuple[str, str, str], OrderedDict[str, dict[str, dict[str, str]]]] = OrderedDict()
+
+    def get(self, conn: ConnectionState) -> dict[str, dict[str, str]]:
+        per = self._by_conn.get((conn.user_id, conn.device_id, conn.conn_id))
+        if per is None or conn.pos is None:
+            return {}
+        return per.get(conn.pos) or {}
+
+    def put(self, conn: ConnectionState, known: dict[str, dict[str, str]]) -> None:
+        if conn.pos is None:
+            return
+        key = (conn.user_id, conn.device_id, conn.conn_id)
+        per = self._by_conn.get(key)
+        if per is None:
+            per = self._by_conn[key] = OrderedDict()
+            while len(self._by_conn) > LAZY_CONNECTIONS:
+                self._by_conn.popitem(last=False)
+        self._by_conn.move_to_end(key)
+        per[conn.pos] = known
+        while len(per) > LAZY_POSITIONS:
+            per.popitem(last=False)
 
 
 class SlidingSyncHandler:
@@ -48,6 +81,7 @@ class SlidingSyncHandler:
         self._receipts_moved = receipts_moved
         self._presence = presence
         self._room_types: dict[str, str | None] = {}  # shared by every request's RoomFacts
+        self.lazy_members = LazyMembers()
         self._activity: dict[str, int] = {}  # room -> position of its latest event (database, then notifier)
         notifier.add_listener(self._on_notify)
 
@@ -97,10 +131,11 @@ class SlidingSyncHandler:
             if first or since is None or self._tracker.has_changes(req.user_id, joined, since, now):
                 first = False
                 started = self._clock.time()
-                body, rooms, sent = await self._compute(req, conn, since, now, memberships, ignored)
+                body, rooms, sent, lazy = await self._compute(req, conn, since, now, memberships, ignored)
                 SLIDING_COMPUTE.labels("initial" if since is None else "incremental").observe(max(0.0, self._clock.time() - started))
                 if sent or since is None:
                     saved = await self.connections.save(conn, now, rooms)
+                    self.lazy_members.put(saved, lazy)
                     body["pos"] = saved.pos
                     return body
                 since = now
@@ -121,7 +156,8 @@ class SlidingSyncHandler:
         return body
 
     async def _compute(self, req: SlidingRequest, conn: ConnectionState, since: StreamToken | None, now: StreamToken,
-                       memberships: dict[str, Any], ignored: frozenset[str]) -> tuple[dict[str, Any], dict[str, RoomStatus], bool]:
+                       memberships: dict[str, Any], ignored: frozenset[str]
+                       ) -> tuple[dict[str, Any], dict[str, RoomStatus], bool, dict[str, dict[str, str]]]:
         user_id = req.user_id
         now_events = now.get("events")
         cands = candidates(user_id, memberships, conn.rooms, ignored)
@@ -154,8 +190,11 @@ class SlidingSyncHandler:
                             room_id in receipts_moved)
             if job is not None:
                 jobs.append(job)
+        lazy_known = self.lazy_members.get(conn)
+        lazy_sent: dict[str, dict[str, str]] = {}
         rendered = await self._renderer.render(user_id, req.device_id, jobs, since.get("events") if since else None,
-                                               now_events, ignored)
+                                               now_events, ignored, lazy_known, lazy_sent)
+        lazy = {**lazy_known, **lazy_sent} if lazy_sent else lazy_known
         if any(j.initial and j.membership.membership != "invite" for j in jobs):
             dm = await facts.direct()  # is_dm on initial results (invites: from the invite's is_direct)
             for j in jobs:
@@ -195,7 +234,7 @@ class SlidingSyncHandler:
         }
         if req.txn_id is not None:
             body["txn_id"] = req.txn_id
-        return body, new_rooms, bool(rendered) or ext_sent
+        return body, new_rooms, bool(rendered) or ext_sent, lazy
 
     @staticmethod
     def _job(room_id: str, m: Any, cfg: RoomConfig, sig: str, names: list[str], prev: RoomStatus | None, activity: int,

@@ -59,14 +59,19 @@ class RoomRenderer:
         self._sliding_store = sliding_store
 
     async def render(self, user_id: str, device_id: str | None, jobs: list[RenderJob], since_events: int | None,
-                     now_events: int, ignored: frozenset[str]) -> dict[str, dict[str, Any]]:
+                     now_events: int, ignored: frozenset[str], lazy_known: dict[str, dict[str, str]] | None = None,
+                     lazy_sent: dict[str, dict[str, str]] | None = None) -> dict[str, dict[str, Any]]:
+        """Room results for ``jobs``. ``lazy_known``: room -> {user: member event id} the client already holds on
+        this connection (lazy members it has are not sent again); ``lazy_sent`` is filled with what it holds after
+        this response, for the rooms rendered."""
         out: dict[str, dict[str, Any]] = {}
         stripped = [j for j in jobs if j.stripped]
         full = [j for j in jobs if not j.stripped]
         if stripped:
             out.update(await self._render_stripped(user_id, stripped))
         if full:
-            out.update(await self._render_rooms(user_id, device_id, full, since_events, now_events, ignored))
+            out.update(await self._render_rooms(user_id, device_id, full, since_events, now_events, ignored,
+                                                lazy_known or {}, lazy_sent))
         return out
 
     # ---- invites and knocks: only what the invite/knock carried ----
@@ -110,7 +115,8 @@ class RoomRenderer:
 
     # ---- rooms the user is or was joined to ----
     async def _render_rooms(self, user_id: str, device_id: str | None, jobs: list[RenderJob], since_events: int | None,
-                            now_events: int, ignored: frozenset[str]) -> dict[str, dict[str, Any]]:
+                            now_events: int, ignored: frozenset[str], lazy_known: dict[str, dict[str, str]],
+                            lazy_sent: dict[str, dict[str, str]] | None) -> dict[str, dict[str, Any]]:
         by_id = {j.room_id: j for j in jobs}
 
         def pred(r: Any) -> bool:
@@ -183,15 +189,25 @@ class RoomRenderer:
                     members_changed.add(j.room_id)
             elif any(r.type == "m.room.member" for r in rows):
                 members_changed.add(j.room_id)
+            # lazy members: what the client holds of this room on this connection is still valid unless the result
+            # replaces the room (initial) or has a gap (limited: the MSC has clients flush their member cache)
+            fresh_members = j.initial or j.full_state or j.expanded or bool(limited.get(j.room_id))
+            held = {} if fresh_members else lazy_known.get(j.room_id, {})
             if rs.lazy and rows:
                 wanted = {r.sender for r in rows}
                 wanted.update(r.state_key for r in rows if r.type == "m.room.member" and r.state_key)
                 keys = [("m.room.member", u) for u in wanted if ("m.room.member", u) not in ids]
                 if keys:
-                    ids.update(await self._state.get_state_values(set_id, keys))
+                    found = await self._state.get_state_values(set_id, keys)
+                    ids.update({k: v for k, v in found.items() if held.get(k[1]) != v})
             # state events in the timeline are not repeated unless the client asked for them explicitly
             in_timeline = {r.event_id for r in rows}
             state_ids[j.room_id] = {k: v for k, v in ids.items() if v not in in_timeline or j.initial}
+            if lazy_sent is not None:
+                now_held = dict(held)
+                now_held.update({k[1]: v for k, v in state_ids[j.room_id].items() if k[0] == "m.room.member"})
+                now_held.update({r.state_key: r.event_id for r in rows if r.type == "m.room.member" and r.state_key})
+                lazy_sent[j.room_id] = now_held
 
         # heroes (only for rooms without a name) and member counts: from the in-memory room snapshot when it is
         # there, else one batched read of current state (no snapshot load per room on a cold server)

@@ -240,3 +240,31 @@ def test_extension_list_and_room_scopes(server: Any) -> None:
     assert set(resp["extensions"]["account_data"]["rooms"]) == {r_b, r_sub}
     assert {"type": "m.x", "content": {"room": r_b}} in resp["extensions"]["account_data"]["rooms"][r_b]
     assert "receipts" not in resp["extensions"]  # not asked for
+
+
+def test_lazy_members_sent_once_per_connection(server: Any) -> None:
+    alice, atok = register(server, "alice")
+    bob, btok = register(server, "bob")
+    carol, ctok = register(server, "carol")
+    room = create_room(server, atok, preset="public_chat")
+    for tok in (btok, ctok):
+        assert join(server, tok, room).status_code == 200
+    send(server, btok, room, "b1")
+    body = {"lists": {"l": {"ranges": [[0, 0]], "timeline_limit": 1, "required_state": [["m.room.member", "$LAZY"]]}}}
+    first = _post(server, atok, body)
+
+    def members(resp: dict[str, Any]) -> set[str]:
+        return {e["state_key"] for e in resp["rooms"].get(room, {}).get("required_state", []) if e["type"] == "m.room.member"}
+
+    assert members(first) == {bob}
+    send(server, btok, room, "b2")
+    second = _post(server, atok, body, pos=first["pos"])
+    assert second["rooms"][room]["timeline"][0]["content"]["body"] == "b2" and members(second) == set()
+    send(server, ctok, room, "c1")
+    third = _post(server, atok, body, pos=second["pos"])
+    assert members(third) == {carol}
+    # a gap (limited): the client flushes its member cache, so they come again
+    for i in range(3):
+        send(server, btok, room, f"gap{i}")
+    fourth = _post(server, atok, body, pos=third["pos"])
+    assert fourth["rooms"][room]["limited"] is True and members(fourth) == {bob}

@@ -14,6 +14,7 @@ ROLE = Role(
         "workers.wiring.accounts",
         "workers.wiring.rooms",
         "workers.wiring.sync",
+        "workers.wiring.email",  # email pushers (digests) need the mailer and templates
         "workers.wiring.push",
         "workers.wiring.replication",
     ),

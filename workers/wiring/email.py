@@ -25,6 +25,13 @@ from storage.stores.notifications import NotificationsStore
 from storage.stores.pushers import PusherStore
 from storage.stores.threepids import ThreepidInUse, ThreepidStore
 from workers.core import Core
+from workers.roles import Area
+
+# Everything is optional: without email.smtp_host the area does nothing (so it provides nothing unconditionally).
+AREA = Area(
+    "email",
+    uses=("ui_auth", "registration", "accounts", "event_store", "room_cache", "profiles"),
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +94,7 @@ def wire(core: Core) -> None:
 
     # ---- email notifications ----
     links = UnsubscribeLinks(core.signing_key.encode(), base_url)
-    pushers = getattr(core, "pushers", None)
     core.on_resource("client", EmailLinksServlet(validator, links, _LazyPushers(core), templates, email.app_name).register)
-    _ = pushers
     if not email.enable_notifs or getattr(core, "event_store", None) is None:
         return
     events = core.event_store

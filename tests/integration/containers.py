@@ -124,9 +124,15 @@ def build_image(tag: str | None = None) -> tuple[str, float]:
                "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
                "-v", f"{ca}:/etc/build-host-ca.crt:ro", "-v", f"{pip_conf}:/etc/pip.conf:ro",
                "-f", os.path.join(REPO, "contrib/docker/Dockerfile"), "-t", tag, REPO, timeout=900)
-        return tag, time.monotonic() - start
+        elapsed = time.monotonic() - start
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # keep the store small: older test images and the build stages left behind by earlier sources
+    for old in podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.decode().split():
+        if old.startswith("localhost/sup:test-") and old != tag:
+            podman("rmi", old, check=False)
+    podman("image", "prune", "-f", "--filter", "label=org.sup.stage=build", check=False)
+    return tag, elapsed
 
 
 def image_size_mb(tag: str) -> float:

@@ -104,11 +104,22 @@ def test_podman_compose_renders(name):
         if IN_CI:
             pytest.fail("podman-compose is not installed (.ci/run installs it)")
         pytest.skip("podman-compose is not installed")
-    r = subprocess.run([tool, "-f", os.path.join(DOCKER, name), "--dry-run", "up", "-d"], capture_output=True, text=True,
-                       timeout=120, cwd=DOCKER)
+    from tests.integration.containers import podman_env
+
+    project = "supdry" + os.urandom(4).hex()
+    try:
+        r = subprocess.run([tool, "-p", project, "-f", os.path.join(DOCKER, name), "--dry-run", "up", "-d"], capture_output=True,
+                           text=True, timeout=120, cwd=DOCKER, env=podman_env())
+    finally:  # podman-compose 1.0's dry run still creates the project's network and named volumes
+        for kind in ("volume", "network"):
+            listing = subprocess.run(["podman", kind, "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
+                                     env=podman_env(), timeout=60).stdout.split()
+            doomed = [n for n in listing if n.startswith(project + "_")]
+            if doomed:
+                subprocess.run(["podman", kind, "rm", "-f", *doomed], capture_output=True, env=podman_env(), timeout=60)
     assert r.returncode == 0, r.stderr[-2000:]
     runs = [line for line in r.stdout.splitlines() if line.startswith("podman run ")]
-    planned = {re.search(r"--name=\S+?_(\S+)_1 ", line).group(1) for line in runs}
+    planned = {re.search(rf"--name={project}_(\S+)_1 ", line).group(1) for line in runs}
     services = load(name)["services"]
     assert {n for n, s in services.items() if not s.get("profiles")} <= planned
     for svc, body in services.items():

@@ -74,3 +74,6 @@ def test_all_in_one_compose_runs():
         assert int(count.stdout.decode().strip()) == 1
     finally:
         compose("down", "-v", timeout=180)
+        containers.podman("network", "rm", "-f", f"{project}_default", check=False)
+        for volume in containers.podman("volume", "ls", "-q", "--filter", f"name={project}_", check=False).stdout.decode().split():
+            containers.podman("volume", "rm", "-f", volume, check=False)

@@ -120,5 +120,5 @@ def test_image_build_run_restart():
         print(f"\nIMAGE {tag}: size {size_mb:.0f} MB, build {build_s:.0f} s (0 = cached), cold start {cold_start:.1f} s,"
               f" restart {warm_start:.1f} s")
     finally:
-        containers.podman("rm", "-f", "-t", "0", name, check=False)
+        containers.podman("rm", "-f", "-v", "-t", "0", name, check=False)  # -v: the anonymous /data/media volume too
         containers.podman("volume", "rm", "-f", volume, check=False)

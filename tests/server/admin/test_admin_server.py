@@ -110,3 +110,29 @@ def test_coverage_table_is_generated_from_the_route_table():
     with open(path, encoding="utf-8") as f:
         on_disk = f.read()
     assert on_disk == markdown(), "docs/admin-api.md is stale: run `python -m workers.cli admin-routes --markdown > docs/admin-api.md`"
+
+
+def test_every_admin_route_refuses_non_admins(sqlite_server):
+    """Each Synapse admin route (but shared-secret registration) answers 401 without a token and 403 M_FORBIDDEN
+    to an ordinary user, whatever the path parameters: never a 500, never data."""
+    from workers.commands.admin_routes import admin_routes
+
+    server = sqlite_server
+    alice = user(server, "alice")["access_token"]
+    values = {"user_id": "@alice:test.local", "room_id": "!r:test.local", "event_id": "$e", "device_id": "D",
+              "server_name": "test.local", "media_id": "m", "token": "t", "report_id": "1", "delete_id": "d",
+              "purge_id": "p", "redact_id": "r", "txn_id": "1"}
+    checked = 0
+    for route in admin_routes():
+        if not route.pattern.startswith("/_synapse/admin/") or route.pattern == "/_synapse/admin/v1/register":
+            continue
+        path = route.pattern
+        for key, value in values.items():
+            path = path.replace("{" + key + "}", value)
+        assert "{" not in path, path
+        anonymous = server.request(route.method, path, json={})
+        assert anonymous.status_code == 401, (route.method, path, anonymous.status_code, anonymous.text)
+        r = server.request(route.method, path, token=alice, json={})
+        assert (r.status_code, r.json().get("errcode")) == (403, "M_FORBIDDEN"), (route.method, path, r.status_code, r.text)
+        checked += 1
+    assert checked >= 80

@@ -100,7 +100,7 @@ class CrossSigningHandler:
             for key_type, (pub, key) in new.items():
                 E2EKeyStore.set_cross_signing_key_txn(txn, user_id, key_type, pub, key, now)
 
-        await self.device_lists.write_with_change("cross_signing_upload", user_id, write)
+        await self.device_lists.write_with_change("cross_signing_upload", user_id, write, kind="signing_key")
         return {}
 
     async def upload_signatures(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:

@@ -61,6 +61,9 @@ class DeviceListHandler:
         self.clock = clock
         self.server_name = server_name
         self.rooms: RoomMembershipSource = rooms or NoRooms()
+        # federation's durable outbox for local users' changes (outbox_txn(txn, user, device, pos, kind, now) ->
+        # destinations; committed(destinations)); None: no federation
+        self.remote_outbox: Any = None
 
     def set_rooms(self, rooms: RoomMembershipSource) -> None:
         self.rooms = rooms
@@ -68,29 +71,39 @@ class DeviceListHandler:
     def _is_local(self, user_id: str) -> bool:
         return user_id.endswith(":" + self.server_name)
 
-    async def write_with_change(self, name: str, user_id: str, fn: Callable[..., Any] | None, *args: Any) -> Any:
-        """Run ``fn(txn, *args)`` and record a device-list change of ``user_id`` in the same transaction, then notify."""
+    async def write_with_change(self, name: str, user_id: str, fn: Callable[..., Any] | None, *args: Any,
+                                device_id: str | None = None, kind: str = "device") -> Any:
+        """Run ``fn(txn, *args)`` and record a device-list change of ``user_id`` in the same transaction, then notify.
+
+        For a local user, the federation outbox (``remote_outbox``) writes the update for other servers in the
+        same transaction: ``kind`` is ``device`` (``device_id`` changed) or ``signing_key`` (cross-signing keys)."""
         pos = self.stream.allocate()
         now = self.clock.time_msec()
+        outbox = self.remote_outbox if self._is_local(user_id) else None
+        woken: list[str] = []
 
         def txn_fn(txn: Txn) -> Any:
             result = fn(txn, *args) if fn is not None else None
             DeviceListStore.record_change_txn(txn, pos, [user_id], now)
+            if outbox is not None:
+                woken[:] = outbox.outbox_txn(txn, user_id, device_id, pos, kind, now)
             return result
 
         try:
             result = await self.db.run(name, txn_fn)
         finally:
             self.stream.finish(pos)
+        if outbox is not None and woken:
+            outbox.committed(woken)
         await self._notify_change(pos, user_id)
         return result
 
-    async def mark_changed(self, user_id: str) -> None:
-        await self.write_with_change("device_list_mark_changed", user_id, None)
+    async def mark_changed(self, user_id: str, device_id: str | None = None) -> None:
+        await self.write_with_change("device_list_mark_changed", user_id, None, device_id=device_id)
 
     async def on_device_renamed(self, user_id: str, device_id: str) -> None:
         """A display name is part of the device list others see (``unsigned.device_display_name``)."""
-        await self.mark_changed(user_id)
+        await self.mark_changed(user_id, device_id)
 
     async def _notify_change(self, pos: int, user_id: str) -> None:
         try:

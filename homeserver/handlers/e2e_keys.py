@@ -239,7 +239,7 @@ class E2EKeysHandler:
 
         try:
             if new_device_keys is not None:
-                counts = await self.device_lists.write_with_change("e2e_upload_keys", user_id, write)
+                counts = await self.device_lists.write_with_change("e2e_upload_keys", user_id, write, device_id=device_id)
             else:
                 counts = await self.db.run("e2e_upload_keys", write)
         except OneTimeKeyConflict as e:
@@ -428,7 +428,7 @@ class E2EKeysHandler:
     # ---- device hooks (registered with the accounts area) ----
     async def on_device_created(self, user_id: str, device_id: str, *_: Any) -> None:
         self.keys_changed(user_id, device_id)
-        await self.device_lists.mark_changed(user_id)
+        await self.device_lists.mark_changed(user_id, device_id)
 
     async def on_device_deleted(self, user_id: str, device_id: str, *_: Any) -> None:
         """Remove the device's keys, one-time and fallback keys and to-device inbox; record a device-list change."""
@@ -439,7 +439,7 @@ class E2EKeysHandler:
             DehydratedDeviceStore.delete_txn(txn, user_id, device_id)
 
         try:
-            await self.device_lists.write_with_change("e2e_device_deleted", user_id, fn)
+            await self.device_lists.write_with_change("e2e_device_deleted", user_id, fn, device_id=device_id)
         finally:
             self.keys_changed(user_id, device_id)
 

@@ -53,6 +53,23 @@ class FederationOutboundStore:
         if rows:
             txn.execute_many("INSERT INTO federation_edu_outbox (destination, edu_type, content, created_ts) VALUES (?, ?, ?, ?)", rows)
 
+    @staticmethod
+    def servers_sharing_rooms_txn(txn: Txn, user_id: str) -> set[str]:
+        """Servers with a member joined to any room ``user_id`` is joined to (ours included)."""
+        rows = txn.query(
+            "SELECT DISTINCT m.state_key FROM current_state m JOIN current_state u ON u.room_id = m.room_id"
+            " WHERE u.type = 'm.room.member' AND u.state_key = ? AND u.membership = 'join'"
+            " AND m.type = 'm.room.member' AND m.membership = 'join'",
+            (user_id,),
+        )
+        return {r[0].partition(":")[2] for r in rows}
+
+    @staticmethod
+    def previous_device_list_stream_txn(txn: Txn, user_id: str, before: int) -> int | None:
+        """The user's previous device-list change position (the ``prev_id`` of the next update), if still kept."""
+        value = txn.query_value("SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = ? AND stream_id < ?", (user_id, before))
+        return None if value is None else int(value)
+
     async def add_edus(self, now_ms: int, edus: list[tuple[str, str, dict[str, Any]]]) -> None:
         await self.db.run("federation_add_edus", self.add_edus_txn, now_ms, edus)
 

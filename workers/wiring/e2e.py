@@ -106,6 +106,7 @@ def wire(core: Core) -> None:
     dehydrated_store = DehydratedDeviceStore(db)
 
     device_lists = DeviceListHandler(db, device_list_store, device_lists_stream, core.notifier, clock, core.server_name, _RoomsAdapter(core))
+    device_lists.remote_outbox = getattr(core, "federation_device_lists", None)  # durable updates for other servers
     remote_keys = getattr(core, "federation_e2e_keys", None)
     remote_to_device = getattr(core, "federation_to_device", None)
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from federation.edus.device_lists import FederationDeviceLists
 from federation.edus.dispatcher import EduDispatcher
 from federation.edus.e2e import FederationKeys, UserKeysServlet
 from federation.edus.ephemeral import EphemeralEdus
@@ -132,6 +133,10 @@ def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers,
     dispatcher.register("m.receipt", ephemeral.on_receipt)
     core.notifier.add_listener(ephemeral.on_notify)
     core.federation_e2e_keys = FederationKeys(client)
+    device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None))
+    core.federation_device_lists = device_lists  # the e2e area installs it as DeviceListHandler.remote_outbox
+    dispatcher.register("m.device_list_update", device_lists.on_device_list_update)
+    dispatcher.register("m.signing_key_update", device_lists.on_signing_key_update)
 
     def register_user_keys(router: Any) -> None:
         keys = getattr(core, "e2e_keys", None)

@@ -141,3 +141,50 @@ def test_typing_and_receipts_in_and_out(make_federating_server, fake_remote) -> 
     assert bob in typing["content"]["user_ids"] and "@eve:elsewhere.test" not in typing["content"]["user_ids"]
     receipts = next(e for e in ephemeral if e["type"] == "m.receipt")
     assert receipts["content"][event_id]["m.read"][bob]["thread_id"] == "main"
+
+
+def test_edus_between_joined_sup_servers(make_federating_server) -> None:
+    """In a room joined across two SUP servers: typing, receipts and device-list updates flow both ways."""
+    from urllib.parse import quote
+
+    from tests.federation.test_joins import _wait_for_body
+
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = new_user(a, "alice")
+    bob = new_user(b, "bob")
+    room_id = a.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
+    r = b.post(V3 + f"/join/{quote(room_id)}", token=bob.token, params={"server_name": a.server_name})
+    assert r.status_code == 200, r.text
+    eid = a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/a1", token=alice.token, json={"msgtype": "m.text", "body": "hello"}).json()["event_id"]
+    _wait_for_body(b, bob.token, room_id, "hello")
+    since_a = _sync(a, alice.token)["next_batch"]
+    since_b = _sync(b, bob.token)["next_batch"]
+
+    a.put(V3 + f"/rooms/{quote(room_id)}/typing/{quote(alice.user_id)}", token=alice.token, json={"typing": True, "timeout": 20000})
+    b.post(V3 + f"/rooms/{quote(room_id)}/receipt/m.read/{quote(eid)}", token=bob.token, json={})
+    assert upload(b, bob, {"device_keys": bob.device_keys()}).status_code == 200
+
+    def typing_on_b() -> bool:
+        body = _sync(b, bob.token, since_b, timeout=500)
+        eph = body.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])
+        return any(e["type"] == "m.typing" and alice.user_id in e["content"]["user_ids"] for e in eph)
+
+    _wait(typing_on_b, 15)
+    seen: dict[str, Any] = {"receipt": False, "changed": False}
+
+    def on_a() -> bool:
+        nonlocal since_a
+        body = _sync(a, alice.token, since_a, timeout=500)
+        since_a = body["next_batch"]
+        eph = body.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])
+        if any(e["type"] == "m.receipt" and bob.user_id in e["content"].get(eid, {}).get("m.read", {}) for e in eph):
+            seen["receipt"] = True
+        if bob.user_id in body.get("device_lists", {}).get("changed", []):
+            seen["changed"] = True
+        return seen["receipt"] and seen["changed"]
+
+    _wait(on_a, 15)
+    q = a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {bob.user_id: []}})
+    assert bob.device_id in q.json()["device_keys"][bob.user_id]
+    assert b.db_query("SELECT COUNT(*) FROM federation_edu_outbox") == [(0,)]

@@ -194,7 +194,8 @@ class PushService:
                  joined_rooms: Callable[[str], Awaitable[list[str]]], current_position: Callable[[], int],
                  make_worker: Callable[[PushService, Pusher, int], PusherWorker | None], *, max_age_ms: int,
                  queue_size: int = 1000, batch_size: int = 200, flush_interval_s: float = 2.0, poll_interval_s: float = 5.0,
-                 max_catchups: int = 10, badge: Any = None) -> None:
+                 max_catchups: int = 10, badge: Any = None,
+                 reload: Callable[[], Awaitable[list[Pusher]]] | None = None, reload_interval_s: float = 10.0) -> None:
         self.clock = clock
         self.source = source
         self.store = store
@@ -210,6 +211,9 @@ class PushService:
         self.idle_flush_interval_s = max(flush_interval_s, 30.0)
         self.poll_interval_s = poll_interval_s
         self.badge = badge
+        # a separate pusher process does not hear of pushers set elsewhere: it re-reads them every reload_interval_s
+        self.reload = reload
+        self.reload_interval_s = reload_interval_s
         self.position = current_position()  # every event <= position has been offered to the workers
         self.workers: dict[Key, PusherWorker] = {}
         self._by_user: dict[str, list[PusherWorker]] = {}
@@ -260,6 +264,18 @@ class PushService:
                 self._add(p)
             else:
                 w.update(p)
+
+    def sync_all(self, pushers: list[Pusher]) -> None:
+        """Make the workers match ``pushers`` (every pusher there is)."""
+        by_user: dict[str, list[Pusher]] = {}
+        for p in pushers:
+            by_user.setdefault(p.user_id, []).append(p)
+        for user_id in set(by_user) | {k[0] for k in self.workers}:
+            self.pushers_changed(user_id, by_user.get(user_id, []))
+
+    async def _reload(self) -> None:
+        if self.reload is not None and not self._stopped:
+            self.sync_all(await self.reload())
 
     def users_with_pushers(self) -> int:
         return len(self._by_user)
@@ -367,8 +383,12 @@ class PushService:
             return
 
         last_flush = [self.clock.time()]
+        last_reload = [self.clock.time()]
 
         def tick() -> None:
+            if self.reload is not None and self.clock.time() - last_reload[0] >= self.reload_interval_s:
+                last_reload[0] = self.clock.time()
+                defer.ensureDeferred(self._reload()).addErrback(lambda f: logger.warning("reloading pushers failed: %s", f.getErrorMessage()))
             self.poke()
             # positions that only moved because nothing notified are cheap to redo after a crash (deliveries are
             # persisted as they happen): write them in one batch now and then, not on every tick

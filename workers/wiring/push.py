@@ -150,9 +150,16 @@ def build_push_service(core: Core, pushers: PushersHandler) -> PushService:
         maker = makers.get(p.kind)
         return maker(svc, p, pos) if maker is not None else None
 
+    async def load_all() -> list[Pusher]:
+        return await db.run("reload_pushers", PusherStore.load_all_txn)
+
+    # in a deployment, pushers are set through other processes: re-read them now and then
+    reload = load_all if getattr(core, "deployment", None) is not None else None
+
     pool = PushService(clock, PushEventsStore(db, core.event_store), store, evaluator, core.room_cache, joined_rooms, stream.current,
                        make_worker, max_age_ms=config.max_age, queue_size=config.queue_size,
-                       flush_interval_s=config.poll_interval / 1000, poll_interval_s=config.poll_interval / 1000, badge=badge)
+                       flush_interval_s=config.poll_interval / 1000, poll_interval_s=config.poll_interval / 1000, badge=badge,
+                       reload=reload, reload_interval_s=max(10.0, config.poll_interval / 1000))
     pushers.add_listener(pool)
     core.pusher_pool = pool
     core.push_badge = badge

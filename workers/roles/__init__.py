@@ -50,7 +50,7 @@ class Role:
     resources: tuple[str, ...] = ("client",)
     description: str = ""
     # Background jobs this role runs ("*": all). Jobs: pushers, media_jobs, e2e_cleanup, prune_txn_ids,
-    # redacted_content_purge, presence_timeouts. Each job runs in exactly one role of a deployment.
+    # redacted_content_purge, presence_timeouts, sliding_sync_expiry. Each job runs in exactly one role of a deployment.
     jobs: tuple[str, ...] = ("*",)
     # Route names (exact, or prefix ending in "*") this role serves on its public listener; empty = every
     # route of its resources. ``sup generate-routes`` turns these into the reverse proxy's map.

@@ -20,28 +20,32 @@ from homeserver.sync.sliding.render import RoomRenderer
 from storage.stores.sliding_sync import SlidingSyncStore
 from storage.stores.stream_sync import SyncStore
 from workers.core import Core
+from workers.roles import Area
 
 logger = logging.getLogger(__name__)
 EXPIRE_EVERY_S = 3600.0
 
+AREA = Area(
+    "sliding_sync",
+    needs=("auth", "sync_handler", "event_store", "state_store", "room_cache"),
+    provides=("sliding_sync",),
+    uses=("push_counts", "visibility", "presence", "to_device"),
+)
+
 
 def wire(core: Core) -> None:
-    sync_handler = getattr(core, "sync_handler", None)
-    auth = getattr(core, "auth", None)
-    needed = ("event_store", "state_store", "room_cache")
-    if sync_handler is None or auth is None or not all(hasattr(core, a) for a in needed):
-        logger.warning("sliding sync not served: the sync/rooms areas are not wired in this process")
-        return
+    sync_handler = core.sync_handler
+    auth = core.auth
     rooms_provider = sync_handler.provider("events")
     if rooms_provider is None:
-        logger.warning("sliding sync not served: no rooms provider")
-        return
+        raise RuntimeError("sliding sync needs the sync area's rooms provider")
     db, clock = core.db, core.clock
     store = SlidingSyncStore(db)
     push_counts = getattr(core, "push_counts", None)
     renderer = RoomRenderer(rooms_provider, SyncStore(db, core.event_store), core.state_store, core.event_store,
                             core.room_cache, getattr(core, "visibility", None), push_counts, store)
-    extensions = Extensions(sync_handler.provider, sync_handler.tracker, lambda: getattr(core, "to_device", None))
+    to_device = getattr(core, "to_device", None)  # e2e is wired before us in every role that has both
+    extensions = Extensions(sync_handler.provider, sync_handler.tracker, lambda: to_device)
     connections = ConnectionStore(store, clock)
     receipts_moved: Any = push_counts.rooms_with_new_receipts if push_counts is not None else None
     handler = SlidingSyncHandler(clock, core.notifier, sync_handler, connections, renderer, extensions, store,
@@ -49,18 +53,10 @@ def wire(core: Core) -> None:
     core.sliding_sync = handler
     core.on_resource("client", SlidingSyncServlet(auth, handler).register)
 
-    def start_expiry() -> None:
-        from twisted.internet import defer
+    async def expire() -> None:
+        n = await connections.expire()
+        if n:
+            logger.info("expired %d sliding sync connections", n)
 
-        async def expire() -> None:
-            try:
-                n = await connections.expire()
-                if n:
-                    logger.info("expired %d sliding sync connections", n)
-            except Exception:
-                logger.exception("expiring sliding sync connections failed")
-
-        call = clock.looping_call(lambda: defer.ensureDeferred(expire()), EXPIRE_EVERY_S)
-        core.on_shutdown(lambda: call.stop() if call.running else None)
-
-    core.on_startup(start_expiry)
+    if core.runs("sliding_sync_expiry"):
+        core.on_startup(lambda: core.background.looping("sliding_sync_expiry", expire, EXPIRE_EVERY_S, clock, now=False))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -147,14 +147,18 @@ class PusherWorker:
         svc = self.service
         user_id = self.pusher.user_id
         async with svc.catchup_slot():
-            rooms = await svc.joined_rooms(user_id)
+            rooms = dict(await svc.joined_rooms(user_id))  # room -> join | invite
             while not self.stopped and self.pos < bound:
                 min_ts = svc.clock.time_msec() - svc.max_age_ms
-                rows = await svc.source.room_events_after(rooms, self.pos, bound, min_ts, svc.batch_size)
+                rows = await svc.source.room_events_after(list(rooms), self.pos, bound, min_ts, svc.batch_size)
                 for row in rows:
                     if self.stopped:
                         return
-                    o = await svc.evaluate_for(user_id, row)
+                    invited_only = rooms.get(row.room_id) == "invite"
+                    if invited_only and not (row.type == "m.room.member" and row.state_key == user_id):
+                        o = None  # only the invite itself notifies someone who has not joined
+                    else:
+                        o = await svc.evaluate_for(user_id, row)
                     if o is not None:
                         await self._handle_one(row, o)
                     else:
@@ -191,7 +195,7 @@ class PushService:
     """``core.pusher_pool``: owns the workers, dispatches the events stream, persists positions."""
 
     def __init__(self, clock: Any, source: Any, store: Any, evaluator: Any, room_cache: Any,
-                 joined_rooms: Callable[[str], Awaitable[list[str]]], current_position: Callable[[], int],
+                 joined_rooms: Callable[[str], Awaitable[Mapping[str, str]]], current_position: Callable[[], int],
                  make_worker: Callable[[PushService, Pusher, int], PusherWorker | None], *, max_age_ms: int,
                  queue_size: int = 1000, batch_size: int = 200, flush_interval_s: float = 2.0, poll_interval_s: float = 5.0,
                  max_catchups: int = 10, badge: Any = None,

@@ -125,8 +125,8 @@ def build_push_service(core: Core, pushers: PushersHandler) -> PushService:
         at = await room_store.get_rooms_for_user_at(user_id, now)
         return {r: pos for r, (m, _eid, pos) in at.items() if m == "join"}
 
-    async def joined_rooms(user_id: str) -> list[str]:
-        return list(await room_store.get_rooms_for_user(user_id, ("join", "invite")))
+    async def joined_rooms(user_id: str) -> dict[str, str]:
+        return await room_store.get_rooms_for_user(user_id, ("join", "invite"))
 
     badge = BadgeCounter(counts, core.push_rules, joined_at, stream.current)
     notifier = getattr(core, "notifier", None)

@@ -1,6 +1,6 @@
 """Replication between the processes of one deployment, over Redis pub/sub (txredisapi).
 
-Writers announce, once per reactor turn and after commit, one JSON message on the deployment's
+Writers announce, after commit and at most once per 10 ms (``publish_delay``), one JSON message on the deployment's
 channel::
 
     {"i": instance, "b": boot id, "q": sequence,
@@ -59,7 +59,8 @@ class Replication:
     """One per process (``core.replication``)."""
 
     def __init__(self, core: Any, instance: str, writes: Iterable[str], host: str, port: int, channel: str,
-                 dbid: int = 0, persist_interval: float = 0.5, check_interval: float = 2.0) -> None:
+                 dbid: int = 0, persist_interval: float = 0.5, check_interval: float = 2.0,
+                 publish_delay: float = 0.01) -> None:
         self.core = core
         self.instance = instance
         self.writes = frozenset(writes)
@@ -67,6 +68,9 @@ class Replication:
         self.channel = f"{channel}:replication"
         self.persist_interval = persist_interval
         self.check_interval = check_interval
+        # Writes within this window share one message: every follower pays per message (Redis protocol
+        # parsing above all), so at 200 events/s a 10 ms window halves their cost for ≤ 10 ms of latency.
+        self.publish_delay = publish_delay
         self.boot = secrets.token_hex(4)
         self.store = StreamPositionStore(core.db)
         self._seq = 0
@@ -193,7 +197,7 @@ class Replication:
 
     def _schedule(self) -> None:
         if self._flush_call is None:
-            self._flush_call = self.core.clock.call_later(0, self._flush)
+            self._flush_call = self.core.clock.call_later(self.publish_delay, self._flush)
 
     def _flush(self) -> None:
         self._flush_call = None

@@ -6,7 +6,13 @@ import time
 
 import pytest
 
-from homeserver.types.caches import CacheRegistry, LruCache, clear_all, drop_key, key_part
+from homeserver.types.caches import (
+    CacheRegistry,
+    LruCache,
+    clear_all,
+    drop_key,
+    key_part,
+)
 
 
 def test_lru_bound_recency_and_counters() -> None:

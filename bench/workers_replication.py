@@ -3,6 +3,8 @@
     python -m bench.workers_replication idle --rate 200 --seconds 20
         main + 1 sync worker with no clients; writers send RATE events/s into many rooms; reports the sync
         worker's CPU (share of one core) and how many replication messages it applied.
+    python -m bench.workers_replication send --threads 8 --rooms 40 --seconds 15
+        send throughput through the routed front into many rooms.
     python -m bench.workers_replication fanout --sync-workers 1|2 --listeners 40 --messages 40
         main + N sync workers behind the test router; listeners long-poll /sync in one room (spread over
         the workers), one sender sends; reports delivery latency p50/p95/max.
@@ -150,6 +152,41 @@ def fanout(args: argparse.Namespace) -> int:
     return 0
 
 
+def send(args: argparse.Namespace) -> int:
+    """Send throughput through the routed front into many rooms (every send goes to the one event writer)."""
+    from tests.integration.multiprocess.cluster import Client
+
+    instances = {"main": "main", **{f"sync{i + 1}": "sync" for i in range(args.sync_workers)}}
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster, router, redis = _cluster(tmp, instances)
+        try:
+            senders = [Client.register(router.url, f"s{i}") for i in range(args.threads)]
+            rooms = [senders[i % len(senders)].create_room() for i in range(args.rooms)]
+            counts = [0] * args.threads
+            stop = time.monotonic() + args.seconds
+
+            def run(i: int) -> None:
+                mine = [r for j, r in enumerate(rooms) if j % args.threads == i]
+                while time.monotonic() < stop:
+                    senders[i].send(mine[counts[i] % len(mine)], "x")
+                    counts[i] += 1
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(args.threads)]
+            t0 = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.monotonic() - t0
+            print(f"send through the routed front, {args.threads} senders into {args.rooms} rooms: "
+                  f"{sum(counts) / elapsed:.0f} msgs/s ({sum(counts)} in {elapsed:.1f}s)")
+        finally:
+            router.close()
+            cluster.close()
+            redis.kill()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.workers_replication")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -164,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--listeners", type=int, default=40)
     b.add_argument("--messages", type=int, default=40)
     b.set_defaults(fn=fanout)
+    c = sub.add_parser("send")
+    c.add_argument("--sync-workers", type=int, default=1)
+    c.add_argument("--threads", type=int, default=8)
+    c.add_argument("--rooms", type=int, default=40)
+    c.add_argument("--seconds", type=float, default=15)
+    c.set_defaults(fn=send)
     args = p.parse_args(argv)
     sys.path.insert(0, os.getcwd())
     return int(args.fn(args))

@@ -222,6 +222,15 @@ class PresenceHandler:
             if new != st:
                 self._spawn_update(st, new)
 
+    async def set_from_federation(self, user_id: str, state: str, status_msg: str | None, last_active_ago: int | None,
+                                  currently_active: bool) -> None:
+        """A remote user's presence, as their server announced it (federation checked the origin)."""
+        if not self.enabled or state not in ("online", "unavailable", "offline"):
+            return
+        old = self.get_state(user_id)
+        last_active = self._clock.time_msec() - max(0, last_active_ago or 0)
+        await self._update(old, PresenceState(user_id, state, status_msg, last_active, currently_active, old.stream_id))
+
     def _spawn_update(self, old: PresenceState, new: PresenceState) -> None:
         d = spawn("presence_update", self._update(old, new))
         self._pending_writes.add(d)

@@ -188,3 +188,32 @@ def test_edus_between_joined_sup_servers(make_federating_server) -> None:
     q = a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {bob.user_id: []}})
     assert bob.device_id in q.json()["device_keys"][bob.user_id]
     assert b.db_query("SELECT COUNT(*) FROM federation_edu_outbox") == [(0,)]
+
+
+def test_presence_between_joined_sup_servers_and_the_switch(make_federating_server) -> None:
+    from urllib.parse import quote
+
+    a = make_federating_server()
+    b = make_federating_server()
+    quiet = make_federating_server({"federation.send_presence": False})
+    alice = new_user(a, "alice")
+    bob = new_user(b, "bob")
+    dora = new_user(quiet, "dora")
+    room_id = a.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
+    for srv, u in ((b, bob), (quiet, dora)):
+        r = srv.post(V3 + f"/join/{quote(room_id)}", token=u.token, params={"server_name": a.server_name})
+        assert r.status_code == 200, r.text
+    since_b = _sync(b, bob.token)["next_batch"]
+    since_q = _sync(quiet, dora.token)["next_batch"]
+    a.put(V3 + f"/presence/{quote(alice.user_id)}/status", token=alice.token, json={"presence": "online", "status_msg": "around"})
+
+    def seen_on_b() -> bool:
+        nonlocal since_b
+        body = _sync(b, bob.token, since_b, timeout=500)
+        since_b = body["next_batch"]
+        return any(e["sender"] == alice.user_id and e["content"].get("status_msg") == "around" for e in body.get("presence", {}).get("events", []))
+
+    _wait(seen_on_b, 15)
+    time.sleep(0.5)
+    body = _sync(quiet, dora.token, since_q)
+    assert not any(e["sender"] == alice.user_id for e in body.get("presence", {}).get("events", []))

@@ -27,6 +27,7 @@ from federation.edus.device_lists import FederationDeviceLists
 from federation.edus.dispatcher import EduDispatcher
 from federation.edus.e2e import FederationKeys, UserKeysServlet
 from federation.edus.ephemeral import EphemeralEdus
+from federation.edus.presence import FederationPresence
 from federation.edus.to_device import FederationToDevice
 from federation.keys.keyring import Keyring
 from federation.keys.notary import NotaryServlet
@@ -133,6 +134,15 @@ def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers,
     dispatcher.register("m.receipt", ephemeral.on_receipt)
     core.notifier.add_listener(ephemeral.on_notify)
     core.federation_e2e_keys = FederationKeys(client)
+
+    async def sharing(user_id: str) -> set[str]:
+        store = getattr(core, "room_store", None)
+        return set(await store.get_users_sharing_rooms(user_id)) if store is not None else set()
+
+    presence = FederationPresence(core.server_name, getattr(core, "presence", None), sharing, sender.send_edu,
+                                  core.config.federation.send_presence)
+    dispatcher.register("m.presence", presence.on_edu)
+    core.notifier.add_listener(presence.on_notify)
     device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None))
     core.federation_device_lists = device_lists  # the e2e area installs it as DeviceListHandler.remote_outbox
     dispatcher.register("m.device_list_update", device_lists.on_device_list_update)

@@ -119,12 +119,17 @@ def smtp_overrides(sink_port: int, **extra: Any) -> dict[str, Any]:
             "email.max_attempts": 2, "email.timeout": 5000, **extra}
 
 
-@pytest.fixture
-def smtp():
+def require_aiosmtpd() -> None:
+    """Skip without aiosmtpd locally; in CI (CI=true) its absence is a failure."""
     if Controller is None:
         if os.environ.get("CI") == "true":
             pytest.fail("aiosmtpd is required (pip install -e .[test])")
         pytest.skip("aiosmtpd not installed")
+
+
+@pytest.fixture
+def smtp():
+    require_aiosmtpd()
     sink = SmtpSink()
     yield sink
     sink.stop()

@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any
 
+from storage import snapshots
+
 FORMAT = 1
 MANIFEST = "manifest.json"
 SQLITE_FILE = "homeserver.db"
@@ -40,10 +42,6 @@ def _config(args: argparse.Namespace) -> tuple[Any, str | None]:
     from workers.cli import _load, _resolve_config_path
 
     return _load(args), _resolve_config_path(args)
-
-
-def _pg_env() -> dict[str, str]:
-    return {**os.environ, "PGCONNECT_TIMEOUT": "10"}
 
 
 def _copy_tree(src: str, dst: str) -> tuple[int, int]:
@@ -69,28 +67,6 @@ def _copy_tree(src: str, dst: str) -> tuple[int, int]:
     return files, size
 
 
-def _sqlite_has_tables(path: str) -> bool:
-    if not os.path.exists(path) or os.path.getsize(path) == 0:
-        return False
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
-    finally:
-        conn.close()
-
-
-def _pg_has_tables(dsn: str) -> bool:
-    import psycopg2
-
-    conn = psycopg2.connect(dsn, connect_timeout=10)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()")
-            return int(cur.fetchone()[0]) > 0
-    finally:
-        conn.close()
-
-
 def backup(config: Any, config_path: str | None, out_dir: str, force: bool = False) -> dict[str, Any]:
     if os.path.exists(out_dir) and os.listdir(out_dir) and not force:
         raise BackupError(f"{out_dir} is not empty (use --force to write into it)")
@@ -102,29 +78,10 @@ def backup(config: Any, config_path: str | None, out_dir: str, force: bool = Fal
 
     # 1. the database: one consistent snapshot
     if config.database.engine == "sqlite":
-        if not os.path.exists(config.sqlite_path):
-            raise BackupError(f"no database at {config.sqlite_path}")
-        src = sqlite3.connect(config.sqlite_path, timeout=30)
-        dst_path = os.path.join(out_dir, SQLITE_FILE)
-        if os.path.exists(dst_path):
-            os.unlink(dst_path)
-        dst = sqlite3.connect(dst_path)
-        try:
-            with dst:
-                # one step = one read snapshot; in WAL mode it never blocks the server's writers
-                src.backup(dst)
-            dst.execute("PRAGMA journal_mode=DELETE")
-            manifest["schema_version"] = dst.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-        finally:
-            dst.close()
-            src.close()
+        manifest["schema_version"] = snapshots.sqlite_snapshot(config.sqlite_path, os.path.join(out_dir, SQLITE_FILE))
         manifest["files"]["database"] = SQLITE_FILE
     else:
-        dump = os.path.join(out_dir, PG_FILE)
-        r = subprocess.run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", dump,
-                            "--dbname", config.database.dsn], env=_pg_env(), capture_output=True, timeout=3600)
-        if r.returncode != 0:
-            raise BackupError(f"pg_dump failed: {r.stderr.decode(errors='replace').strip()[-1000:]}")
+        snapshots.pg_dump(config.database.dsn, os.path.join(out_dir, PG_FILE))
         manifest["files"]["database"] = PG_FILE
 
     # 2. the signing key (losing it makes other servers distrust old events' signatures)
@@ -176,44 +133,17 @@ def restore(config: Any, config_path: str | None, in_dir: str, force: bool = Fal
                           " (restore into the same engine, then migrate)")
 
     # 1. the database
+    snapshot = os.path.join(in_dir, manifest["files"]["database"])
     if config.database.engine == "sqlite":
-        target = config.sqlite_path
-        if _sqlite_has_tables(target) and not force:
-            raise BackupError(f"{target} already holds a database; stop the server and use --force to replace it")
-        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            if os.path.exists(target + suffix):
-                os.unlink(target + suffix)
-        src = sqlite3.connect(os.path.join(in_dir, manifest["files"]["database"]))
-        dst = sqlite3.connect(target)
-        try:
-            with dst:
-                src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
+        if snapshots.sqlite_has_tables(config.sqlite_path) and not force:
+            raise BackupError(f"{config.sqlite_path} already holds a database; stop the server and use --force to replace it")
+        snapshots.sqlite_restore(snapshot, config.sqlite_path)
     else:
-        dsn = config.database.dsn
-        if _pg_has_tables(dsn):
+        if snapshots.pg_has_tables(config.database.dsn):
             if not force:
                 raise BackupError("the PostgreSQL database already holds tables; stop the server and use --force to replace them")
-            import psycopg2
-
-            conn = psycopg2.connect(dsn, connect_timeout=10)
-            conn.autocommit = True
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT current_schema()")
-                    schema = cur.fetchone()[0]
-                    cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
-                    cur.execute(f'CREATE SCHEMA "{schema}"')
-            finally:
-                conn.close()
-        r = subprocess.run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-                            "--dbname", dsn, os.path.join(in_dir, manifest["files"]["database"])],
-                           env=_pg_env(), capture_output=True, timeout=3600)
-        if r.returncode != 0:
-            raise BackupError(f"pg_restore failed: {r.stderr.decode(errors='replace').strip()[-1000:]}")
+            snapshots.pg_reset_schema(config.database.dsn)
+        snapshots.pg_restore(config.database.dsn, snapshot)
 
     # 2. the signing key
     if "signing_key" in manifest["files"]:
@@ -253,7 +183,7 @@ def run_backup(args: argparse.Namespace) -> int:
     config, path = _config(args)
     try:
         manifest = backup(config, path, args.directory, args.force)
-    except (BackupError, OSError, sqlite3.Error, subprocess.SubprocessError) as e:
+    except (BackupError, snapshots.SnapshotError, OSError, sqlite3.Error, subprocess.SubprocessError) as e:
         print(f"backup failed: {e}", file=sys.stderr)
         return 1
     media = manifest["media"]
@@ -266,7 +196,7 @@ def run_restore(args: argparse.Namespace) -> int:
     config, path = _config(args)
     try:
         manifest = restore(config, path, args.directory, args.force)
-    except (BackupError, OSError, sqlite3.Error, subprocess.SubprocessError) as e:
+    except (BackupError, snapshots.SnapshotError, OSError, sqlite3.Error, subprocess.SubprocessError) as e:
         print(f"restore failed: {e}", file=sys.stderr)
         return 1
     print(f"restored {manifest['server_name']} ({manifest['engine']}) from {args.directory}; "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from typing import Any
@@ -12,13 +11,12 @@ from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.rooms import room_id_param
 from homeserver.types.background import spawn
-from storage.database import Txn
+from storage.stores.room_purges import RoomPurgeStore
 
 logger = logging.getLogger(__name__)
 A1 = "/_synapse/admin/v1"
 A2 = "/_synapse/admin/v2"
 Resp = tuple[int, dict[str, Any]]
-PURGE_BATCH = 1000
 ORDERS = ("name", "canonical_alias", "joined_members", "joined_local_members", "version", "creator", "encryption",
           "federatable", "public", "join_rules", "guest_access", "history_visibility", "state_events")
 
@@ -36,6 +34,7 @@ class RoomAdminServlet:
         self.creation = creation
         self.clock = clock
         self.db = room_store.db
+        self.purges = RoomPurgeStore(room_store.db)
         self._running: dict[str, Any] = {}
         # ``await shutdown_members(room_id, requester_id, options) -> shutdown_room dict`` (workers/wiring/admin.py):
         # moves local members into a new room when ``new_room_user_id`` is given.
@@ -190,8 +189,7 @@ class RoomAdminServlet:
             raise NotFound("Room not found")
         delete_id = secrets.token_hex(12)
         now = self.clock.time_msec()
-        await self.db.run("room_purge_start", lambda t: t.execute(
-            "INSERT INTO room_purges (purge_id, room_id, status, started_ts) VALUES (?, ?, 'active', ?)", (delete_id, room_id, now)))
+        await self.purges.start(delete_id, room_id, now)
         d = spawn("admin_room_delete", self._delete(delete_id, room_id, block, purge, requester.user_id, options))
         self._running[delete_id] = d
         return 200, {"delete_id": delete_id}
@@ -226,67 +224,26 @@ class RoomAdminServlet:
         except Exception as e:
             logger.exception("deleting room %s failed", room_id)
             status, error = "failed", str(e)
-        await self.db.run("room_purge_done", lambda t: t.execute(
-            "UPDATE room_purges SET status = ?, error = ?, shutdown_result = ? WHERE purge_id = ?",
-            (status, error, json.dumps(result), delete_id)))
+        await self.purges.finish(delete_id, status, error, result)
 
     async def purge_room(self, room_id: str) -> None:
         """Delete a room's rows in small batches (one short transaction each), never one huge transaction."""
         self.room_cache.invalidate(room_id)
 
-        def mark(txn: Txn) -> None:
-            txn.execute("UPDATE rooms SET deleted = ?, is_public = ? WHERE room_id = ?", (True, False, room_id))
-
-        await self.db.run("purge_mark_deleted", mark)
-
-        def batch_events(txn: Txn) -> int:
-            rows = txn.query("SELECT stream_ordering, event_id FROM events WHERE room_id = ? LIMIT ?", (room_id, PURGE_BATCH))
-            if not rows:
-                return 0
-            ids = [r[1] for r in rows]
-            clause, params = txn.in_list("event_id", ids)
-            txn.execute(f"DELETE FROM event_edges WHERE {clause}", params)
-            clause2, params2 = txn.in_list("stream_ordering", [r[0] for r in rows])
-            txn.execute(f"DELETE FROM events WHERE {clause2}", params2)
-            return len(rows)
-
-        while await self.db.run("purge_events_batch", batch_events):
+        await self.purges.mark_deleted(room_id)
+        while await self.purges.delete_events_batch(room_id):
             await self.clock.sleep(0)
-
-        def batch_sets(txn: Txn) -> int:
-            rows = txn.query("SELECT set_id, buckets FROM state_sets WHERE room_id = ? LIMIT ?", (room_id, 200))
-            if not rows:
-                return 0
-            chunks: set[str] = set()
-            for _, buckets in rows:
-                chunks.update(json.loads(buckets).values())
-            ids = list(chunks)
-            for i in range(0, len(ids), 500):
-                clause, params = txn.in_list("chunk_id", ids[i : i + 500])
-                txn.execute(f"DELETE FROM state_chunks WHERE {clause}", params)
-            clause, params = txn.in_list("set_id", [r[0] for r in rows])
-            txn.execute(f"DELETE FROM state_sets WHERE {clause}", params)
-            return len(rows)
-
-        while await self.db.run("purge_state_batch", batch_sets):
+        while await self.purges.delete_state_batch(room_id):
             await self.clock.sleep(0)
-
-        def rest(txn: Txn) -> None:
-            for table in ("current_state", "room_forward_extremities", "room_state_meta", "membership_events", "room_aliases",
-                          "event_txn_ids"):
-                txn.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))  # noqa: S608 - fixed names
-
-        await self.db.run("purge_room_rest", rest)
+        await self.purges.delete_room_rows(room_id)
         self.room_cache.invalidate(room_id)
 
     async def _status(self, where: str, value: str) -> list[dict[str, Any]]:
-        rows = await self.db.query(
-            "room_purge_status", f"SELECT purge_id, room_id, status, error, shutdown_result FROM room_purges WHERE {where} = ?", (value,))
         out = []
-        for purge_id, room_id, status, error, shutdown in rows:
+        for purge_id, room_id, status, error, shutdown in await self.purges.status(where, value):
             empty = {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [], "new_room_id": None}
             item: dict[str, Any] = {"delete_id": purge_id, "room_id": room_id, "status": status,
-                                    "shutdown_room": json.loads(shutdown) if shutdown else empty}
+                                    "shutdown_room": shutdown if shutdown else empty}
             if error:
                 item["error"] = error
             out.append(item)

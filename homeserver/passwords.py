@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from typing import Any
 
 import bcrypt
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
-# A valid hash of a random value, checked against when the account does not exist,
-# so that "no such user" and "wrong password" take the same time.
-_DUMMY_HASH: bytes | None = None
+# A valid hash of a random value per bcrypt cost, checked against when the account does not exist (or has no
+# password), so that "no such user" and "wrong password" take the same time: it must be built at the cost real
+# hashes use (a cost-4 dummy answered in 5 ms against 300 ms, revealing which accounts exist).
+_DUMMY_HASHES: dict[int, bytes] = {}
+DEFAULT_ROUNDS = 12
 
 
 def _prehash(password: str) -> bytes:
@@ -29,12 +32,16 @@ def hash_password_sync(password: str, rounds: int) -> str:
     return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode("ascii")
 
 
-def check_password_sync(password: str, stored_hash: str | None) -> bool:
-    global _DUMMY_HASH
+def dummy_hash(rounds: int) -> bytes:
+    got = _DUMMY_HASHES.get(rounds)
+    if got is None:
+        got = _DUMMY_HASHES[rounds] = bcrypt.hashpw(_prehash(secrets.token_hex(16)), bcrypt.gensalt(rounds))
+    return got
+
+
+def check_password_sync(password: str, stored_hash: str | None, rounds: int = DEFAULT_ROUNDS) -> bool:
     if not stored_hash:
-        if _DUMMY_HASH is None:
-            _DUMMY_HASH = bcrypt.hashpw(b"dummy", bcrypt.gensalt(4))
-        bcrypt.checkpw(_prehash(password), _DUMMY_HASH)
+        bcrypt.checkpw(_prehash(password), dummy_hash(rounds))
         return False
     try:
         return bcrypt.checkpw(_prehash(password), stored_hash.encode("ascii"))
@@ -67,4 +74,5 @@ class PasswordHasher:
 
     async def check(self, password: str, stored_hash: str | None) -> bool:
         self._ensure_started()
-        return await threads.deferToThreadPool(self._reactor, self._pool, check_password_sync, password, stored_hash)
+        return await threads.deferToThreadPool(self._reactor, self._pool, check_password_sync, password, stored_hash,
+                                               self._rounds)

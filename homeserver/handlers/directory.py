@@ -53,7 +53,7 @@ class DirectoryHandler:
         pls = PowerLevels(auth, snap.version)
         return pls.user_level(user_id), pls
 
-    async def create_alias(self, user_id: str, alias: str, room_id: Any) -> None:
+    async def create_alias(self, user_id: str, alias: str, room_id: Any, is_admin: bool = False) -> None:
         parsed = self.parse_alias(alias)
         if not isinstance(room_id, str):
             raise MatrixError(400, Codes.BAD_JSON, "'room_id' must be a room id")
@@ -63,6 +63,9 @@ class DirectoryHandler:
             raise InvalidParam("Room alias must be on this server")
         if not await self.rooms.exists(room_id):
             raise NotFound("Unknown room")
+        if not is_admin and (await self.rooms.get(room_id)).membership_of(user_id) != "join":
+            # only members name a room: a stranger's alias would show up in the owner's room (review #20)
+            raise Forbidden("You must be joined to the room to create an alias for it")
         try:
             await self.aliases.create(alias, room_id, user_id, self.clock.time_msec())
         except AliasInUse:

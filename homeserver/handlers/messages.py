@@ -12,6 +12,9 @@ from storage.stores.events import EventFormatter, EventRow, EventStore
 from storage.stores.state import StateStore
 from storage.streams import StreamIdGenerator
 
+TS_SCAN_PAGE = 100  # timestamp_to_event: events read (and visibility-filtered) per query
+TS_SCAN_PAGES = 10  # ... and at most this many pages (1,000 events) per request
+
 Key = tuple[int | None, int]
 
 
@@ -191,9 +194,16 @@ class MessagesHandler:
     async def timestamp_to_event(self, user_id: str, room_id: str, ts: int, direction: str) -> dict[str, Any]:
         await self._check_access(user_id, room_id)
         forwards = direction == "f"
-        row = await self.events.get_event_near_ts(room_id, ts, forwards)
-        while row is not None and not await self.visibility.filter(user_id, [row]):
-            row = await self.events.get_event_near_ts(room_id, row.origin_server_ts + (1 if forwards else -1), forwards)
-        if row is None:
-            raise NotFound("No event found in that direction")
-        return {"event_id": row.event_id, "origin_server_ts": row.origin_server_ts}
+        # Pages of events, filtered a page at a time, and a bounded scan: a user who may see little of a long
+        # room cannot make one request walk all of it (security review #23).
+        after: tuple[int, int] | None = None
+        for _page in range(TS_SCAN_PAGES):
+            rows = await self.events.get_events_near_ts(room_id, ts, forwards, TS_SCAN_PAGE, after)
+            if not rows:
+                break
+            visible = await self.visibility.filter(user_id, rows)
+            if visible:
+                row = visible[0]
+                return {"event_id": row.event_id, "origin_server_ts": row.origin_server_ts}
+            after = (rows[-1].origin_server_ts, rows[-1].stream_ordering)
+        raise NotFound("No event found in that direction")

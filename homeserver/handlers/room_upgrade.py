@@ -76,8 +76,16 @@ class RoomUpgradeHandler:
             users.pop(user_id, None)
             for u in create.get("additional_creators", []):
                 users.pop(u, None)
-        else:
-            users[user_id] = max(100, int(users.get(user_id, 0)) if isinstance(users.get(user_id, 0), int) else 100)
+        restore: dict[str, Any] | None = None
+        if not version.privileged_creators:
+            # PL 100 only while the state is copied; a second power-levels event gives the old level back (a
+            # moderator who may upgrade must not end up the replacement room's owner: security review #19)
+            original = old_pls.user_level(user_id)
+            if original < 100:
+                restore = dict(pl, users=dict(users))
+                if user_id not in restore["users"]:
+                    restore["users"].pop(user_id, None)
+            users[user_id] = max(100, original)
         pl["users"] = users
         if version.privileged_creators:
             events = dict(pl.get("events", {}))
@@ -101,6 +109,8 @@ class RoomUpgradeHandler:
         new_id = draft.room_id or ""
         async with self.creation.persister.linearizer.queue(new_id):
             await self.creation.persist_batch(draft, items, NewRoom(new_version, user_id, create.get("type"), old.is_public))
+        if restore is not None:
+            await self.creation.send(new_id, user_id, "m.room.power_levels", restore, state_key="")
 
         # Tombstone and restrict the old room.
         await self.creation.send(room_id, user_id, "m.room.tombstone",

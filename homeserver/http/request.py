@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -14,6 +15,27 @@ from homeserver.types.requester import Requester
 
 def _reject_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Any string (key or value) in ``value`` that is not valid Unicode (an unpaired surrogate)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
 
 
 class SupRequest:
@@ -77,6 +99,9 @@ class SupRequest:
                 value = json.loads(body.decode("utf-8"), parse_constant=_reject_constants)
             except (UnicodeDecodeError, ValueError, RecursionError):
                 raise NotJson() from None
+            if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(value):
+                # "\ud800" parses, but is no Unicode text: it would 500 wherever it is stored or encoded later.
+                raise NotJson("Content contains a lone UTF-16 surrogate (not valid Unicode)")
             if not isinstance(value, dict):
                 raise BadJson("Content must be a JSON object")
             self._json_cache = value

@@ -225,6 +225,23 @@ class EventStore:
 
         return await self.db.run("state_set_at", fn)
 
+    async def get_events_near_ts(self, room_id: str, ts: int, forwards: bool, limit: int,
+                                 after: tuple[int, int] | None = None) -> list[EventRow]:
+        """Up to ``limit`` events from ``ts`` on (forwards) or back (backwards), ordered by (origin_server_ts,
+        stream_ordering); ``after`` continues strictly past the (ts, stream) of the previous page's last row."""
+        op, order = (">", "ASC") if forwards else ("<", "DESC")
+
+        def fn(txn: Txn) -> list[EventRow]:
+            if after is None:
+                where, params = f"room_id = ? AND origin_server_ts {op}= ?", (room_id, ts)
+            else:
+                where = (f"room_id = ? AND (origin_server_ts {op} ? OR (origin_server_ts = ? AND stream_ordering {op} ?))")
+                params = (room_id, after[0], after[0], after[1])
+            return self.rows_txn(
+                txn, f"{where} ORDER BY origin_server_ts {order}, stream_ordering {order} LIMIT ?", (*params, limit))
+
+        return await self.db.run("events_near_ts", fn)
+
     async def get_event_near_ts(self, room_id: str, ts: int, forwards: bool) -> EventRow | None:
         op, order = (">=", "ASC") if forwards else ("<=", "DESC")
 

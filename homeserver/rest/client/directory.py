@@ -46,7 +46,7 @@ class DirectoryServlet:
     async def on_put_alias(self, request: SupRequest, alias: str) -> Resp:
         requester = await self.auth.get_user(request)
         body = request.json()
-        await self.directory.create_alias(requester.user_id, alias, body.get("room_id"))
+        await self.directory.create_alias(requester.user_id, alias, body.get("room_id"), requester.is_admin)
         return 200, {}
 
     async def on_get_alias(self, request: SupRequest, alias: str) -> Resp:

@@ -72,6 +72,22 @@ class RemoteQueries:
         servers = [s for s in servers if isinstance(s, str)][:100] if isinstance(servers, list) else []
         return {"room_id": room_id, "servers": servers or [server]}
 
+    # ---- space hierarchy ----
+    async def hierarchy(self, room_id: str, via: list[str], suggested_only: bool) -> dict[str, Any] | None:
+        """The room's hierarchy answer from the first of ``via`` (at most 3 tried) that gives one; None otherwise."""
+        from federation.transport.client import fed_path
+
+        for server in via[:3]:
+            try:
+                answer = await self._client.get_json(server, fed_path(FEDERATION_V1 + "/hierarchy/{}", room_id),
+                                                     {"suggested_only": "true" if suggested_only else "false"},
+                                                     timeout_s=10, max_response=4 * 1024 * 1024)
+            except FederationError:
+                continue
+            if isinstance(answer, dict) and isinstance(answer.get("room"), dict):
+                return answer
+        return None
+
     # ---- public rooms ----
     async def public_rooms(self, server: str, limit: int | None, since: str | None, search: str | None,
                            room_types: list[Any] | None) -> dict[str, Any]:

@@ -10,11 +10,16 @@ from storage.stores.events import EventStore
 from storage.stores.rooms import RoomStore
 
 
+MAX_REMOTE_ROOMS = 50  # rooms fetched over federation per /hierarchy request
+
+
 class RoomSummaryHandler:
     def __init__(self, events: EventStore, rooms: RoomCache, room_store: RoomStore) -> None:
         self.events = events
         self.rooms = rooms
         self.room_store = room_store
+        # rooms this server is not in (federation sets it: hierarchy(room_id, via, suggested_only) -> dict | None)
+        self.remote: Any = None
 
     async def _contents(self, snap: RoomSnapshot, types: list[str]) -> dict[str, Mapping[str, Any]]:
         ids = {t: snap.state[(t, "")] for t in types if (t, "") in snap.state}
@@ -100,29 +105,33 @@ class RoomSummaryHandler:
         out_rooms: list[dict[str, Any]] = []
         seen = {room_id}
         queue: list[tuple[str, int]] = [(room_id, 0)]
+        via_of: dict[str, list[str]] = {}
+        remote_budget = MAX_REMOTE_ROOMS
         while queue:
             rid, depth = queue.pop(0)
             try:
                 snap = await self.rooms.get(rid)
             except UnknownRoom:
+                if self.remote is None or remote_budget <= 0 or not via_of.get(rid):
+                    continue
+                remote_budget -= 1
+                answer = await self.remote.hierarchy(rid, via_of[rid], suggested_only)
+                room = answer.get("room") if isinstance(answer, dict) else None
+                if not isinstance(room, dict) or room.get("room_id") != rid:
+                    continue
+                raw_children = room.get("children_state")
+                children = [c for c in (raw_children if isinstance(raw_children, list) else []) if isinstance(c, dict) and isinstance(c.get("state_key"), str)
+                            and isinstance(c.get("content"), dict) and isinstance(c["content"].get("via"), list) and c["content"]["via"]]
+                if suggested_only:
+                    children = [c for c in children if c["content"].get("suggested") is True]
+                self._enqueue(children, depth, max_depth, seen, queue, via_of)
+                out_rooms.append({**{k: v for k, v in room.items() if not k.startswith("_")}, "children_state": children})
                 continue
             if rid != room_id and not await self._can_see(user_id, snap):
                 continue
             chunk = self.public(await self.chunk(rid))
-            children = []
-            child_ids = [e for (t, _), e in snap.state.items() if t == "m.space.child"]
-            rows = await self.events.get_events_as_list(child_ids)
-            for row in sorted(rows, key=lambda r: (str(r.content.get("order", "")), r.state_key or "")):
-                via = row.content.get("via")
-                if not isinstance(via, list) or not via or row.redacted_by:
-                    continue
-                if suggested_only and row.content.get("suggested") is not True:
-                    continue
-                children.append({"type": row.type, "state_key": row.state_key, "sender": row.sender,
-                                 "content": row.content, "origin_server_ts": row.origin_server_ts})
-                if (max_depth is None or depth < max_depth) and row.state_key not in seen:
-                    seen.add(row.state_key or "")
-                    queue.append((row.state_key or "", depth + 1))
+            children = await self._children(snap, suggested_only)
+            self._enqueue(children, depth, max_depth, seen, queue, via_of)
             chunk["children_state"] = children
             out_rooms.append(chunk)
         page = out_rooms[offset : offset + limit]
@@ -130,6 +139,65 @@ class RoomSummaryHandler:
         if offset + limit < len(out_rooms):
             result["next_batch"] = f"h{offset + limit}"
         return result
+
+    async def _children(self, snap: RoomSnapshot, suggested_only: bool) -> list[dict[str, Any]]:
+        """The room's m.space.child events with a non-empty ``via``, as stripped state, in ``order``."""
+        child_ids = [e for (t, _), e in snap.state.items() if t == "m.space.child"]
+        rows = await self.events.get_events_as_list(child_ids)
+        children = []
+        for row in sorted(rows, key=lambda r: (str(r.content.get("order", "")), r.state_key or "")):
+            via = row.content.get("via")
+            if not isinstance(via, list) or not via or row.redacted_by:
+                continue
+            if suggested_only and row.content.get("suggested") is not True:
+                continue
+            children.append({"type": row.type, "state_key": row.state_key, "sender": row.sender,
+                             "content": row.content, "origin_server_ts": row.origin_server_ts})
+        return children
+
+    @staticmethod
+    def _enqueue(children: list[dict[str, Any]], depth: int, max_depth: int | None, seen: set[str],
+                 queue: list[tuple[str, int]], via_of: dict[str, list[str]]) -> None:
+        for child in children:
+            sk = child["state_key"] or ""
+            via_of.setdefault(sk, [v for v in child["content"].get("via", []) if isinstance(v, str)][:10])
+            if (max_depth is None or depth < max_depth) and sk not in seen:
+                seen.add(sk)
+                queue.append((sk, depth + 1))
+
+    async def hierarchy_for_server(self, room_id: str, suggested_only: bool) -> dict[str, Any]:
+        """``GET /_matrix/federation/v1/hierarchy/{roomId}``: the room and its direct children a remote server may
+        see (public, knockable, restricted or world-readable; restricted ones name their ``allowed_room_ids``)."""
+        try:
+            snap = await self.rooms.get(room_id)
+        except UnknownRoom:
+            raise NotFound("Room not found") from None
+        chunk = await self.chunk(room_id)
+        if not self._server_visible(chunk):
+            raise NotFound("Room not found")
+        room = self._with_allowed(chunk)
+        room["children_state"] = await self._children(snap, suggested_only)
+        children, inaccessible = [], []
+        for child in room["children_state"]:
+            try:
+                c = await self.chunk(child["state_key"])
+            except UnknownRoom:
+                continue
+            if self._server_visible(c):
+                children.append(self._with_allowed(c))
+            else:
+                inaccessible.append(child["state_key"])
+        return {"room": room, "children": children, "inaccessible_children": inaccessible}
+
+    @staticmethod
+    def _server_visible(chunk: dict[str, Any]) -> bool:
+        return bool(chunk["world_readable"]) or chunk["join_rule"] in ("public", "knock", "knock_restricted", "restricted")
+
+    def _with_allowed(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        out = self.public(chunk)
+        if chunk["join_rule"] in ("restricted", "knock_restricted"):
+            out["allowed_room_ids"] = list(chunk["_allow"])
+        return out
 
     async def _can_see(self, user_id: str, snap: RoomSnapshot) -> bool:
         if snap.membership_of(user_id) in ("join", "invite", "knock"):

@@ -81,3 +81,31 @@ def test_remote_profiles_aliases_and_public_rooms(make_federating_server) -> Non
 
     r = a.get(f"{V3}/publicRooms", token=alice["access_token"], params={"server": f"localhost:{free_port()}"})
     assert r.status_code == 502 and r.json()["errcode"] == "M_UNKNOWN"
+
+
+def test_hierarchy_walks_remote_children(make_federating_server) -> None:
+    """A space on A with a child room only B has: A's /hierarchy asks B for it (and B's ACL/visibility rules)."""
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = _register(a, "alice")
+    bob = _register(b, "bob")
+    V1 = "/_matrix/client/v1"
+    V3 = "/_matrix/client/v3"
+    child = b.post(f"{V3}/createRoom", token=bob["access_token"], json={"preset": "public_chat", "name": "Child on B"}).json()["room_id"]
+    grandchild = b.post(f"{V3}/createRoom", token=bob["access_token"], json={"preset": "public_chat", "name": "Grandchild"}).json()["room_id"]
+    secret = b.post(f"{V3}/createRoom", token=bob["access_token"], json={"preset": "private_chat", "name": "Secret"}).json()["room_id"]
+    for kid in (grandchild, secret):
+        b.put(f"{V3}/rooms/{quote(child)}/state/m.space.child/{quote(kid)}", token=bob["access_token"], json={"via": [b.server_name]})
+    space = a.post(f"{V3}/createRoom", token=alice["access_token"],
+                   json={"preset": "public_chat", "name": "Space", "creation_content": {"type": "m.space"}}).json()["room_id"]
+    r = a.put(f"{V3}/rooms/{quote(space)}/state/m.space.child/{quote(child)}", token=alice["access_token"], json={"via": [b.server_name]})
+    assert r.status_code == 200, r.text
+    h = a.get(f"{V1}/rooms/{quote(space)}/hierarchy", token=alice["access_token"])
+    assert h.status_code == 200, h.text
+    names = {room["room_id"]: room.get("name") for room in h.json()["rooms"]}
+    assert names[space] == "Space" and names[child] == "Child on B" and names[grandchild] == "Grandchild"
+    assert secret not in names
+    # served directly too, with the private child listed as inaccessible
+    served = on_reactor(a.app.core.federation_client.get_json, b.server_name, f"/_matrix/federation/v1/hierarchy/{quote(child, safe='')}")
+    assert served["room"]["room_id"] == child and served["inaccessible_children"] == [secret]
+    assert [c["room_id"] for c in served["children"]] == [grandchild]

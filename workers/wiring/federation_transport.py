@@ -37,7 +37,7 @@ from federation.transport.discovery import Discovery, twisted_srv_lookup
 from federation.transport.server.auth import FederationAuth
 from federation.media import FederationMediaServlet, FederationMediaSource
 from federation.remote_queries import RemoteQueries
-from federation.transport.server.queries import DirectoryQueryServlet, ProfileQueryServlet
+from federation.transport.server.queries import DirectoryQueryServlet, HierarchyServlet, ProfileQueryServlet
 from federation.transport.server.routes import FederationRoutes
 from homeserver.http.outbound import IpFilter, OutboundError, OutboundHttpClient, tls_trust_root
 from storage.stores.federation_outbound import FederationOutboundStore
@@ -256,6 +256,10 @@ def wire(core: Core) -> None:
     if profiles is not None:
         profiles.remote = remote_queries
         core.on_resource("federation", ProfileQueryServlet(routes, profiles, core.server_name).register)
+    summaries = getattr(core, "room_summary", None)
+    if summaries is not None and hasattr(summaries, "hierarchy_for_server"):
+        summaries.remote = remote_queries
+        core.on_resource("federation", HierarchyServlet(routes, summaries).register)
     directory = getattr(core, "directory", None)
     if directory is not None:
         directory.remote = remote_queries

@@ -94,3 +94,22 @@ class DirectoryQueryServlet:
         search = filt.get("generic_search_term") if isinstance(filt.get("generic_search_term"), str) else None
         room_types = filt.get("room_types") if isinstance(filt.get("room_types"), list) else None
         return 200, await self._directory.public_rooms(min(limit, 500) if limit else None, since, search, room_types, None)
+
+
+class LocalHierarchy(Protocol):
+    async def hierarchy_for_server(self, room_id: str, suggested_only: bool) -> dict[str, Any]: ...
+
+
+class HierarchyServlet:
+    """``GET /_matrix/federation/v1/hierarchy/{roomId}`` (room ACL checked)."""
+
+    def __init__(self, routes: FederationRoutes, summaries: LocalHierarchy) -> None:
+        self._routes = routes
+        self._summaries = summaries
+
+    def register(self, router: Router) -> None:
+        self._routes.add(router, "GET", FEDERATION_V1 + "/hierarchy/{room_id}", self.on_hierarchy, "federation_hierarchy",
+                         room_param="room_id")
+
+    async def on_hierarchy(self, request: SupRequest, origin: str, room_id: str) -> tuple[int, dict[str, Any]]:
+        return 200, await self._summaries.hierarchy_for_server(room_id, request.query_bool("suggested_only", False))

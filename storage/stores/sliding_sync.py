@@ -232,6 +232,22 @@ class SlidingSyncStore:
 
         return await self.db.run("sliding_member_summaries", fn)
 
+    async def ever_joined(self, user_id: str, room_ids: Sequence[str]) -> set[str]:
+        """The rooms of ``room_ids`` the user was ever joined to (membership history)."""
+        if not room_ids:
+            return set()
+
+        def fn(txn: Txn) -> set[str]:
+            out: set[str] = set()
+            for chunk in _chunks(list(room_ids)):
+                marks = ",".join("?" * len(chunk))
+                out.update(r for (r,) in txn.query(
+                    f"SELECT DISTINCT room_id FROM membership_events WHERE user_id = ? AND membership = 'join' AND room_id IN ({marks})",
+                    (user_id, *chunk)))
+            return out
+
+        return await self.db.run("sliding_ever_joined", fn)
+
     async def room_tags(self, user_id: str) -> dict[str, set[str]]:
         """room -> tag names of the user's ``m.tag`` room account data."""
         import json

@@ -160,12 +160,17 @@ class SlidingSyncHandler:
                        ) -> tuple[dict[str, Any], dict[str, RoomStatus], bool, dict[str, dict[str, str]]]:
         user_id = req.user_id
         now_events = now.get("events")
-        cands = candidates(user_id, memberships, conn.rooms, ignored)
+        gone = [r for r, m in memberships.items() if m.membership in ("leave", "ban")
+                and (m.sender != user_id or r in conn.rooms or r in req.subscriptions)]
+        ever_joined = await self._store.ever_joined(user_id, gone) if gone else set()
+        cands = candidates(user_id, memberships, conn.rooms, ignored, ever_joined)
         facts = RoomFacts(user_id, self._store, self._events, self._room_types, self._room_cache)
 
         def may_subscribe(room_id: str) -> bool:
             m = memberships.get(room_id)
-            return m is not None and m.membership in VISIBLE_MEMBERSHIPS
+            if m is None or m.membership not in VISIBLE_MEMBERSHIPS:
+                return False
+            return m.membership not in ("leave", "ban") or room_id in ever_joined
 
         lists = await compute_lists(req, cands, self.activity, facts, may_subscribe)
         matched_rooms = list(lists.matched)

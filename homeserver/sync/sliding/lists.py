@@ -96,9 +96,11 @@ class RoomListResult:
 
 
 def candidates(user_id: str, memberships: dict[str, Any], previously_sent: Collection[str],
-               ignored: Collection[str]) -> dict[str, Any]:
+               ignored: Collection[str], ever_joined: Collection[str] | None = None) -> dict[str, Any]:
     """The server-side room list: joined, invited, knocked, kicked/banned rooms, and rooms the user left
-    themselves only if this connection sent them before."""
+    themselves only if this connection sent them before. A left/banned room the user was never joined to
+    (a retracted invite, a ban before joining) is not listed: there is nothing of it the user may see.
+    ``ever_joined`` None: not checked (the caller knows there are no such rooms)."""
     out = {}
     for room_id, m in memberships.items():
         if m.membership in ("join", "knock"):
@@ -107,6 +109,8 @@ def candidates(user_id: str, memberships: dict[str, Any], previously_sent: Colle
             if m.sender not in ignored:
                 out[room_id] = m
         elif m.membership in ("leave", "ban"):
+            if ever_joined is not None and room_id not in ever_joined:
+                continue
             if m.sender != user_id or room_id in previously_sent:
                 out[room_id] = m
     return out

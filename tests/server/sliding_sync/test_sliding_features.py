@@ -268,3 +268,25 @@ def test_lazy_members_sent_once_per_connection(server: Any) -> None:
         send(server, btok, room, f"gap{i}")
     fourth = _post(server, atok, body, pos=third["pos"])
     assert fourth["rooms"][room]["limited"] is True and members(fourth) == {bob}
+
+
+def test_never_joined_rooms_stay_hidden(server: Any) -> None:
+    """A retracted invite or a ban before joining shows nothing of the room, in lists or subscriptions."""
+    alice, atok = register(server, "alice")
+    _, btok = register(server, "bob")
+    secret = create_room(server, btok, name="secret name")
+    assert server.post(f"{V3}/rooms/{secret}/invite", token=btok, json={"user_id": alice}).status_code == 200
+    assert server.post(f"{V3}/rooms/{secret}/kick", token=btok, json={"user_id": alice}).status_code == 200
+    banned = create_room(server, btok, name="banned before joining")
+    assert server.post(f"{V3}/rooms/{banned}/ban", token=btok, json={"user_id": alice}).status_code == 200
+    body = {"lists": {"l": {"ranges": [[0, 9]], "timeline_limit": 5, "required_state": [["*", "*"]]}},
+            "room_subscriptions": {secret: {"timeline_limit": 5, "required_state": [["*", "*"]]},
+                                   banned: {"timeline_limit": 5, "required_state": [["*", "*"]]}}}
+    resp = _post(server, atok, body)
+    assert resp["rooms"] == {} and resp["lists"]["l"]["count"] == 0
+    # once joined and then kicked, the room is listed (up to the kick)
+    room = create_room(server, btok, name="was a member", preset="public_chat")
+    assert join(server, atok, room).status_code == 200
+    assert server.post(f"{V3}/rooms/{room}/kick", token=btok, json={"user_id": alice}).status_code == 200
+    resp = _post(server, atok, {"conn_id": "2", **body})
+    assert set(resp["rooms"]) == {room} and resp["rooms"][room]["membership"] == "leave"

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 from homeserver.api.errors import Codes, MatrixError, NotFound
 from homeserver.types.room_position import RoomPosition, parse_optional
 from storage.stores.relations import (  # the index owns the parse rules (storage may not import handlers)
-    ANNOTATION, LISTED_REL_TYPES, MAX_KEY_LENGTH, REFERENCE, REPLACE, REPLY, THREAD, Relation, parse_relations,
+    EDIT_CANDIDATES, ANNOTATION, LISTED_REL_TYPES, MAX_KEY_LENGTH, REFERENCE, REPLACE, REPLY, THREAD, Relation, parse_relations,
 )
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,8 @@ __all__ = ["ANNOTATION", "LISTED_REL_TYPES", "MAX_KEY_LENGTH", "REFERENCE", "REP
            "parse_relations", "RelationsHandler"]
 
 RECURSION_DEPTH = 3
+EDIT_PAGE = 50       # edit candidates fetched per page when the newest ones are all invalid
+MAX_EDIT_PAGES = 20  # bound on that search (1,000 older edits of one message)
 
 
 def relation_of(event: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -224,6 +226,7 @@ class RelationsHandler:
             for eid, ev in zip(order, await self.serialize([rows[e] for e in order], user_id)):
                 serialized[eid] = ev
         for ev in events:
+            await self._find_older_valid_edit(ev, summary, serialized, user_id)
             rel = self._aggregate_one(ev, summary, serialized)
             if rel:
                 ev.setdefault("unsigned", {})["m.relations"] = rel
@@ -236,6 +239,37 @@ class RelationsHandler:
                 if r:
                     s.setdefault("unsigned", {})["m.relations"] = r
         return events
+
+    async def _find_older_valid_edit(self, ev: dict[str, Any], summary: Any, serialized: dict[str, dict[str, Any]],
+                                     user_id: str | None) -> None:
+        """When every fetched edit candidate of ``ev`` is invalid (e.g. no ``m.new_content``), page through
+        older candidates until a valid one is found, so the bundled edit is the newest *valid* one of all
+        (bounded: MAX_EDIT_PAGES pages)."""
+        eid = ev.get("event_id")
+        edits = summary.edits.get(eid) or []
+        more = getattr(self.store, "more_edit_candidates", None)
+        if (len(edits) < EDIT_CANDIDATES or more is None or self.fetch_rows is None or self.serialize is None
+                or is_redacted(ev)):
+            return
+        seen = [serialized[e] for e in edits if e in serialized]
+        if latest_valid_edit(ev, seen) is not None or len(seen) != len(edits):
+            return
+        last = min(seen, key=edit_sort_key)
+        for _ in range(MAX_EDIT_PAGES):
+            ids = await more(eid, edit_sort_key(last), EDIT_PAGE)
+            if not ids:
+                return
+            rows = await self.fetch_rows(ids)
+            order = [i for i in ids if i in rows]
+            page = await self.serialize([rows[i] for i in order], user_id)
+            found = latest_valid_edit(ev, page)
+            if found is not None:
+                serialized[found["event_id"]] = found
+                summary.edits[eid] = [found["event_id"]]
+                return
+            if len(ids) < EDIT_PAGE or not page:
+                return
+            last = min(page, key=edit_sort_key)
 
     def _aggregate_one(self, ev: dict[str, Any], summary: Any, serialized: dict[str, dict[str, Any]],
                        only_edits: bool = False) -> dict[str, Any]:

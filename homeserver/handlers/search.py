@@ -8,6 +8,7 @@ serialized through the shared formatter, so they carry bundled aggregations too.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_CONTEXT = 20
 MAX_ROUNDS = 5  # refills when visibility hides candidates
+COUNT_EXACT_MAX = 1000  # up to this many matches, ``count`` is exact after the visibility filter
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 
@@ -113,18 +115,48 @@ def parse_search_body(body: Any) -> RoomEventsCriteria | None:
                               ctx is not None, include_state, tuple(dict.fromkeys(group_by)))
 
 
-def encode_batch(order_by: str, offset: int, stream: int) -> str:
-    return f"{'k' if order_by == 'rank' else 'r'}{offset}_{stream}"
+@dataclass(frozen=True)
+class Batch:
+    """Where a search page continues: rank ``offset`` / recent ``stream`` bound, the visible ``count`` computed on
+    the first page (carried so later pages need not recount), and the group (``room_id``/``sender``, value) a
+    group's own ``next_batch`` restricts the search to."""
+
+    offset: int = 0
+    stream: int | None = None
+    count: int | None = None
+    group: tuple[str, str] | None = None
 
 
-def decode_batch(token: str | None, order_by: str) -> tuple[int, int | None]:
-    """(rank offset, recent stream bound) from a next_batch token of the same ordering."""
+_BATCH_RE = re.compile(r"([kr])(\d{1,9})_(\d{1,18})(?:_c(\d{1,9}))?(?:_([gu])([A-Za-z0-9_-]{1,700}))?")
+_GROUP_TAG = {"room_id": "g", "sender": "u"}
+
+
+def encode_batch(order_by: str, offset: int, stream: int, count: int | None = None,
+                 group: tuple[str, str] | None = None) -> str:
+    token = f"{'k' if order_by == 'rank' else 'r'}{offset}_{stream}"
+    if count is not None:
+        token += f"_c{count}"
+    if group is not None:
+        token += "_" + _GROUP_TAG[group[0]] + base64.urlsafe_b64encode(group[1].encode("utf-8")).decode("ascii").rstrip("=")
+    return token
+
+
+def decode_batch(token: str | None, order_by: str) -> Batch:
+    """The position of a next_batch token of the same ordering (an overall or a group token)."""
     if token is None:
-        return 0, None
-    m = re.fullmatch(r"([kr])(\d{1,9})_(\d{1,18})", token)
+        return Batch()
+    m = _BATCH_RE.fullmatch(token)
     if m is None or m.group(1) != ("k" if order_by == "rank" else "r"):
         raise InvalidParam("Invalid next_batch token for this search")
-    return int(m.group(2)), int(m.group(3))
+    group = None
+    if m.group(5):
+        raw = m.group(6)
+        try:
+            value = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidParam("Invalid next_batch token for this search") from None
+        group = ("room_id" if m.group(5) == "g" else "sender", value)
+    return Batch(int(m.group(2)), int(m.group(3)), int(m.group(4)) if m.group(4) else None, group)
 
 
 def highlights(terms: list[str], texts: list[str]) -> list[str]:
@@ -167,31 +199,40 @@ class SearchHandler:
         crit = parse_search_body(body)
         if crit is None:
             return {"search_categories": {}}
-        offset, stream_bound = decode_batch(next_batch, crit.order_by)
+        batch = decode_batch(next_batch, crit.order_by)
+        offset, stream_bound = batch.offset, (batch.stream if next_batch is not None else None)
         flt = crit.filter
         limit = min(flt.limit or DEFAULT_LIMIT, MAX_LIMIT)
         scopes = await self._scopes(user_id, flt)
+        senders = flt.senders
+        if batch.group is not None:  # a group's own next_batch: only that room's / sender's results
+            kind, value = batch.group
+            if kind == "room_id":
+                scopes = [sc for sc in scopes if sc.room_id == value]
+            else:
+                senders = [value] if senders is None or value in senders else []
+        query = dict(senders=senders, not_senders=flt.not_senders)
         rows: list[Any] = []
         ranks: dict[str, float] = {}
-        count = 0
+        raw_count = 0
         exhausted = False
+        scanned = shown = 0  # hits looked at / kept on this page (for the count estimate of huge result sets)
         for _ in range(MAX_ROUNDS):
             after = (0.0, stream_bound) if stream_bound is not None else None
-            hits, count = await self.store.search(
-                scopes, crit.search_term, crit.keys, crit.order_by, limit - len(rows) + 1,
-                senders=flt.senders, not_senders=flt.not_senders, after=after, offset=offset,
+            hits, raw_count = await self.store.search(
+                scopes, crit.search_term, crit.keys, crit.order_by, limit - len(rows) + 1, after=after, offset=offset,
+                **query,
             )
             more = len(hits) > limit - len(rows)
             hits = hits[: limit - len(rows)]
             if hits:
                 offset += len(hits)
                 stream_bound = hits[-1].stream_ordering
-            candidates = [h for h in hits if flt.allows_type(h.type)]
-            found = await self.events.get_events_as_list([h.event_id for h in candidates])
-            found = [r for r in found if r.redacted_by is None]
-            visible = await self.visibility.filter(user_id, found)
-            for h in candidates:
+            visible = await self._visible(user_id, hits, flt)
+            for h in hits:
                 ranks[h.event_id] = h.rank
+            scanned += len(hits)
+            shown += len(visible)
             rows.extend(visible)
             if not more:
                 exhausted = True
@@ -199,8 +240,10 @@ class SearchHandler:
             if len(rows) >= limit:
                 break
         events = await self.formatter.format(rows, user_id, device_id)
-        if flt.contains_url is not None:
-            events = [e for e in events if flt.matches(e)]
+        if batch.count is not None:
+            count = batch.count
+        else:
+            count = await self._visible_count(user_id, scopes, crit, raw_count, scanned, shown, query)
         results = [{"rank": ranks.get(e["event_id"], 0.0), "result": e} for e in events]
         if crit.want_context:
             by_id = {r.event_id: r for r in rows}
@@ -208,10 +251,8 @@ class SearchHandler:
                 res["context"] = await self._context(user_id, device_id, by_id[res["result"]["event_id"]], crit)
         out: dict[str, Any] = {"results": results, "count": count, "highlights": highlights(
             query_terms(crit.search_term), [_text(e) for e in events])}
-        token = None
         if not exhausted and stream_bound is not None:
-            token = encode_batch(crit.order_by, offset, stream_bound)
-            out["next_batch"] = token
+            out["next_batch"] = encode_batch(crit.order_by, offset, stream_bound, count, batch.group)
         if crit.include_state:
             out["state"] = {}
             for room_id in dict.fromkeys(e["room_id"] for e in events):
@@ -220,17 +261,57 @@ class SearchHandler:
                 except MatrixError:
                     pass
         if crit.group_by:
-            groups: dict[str, dict[str, Any]] = {}
-            for key in crit.group_by:
-                g: dict[str, Any] = {}
-                for e in events:
-                    entry = g.setdefault(e[key], {"results": [], "order": len(g) + 1})
-                    entry["results"].append(e["event_id"])
-                    if token is not None:
-                        entry["next_batch"] = token
-                groups[key] = g
-            out["groups"] = groups
+            out["groups"] = await self._groups(crit, rows, scopes, query, offset, exhausted, batch)
         return {"search_categories": {"room_events": out}}
+
+    async def _visible(self, user_id: str, hits: list[Any], flt: EventFilter) -> list[Any]:
+        """The hits' rows the user may see that pass the filter (types, senders, contains_url), not redacted."""
+        candidates = [h for h in hits if flt.allows_type(h.type)]
+        found = await self.events.get_events_as_list([h.event_id for h in candidates])
+        found = [r for r in found if r.redacted_by is None and flt.matches_fields(r.type, r.sender, r.content)]
+        return await self.visibility.filter(user_id, found)
+
+    async def _visible_count(self, user_id: str, scopes: list[RoomScope], crit: RoomEventsCriteria, raw: int,
+                             scanned: int, shown: int, query: dict[str, Any]) -> int:
+        """``count`` after the visibility filter: exact up to COUNT_EXACT_MAX matches (one pass over their ids,
+        done on the first page only: later pages carry it in next_batch), else the raw count scaled by the
+        share of this page's hits the user could see (the spec asks for an approximate count)."""
+        if raw <= COUNT_EXACT_MAX:
+            hits, _ = await self.store.search(scopes, crit.search_term, crit.keys, "recent", raw, **query)
+            visible = 0
+            for i in range(0, len(hits), 200):
+                visible += len(await self._visible(user_id, hits[i : i + 200], crit.filter))
+            return visible
+        return round(raw * shown / scanned) if scanned else raw
+
+    async def _groups(self, crit: RoomEventsCriteria, rows: list[Any], scopes: list[RoomScope],
+                      query: dict[str, Any], offset: int, exhausted: bool, batch: Batch) -> dict[str, Any]:
+        """``groups``: each group's results on this page and its *own* next_batch, which continues that room's
+        (or sender's) results only, from just after its last result here."""
+        groups: dict[str, dict[str, Any]] = {}
+        for key in crit.group_by:
+            g: dict[str, Any] = {}
+            oldest: dict[str, int] = {}  # group value -> stream position of its last (oldest) result here
+            for r in rows:
+                value = r.room_id if key == "room_id" else r.sender
+                entry = g.setdefault(value, {"results": [], "order": len(g) + 1})
+                entry["results"].append(r.event_id)
+                oldest[value] = min(oldest.get(value, r.stream_ordering), r.stream_ordering)
+            if not exhausted and g:
+                offsets: dict[str, int] = {}
+                if crit.order_by == "rank":
+                    if batch.group is not None and batch.group[0] == key:
+                        offsets = {batch.group[1]: offset}  # the page was already restricted to this group
+                    else:
+                        offsets = await self.store.group_offsets(scopes, crit.search_term, crit.keys, offset, key, **query)
+                for value, entry in g.items():
+                    if crit.order_by == "rank":
+                        token = encode_batch("rank", offsets.get(value, 0), 0, None, (key, value))
+                    else:
+                        token = encode_batch("recent", 0, oldest[value], None, (key, value))
+                    entry["next_batch"] = token
+            groups[key] = g
+        return groups
 
     async def _context(self, user_id: str, device_id: str | None, row: Any, crit: RoomEventsCriteria) -> dict[str, Any]:
         here = room_position.before(row.topological_ordering, row.stream_ordering)

@@ -76,7 +76,7 @@ _SAME_ROOM = " AND event_relations.room_id = (SELECT e.room_id FROM events e WHE
 _SAME_ROOM_THREAD = " AND threads.room_id = (SELECT e.room_id FROM events e WHERE e.event_id = threads.thread_id)"
 
 MAX_DESCENDANTS = 1000  # recursion fan-out bound for GET /relations?recurse=true
-EDIT_CANDIDATES = 5     # newest edits considered per parent
+EDIT_CANDIDATES = 5     # newest possibly-valid edits fetched per parent at first (more on demand)
 
 
 @dataclass
@@ -275,9 +275,7 @@ class RelationsStore:
             by_type.setdefault(rt, []).append(parent)
             counts[(parent, rt)] = int(n)
         for parent in by_type.get(REPLACE, []):
-            agg.edits[parent] = [r[0] for r in txn.query(
-                "SELECT event_id FROM event_relations WHERE parent_id = ? AND rel_type = ?" + _SAME_ROOM +
-                " ORDER BY origin_server_ts DESC, event_id DESC LIMIT ?", (parent, REPLACE, EDIT_CANDIDATES))]
+            agg.edits[parent] = self._edit_candidates_txn(txn, parent, None, EDIT_CANDIDATES)
         roots = by_type.get(THREAD, [])
         if roots:
             c2, p2 = txn.in_list("thread_id", roots)
@@ -305,6 +303,28 @@ class RelationsStore:
                 f"SELECT parent_id, type, aggregation_key, sender FROM event_relations WHERE {c5} AND rel_type = ?{_SAME_ROOM}"
                 " AND aggregation_key IS NOT NULL ORDER BY stream_ordering", [*p5, ANNOTATION]):
                 agg.annotations.setdefault(parent, []).append((etype, key, sender))
+
+    @staticmethod
+    def _edit_candidates_txn(txn: Txn, parent: str, before: tuple[int, str] | None, limit: int) -> list[str]:
+        """Edits of ``parent`` that can be valid, newest first (highest origin_server_ts, then event id).
+
+        The validity rules SQL can check are applied here (same room, sender and type as the original, neither
+        a state event, the edit not redacted), so invalid edits — another user's, say — never hide older valid
+        ones. The rest (``m.new_content`` present) is checked by the handler, which asks for more with
+        ``before`` = the (ts, event id) of the last candidate it saw."""
+        where = ("r.parent_id = ? AND r.rel_type = ? AND r.room_id = p.room_id AND r.sender = p.sender"
+                 " AND r.type = p.type AND p.state_key IS NULL AND c.state_key IS NULL AND c.redacted_by IS NULL")
+        params: list[Any] = [parent, REPLACE]
+        if before is not None:
+            where += " AND (r.origin_server_ts < ? OR (r.origin_server_ts = ? AND r.event_id < ?))"
+            params.extend([before[0], before[0], before[1]])
+        return [r[0] for r in txn.query(
+            "SELECT r.event_id FROM event_relations r JOIN events p ON p.event_id = r.parent_id"
+            f" JOIN events c ON c.event_id = r.event_id WHERE {where}"
+            " ORDER BY r.origin_server_ts DESC, r.event_id DESC LIMIT ?", [*params, limit])]
+
+    async def more_edit_candidates(self, parent: str, before: tuple[int, str], limit: int) -> list[str]:
+        return await self.db.read("relations_more_edits", self._edit_candidates_txn, parent, before, limit)
 
     # ------------------------------------------------------------ threads
     async def get_threads(

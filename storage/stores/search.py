@@ -159,6 +159,51 @@ class SearchStore:
             txn.execute(f"DELETE FROM event_search WHERE {clause}", params)
 
     # ------------------------------------------------------------ reads
+    def _query_parts(
+        self, txn: Txn, scopes: Sequence[RoomScope], terms: list[str], keys: Sequence[str],
+        senders: Iterable[str] | None, not_senders: Iterable[str],
+    ) -> tuple[str, list[Any], str]:
+        """(``FROM ... WHERE <match> AND <scope, keys, senders>``, its parameters, the rank expression)."""
+        where: list[str] = []
+        params: list[Any] = []
+        full = [s.room_id for s in scopes if s.max_stream is None]
+        bounded = [s for s in scopes if s.max_stream is not None]
+        scope_sql: list[str] = []
+        if full:
+            c, p = txn.in_list("s.room_id", full)
+            scope_sql.append(c)
+            params.extend(p)
+        for s in bounded:
+            scope_sql.append("(s.room_id = ? AND s.stream_ordering <= ?)")
+            params.extend([s.room_id, s.max_stream])
+        where.append("(" + " OR ".join(scope_sql) + ")")
+        if set(keys) != set(ALL_KEYS):
+            c, p = txn.in_list("s.key", list(keys))
+            where.append(c)
+            params.extend(p)
+        if senders is not None:
+            c, p = txn.in_list("s.sender", list(senders))
+            where.append(c)
+            params.extend(p)
+        ns = list(not_senders)
+        if ns:
+            c, p = txn.in_list("s.sender", ns)
+            where.append(f"NOT ({c})")
+            params.extend(p)
+        if txn.is_postgres:
+            tsquery = " & ".join(f"{t}:*" for t in terms)
+            base = ("FROM event_search s CROSS JOIN (SELECT to_tsquery(?::regconfig, ?) AS query) q"
+                    " WHERE s.vector @@ q.query AND ")
+            base_params: list[Any] = [self.language, tsquery]
+            rank = "ts_rank_cd(s.vector, q.query)"
+        else:
+            fts = " ".join(f'"{t}"*' for t in terms)
+            base = ("FROM event_search_fts f CROSS JOIN event_search s ON s.id = f.rowid"  # CROSS JOIN: FTS drives the plan
+                    " WHERE event_search_fts MATCH ? AND ")
+            base_params = [fts]
+            rank = "(-bm25(event_search_fts))"
+        return base + " AND ".join(where), [*base_params, *params], rank
+
     async def search(
         self, scopes: Sequence[RoomScope], term: str, keys: Sequence[str], order_by: str, limit: int,
         senders: Iterable[str] | None = None, not_senders: Iterable[str] = (), after: tuple[float, int] | None = None,
@@ -174,46 +219,8 @@ class SearchStore:
             return [], 0
 
         def fn(txn: Txn) -> tuple[list[SearchHit], int]:
-            where: list[str] = []
-            params: list[Any] = []
-            full = [s.room_id for s in scopes if s.max_stream is None]
-            bounded = [s for s in scopes if s.max_stream is not None]
-            scope_sql: list[str] = []
-            if full:
-                c, p = txn.in_list("s.room_id", full)
-                scope_sql.append(c)
-                params.extend(p)
-            for s in bounded:
-                scope_sql.append("(s.room_id = ? AND s.stream_ordering <= ?)")
-                params.extend([s.room_id, s.max_stream])
-            where.append("(" + " OR ".join(scope_sql) + ")")
-            if set(keys) != set(ALL_KEYS):
-                c, p = txn.in_list("s.key", list(keys))
-                where.append(c)
-                params.extend(p)
-            if senders is not None:
-                c, p = txn.in_list("s.sender", list(senders))
-                where.append(c)
-                params.extend(p)
-            ns = list(not_senders)
-            if ns:
-                c, p = txn.in_list("s.sender", ns)
-                where.append(f"NOT ({c})")
-                params.extend(p)
-            if txn.is_postgres:
-                tsquery = " & ".join(f"{t}:*" for t in terms)
-                base = ("FROM event_search s CROSS JOIN (SELECT to_tsquery(?::regconfig, ?) AS query) q"
-                        " WHERE s.vector @@ q.query AND ")
-                base_params: list[Any] = [self.language, tsquery]
-                rank = "ts_rank_cd(s.vector, q.query)"
-            else:
-                fts = " ".join(f'"{t}"*' for t in terms)
-                base = ("FROM event_search_fts f CROSS JOIN event_search s ON s.id = f.rowid"  # CROSS JOIN: FTS drives the plan
-                        " WHERE event_search_fts MATCH ? AND ")
-                base_params = [fts]
-                rank = "(-bm25(event_search_fts))"
-            cond = " AND ".join(where)
-            count = int(txn.query_value(f"SELECT COUNT(*) {base}{cond}", [*base_params, *params], default=0))
+            cond, params, rank = self._query_parts(txn, scopes, terms, keys, senders, not_senders)
+            count = int(txn.query_value(f"SELECT COUNT(*) {cond}", params, default=0))
             page_where, page_params = cond, list(params)
             if order_by == "recent":
                 if after is not None:
@@ -224,12 +231,34 @@ class SearchStore:
                 order = f"{rank} DESC, s.stream_ordering DESC"
             raw = txn.query(
                 f"SELECT s.event_id, s.room_id, s.sender, s.type, s.topological_ordering, s.stream_ordering, {rank}"
-                f" {base}{page_where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*base_params, *page_params, limit, offset if order_by != "recent" else 0],
+                f" {page_where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*page_params, limit, offset if order_by != "recent" else 0],
             )
             return [SearchHit(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), float(r[6])) for r in raw], count
 
         return await self.db.run("search_events", fn)
+
+    async def group_offsets(
+        self, scopes: Sequence[RoomScope], term: str, keys: Sequence[str], prefix: int, column: str,
+        senders: Iterable[str] | None = None, not_senders: Iterable[str] = (),
+    ) -> dict[str, int]:
+        """Per value of ``column`` (room_id or sender): how many of the ``prefix`` best-ranked matches have it.
+
+        That is where a search restricted to that room or sender continues (its ``rank`` offset) after the
+        overall search handed out its first ``prefix`` matches: both orders agree on the group's events."""
+        terms = query_terms(term)
+        if column not in ("room_id", "sender") or not terms or not scopes or not keys or prefix <= 0:
+            return {}
+
+        def fn(txn: Txn) -> dict[str, int]:
+            cond, params, rank = self._query_parts(txn, scopes, terms, keys, senders, not_senders)
+            rows = txn.query(
+                f"SELECT t.g, COUNT(*) FROM (SELECT s.{column} AS g {cond}"
+                f" ORDER BY {rank} DESC, s.stream_ordering DESC LIMIT ?) t GROUP BY t.g", [*params, prefix],
+            )
+            return {r[0]: int(r[1]) for r in rows}
+
+        return await self.db.read("search_group_offsets", fn)
 
     async def delete(self, event_ids: Sequence[str]) -> None:
         await self.db.run("search_delete", self.delete_txn, list(event_ids))

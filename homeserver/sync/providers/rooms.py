@@ -123,7 +123,8 @@ class RoomsProvider:
         else:
             pred = None  # type: ignore[assignment]
         incomplete: set[str] = set()  # rooms where an id from the index had no row
-        timelines, limited_flags, prev_tokens = await self._load_timelines(wanted, limit, pred, incomplete)
+        dropped_state: dict[str, tuple[int, int]] = {}  # room -> (oldest, newest) state event the filter dropped
+        timelines, limited_flags, prev_tokens = await self._load_timelines(wanted, limit, pred, incomplete, dropped_state)
         if not initial and pred is None:
             for room_id, from_pos, upto in wanted:
                 if (not limited_flags.get(room_id, True) and room_id not in left and room_id not in incomplete
@@ -132,12 +133,28 @@ class RoomsProvider:
 
         # ---- state for each room with a timeline ----
         gappy: dict[str, EventRow | None] = {}
+        upto_of = {r: u for r, _, u in wanted}
+        emptied: list[str] = []  # rooms whose state is wanted at the end of the window (filtered timelines)
         for room_id, rows in timelines.items():
             if room_id in fresh:
                 continue
             if limited_flags[room_id] or ctx.request.use_state_after:
                 gappy[room_id] = rows[0] if rows else None
+                if ctx.request.use_state_after and room_id in dropped_state and (
+                        not rows or dropped_state[room_id][1] > rows[-1].stream_ordering):
+                    # the filter dropped state events after the last timeline event: the timeline's end is the
+                    # end of the window, so state_after is the state there
+                    emptied.append(room_id)
+            elif room_id in dropped_state and (not rows or dropped_state[room_id][0] < rows[0].stream_ordering):
+                # Not limited, but the filter dropped events: state events it dropped before the timeline's first
+                # event (all of them when the timeline is empty) changed the state between `since` and the start
+                # of the timeline, which the spec puts in `state`. (Ones after the first event are inside the
+                # timeline's span: they belong to `state_after`, not `state`.) See docs/sync.md.
+                gappy[room_id] = rows[0] if rows else None
+                if not rows:
+                    emptied.append(room_id)
         since_sets = await self._store.state_sets_at([(r, since) for r in gappy]) if gappy else {}
+        emptied_sets = await self._store.state_sets_at([(r, upto_of[r]) for r in emptied]) if emptied else {}
 
         state_ids: dict[str, dict[StateKey, str]] = {}
         end_sets = {}
@@ -156,7 +173,9 @@ class RoomsProvider:
                 state_ids[room_id] = await self._state.get_state_ids(set_id)
             elif room_id in gappy:
                 target = rows[-1].state_after if (use_after and rows) else (rows[0].state_before if rows else None)
-                if target is None:
+                if target is None or (use_after and room_id in emptied_sets):
+                    target = emptied_sets.get(room_id)
+                if target is None or target == since_sets.get(room_id):
                     continue
                 changed, _removed = await self._state.diff(since_sets.get(room_id), target)
                 state_ids[room_id] = changed
@@ -366,14 +385,15 @@ class RoomsProvider:
 
     async def _load_timelines(
         self, wanted: list[tuple[str, int, int]], limit: int, pred: Callable[[EventRow], bool] | None,
-        incomplete: set[str] | None = None,
+        incomplete: set[str] | None = None, dropped_state: dict[str, tuple[int, int]] | None = None,
     ) -> tuple[dict[str, list[EventRow]], dict[str, bool], dict[str, str]]:
         """Per room: up to ``limit`` newest events of ``(since, upto]`` that pass ``pred`` (oldest first), whether
         more matching ones exist before them (``limited``), and the ``prev_batch`` token.
 
         Ids come from the in-memory recent index when it can answer, else from one transaction for all rooms;
         rows from the event cache. A filtered timeline is scanned in growing batches (bounded per room) until
-        ``limit + 1`` matches are found or the range is exhausted.
+        ``limit + 1`` matches are found or the range is exhausted. ``dropped_state`` (when given) receives, per
+        room, the oldest and newest stream positions of the state events the filter dropped.
         """
         found: dict[str, list[EventRow]] = {r: [] for r, _, _ in wanted}
         limited: dict[str, bool] = {}
@@ -421,6 +441,9 @@ class RoomsProvider:
                     oldest[room_id] = row
                     if pred is None or pred(row):
                         acc.append(row)
+                    elif dropped_state is not None and row.state_key is not None:  # rows come newest first
+                        newest = dropped_state.get(room_id, (0, row.stream_ordering))[1]
+                        dropped_state[room_id] = (row.stream_ordering, newest)
                 scanned[room_id] += len(lst)
                 if len(acc) > limit:
                     limited[room_id] = True

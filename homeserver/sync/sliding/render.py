@@ -214,6 +214,8 @@ class RoomRenderer:
         summaries: dict[str, tuple[int, int, list[str]]] = {}
         cold: list[str] = []
         peek = getattr(self._room_cache, "peek", None)
+        # current membership is none of a former member's business: counts and heroes only while joined
+        members_changed = {r for r in members_changed if by_id[r].membership.membership == "join"}
         for room_id in members_changed:
             snap = peek(room_id) if peek is not None else None
             if snap is None:

@@ -290,3 +290,4 @@ def test_never_joined_rooms_stay_hidden(server: Any) -> None:
     assert server.post(f"{V3}/rooms/{room}/kick", token=btok, json={"user_id": alice}).status_code == 200
     resp = _post(server, atok, {"conn_id": "2", **body})
     assert set(resp["rooms"]) == {room} and resp["rooms"][room]["membership"] == "leave"
+    assert "joined_count" not in resp["rooms"][room] and "heroes" not in resp["rooms"][room]

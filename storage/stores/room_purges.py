@@ -65,6 +65,11 @@ class RoomPurgeStore:
             chunks: set[str] = set()
             for _, buckets in rows:
                 chunks.update(json.loads(buckets).values())
+            nodes = [c for c in chunks if c.startswith("n")]  # large buckets: nodes of leaf chunks
+            for i in range(0, len(nodes), 500):
+                clause, params = txn.in_list("chunk_id", nodes[i : i + 500])
+                for (entries,) in txn.query(f"SELECT entries FROM state_chunks WHERE {clause}", params):
+                    chunks.update(json.loads(entries).values())
             ids = list(chunks)
             for i in range(0, len(ids), 500):
                 clause, params = txn.in_list("chunk_id", ids[i : i + 500])

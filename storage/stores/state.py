@@ -6,7 +6,12 @@ once as a *chunk* (a row keyed by the hash of its entries), and the set itself i
 mapping bucket -> chunk id (keyed by the hash of that map). A state change rewrites one
 bucket: one new chunk row and one new set row, whatever the room's size; identical sets and
 identical buckets are stored once. Non-state events create no rows at all (they reference
-the set id of the state they saw). See docs/state-storage.md.
+the set id of the state they saw).
+
+Buckets grow with the room; so that the cost of one change stays flat, a bucket holding more than
+``LEAF_MAX`` entries is stored as a *node* instead: a row (id ``n…``) mapping 64 sub-buckets to leaf chunks.
+A change then rewrites one small leaf, one node and the set row: about 4 KB whatever the room's size up to
+~500k state entries (64 × 64 leaves). See docs/state-storage.md.
 """
 
 from __future__ import annotations
@@ -28,6 +33,22 @@ EMPTY_SET_ID = "empty"
 
 def bucket_of(key: StateKey) -> int:
     return zlib.crc32(f"{key[0]}\x00{key[1]}".encode("utf-8")) % N_BUCKETS
+
+
+LEAF_MAX = 32  # a bucket with more entries is stored as a node of 64 sub-bucket leaves
+
+
+def sub_of(key: StateKey) -> int:
+    return (zlib.crc32(f"{key[0]}\x00{key[1]}".encode("utf-8")) // N_BUCKETS) % N_BUCKETS
+
+
+def is_node(chunk_id: str) -> bool:
+    return chunk_id.startswith("n")
+
+
+def encode_node(subs: Mapping[int, str]) -> tuple[str, str]:
+    text = json.dumps({str(b): c for b, c in sorted(subs.items())}, separators=(",", ":"))
+    return "n" + _hash(text), text
 
 
 def _hash(data: str) -> str:
@@ -59,28 +80,29 @@ class NewStateSet:
 
 
 class StateStore:
-    """Reads and builds state sets. Chunks and sets are immutable, so they are cached forever (LRU)."""
+    """Reads and builds state sets. Chunks, nodes and sets are immutable, so they are cached forever (LRU)."""
 
     def __init__(self, db: Database, chunk_cache_size: int = 50_000, set_cache_size: int = 20_000) -> None:
         self.db = db
         # Chunks and sets are content-addressed and immutable: nothing ever invalidates them.
-        self._chunks = LruCache("state_chunks", chunk_cache_size)  # chunk_id -> {key: event_id}
-        self._sets = LruCache("state_sets", set_cache_size)  # set_id -> ({bucket: chunk_id}, size)
+        self._chunks = LruCache("state_chunks", chunk_cache_size)  # leaf id -> {key: event_id}; node id -> {sub: leaf id}
+        self._sets = LruCache("state_sets", set_cache_size)  # set_id -> ({bucket: chunk or node id}, size)
         self._sets.put(EMPTY_SET_ID, ({}, 0))
 
     # ---- loading ----
     @staticmethod
-    def _parse_chunk(text: str) -> dict[StateKey, str]:
-        return {(t, sk): eid for t, sk, eid in json.loads(text)}
+    def _parse_chunk(text: str) -> dict[Any, str]:
+        value = json.loads(text)
+        if isinstance(value, dict):  # a node
+            return {int(b): c for b, c in value.items()}
+        return {(t, sk): eid for t, sk, eid in value}
 
     def _load_txn(self, txn: Txn, set_ids: list[str], chunk_ids: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         sets: dict[str, Any] = {}
-        if set_ids:
-            clause, params = txn.in_list("set_id", set_ids)
+        for i in range(0, len(set_ids), 500):
+            clause, params = txn.in_list("set_id", set_ids[i : i + 500])
             for set_id, buckets, size in txn.query(f"SELECT set_id, buckets, size FROM state_sets WHERE {clause}", params):
-                parsed = {int(b): c for b, c in json.loads(buckets).items()}
-                sets[set_id] = (parsed, size)
-                chunk_ids.update(c for c in parsed.values() if self._chunks.get_(c) is None)
+                sets[set_id] = ({int(b): c for b, c in json.loads(buckets).items()}, size)
         chunks: dict[str, Any] = {}
         ids = list(chunk_ids)
         for i in range(0, len(ids), 500):
@@ -89,144 +111,232 @@ class StateStore:
                 chunks[chunk_id] = self._parse_chunk(entries)
         return sets, chunks
 
-    async def _ensure(self, set_ids: Iterable[str], buckets_wanted: set[int] | None = None) -> None:
-        missing_sets = [s for s in set_ids if s and self._sets.get_(s) is None]
-        missing_chunks: set[str] = set()
-        for s in set_ids:
-            entry = self._sets.get_(s) if s else None
-            if entry is None:
-                continue
-            for b, c in entry[0].items():
-                if (buckets_wanted is None or b in buckets_wanted) and self._chunks.get_(c) is None:
-                    missing_chunks.add(c)
-        if not missing_sets and not missing_chunks:
-            return
-        sets, chunks = await self.db.run("state_load", self._load_txn, missing_sets, missing_chunks)
+    def _store(self, sets: dict[str, Any], chunks: dict[str, Any]) -> None:
         for k, v in sets.items():
             self._sets.put(k, v)
         for k, v in chunks.items():
             self._chunks.put(k, v)
 
+    async def _load(self, set_ids: Iterable[str] = (), chunk_ids: Iterable[str] = ()) -> dict[str, Any]:
+        """Make sure these sets and chunks/nodes are cached; returns the chunks asked for (id -> parsed)."""
+        missing_sets = [s for s in set_ids if s and self._sets.get_(s) is None]
+        out: dict[str, Any] = {}
+        missing: set[str] = set()
+        for c in chunk_ids:
+            v = self._chunks.get_(c)
+            if v is None:
+                missing.add(c)
+            else:
+                out[c] = v
+        if missing_sets or missing:
+            sets, chunks = await self.db.run("state_load", self._load_txn, missing_sets, missing)
+            self._store(sets, chunks)
+            out.update(chunks)
+        return out
+
+    async def _set(self, set_id: str) -> tuple[dict[int, str], int]:
+        entry = self._sets.get_(set_id)
+        if entry is None:
+            await self._load([set_id])
+            entry = self._sets.get_(set_id)
+            if entry is None:
+                raise KeyError(f"state set {set_id} not found")
+        return entry
+
+    async def _leaves(self, bucket_ids: Iterable[str], subs: set[int] | None = None) -> dict[str, Any]:
+        """Parsed chunks for ``bucket_ids`` and, for nodes, their leaves (all, or only ``subs``)."""
+        got = await self._load(chunk_ids=set(bucket_ids))
+        leaf_ids = {leaf for c, v in got.items() if is_node(c) for sub, leaf in v.items() if subs is None or sub in subs}
+        if leaf_ids:
+            got.update(await self._load(chunk_ids=leaf_ids))
+        return got
+
     def load_sync(self, txn: Txn, set_ids: list[str]) -> None:
-        """Inside a transaction (rarely needed): make sure sets and their chunks are cached."""
+        """Inside a transaction (rarely needed): make sure sets are cached."""
         sets, chunks = self._load_txn(txn, [s for s in set_ids if self._sets.get_(s) is None], set())
-        for k, v in sets.items():
-            self._sets.put(k, v)
-        for k, v in chunks.items():
-            self._chunks.put(k, v)
+        self._store(sets, chunks)
 
     # ---- reading ----
     async def get_state_ids(self, set_id: str | None) -> StateMap:
         """The whole state map of a set."""
         if not set_id:
             return {}
-        await self._ensure([set_id])
-        buckets, _ = self._sets.get_(set_id)
-        missing = [c for c in buckets.values() if self._chunks.get_(c) is None]
-        if missing:  # evicted between ensure and here
-            _, chunks = await self.db.run("state_load_chunks", self._load_txn, [], set(missing))
-            for k, v in chunks.items():
-                self._chunks.put(k, v)
+        buckets, _ = await self._set(set_id)
+        got = await self._leaves(buckets.values())
         out: StateMap = {}
         for c in buckets.values():
-            out.update(self._chunks.get_(c) or {})
+            if is_node(c):
+                for leaf in got[c].values():
+                    out.update(got[leaf])
+            else:
+                out.update(got.get(c) or {})
         return out
 
     async def get_state_values(self, set_id: str | None, keys: Iterable[StateKey]) -> dict[StateKey, str]:
-        """Only the given keys (touches one chunk per key's bucket)."""
+        """Only the given keys (touches one leaf per key)."""
         keys = list(keys)
         if not set_id or not keys:
             return {}
-        wanted = {bucket_of(k) for k in keys}
-        await self._ensure([set_id], wanted)
-        buckets, _ = self._sets.get_(set_id)
+        buckets, _ = await self._set(set_id)
+        wanted = {buckets[bucket_of(k)] for k in keys if bucket_of(k) in buckets}
+        got = await self._leaves(wanted, {sub_of(k) for k in keys})
         out: dict[StateKey, str] = {}
         for k in keys:
-            chunk_id = buckets.get(bucket_of(k))
-            if chunk_id is None:
+            c = buckets.get(bucket_of(k))
+            if c is None:
                 continue
-            chunk = self._chunks.get_(chunk_id)
-            if chunk is None:
-                await self._ensure([set_id], {bucket_of(k)})
-                chunk = self._chunks.get_(chunk_id) or {}
-            if k in chunk:
-                out[k] = chunk[k]
+            if is_node(c):
+                c = got[c].get(sub_of(k))
+                if c is None:
+                    continue
+            v = (got.get(c) or {}).get(k)
+            if v is not None:
+                out[k] = v
         return out
 
     async def get_state_value(self, set_id: str | None, key: StateKey) -> str | None:
         return (await self.get_state_values(set_id, [key])).get(key)
 
     async def diff(self, old_set: str | None, new_set: str | None) -> tuple[dict[StateKey, str], set[StateKey]]:
-        """(changed or added entries, removed keys) from ``old_set`` to ``new_set``; unchanged buckets are skipped."""
-        sets = [s for s in (old_set, new_set) if s]
-        await self._ensure(sets, set())
-        old_b = self._sets.get_(old_set)[0] if old_set else {}
-        new_b = self._sets.get_(new_set)[0] if new_set else {}
-        changed_buckets = {b for b in set(old_b) | set(new_b) if old_b.get(b) != new_b.get(b)}
-        await self._ensure(sets, changed_buckets)
+        """(changed or added entries, removed keys) from ``old_set`` to ``new_set``; unchanged buckets and
+        unchanged leaves are skipped."""
+        old_b = (await self._set(old_set))[0] if old_set else {}
+        new_b = (await self._set(new_set))[0] if new_set else {}
+        changed_buckets = [b for b in set(old_b) | set(new_b) if old_b.get(b) != new_b.get(b)]
+        tops = await self._load(chunk_ids={c for b in changed_buckets for c in (old_b.get(b), new_b.get(b)) if c})
+        leaf_ids: set[str] = set()
+        pairs: list[tuple[list[str], list[str]]] = []
+        for b in changed_buckets:
+            o, n = old_b.get(b), new_b.get(b)
+            if o and n and is_node(o) and is_node(n):
+                for sub in set(tops[o]) | set(tops[n]):
+                    lo, ln = tops[o].get(sub), tops[n].get(sub)
+                    if lo != ln:
+                        pairs.append(([lo] if lo else [], [ln] if ln else []))
+            else:
+                pairs.append((_expand(o, tops), _expand(n, tops)))
+        for a, b2 in pairs:
+            leaf_ids.update(a)
+            leaf_ids.update(b2)
+        leaves = await self._load(chunk_ids=leaf_ids)
         changed: dict[StateKey, str] = {}
         removed: set[StateKey] = set()
-        for b in changed_buckets:
-            o = self._chunks.get_(old_b[b]) if b in old_b else {}
-            n = self._chunks.get_(new_b[b]) if b in new_b else {}
-            for k, v in (n or {}).items():
-                if (o or {}).get(k) != v:
+        for olds, news in pairs:
+            o_entries: dict[StateKey, str] = {}
+            n_entries: dict[StateKey, str] = {}
+            for c in olds:
+                o_entries.update(leaves[c])
+            for c in news:
+                n_entries.update(leaves[c])
+            for k, v in n_entries.items():
+                if o_entries.get(k) != v:
                     changed[k] = v
-            removed.update(k for k in (o or {}) if k not in (n or {}))
+            removed.update(k for k in o_entries if k not in n_entries)
         return changed, removed
 
     async def set_size(self, set_id: str | None) -> int:
         if not set_id:
             return 0
-        await self._ensure([set_id], set())
-        return self._sets.get_(set_id)[1]
+        return (await self._set(set_id))[1]
 
     # ---- building (the persister calls these) ----
     async def prepare_change(self, prev_set_id: str | None, changes: Mapping[StateKey, str],
                              removals: Iterable[StateKey] = ()) -> NewStateSet:
         """Compute the set after applying ``changes`` and dropping ``removals`` (keys resolution took out)
-        from ``prev_set_id``: O(changed buckets) work."""
+        from ``prev_set_id``: O(changed leaves) work."""
         prev_set_id = prev_set_id or EMPTY_SET_ID
         removals = [k for k in removals if k not in changes]
-        touched = {bucket_of(k) for k in changes} | {bucket_of(k) for k in removals}
-        await self._ensure([prev_set_id], touched)
+        keys = list(changes) + removals
+        buckets, _ = await self._set(prev_set_id)
+        wanted = {buckets[bucket_of(k)] for k in keys if bucket_of(k) in buckets}
+        got = await self._load(chunk_ids=wanted)
+        subs = {(c, sub_of(k)) for k in keys if (c := buckets.get(bucket_of(k))) and is_node(c)}
+        await self._load(chunk_ids={got[c][s] for c, s in subs if s in got[c]})
         return self.prepare_change_cached(prev_set_id, changes, removals)
 
     def prepare_change_cached(self, prev_set_id: str, changes: Mapping[StateKey, str],
                               removals: Iterable[StateKey] = ()) -> NewStateSet:
         prev_buckets, prev_size = self._sets.get_(prev_set_id)
         buckets = dict(prev_buckets)
-        by_bucket: dict[int, dict[StateKey, str]] = {}
+        by_bucket: dict[int, dict[StateKey, str | None]] = {}
         for k, v in changes.items():
             by_bucket.setdefault(bucket_of(k), {})[k] = v
-        drop: dict[int, list[StateKey]] = {}
         for k in removals:
             if k not in changes:
-                drop.setdefault(bucket_of(k), []).append(k)
-                by_bucket.setdefault(bucket_of(k), {})
+                by_bucket.setdefault(bucket_of(k), {})[k] = None
         size = prev_size
         new_chunks: list[tuple[str, str]] = []
-        for b, entries in by_bucket.items():
-            old_chunk = self._chunks.get_(buckets[b]) if b in buckets else {}
-            if old_chunk is None:
-                raise KeyError(f"state chunk {buckets[b]} not loaded")
-            merged = dict(old_chunk)
-            before = len(merged)
-            merged.update(entries)
-            for k in drop.get(b, ()):
-                merged.pop(k, None)
-            size += len(merged) - before
-            if not merged:
+        for b, edits in by_bucket.items():
+            cid = buckets.get(b)
+            if cid is not None and is_node(cid):
+                new_id, delta = self._edit_node(cid, edits, new_chunks)
+            else:
+                new_id, delta = self._edit_leaf(cid, edits, new_chunks)
+            size += delta
+            if new_id is None:
                 buckets.pop(b, None)
-                continue
-            chunk_id, text = encode_chunk(merged)
-            buckets[b] = chunk_id
-            # Always written (ON CONFLICT DO NOTHING): a cached chunk may come from a rolled-back txn.
-            new_chunks.append((chunk_id, text))
-            self._chunks.put(chunk_id, merged)
+            else:
+                buckets[b] = new_id
         set_id, set_json = encode_set(buckets)
         self._sets.put(set_id, (buckets, size))
         return NewStateSet(set_id, set_json, new_chunks, buckets, size)
+
+    def _cached(self, chunk_id: str) -> dict[Any, str]:
+        value = self._chunks.get_(chunk_id)
+        if value is None:
+            raise KeyError(f"state chunk {chunk_id} not loaded")
+        return value
+
+    def _put_leaf(self, entries: dict[StateKey, str], out: list[tuple[str, str]]) -> str:
+        chunk_id, text = encode_chunk(entries)
+        # Always written (ON CONFLICT DO NOTHING): a cached chunk may come from a rolled-back txn.
+        out.append((chunk_id, text))
+        self._chunks.put(chunk_id, entries)
+        return chunk_id
+
+    def _put_node(self, subs: dict[int, str], out: list[tuple[str, str]]) -> str:
+        node_id, text = encode_node(subs)
+        out.append((node_id, text))
+        self._chunks.put(node_id, subs)
+        return node_id
+
+    def _build_bucket(self, entries: dict[StateKey, str], out: list[tuple[str, str]]) -> str | None:
+        """A bucket's entries as one leaf, or as a node of leaves when it is large."""
+        if not entries:
+            return None
+        if len(entries) <= LEAF_MAX:
+            return self._put_leaf(entries, out)
+        by_sub: dict[int, dict[StateKey, str]] = {}
+        for k, v in entries.items():
+            by_sub.setdefault(sub_of(k), {})[k] = v
+        return self._put_node({s: self._put_leaf(e, out) for s, e in by_sub.items()}, out)
+
+    def _edit_leaf(self, cid: str | None, edits: dict[StateKey, str | None],
+                   out: list[tuple[str, str]]) -> tuple[str | None, int]:
+        merged = dict(self._cached(cid)) if cid is not None else {}
+        before = len(merged)
+        _apply(merged, edits)
+        return self._build_bucket(merged, out), len(merged) - before
+
+    def _edit_node(self, cid: str, edits: dict[StateKey, str | None],
+                   out: list[tuple[str, str]]) -> tuple[str | None, int]:
+        subs = dict(self._cached(cid))
+        by_sub: dict[int, dict[StateKey, str | None]] = {}
+        for k, v in edits.items():
+            by_sub.setdefault(sub_of(k), {})[k] = v
+        delta = 0
+        for sub, sub_edits in by_sub.items():
+            merged = dict(self._cached(subs[sub])) if sub in subs else {}
+            before = len(merged)
+            _apply(merged, sub_edits)
+            delta += len(merged) - before
+            if merged:
+                subs[sub] = self._put_leaf(merged, out)
+            else:
+                subs.pop(sub, None)
+        if not subs:
+            return None, delta
+        return self._put_node(subs, out), delta
 
     def prepare_set(self, state: Mapping[StateKey, str]) -> NewStateSet:
         """A whole state map as a set in ONE build (send_join's state, a resolution result): no previous
@@ -234,13 +344,12 @@ class StateStore:
         by_bucket: dict[int, dict[StateKey, str]] = {}
         for k, v in state.items():
             by_bucket.setdefault(bucket_of(k), {})[k] = v
-        buckets: dict[int, str] = {}
         new_chunks: list[tuple[str, str]] = []
+        buckets: dict[int, str] = {}
         for b, entries in by_bucket.items():
-            chunk_id, text = encode_chunk(entries)
-            buckets[b] = chunk_id
-            new_chunks.append((chunk_id, text))
-            self._chunks.put(chunk_id, entries)
+            cid = self._build_bucket(entries, new_chunks)
+            if cid is not None:
+                buckets[b] = cid
         if not buckets:
             return NewStateSet(EMPTY_SET_ID, None, [], {}, 0)
         set_id, set_json = encode_set(buckets)
@@ -279,3 +388,20 @@ class StateStore:
             return {"state_sets": int(sets), "state_chunks": int(chunks), "chunk_bytes": int(size)}
 
         return await self.db.run("state_count_rows", fn)
+
+
+def _apply(entries: dict[StateKey, str], edits: Mapping[StateKey, str | None]) -> None:
+    for k, v in edits.items():
+        if v is None:
+            entries.pop(k, None)
+        else:
+            entries[k] = v
+
+
+def _expand(chunk_id: str | None, tops: dict[str, Any]) -> list[str]:
+    """The leaf ids of a bucket (itself when it is a leaf)."""
+    if chunk_id is None:
+        return []
+    if is_node(chunk_id):
+        return list(tops[chunk_id].values())
+    return [chunk_id]

@@ -151,3 +151,33 @@ def test_state_store_removals_and_whole_sets(kit: Any) -> None:
     assert kit.run(st.get_state_ids, changed.set_id) == expect
     assert changed.size == len(expect)
     assert kit.run(st.diff, new.set_id, changed.set_id) == ({("m.room.name", ""): "$n"}, {("m.room.member", "@u1:x")})
+
+
+def test_large_buckets_become_nodes_and_changes_stay_small(kit: Any) -> None:
+    from storage.stores.state import is_node
+
+    st = kit.state
+    full = {("m.room.member", f"@u{i}:x"): f"$e{i}" for i in range(20_000)}
+    new = st.prepare_set(full)
+    assert all(is_node(c) for c in new.buckets.values())
+    kit.db.run_sync("w", lambda txn: st.write_txn(txn, "!r:x", new))
+    st.forget([new.set_id], [c for c, _ in new.chunks])
+    assert kit.run(st.get_state_ids, new.set_id) == full  # read back from the database
+    key = ("m.room.member", "@u7:x")
+    assert kit.run(st.get_state_values, new.set_id, [key, ("m.room.name", "")]) == {key: "$e7"}
+    st.forget([new.set_id], [c for c, _ in new.chunks])
+    changed = kit.run(st.prepare_change, new.set_id, {("m.room.member", "@new:x"): "$n"}, [key])
+    # one leaf, one node and the set: a few KB whatever the room's size
+    written = sum(len(t) for _, t in changed.chunks) + len(changed.set_json or "")
+    assert len(changed.chunks) <= 4 and written < 8_000, written
+    kit.db.run_sync("w", lambda txn: st.write_txn(txn, "!r:x", changed))
+    st.forget([changed.set_id], [c for c, _ in changed.chunks])
+    expect = dict(full)
+    del expect[key]
+    expect[("m.room.member", "@new:x")] = "$n"
+    assert kit.run(st.get_state_ids, changed.set_id) == expect and changed.size == len(expect)
+    assert kit.run(st.diff, new.set_id, changed.set_id) == ({("m.room.member", "@new:x"): "$n"}, {key})
+    # a small bucket that grows past LEAF_MAX turns into a node
+    small = st.prepare_set({("m.room.member", f"@s{i}:x"): "$s" for i in range(10)})
+    grown = st.prepare_change_cached(small.set_id, {("m.room.member", f"@g{i}:x"): "$g" for i in range(10_000)})
+    assert any(is_node(c) for c in grown.buckets.values()) and grown.size == 10_010

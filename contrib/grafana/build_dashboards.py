@@ -66,6 +66,18 @@ ROWS: list[tuple[str, list[tuple[str, str, list[dict[str, Any]]]]]] = [
         ("Resident memory", "bytes", [q("process_resident_memory_bytes", "{{instance}}")]),
         ("Open file descriptors", "short", [q("process_open_fds", "open {{instance}}"), q("process_max_fds", "max {{instance}}")]),
     ]),
+    ("Federation", [
+        ("Outbound queues", "short", [q("sum(sup_federation_outbound_pending_pdus)", "PDUs queued"),
+                                      q("sum(sup_federation_outbound_pending_edus)", "EDUs queued")]),
+        ("Destinations backing off / catching up", "short", [q("sum(sup_federation_outbound_destinations_backing_off)", "backing off"),
+                                                             q("sum(sup_federation_outbound_destinations_catching_up)", "catching up")]),
+        ("Longest backoff", "s", [q("max(sup_federation_outbound_max_backoff_seconds)", "max backoff")]),
+        ("Outbound transactions", "ops", [q(f"sum by (outcome) (rate(sup_federation_outbound_transactions_total{RATE}))", "{{outcome}}"),
+                                          q(f"rate(sup_federation_outbound_pdus_total{RATE})", "PDUs sent"),
+                                          q(f"rate(sup_federation_outbound_edus_total{RATE})", "EDUs sent")]),
+        ("Outbound requests", "ops", [q(f"sum by (method, outcome) (rate(sup_federation_client_requests_total{RATE}))", "{{method}} {{outcome}}")]),
+        ("Inbound EDUs", "ops", [q(f"sum by (edu_type, outcome) (rate(sup_federation_inbound_edus_total{RATE}))", "{{edu_type}} {{outcome}}")]),
+    ]),
     ("Media and push", [
         ("Uploads", "ops", [q(f"sum by (deduplicated) (rate(sup_media_uploads_total{RATE}))", "deduplicated={{deduplicated}}")]),
         ("Upload bandwidth", "Bps", [q(f"rate(sup_media_upload_bytes_total{RATE})", "bytes/s")]),

@@ -277,3 +277,17 @@ class AdminQueries:
 
     async def all_local_user_ids(self) -> list[str]:
         return [r[0] for r in await self.db.query("all_user_ids", "SELECT user_id FROM users ORDER BY user_id", ())]
+
+
+class AdminFederationQueries:
+    """Which rooms a remote server shares with us (current joined members of that server)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def rooms_with_server(self, server_name: str) -> list[str]:
+        suffix = ":" + server_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = await self.db.read("admin_rooms_with_server", lambda t: t.query(
+            "SELECT DISTINCT room_id FROM current_state WHERE type = 'm.room.member' AND membership = 'join'"
+            " AND state_key LIKE ? ESCAPE '\\' ORDER BY room_id", ("%" + suffix,)))
+        return [r[0] for r in rows]

@@ -14,11 +14,7 @@ from typing import Any
 
 # Synapse admin routes SUP does not serve yet, with the reason (shown in the coverage table).
 NOT_IMPLEMENTED: list[tuple[str, str, str]] = [
-    ("GET", "/_synapse/admin/v1/federation/destinations", "needs the federation sender's destination table (issue 16)"),
-    ("GET", "/_synapse/admin/v1/federation/destinations/{destination}", "needs the federation sender's destination table"),
-    ("GET", "/_synapse/admin/v1/federation/destinations/{destination}/rooms", "needs the federation sender's destination table"),
-    ("POST", "/_synapse/admin/v1/federation/destinations/{destination}/reset_connection", "needs the federation sender's backoff state"),
-    ("GET", "/_synapse/admin/v1/threepid/{medium}/users/{address}", "no 3PID store on main yet (issue 20)"),
+    ("GET", "/_synapse/admin/v1/threepid/{medium}/users/{address}", "not implemented yet"),
     ("GET", "/_synapse/admin/v1/auth_providers/{provider}/users/{external_id}", "SUP has no SSO / external ids"),
     ("POST", "/_synapse/admin/v1/account_validity/validity", "SUP has no account validity"),
     ("POST", "/_synapse/admin/v1/users/{user_id}/_allow_cross_signing_replacement_without_uia", "not implemented"),
@@ -62,7 +58,7 @@ def _area(pattern: str) -> str:
               "media": "media", "purge_media_cache": "media", "send_server_notice": "server notices",
               "statistics": "statistics", "background_updates": "background jobs", "scheduled_tasks": "background jobs",
               "server_version": "server", "fetch_event": "rooms", "event_reports": "reports", "room_reports": "reports",
-              "user_reports": "reports"}
+              "user_reports": "reports", "federation": "federation"}
     return groups.get(head, head)
 
 

@@ -89,6 +89,19 @@ def wire(core: Core) -> None:
 
         core.persister.add_hook(on_rows)
 
+    # federation destinations (where this process runs the federation sender's store)
+    outbound_store = getattr(core, "federation_outbound_store", None)
+    if outbound_store is not None:
+        from homeserver.handlers.admin_federation import AdminFederation
+        from homeserver.rest.admin.federation import AdminFederationServlet
+        from storage.stores.admin_ops import AdminFederationQueries
+
+        federation = AdminFederation(core.server_name, outbound_store, AdminFederationQueries(core.db),
+                                     getattr(core, "federation_sender", None))
+        federation_servlet = AdminFederationServlet(core.auth, federation)
+        core.on_resource("client", federation_servlet.register)
+        core.on_resource("admin", federation_servlet.register)
+
     whois = AdminClientHandler(core.clock, core.server_name, core.admin_users.users, core.admin_users.device_store, core.user_flags)
     for servlet in (AdminUserOpsServlet(core.auth, user_ops, core.admin_users, whois), AdminRoomOpsServlet(core.auth, room_ops),
                     AdminServerServlet(core.auth, server, notices)):

@@ -29,7 +29,7 @@ AREA = Area(
     "sliding_sync",
     needs=("auth", "sync_handler", "event_store", "state_store", "room_cache"),
     provides=("sliding_sync",),
-    uses=("push_counts", "visibility", "presence", "to_device"),
+    uses=("push_counts", "visibility", "presence", "to_device", "devices"),
 )
 
 
@@ -51,6 +51,16 @@ def wire(core: Core) -> None:
     handler = SlidingSyncHandler(clock, core.notifier, sync_handler, connections, renderer, extensions, store,
                                  core.event_store, receipts_moved, getattr(core, "presence", None), core.room_cache)
     core.sliding_sync = handler
+
+    devices = getattr(core, "devices", None)
+    if devices is not None and hasattr(devices, "add_device_deleted_listener"):
+        async def device_deleted(user_id: str, device_id: str) -> None:
+            """A deleted device's connections go with it (a device id reused later starts afresh)."""
+            connections.forget_device(user_id, device_id)
+            handler.lazy_members.forget_device(user_id, device_id)
+            await store.delete_device(user_id, device_id)
+
+        devices.add_device_deleted_listener(device_deleted)
     core.on_resource("client", SlidingSyncServlet(auth, handler).register)
 
     async def expire() -> None:

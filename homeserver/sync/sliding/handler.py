@@ -46,6 +46,10 @@ class LazyMembers:
             return {}
         return per.get(conn.pos) or {}
 
+    def forget_device(self, user_id: str, device_id: str) -> None:
+        for key in [k for k in self._by_conn if k[0] == user_id and k[1] == device_id]:
+            del self._by_conn[key]
+
     def put(self, conn: ConnectionState, known: dict[str, dict[str, str]]) -> None:
         if conn.pos is None:
             return

@@ -40,3 +40,26 @@ def test_unknown_pos(server: Any) -> None:
     assert r.status_code == 400 and r.json()["errcode"] == "M_UNKNOWN_POS"
     r = server.post(PATH, token=tok, json={"lists": {"a": {"ranges": "bad"}}})
     assert r.status_code == 400 and r.json()["errcode"] == "M_BAD_JSON"
+
+
+def test_deleting_the_device_drops_its_connections(server: Any) -> None:
+    user, tok = register(server, "alice")
+    create_room(server, tok)
+    r = server.post(PATH, token=tok, json={"conn_id": "x", "lists": {"l": {"ranges": [[0, 9]], "timeline_limit": 1}}})
+    assert r.status_code == 200
+    device = server.get("/_matrix/client/v3/account/whoami", token=tok).json()["device_id"]
+    assert server.db_query("SELECT COUNT(*) FROM sliding_sync_connections WHERE user_id = ?", (user,))[0][0] == 1
+    login = server.post("/_matrix/client/v3/login", json={"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"},
+                                                          "password": "password-123"})
+    other = login.json()["access_token"]
+    r = server.post(f"/_matrix/client/v3/delete_devices", token=other, json={
+        "devices": [device], "auth": {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"},
+                                       "password": "password-123"}})
+    assert r.status_code == 200, r.text
+    import time
+
+    for _ in range(50):  # listeners run after the delete committed
+        if server.db_query("SELECT COUNT(*) FROM sliding_sync_connections WHERE user_id = ?", (user,))[0][0] == 0:
+            break
+        time.sleep(0.1)
+    assert server.db_query("SELECT COUNT(*) FROM sliding_sync_connections WHERE user_id = ?", (user,))[0][0] == 0

@@ -61,7 +61,8 @@ class RedisServer:
 
 
 class Cluster:
-    def __init__(self, tmp: str, dsn: str, instances: dict[str, str], redis: RedisServer) -> None:
+    def __init__(self, tmp: str, dsn: str, instances: dict[str, str], redis: RedisServer,
+                 overrides: dict[str, Any] | None = None) -> None:
         """``instances``: name -> role."""
         self.tmp = tmp
         self.redis = redis
@@ -75,7 +76,7 @@ class Cluster:
             "data_dir": os.path.join(tmp, "data"), "server_name": SERVER_NAME,
             "database.engine": "postgres", "database.dsn": dsn, "database.pool_max": 4,
             "registration.enabled": True, "registration.shared_secret": SHARED_SECRET, "registration.bcrypt_rounds": 4,
-            "rate_limits.enabled": False, "logging.level": "INFO",
+            "rate_limits.enabled": False, "logging.level": "INFO", **(overrides or {}),
         })
         data = config.as_dict()
         data.pop("listeners", None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable, Protocol
 
-from twisted.internet import defer
+from homeserver.types.background import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,10 @@ class EphemeralEdus:
     def on_notify(self, stream: str, position: int, users: frozenset[str], rooms: frozenset[str]) -> None:
         if stream == "typing" and self._typing is not None:
             for room_id in rooms:
-                defer.ensureDeferred(self._typing_changed(room_id)).addErrback(lambda f: logger.warning("typing EDU: %s", f.getErrorMessage()))
+                spawn("typing_edu", self._typing_changed(room_id))
         elif stream == "receipts" and self._receipts is not None and rooms:
             for room_id in rooms:
-                defer.ensureDeferred(self._receipt_changed(room_id, position)).addErrback(lambda f: logger.warning("receipt EDU: %s", f.getErrorMessage()))
+                spawn("receipt_edu", self._receipt_changed(room_id, position))
 
     async def _typing_changed(self, room_id: str) -> None:
         now = {u for u in self._typing.typing_users(room_id) if self._local(u)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable
 
-from twisted.internet import defer
+from homeserver.types.background import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class FederationPresence:
             return
         for user_id in users:
             if user_id.partition(":")[2] == self._server_name:
-                defer.ensureDeferred(self._announce(user_id)).addErrback(lambda f: logger.warning("presence EDU: %s", f.getErrorMessage()))
+                spawn("presence_edu", self._announce(user_id))
 
     async def _announce(self, user_id: str) -> None:
         content = dict(self._presence.format(self._presence.get_state(user_id)))

@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge
 from twisted.internet import defer
 
 from homeserver.push.evaluator import Outcome, outcome
+from homeserver.types.background import spawn
 from storage.stores.pushers import Pusher
 
 logger = logging.getLogger(__name__)
@@ -392,13 +393,13 @@ class PushService:
         def tick() -> None:
             if self.reload is not None and self.clock.time() - last_reload[0] >= self.reload_interval_s:
                 last_reload[0] = self.clock.time()
-                defer.ensureDeferred(self._reload()).addErrback(lambda f: logger.warning("reloading pushers failed: %s", f.getErrorMessage()))
+                spawn("pushers_reload", self._reload)
             self.poke()
             # positions that only moved because nothing notified are cheap to redo after a crash (deliveries are
             # persisted as they happen): write them in one batch now and then, not on every tick
             if self.clock.time() - last_flush[0] >= self.idle_flush_interval_s:
                 last_flush[0] = self.clock.time()
-                defer.ensureDeferred(self.flush()).addErrback(lambda f: logger.warning("pusher position flush failed: %s", f.getErrorMessage()))
+                spawn("pusher_positions_flush", self.flush)
 
         self._loop = self.clock.looping_call(tick, min(self.flush_interval_s, self.poll_interval_s))
         self.poke()

@@ -63,7 +63,7 @@ class BackgroundRunner:
         d.addCallbacks(lambda r: _ok(name, r), lambda f: self._failed(name, f))
         return d
 
-    def looping(self, name: str, fn: Work, interval_s: float, clock: Any, now: bool = True) -> Any:
+    def looping(self, name: str, fn: Work, interval_s: float, clock: Any, now: bool = False) -> Any:
         """Run ``fn`` every ``interval_s`` seconds on ``clock`` (each run spawned under ``name``).
 
         A run still in progress when the next is due is not started twice."""

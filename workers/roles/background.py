@@ -20,6 +20,6 @@ ROLE = Role(
     ),
     resources=("client", "metrics"),
     description="maintenance jobs: transaction-id pruning, redacted-content purge, E2E cleanup",
-    jobs=("prune_txn_ids", "redacted_content_purge", "e2e_cleanup"),
+    jobs=("prune_txn_ids", "redacted_content_purge", "e2e_cleanup", "retention_purge", "stories_purge", "federation_cleanup"),
     routes=("health", "metrics"),
 )

@@ -84,8 +84,7 @@ def wire(core: Core) -> None:
         def on_rows(rows: list[Any]) -> None:
             for row in rows:
                 if row.type == "m.room.member" and row.membership == "join" and row.state_key:
-                    d = defer.ensureDeferred(notices.on_join(row.state_key, row.room_id))
-                    d.addErrback(lambda f: logger.warning("tagging a notices room failed: %s", f.getErrorMessage()))
+                    core.background.spawn("server_notices_tag", notices.on_join(row.state_key, row.room_id))
 
         core.persister.add_hook(on_rows)
 

@@ -226,14 +226,8 @@ def wire(core: Core) -> None:
         except Exception:
             logger.exception("federation cleanup failed")
 
-    loops: list[Any] = []
-
-    def start_cleanup() -> None:
-        from twisted.internet import defer
-
-        loops.append(core.clock.looping_call(lambda: defer.ensureDeferred(cleanup()), 3600, now=False))
-
-    core.on_startup(start_cleanup)
+    if core.runs("federation_cleanup"):
+        core.on_startup(lambda: core.background.looping("federation_cleanup", cleanup, 3600, core.clock, now=False))
 
     _wire_edus(core, sender, room_servers, routes, client)
 
@@ -266,9 +260,6 @@ def wire(core: Core) -> None:
         core.on_resource("federation", DirectoryQueryServlet(routes, directory, room_servers, core.server_name).register)
 
     async def stop() -> None:
-        for loop in loops:
-            if loop.running:
-                loop.stop()
         await sender.stop()
         keyring.stop()
         await client.close()

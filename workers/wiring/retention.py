@@ -20,18 +20,10 @@ def wire(core: Core) -> None:
     job = RoomRetention(RetentionStore(core.db), core.clock, limits, core.event_store.invalidate)
     core.room_retention = job
 
-    def start() -> None:
-        from twisted.internet import defer
+    async def run() -> None:
+        n = await job.run_once()
+        if n:
+            logger.info("retention purged %d expired events", n)
 
-        async def run() -> None:
-            try:
-                n = await job.run_once()
-                if n:
-                    logger.info("retention purged %d expired events", n)
-            except Exception:
-                logger.exception("room retention purge failed")
-
-        call = core.clock.looping_call(lambda: defer.ensureDeferred(run()), cfg.purge_interval / 1000)
-        core.on_shutdown(lambda: call.stop() if call.running else None)
-
-    core.on_startup(start)
+    if core.runs("retention_purge"):
+        core.on_startup(lambda: core.background.looping("retention_purge", run, cfg.purge_interval / 1000, core.clock, now=False))

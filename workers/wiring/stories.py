@@ -58,18 +58,10 @@ def wire(core: Core) -> None:
     purger = StoryPurger(store, media, core.clock, room_version_of, events.invalidate)
     core.story_purger = purger
 
-    def start() -> None:
-        from twisted.internet import defer
+    async def run() -> None:
+        n = await purger.run_once()
+        if n:
+            logger.info("purged %d expired stories", n)
 
-        async def run() -> None:
-            try:
-                n = await purger.run_once()
-                if n:
-                    logger.info("purged %d expired stories", n)
-            except Exception:
-                logger.exception("story purge failed")
-
-        call = core.clock.looping_call(lambda: defer.ensureDeferred(run()), config.purge_interval / 1000)
-        core.on_shutdown(lambda: call.stop() if call.running else None)
-
-    core.on_startup(start)
+    if core.runs("stories_purge"):
+        core.on_startup(lambda: core.background.looping("stories_purge", run, config.purge_interval / 1000, core.clock, now=False))

@@ -72,7 +72,7 @@ def test_looping_does_not_overlap_and_stops_at_shutdown() -> None:
         gates.append(g)
         await g
 
-    call = runner.looping("t_loop", job, 10.0, clock)
+    call = runner.looping("t_loop", job, 10.0, clock, now=True)
     assert len(gates) == 1
     clock.advance(10)
     assert len(gates) == 1  # still running: not started twice

@@ -291,3 +291,17 @@ def test_never_joined_rooms_stay_hidden(server: Any) -> None:
     resp = _post(server, atok, {"conn_id": "2", **body})
     assert set(resp["rooms"]) == {room} and resp["rooms"][room]["membership"] == "leave"
     assert "joined_count" not in resp["rooms"][room] and "heroes" not in resp["rooms"][room]
+
+
+def test_knock_shows_stripped_state(server: Any) -> None:
+    alice, atok = register(server, "alice")
+    _, btok = register(server, "bob")
+    room = create_room(server, btok, name="knock here", initial_state=[
+        {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}])
+    r = server.post(f"{V3}/knock/{room}", token=atok, json={"reason": "let me in"})
+    assert r.status_code == 200, r.text
+    resp = _post(server, atok, {"lists": {"l": {"ranges": [[0, 9]], "timeline_limit": 1, "required_state": [["*", "*"]]}}})
+    k = resp["rooms"][room]
+    assert k["membership"] == "knock" and k["initial"] is True and k["name"] == "knock here"
+    assert "timeline" not in k and "required_state" not in k and "invite_state" not in k
+    assert any(e["type"] == "m.room.member" and e["state_key"] == alice for e in k["stripped_state"])

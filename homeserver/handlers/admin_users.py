@@ -9,6 +9,7 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, NotFound
 from homeserver.clock import Clock
+from homeserver.types.ttl_map import TtlMap
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import Sessions
 from homeserver.handlers.devices import DeviceHandler
@@ -20,6 +21,7 @@ from storage.stores.devices import DeviceStore
 from storage.stores.profiles import ProfileStore
 from storage.stores.users import UserRow, UserStore
 
+MAX_NONCES = 10_000  # outstanding shared-secret registration nonces (oldest dropped beyond)
 NONCE_LIFETIME_S = 60.0
 
 
@@ -59,17 +61,17 @@ class AdminUsersHandler:
         self.profile_store = profile_store
         self.sessions = sessions
         self.hasher = hasher
-        self._nonces: dict[str, float] = {}
+        # bounded and expiring in order: the endpoint is unauthenticated (security review #22)
+        self._nonces: TtlMap[float] = TtlMap(clock.time, NONCE_LIFETIME_S, MAX_NONCES)
         # ``await is_shadow_banned(user_id) -> bool``, set by the admin wiring (workers/wiring/admin.py)
         self.is_shadow_banned: Any = None
 
     # ---- shared-secret registration ----
     def new_nonce(self) -> str:
-        now = self.clock.time()
-        for n in [n for n, t in self._nonces.items() if now - t > NONCE_LIFETIME_S]:
-            del self._nonces[n]
+        if not self.shared_secret:  # nothing to register with: hand out nothing (and keep nothing)
+            raise MatrixError(400, Codes.UNKNOWN, "Shared secret registration is not enabled")
         nonce = secrets.token_hex(32)
-        self._nonces[nonce] = now
+        self._nonces.put(nonce, self.clock.time())
         return nonce
 
     async def shared_secret_register(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
@@ -78,8 +80,9 @@ class AdminUsersHandler:
         nonce = body.get("nonce")
         if not isinstance(nonce, str):
             raise MatrixError(400, Codes.MISSING_PARAM, "nonce must be specified")
-        issued = self._nonces.pop(nonce, None)
-        if issued is None or self.clock.time() - issued > NONCE_LIFETIME_S:
+        issued = self._nonces.get(nonce)
+        self._nonces.pop(nonce)
+        if issued is None:
             raise MatrixError(400, Codes.UNKNOWN, "unrecognised nonce")
         username, password, mac = body.get("username"), body.get("password"), body.get("mac")
         if not isinstance(username, str) or not username or "\x00" in username:

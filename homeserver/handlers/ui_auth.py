@@ -27,6 +27,7 @@ from homeserver.clock import Clock
 from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import FailedLoginCounter
 from homeserver.types.requester import Requester
+from homeserver.types.ttl_map import TtlMap
 from storage.stores.users import UserStore
 
 DUMMY = "m.login.dummy"
@@ -35,6 +36,8 @@ REGISTRATION_TOKEN = "m.login.registration_token"
 EMAIL_IDENTITY = "m.login.email.identity"
 TOTP = "org.sup.login.totp"
 SESSION_LIFETIME_S = 15 * 60
+MAX_SESSIONS = 100_000  # in all (about 45 MB at worst)
+MAX_SESSIONS_PER_USER = 20  # an authenticated user's open sessions; their oldest goes first
 
 
 class InteractiveAuthRequired(MatrixError):
@@ -101,7 +104,9 @@ class UserInteractiveAuth:
         self._hasher = hasher
         self._totp = totp
         self._failed = failed_logins
-        self._sessions: dict[str, _Session] = {}
+        # Bounded, expiring in creation order (no full scan per request); one user's abandoned sessions only
+        # ever evict their own (security review #22).
+        self._sessions: TtlMap[_Session] = TtlMap(clock.time, SESSION_LIFETIME_S, MAX_SESSIONS, MAX_SESSIONS_PER_USER)
         # Extra stage checkers: type -> async fn(session_data, auth_dict) -> None (raise to fail).
         self._registration_token_checker: Callable[[str], Awaitable[bool]] | None = None
         self._registration_token_pending: Callable[[str], Awaitable[None]] | None = None
@@ -127,11 +132,6 @@ class UserInteractiveAuth:
             return [[PASSWORD, TOTP]] if totp else [[PASSWORD]]
         return [[TOTP]] if totp else [[DUMMY]]
 
-    def _expire(self) -> None:
-        now = self._clock.time()
-        for sid in [s for s, sess in self._sessions.items() if now - sess.created_s > SESSION_LIFETIME_S]:
-            del self._sessions[sid]
-
     def _challenge(self, session: _Session, flows: list[list[str]], params: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"flows": [{"stages": list(f)} for f in flows], "params": params, "session": session.session_id}
         if session.completed:
@@ -148,7 +148,6 @@ class UserInteractiveAuth:
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run UIA for this request. Returns the session's data (``user_id``, ``registration_token``...)."""
-        self._expire()
         if flows is None:
             if requester is None:
                 raise MatrixError(400, Codes.MISSING_PARAM, "This operation needs an authenticated user or a flow")
@@ -160,14 +159,14 @@ class UserInteractiveAuth:
         session: _Session | None = None
         sid = auth.get("session") if isinstance(auth, dict) else None
         if sid is not None:
-            if not isinstance(sid, str) or sid not in self._sessions:
+            session = self._sessions.get(sid) if isinstance(sid, str) else None
+            if session is None:
                 raise MatrixError(400, Codes.INVALID_PARAM, "Unknown or expired UIA session")
-            session = self._sessions[sid]
             if session.description != description or (requester is not None and session.user_id not in (None, requester.user_id)):
                 raise MatrixError(403, Codes.FORBIDDEN, "This UIA session belongs to another operation")
         if session is None:
             session = _Session(secrets.token_urlsafe(18), self._clock.time(), description, requester.user_id if requester else None)
-            self._sessions[session.session_id] = session
+            self._sessions.put(session.session_id, session, session.user_id)
 
         if not isinstance(auth, dict) or "type" not in auth:
             raise InteractiveAuthRequired(self._challenge(session, flows, params))
@@ -185,7 +184,7 @@ class UserInteractiveAuth:
 
         for flow in flows:
             if all(s in session.completed for s in flow):
-                self._sessions.pop(session.session_id, None)
+                self._sessions.pop(session.session_id)
                 result = dict(session.data)
                 result.setdefault("user_id", session.user_id)
                 return result

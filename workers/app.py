@@ -95,7 +95,7 @@ class HomeServerApp:
                 listener_name=",".join(listener["resources"]),
                 raw_resources=self.core.build_raw_resources(listener["resources"]),
             )
-            site = SupSite(root, hard_limit)
+            site = SupSite(root, hard_limit, bool(listener.get("x_forwarded")), self.config.http.request_read_timeout / 1000)
             if listener["tls_certificate"]:
                 from twisted.internet import ssl
 

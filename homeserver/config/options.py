@@ -320,6 +320,7 @@ OPTIONS: list[Option] = [
     Option("logging.format", _enum("text", "json"), "text", "text lines or JSON lines (one object per line)."),
     Option("http.max_request_body", _positive(parse_size), 1024 * 1024, "Largest JSON request body accepted (M_TOO_LARGE above)."),
     Option("http.cors", _bool, True, "Send CORS headers so web clients (Element) can connect."),
+    Option("http.request_read_timeout", _positive(parse_duration_ms), 30_000, "A request's headers must arrive within this time of its first byte, and its body may not stall this long (a slow-trickle connection is closed)."),
     Option("http.shutdown_grace", parse_duration_ms, 10_000, "How long SIGTERM waits for in-flight requests before closing."),
     Option("user_directory.search_all_users", _bool, False, "Search every local user, instead of only users sharing a room or in public rooms."),
     Option("presence.enabled", _bool, True, "Track and share presence."),

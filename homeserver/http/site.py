@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import itertools
 import json
 import logging
@@ -13,7 +14,8 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from twisted.internet import defer, tcp
 from twisted.python.failure import Failure
-from twisted.web import resource, server
+from twisted.internet import address
+from twisted.web import http, resource, server
 
 from homeserver.api.errors import Codes, MatrixError, TooLarge, Unrecognized
 from homeserver.context import request_id_var, user_id_var
@@ -84,6 +86,24 @@ class LimitedRequest(server.Request):
     """A twisted request that stops buffering a body past the server's hard limit."""
 
     hard_body_limit = 1024 * 1024
+    x_forwarded = False  # the listener sits behind a trusted reverse proxy (listeners[].x_forwarded)
+
+    def getClientAddress(self) -> Any:
+        """The TCP peer, or on an ``x_forwarded`` listener the address the proxy reports: the last entry of
+        X-Forwarded-For (the one our proxy appended; anything before it is what the client claimed). Listeners
+        without the option ignore the header, so clients cannot pick their own rate-limit bucket."""
+        peer = super().getClientAddress()
+        if not self.x_forwarded:
+            return peer
+        raw = self.requestHeaders.getRawHeaders(b"x-forwarded-for")
+        if not raw:
+            return peer
+        candidate = raw[-1].split(b",")[-1].strip().decode("latin-1")
+        try:
+            ip = ipaddress.ip_address(candidate.strip("[]"))
+        except ValueError:
+            return peer
+        return (address.IPv6Address if ip.version == 6 else address.IPv4Address)("TCP", str(ip), 0)
 
     def gotLength(self, length: int | None) -> None:
         self.body_length = 0
@@ -270,14 +290,82 @@ class DispatchResource(resource.Resource):
             d.cancel()
 
 
+BODY_PROGRESS_BYTES = 4096  # a body stall timer restarts only after this much new data (not per trickled byte)
+
+
+class SupChannel(http.HTTPChannel):
+    """HTTPChannel with a request read deadline (slowloris): Twisted's idle timeout restarts on every byte, so a
+    client trickling one byte every 25 s held a connection forever. Here a request's headers must be complete
+    ``read_timeout_s`` after its first byte, and its body may not go that long without ``BODY_PROGRESS_BYTES``
+    of progress. A request being answered (a long-poll, a WebSocket) is not timed by this."""
+
+    read_timeout_s = 30.0
+    _read_timer: Any = None
+    _answering = False
+    _in_body = False
+    _body_progress = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self._answering:
+            if self._read_timer is None:
+                self._arm()
+            elif self._in_body:
+                self._body_progress += len(data)
+                if self._body_progress >= BODY_PROGRESS_BYTES:
+                    self._arm()
+        super().dataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        super().allHeadersReceived()
+        if not self._answering:
+            self._in_body = True
+            self._arm()
+
+    def allContentReceived(self) -> None:
+        self._disarm()
+        self._answering = True
+        self._in_body = False
+        super().allContentReceived()
+
+    def requestDone(self, request: Any) -> None:
+        super().requestDone(request)
+        self._answering = False  # the next byte starts the next request's deadline
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self._disarm()
+        super().connectionLost(reason)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._body_progress = 0
+        self._read_timer = self.callLater(self.read_timeout_s, self._read_timed_out)
+
+    def _disarm(self) -> None:
+        if self._read_timer is not None and self._read_timer.active():
+            self._read_timer.cancel()
+        self._read_timer = None
+
+    def _read_timed_out(self) -> None:
+        self._read_timer = None
+        if not self._answering and self.transport is not None:
+            self.transport.abortConnection()
+
+
 class SupSite(server.Site):
     """A Site whose requests enforce a hard body limit and which logs nothing itself."""
 
-    def __init__(self, root: DispatchResource, hard_body_limit: int) -> None:
+    def __init__(self, root: DispatchResource, hard_body_limit: int, x_forwarded: bool = False,
+                 read_timeout_s: float = 30.0) -> None:
         class _Req(LimitedRequest):
             pass
 
+        class _Channel(SupChannel):
+            pass
+
         _Req.hard_body_limit = hard_body_limit
+        _Req.x_forwarded = x_forwarded
+        _Channel.read_timeout_s = read_timeout_s
+        self.protocol = lambda: http._GenericHTTPChannelProtocol(_Channel())  # type: ignore[assignment]
         super().__init__(root)
         self.requestFactory = _Req
         self.dispatch = root

@@ -25,6 +25,7 @@ class AdminUserOps:
                  ratelimiter: Any = None) -> None:
         self.clock = clock
         self.ratelimiter = ratelimiter  # this process's limiter: overrides apply at once here
+        self.threepids: Any = None  # ThreepidStore (user_for) when the schema has bound addresses
         self.server_name = server_name
         self.core = core  # accounts-area services: users, devices, sessions, account data, pushers, rooms_for_user
         self.settings = settings
@@ -230,6 +231,15 @@ class AdminUserOps:
     async def cumulative_joined_room_count(self, user_id: str, from_ts: int) -> dict[str, Any]:
         await self.existing_user(user_id)
         return {"cumulative_joined_room_count": await self.queries.cumulative_joined_room_count(user_id, from_ts)}
+
+    # ---- third-party ids ----
+    async def user_for_threepid(self, medium: str, address: str) -> dict[str, Any]:
+        if self.threepids is None:
+            raise NotFound("User not found")
+        user_id = await self.threepids.user_for(medium, address.lower() if medium == "email" else address)
+        if user_id is None:
+            raise NotFound("User not found")
+        return {"user_id": user_id}
 
     # ---- experimental features ----
     async def get_features(self, user_id: str) -> dict[str, Any]:

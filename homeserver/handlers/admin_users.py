@@ -65,6 +65,8 @@ class AdminUsersHandler:
         self._nonces: TtlMap[float] = TtlMap(clock.time, NONCE_LIFETIME_S, MAX_NONCES)
         # ``await is_shadow_banned(user_id) -> bool``, set by the admin wiring (workers/wiring/admin.py)
         self.is_shadow_banned: Any = None
+        # ``await threepids_for(user_id) -> [{medium, address, validated_at, added_at}]``, set by the admin wiring
+        self.threepids_for: Any = None
 
     # ---- shared-secret registration ----
     def new_nonce(self) -> str:
@@ -137,7 +139,8 @@ class AdminUsersHandler:
             "erased": False,
         }
         if full:
-            out.update({"threepids": [], "external_ids": [], "appservice_id": None, "consent_version": None, "consent_server_notice_sent": None})
+            threepids = await self.threepids_for(row.user_id) if self.threepids_for is not None else []
+            out.update({"threepids": threepids, "external_ids": [], "appservice_id": None, "consent_version": None, "consent_server_notice_sent": None})
         return out
 
     async def get_user(self, user_id: str) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from typing import Any
 
 # Synapse admin routes SUP does not serve yet, with the reason (shown in the coverage table).
 NOT_IMPLEMENTED: list[tuple[str, str, str]] = [
-    ("GET", "/_synapse/admin/v1/threepid/{medium}/users/{address}", "not implemented yet"),
     ("GET", "/_synapse/admin/v1/auth_providers/{provider}/users/{external_id}", "SUP has no SSO / external ids"),
     ("POST", "/_synapse/admin/v1/account_validity/validity", "SUP has no account validity"),
     ("POST", "/_synapse/admin/v1/users/{user_id}/_allow_cross_signing_replacement_without_uia", "not implemented"),
@@ -58,7 +57,7 @@ def _area(pattern: str) -> str:
               "media": "media", "purge_media_cache": "media", "send_server_notice": "server notices",
               "statistics": "statistics", "background_updates": "background jobs", "scheduled_tasks": "background jobs",
               "server_version": "server", "fetch_event": "rooms", "event_reports": "reports", "room_reports": "reports",
-              "user_reports": "reports", "federation": "federation"}
+              "user_reports": "reports", "federation": "federation", "threepid": "users"}
     return groups.get(head, head)
 
 

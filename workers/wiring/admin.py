@@ -53,7 +53,15 @@ def wire(core: Core) -> None:
     rooms_servlet = getattr(core, "rooms_servlet", None)
     if rooms_servlet is not None:
         rooms_servlet.shadow_banned = user_ops.is_shadow_banned
+    membership_servlet = getattr(core, "membership_servlet", None)
+    if membership_servlet is not None:
+        membership_servlet.shadow_banned = user_ops.is_shadow_banned
     core.admin_users.is_shadow_banned = user_ops.is_shadow_banned
+    from storage.stores.threepids import ThreepidStore
+
+    threepid_store = ThreepidStore(core.db)
+    user_ops.threepids = threepid_store
+    core.admin_users.threepids_for = threepid_store.for_user
     # room shutdown (DELETE /rooms/{id} with new_room_user_id) uses the room ops
     room_admin = getattr(core, "room_admin", None)
     if room_admin is not None:

@@ -130,7 +130,9 @@ def wire(core: Core) -> None:
     core.rooms_servlet = rooms_servlet
     rooms_servlet.membership = membership
     core.on_resource("client", rooms_servlet.register)
-    core.on_resource("client", MembershipServlet(auth, ratelimiter, membership, room_store).register)
+    membership_servlet = MembershipServlet(auth, ratelimiter, membership, room_store)
+    core.membership_servlet = membership_servlet
+    core.on_resource("client", membership_servlet.register)
 
     accounts = getattr(core, "accounts", None)
     if accounts is not None and hasattr(accounts, "add_user_deactivated_listener"):

@@ -51,6 +51,7 @@ class AdminUserOpsServlet:
         r("GET", f"{A1}/users/{{user_id}}/cumulative_joined_room_count", self.on_joined_count, "admin_user_joined_room_count")
         r("GET", f"{A1}/experimental_features/{{user_id}}", self.on_get_features, "admin_experimental_features_get")
         r("PUT", f"{A1}/experimental_features/{{user_id}}", self.on_put_features, "admin_experimental_features_put")
+        r("GET", f"{A1}/threepid/{{medium}}/users/{{address}}", self.on_threepid_user, "admin_threepid_user")
 
     async def _admin(self, request: SupRequest) -> Any:
         return await self.auth.require_admin(request)
@@ -181,3 +182,7 @@ class AdminUserOpsServlet:
         await self._admin(request)
         await self.ops.set_features(user_id, request.json())
         return 200, {}
+
+    async def on_threepid_user(self, request: SupRequest, medium: str, address: str) -> Resp:
+        await self._admin(request)
+        return 200, await self.ops.user_for_threepid(medium, address)

@@ -23,6 +23,9 @@ class MembershipServlet:
         self.membership = membership
         self.room_store = room_store
 
+    # ``await shadow_banned(user_id) -> bool`` (admin API, workers/wiring/admin.py)
+    shadow_banned: Any = None
+
     def register(self, router: Router) -> None:
         r = router.add
         r("POST", f"{V3}/join/{{room_id_or_alias}}", self.on_join_alias, "join")
@@ -83,7 +86,10 @@ class MembershipServlet:
         if "id_server" in body or "medium" in body:
             raise MatrixError(400, Codes.THREEPID_MEDIUM_NOT_SUPPORTED if False else Codes.UNRECOGNIZED, "Third-party invites are not supported")
         self._ratelimit("invite", requester)
-        await self.membership.update(requester.user_id, self._target(body), room_id, "invite", self._reason(body))
+        target = self._target(body)
+        if self.shadow_banned is not None and await self.shadow_banned(requester.user_id):
+            return 200, {}  # a shadow-banned user's invite looks sent but is not
+        await self.membership.update(requester.user_id, target, room_id, "invite", self._reason(body))
         return 200, {}
 
     async def on_leave(self, request: SupRequest, room_id: str) -> Resp:

@@ -121,7 +121,8 @@ def test_every_admin_route_refuses_non_admins(sqlite_server):
     alice = user(server, "alice")["access_token"]
     values = {"user_id": "@alice:test.local", "room_id": "!r:test.local", "event_id": "$e", "device_id": "D",
               "server_name": "test.local", "media_id": "m", "token": "t", "report_id": "1", "delete_id": "d",
-              "purge_id": "p", "redact_id": "r", "txn_id": "1", "destination": "remote.example"}
+              "purge_id": "p", "redact_id": "r", "txn_id": "1", "destination": "remote.example",
+              "medium": "email", "address": "a@example.org"}
     checked = 0
     for route in admin_routes():
         if not route.pattern.startswith("/_synapse/admin/") or route.pattern == "/_synapse/admin/v1/register":

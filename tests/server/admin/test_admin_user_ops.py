@@ -94,6 +94,12 @@ def test_shadow_ban(server):
     r = server.put(f"{V3}/rooms/{room}/state/m.room.topic/", token=alice, json={"topic": "spam"})
     assert r.status_code == 200
     assert server.get(f"{V3}/rooms/{room}/state/m.room.topic/", token=bob).status_code == 404
+    user(server, "carol")
+    r = server.post(f"{V3}/rooms/{room}/invite", token=alice, json={"user_id": "@carol:test.local"})
+    assert r.status_code == 200 and r.json() == {}
+    members = server.get(f"{A1}/rooms/{room}/members", token=root).json()["members"]
+    assert "@carol:test.local" not in members
+    assert server.db_query("SELECT COUNT(*) FROM current_state WHERE room_id = ? AND state_key = ?", (room, "@carol:test.local"))[0][0] == 0
     assert server.delete(f"{A1}/users/{ALICE}/shadow_ban", token=root).json() == {}
     assert server.get(f"{A2}/users/{ALICE}", token=root).json()["shadow_banned"] is False
     send(server, alice, room, "hello")
@@ -173,3 +179,14 @@ def test_pushers_suspend_counts_and_features(server):
     assert server.put(f"{A1}/experimental_features/{ALICE}", token=root, json={"features": {"msc3881": True}}).status_code == 200
     assert server.get(f"{A1}/experimental_features/{ALICE}", token=root).json()["features"]["msc3881"] is True
     assert server.put(f"{A1}/experimental_features/{ALICE}", token=root, json={"features": {"nope": True}}).status_code == 400
+
+
+def test_threepid_lookup_and_user_threepids(server):
+    root = admin_token(server)
+    user(server, "alice")
+    server.db_execute("INSERT INTO user_threepids (medium, address, user_id, validated_at, added_at) VALUES ('email', 'alice@example.org', ?, 5, 4)",
+                      (ALICE,))
+    assert server.get(f"{A1}/threepid/email/users/Alice@Example.org", token=root).json() == {"user_id": ALICE}
+    assert server.get(f"{A1}/threepid/email/users/nobody@example.org", token=root).status_code == 404
+    assert server.get(f"{A2}/users/{ALICE}", token=root).json()["threepids"] == [
+        {"medium": "email", "address": "alice@example.org", "validated_at": 5, "added_at": 4}]

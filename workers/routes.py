@@ -49,13 +49,13 @@ def worker_roles() -> list[Role]:
 COMMON = frozenset({"versions", "health", "metrics", "wellknown_client", "wellknown_server"})  # every role serves these
 
 
-def _claim(roles: list[Role], name: str, resource: str) -> str:
+def _claim(roles: list[Role], name: str, method: str, resource: str) -> str:
     if name in COMMON:
         return "main"
     for role in roles:
         if role.name == "main":
             continue
-        if role.routes and role.serves(name) and resource in role.resources:
+        if role.routes and role.serves(name, method) and resource in role.resources:
             return role.name
         if role.name == "media" and resource == "media":
             return role.name
@@ -82,7 +82,7 @@ def route_table(server_name: str = "localhost") -> list[RouteEntry]:
                     if (route.method, route.pattern) in seen:
                         continue
                     seen.add((route.method, route.pattern))
-                    out.append(RouteEntry(route.method, route.pattern, route.name, resource, _claim(roles, route.name, resource)))
+                    out.append(RouteEntry(route.method, route.pattern, route.name, resource, _claim(roles, route.name, route.method, resource)))
             for resource in RESOURCES:
                 for path in core._raw_resources.get(resource, {}):
                     role = next((r.name for r in roles if r.name == "sync"), "main")

@@ -58,11 +58,11 @@ class Router:
     def routes(self) -> list[Route]:
         return list(self._routes)
 
-    def only(self, keep: Callable[[str], bool]) -> Router:
-        """A router with the routes whose name passes ``keep`` (a worker serving its share of the API)."""
+    def only(self, keep: Callable[[str, str], bool]) -> Router:
+        """A router with the routes for which ``keep(name, method)`` holds (a worker serving its share of the API)."""
         out = Router()
         for route in self._routes:
-            if keep(route.name):
+            if keep(route.name, route.method):
                 out._routes.append(route)
                 if "{" not in route.pattern:
                     out._static.setdefault(route.pattern, {})[route.method] = route

@@ -59,10 +59,18 @@ class Role:
     def runs(self, job: str) -> bool:
         return "*" in self.jobs or job in self.jobs
 
-    def serves(self, route_name: str) -> bool:
+    def serves(self, route_name: str, method: str | None = None) -> bool:
+        """Entries are a route name ("room_messages"), a name prefix ("admin_*"), or "METHOD name" when
+        several routes share a name ("GET sync": not sliding sync's POST)."""
         if not self.routes:
             return True
-        return any(route_name == r or (r.endswith("*") and route_name.startswith(r[:-1])) for r in self.routes)
+        for r in self.routes:
+            want_method, _, name = r.rpartition(" ")
+            if want_method and method is not None and want_method != method:
+                continue
+            if route_name == name or (name.endswith("*") and route_name.startswith(name[:-1])):
+                return True
+        return False
 
 
 def area_of(module: ModuleType) -> Area | None:

@@ -62,7 +62,7 @@ def _sync_worker_of(client: Client, n: int) -> int:
 
 
 def test_clients_on_different_sync_workers_see_each_other(make_cluster) -> None:  # type: ignore[no-untyped-def]
-    cluster, router = make_cluster({"main": "main", "sync1": "sync", "sync2": "sync", "media1": "media"})
+    cluster, router = make_cluster({"main": "main", "sync1": "sync", "sync2": "sync", "media1": "media", "client1": "client"})
     alice = Client.register(router.url, "alice")
     bob = Client.register(router.url, "bob")
     n = 0
@@ -71,8 +71,13 @@ def test_clients_on_different_sync_workers_see_each_other(make_cluster) -> None:
         bob = Client.register(router.url, f"bob{n}")
     room = alice.create_room()
     bob.join(room)
-    first = bob.sync()
-    assert room in first["rooms"]["join"]
+    deadline = time.monotonic() + 1.0
+    while True:  # the join was written on main: the sync worker has it within a second
+        first = bob.sync()
+        if room in first["rooms"]["join"]:
+            break
+        assert time.monotonic() < deadline, first
+        time.sleep(0.05)
     alice.sync()
     assert router.counts.get(f"sync:{cluster.ports['sync1']}", 0) >= 1 and router.counts.get(f"sync:{cluster.ports['sync2']}", 0) >= 1
     since = first["next_batch"]
@@ -85,6 +90,18 @@ def test_clients_on_different_sync_workers_see_each_other(make_cluster) -> None:
     resp, _, since = pending()
     assert time.monotonic() - sent < 1.0
     assert [e["event_id"] for e in timeline(resp, room)] == [event_id]
+
+    # the client reader answers history and single-event reads (replication keeps it current)
+    before = router.counts.get(f"client:{cluster.ports['client1']}", 0)
+    deadline = time.monotonic() + 1.0
+    while True:
+        chunk = bob.req("GET", f"/_matrix/client/v3/rooms/{room}/messages", dir="b", limit=5)["chunk"]
+        if chunk and chunk[0]["event_id"] == event_id:
+            break
+        assert time.monotonic() < deadline, chunk
+        time.sleep(0.05)
+    assert bob.req("GET", f"/_matrix/client/v3/rooms/{room}/event/{event_id}")["content"]["body"] == "hello from main"
+    assert router.counts.get(f"client:{cluster.ports['client1']}", 0) >= before + 2
 
     # typing (in memory on the writer, mirrored by replication)
     alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/typing/{alice.user_id}", {"typing": True, "timeout": 30000})
@@ -116,8 +133,14 @@ def test_clients_on_different_sync_workers_see_each_other(make_cluster) -> None:
     resp, _, since = wait_sync(bob, since, lambda r: any(e["type"] == "m.room.name" for e in timeline(r, room)))
     c_first = carol.sync()
     assert room in c_first["rooms"]["join"]
-    state = bob.req("GET", f"/_matrix/client/v3/rooms/{room}/joined_members")["joined"]
-    assert carol.user_id in state
+    deadline = time.monotonic() + 1.0
+    while True:  # the client reader's room snapshot follows the state change
+        joined = bob.req("GET", f"/_matrix/client/v3/rooms/{room}/joined_members")["joined"]
+        name = bob.http.get(f"{router.url}/_matrix/client/v3/rooms/{room}/state/m.room.name/", timeout=10)
+        if carol.user_id in joined and name.status_code == 200 and name.json().get("name") == "Renamed":
+            break
+        assert time.monotonic() < deadline, (joined, name.text)
+        time.sleep(0.05)
 
     # media through the front: the media worker stores, anyone downloads
     r = alice.http.post(router.url + "/_matrix/media/v3/upload?filename=a.txt", data=b"hello media",

@@ -63,3 +63,18 @@ def test_route_map_comes_from_the_route_table() -> None:
     assert m.role_for("GET", "/_matrix/client/versions") == "main"
     text = nginx_map(entries)
     assert '"~^(GET|HEAD) /_matrix/client/v3/sync$" sync;' in text and "default main;" in text
+
+
+def test_reader_roles_claim_only_get_routes() -> None:
+    """The client reader writes nothing, so it must not receive a write: every route it claims is GET.
+    (The sync role also takes sliding sync's POST, whose connection state is in the database.)"""
+    from workers.routes import route_table
+
+    entries = route_table()
+    for role in ("client",):
+        claimed = [e for e in entries if e.role == role]
+        assert claimed, role
+        assert {e.method for e in claimed} == {"GET"}, [(e.method, e.pattern) for e in claimed if e.method != "GET"]
+    spec = get_role("client")
+    names = {e.name for e in entries}
+    assert set(spec.routes) - names - {"health", "metrics", "versions"} == set()  # no stale route names

@@ -198,6 +198,37 @@ class RemoteJoiner:
         self.events.rooms.invalidate(room_id)
 
 
+async def template_for(events: FederationEventHandler, room_id: str, user_id: str, origin: str,
+                       content: dict[str, Any], clock: Any) -> dict[str, Any]:
+    """A member event template on the room's current state (make_join, make_leave, make_knock)."""
+    try:
+        snap = await events.rooms.get(room_id)
+    except UnknownRoom:
+        raise NotFound("Unknown room") from None
+    rv = snap.version
+    keys = auth_types_for(rv, "m.room.member", user_id, user_id, content)
+    auth_ids = list(dict.fromkeys(snap.state[k] for k in keys if k in snap.state))
+    event: dict[str, Any] = {
+        "type": "m.room.member", "room_id": room_id, "sender": user_id, "state_key": user_id, "content": content,
+        "prev_events": list(snap.extremities)[-10:], "auth_events": auth_ids, "depth": min(snap.max_depth + 1, 2**53 - 1),
+        "origin_server_ts": clock.time_msec(), "origin": origin,
+    }
+    if rv.event_refs_with_hashes:
+        from homeserver.events import compute_reference_hash
+        from homeserver.events.hashing import encode_base64
+
+        pdus = await events.store.get_pdus(event["prev_events"] + auth_ids)
+
+        def ref(e: str) -> list[Any]:
+            p = pdus.get(e)
+            h = encode_base64(compute_reference_hash(wire_pdu(p.event), rv)) if p else ""
+            return [e, {"sha256": h}]
+
+        event["prev_events"] = [ref(e) for e in event["prev_events"]]
+        event["auth_events"] = [ref(e) for e in auth_ids]
+    return {"room_version": rv.identifier, "event": event}
+
+
 class JoinServlet:
     """The resident side: make_join (v1) and send_join (v2)."""
 
@@ -242,28 +273,10 @@ class JoinServlet:
             if authoriser is None:
                 raise MatrixError(400, "M_UNABLE_TO_AUTHORISE_JOIN", "No local user can authorise this join")
             content["join_authorised_via_users_server"] = authoriser
-        keys = auth_types_for(rv, "m.room.member", user_id, user_id, content)
-        auth_ids = list(dict.fromkeys(snap.state[k] for k in keys if k in snap.state))
-        event: dict[str, Any] = {
-            "type": "m.room.member", "room_id": room_id, "sender": user_id, "state_key": user_id, "content": content,
-            "prev_events": list(snap.extremities)[-10:], "auth_events": auth_ids, "depth": min(snap.max_depth + 1, 2**53 - 1),
-            "origin_server_ts": self.clock.time_msec(),
-        }
-        event["origin"] = origin
-        if rv.event_refs_with_hashes:
-            pdus = await self.events.store.get_pdus(event["prev_events"] + auth_ids)
-            from homeserver.events import compute_reference_hash
-            from homeserver.events.hashing import encode_base64
-
-            def ref(e: str) -> list[Any]:
-                p = pdus.get(e)
-                h = encode_base64(compute_reference_hash(wire_pdu(p.event), rv)) if p else ""
-                return [e, {"sha256": h}]
-
-            event["prev_events"] = [ref(e) for e in event["prev_events"]]
-            event["auth_events"] = [ref(e) for e in auth_ids]
+        out = await template_for(self.events, room_id, user_id, origin, content, self.clock)
+        event = out["event"]
         await self._check_allowed(event, snap)
-        return 200, {"room_version": rv.identifier, "event": event}
+        return 200, out
 
     async def _check_allowed(self, template: dict[str, Any], snap: Any) -> None:
         """Refuse at make_join what send_join would reject (banned, invite-only, ...)."""

@@ -24,6 +24,11 @@ class RemoteMembership(Protocol):
 
     async def join(self, room_id: str, user_id: str, servers: list[str], content: dict[str, Any]) -> str: ...
 
+    async def invite(self, room_id: str, sender: str, target: str, content: dict[str, Any]) -> str: ...
+
+    async def leave_unknown_room(self, room_id: str, user_id: str) -> str | None:
+        """Leave (reject the invite to) a room this server is not in; None if there is nothing to leave."""
+
 
 def _domain(identifier: str) -> str:
     return identifier.partition(":")[2]
@@ -121,6 +126,10 @@ class MembershipHandler:
         except UnknownRoom:
             if membership in ("join", "knock"):
                 raise NotFound("Unknown room") from None
+            if membership == "leave" and sender == target and self.remote is not None:
+                left = await self.remote.leave_unknown_room(room_id, target)
+                if left is not None:
+                    return left
             raise Forbidden("You are not in this room") from None
         content: dict[str, Any] = {"membership": membership}
         if extra:
@@ -137,6 +146,8 @@ class MembershipHandler:
                 await check(sender, target, room_id, is_direct=content.get("is_direct") is True)
         if membership in ("join", "knock", "invite"):
             content.update({k: v for k, v in (await self.profile_content(target)).items() if k not in content})
+        if membership == "invite" and _domain(target) != self.server_name and self.remote is not None:
+            return await self.remote.invite(room_id, sender, target, content)
         unsigned: dict[str, Any] = {}
 
         async def pre_check(draft: Draft, current: RoomSnapshot) -> None:

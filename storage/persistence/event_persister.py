@@ -431,6 +431,38 @@ class EventPersister:
             await self._run_hook(hook, rows)
         return rows
 
+    async def persist_out_of_band(self, room_id: str, item: PersistItem) -> int:
+        """A membership event of a room this server is not in (an invite received over federation, the
+        rejection of one): stored apart from any timeline, with a membership history row at a new stream
+        position so the user's /sync sees it. Returns the position."""
+        ev = item.event
+        membership = ev.content.get("membership") if ev.type == "m.room.member" else None
+        if not isinstance(membership, str) or ev.state_key is None or item.context is None:
+            raise ValueError("persist_out_of_band takes a member event with a context")
+        before = set_id_of(item.context.state_before)
+        plan = Plan(item, before, before, None, [])
+        pos = self.stream.allocate_many(1)[0]
+
+        def txn_fn(txn: Txn) -> list[EventRow]:
+            rows, _, _ = write_batch(txn, room_id, [plan], [], 0, None, self.clock.time_msec(), None, [], [])
+            txn.execute(
+                "INSERT INTO membership_events (stream_ordering, user_id, room_id, event_id, sender, membership) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (pos, ev.state_key, room_id, ev.event_id, ev.sender, membership))
+            return rows
+
+        try:
+            rows = await self.db.run("persist_out_of_band", txn_fn)
+        finally:
+            self.stream.finish(pos)
+        self.events.invalidate([ev.event_id])
+        try:
+            self.notifier.notify("events", pos, users=[ev.state_key], rooms=[room_id])
+        except Exception:
+            logger.exception("notifier failed after an out-of-band membership")
+        for hook in self._all_hooks:
+            await self._run_hook(hook, rows)
+        return pos
+
     async def _write(self, room_id: str, items: list[PersistItem], snapshot: RoomSnapshot | None,
                      new_room: NewRoom | None) -> tuple[list[EventRow], int]:
         """Commit ``items`` and advance the in-memory snapshot; raises (and changes nothing in memory) on failure."""

@@ -25,7 +25,7 @@ _EVENT_COLUMNS = (
 )
 _APART_COLUMNS = (
     "INSERT INTO event_outliers (event_id, room_id, status, reason, type, state_key, sender, depth, origin_server_ts, "
-    "origin, received_ts, json, state_before)"
+    "origin, received_ts, json, state_before, room_version)"
 )
 _APART_UPSERT = (
     "ON CONFLICT (event_id) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
@@ -124,7 +124,8 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
             StateStore.write_txn(w, room_id, new_set)  # type: ignore[arg-type]
         if not plan.in_timeline:
             apart_rows.append((ev.event_id, room_id, plan.status.value, ctx.reason, ev.type, ev.state_key, ev.sender,
-                               ev.depth, ev.origin_server_ts, ctx.origin, now, dumps(pdu), plan.before))
+                               ev.depth, ev.origin_server_ts, ctx.origin, now, dumps(pdu), plan.before,
+                               ev.room_version.identifier))
             rows.append(EventRow(0, ev.depth, ev.event_id, room_id, ev.type, ev.state_key, ev.sender, ev.origin_server_ts,
                                  membership, pdu, plan.before, plan.after, None, None, None, None,
                                  ev.room_version.identifier, plan.status.value))

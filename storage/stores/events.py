@@ -121,16 +121,17 @@ class EventStore:
         """Outliers by id (never rejected or soft-failed ones): they have no stream position (0)."""
         clause, params = txn.in_list("event_id", ids)
         raw = txn.query(
-            "SELECT event_id, room_id, type, state_key, sender, origin_server_ts, depth, json, state_before "
+            "SELECT event_id, room_id, type, state_key, sender, origin_server_ts, depth, json, state_before, room_version "
             f"FROM event_outliers WHERE {clause} AND status = 'outlier'", params)
         self._versions_txn(txn, {r[1] for r in raw})
         out = []
-        for eid, room_id, type_, sk, sender, ts, depth, js, before in raw:
+        for eid, room_id, type_, sk, sender, ts, depth, js, before, own_version in raw:
             pdu = json.loads(js)
             content = pdu.get("content")
             m = content.get("membership") if type_ == "m.room.member" and isinstance(content, dict) else None
             out.append(EventRow(0, depth, eid, room_id, type_, sk, sender, ts, m if isinstance(m, str) else None, pdu,
-                                before, before, None, None, None, None, self._room_versions.get(room_id, "11"), "outlier"))
+                                before, before, None, None, None, None,
+                                self._room_versions.get(room_id) or own_version or "11", "outlier"))
         return out
 
     # ---- by id ----

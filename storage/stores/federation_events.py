@@ -48,10 +48,10 @@ class FederationEventStore:
             rest = [e for e in part if e not in out]
             if rest:
                 clause, params = txn.in_list("event_id", rest)
-                for eid, room_id, js, status, before in txn.query(
-                    f"SELECT event_id, room_id, json, status, state_before FROM event_outliers WHERE {clause}", params
+                for eid, room_id, js, status, before, own_version in txn.query(
+                    f"SELECT event_id, room_id, json, status, state_before, room_version FROM event_outliers WHERE {clause}", params
                 ):
-                    v = self._version(txn, room_id)
+                    v = self._version(txn, room_id) or own_version
                     if v is not None:
                         out[eid] = StoredPdu(_event(js, v, eid), status, before, None)
         return out
@@ -140,6 +140,14 @@ class FederationEventStore:
     async def backward_extremities(self, room_id: str) -> list[str]:
         rows = await self.db.query("fed_backward_extremities", "SELECT event_id FROM room_backward_extremities WHERE room_id = ?", (room_id,))
         return [r[0] for r in rows]
+
+    async def latest_membership(self, user_id: str, room_id: str) -> tuple[str, str, str] | None:
+        """(event_id, sender, membership) of the user's latest membership event in the room."""
+        rows = await self.db.query(
+            "fed_latest_membership",
+            "SELECT event_id, sender, membership FROM membership_events WHERE user_id = ? AND room_id = ? "
+            "ORDER BY stream_ordering DESC LIMIT 1", (user_id, room_id))
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     # ---- inbound transactions ----
     async def get_txn_response(self, origin: str, txn_id: str) -> dict[str, Any] | None:

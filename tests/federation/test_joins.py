@@ -59,3 +59,77 @@ def test_two_sup_servers_join_and_talk(make_federating_server: Any) -> None:
     sa = dict(((t, sk), e) for t, sk, e in a.db_query("SELECT type, state_key, event_id FROM current_state WHERE room_id = ?", (room_id,)))
     sb = dict(((t, sk), e) for t, sk, e in b.db_query("SELECT type, state_key, event_id FROM current_state WHERE room_id = ?", (room_id,)))
     assert sa == sb
+
+
+def test_invite_across_servers_join_reject_and_kick(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice, ta = _user(a, "alice")
+    bob, tb = _user(b, "bob")
+    carol, tc = _user(b, "carol")
+    r = a.post(V3 + "/createRoom", token=ta, json={"preset": "private_chat", "name": "Secret"})
+    assert r.status_code == 200, r.text
+    room_id = r.json()["room_id"]
+    for who in (bob, carol):
+        r = a.post(V3 + f"/rooms/{quote(room_id)}/invite", token=ta, json={"user_id": who})
+        assert r.status_code == 200, r.text
+    # the invitee's server signed the invite; bob sees it in /sync with the room's stripped state
+    sync = b.get(V3 + "/sync", token=tb).json()
+    invite = sync["rooms"]["invite"][room_id]["invite_state"]["events"]
+    assert {"m.room.name", "m.room.member"} <= {e["type"] for e in invite}
+    # bob accepts (no server named: the inviter's server is used), carol rejects
+    r = b.post(V3 + f"/rooms/{quote(room_id)}/join", token=tb)
+    assert r.status_code == 200, r.text
+    r = b.post(V3 + f"/rooms/{quote(room_id)}/leave", token=tc)
+    assert r.status_code == 200, r.text
+    by_user: dict[str, str] = {}
+    deadline = time.monotonic() + 10  # B is in the room now: carol's leave travels as a PDU
+    while time.monotonic() < deadline:
+        members = a.get(V3 + f"/rooms/{quote(room_id)}/members", token=ta).json()["chunk"]
+        by_user = {m["state_key"]: m["content"]["membership"] for m in members}
+        if by_user.get(carol) == "leave":
+            break
+        time.sleep(0.05)
+    assert by_user[bob] == "join" and by_user[carol] == "leave"
+    sync = b.get(V3 + "/sync", token=tc).json()
+    assert room_id in sync["rooms"].get("leave", {}) or room_id not in sync["rooms"].get("invite", {})
+    r = b.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/b1", token=tb, json={"msgtype": "m.text", "body": "thanks for the invite"})
+    assert r.status_code == 200, r.text
+    _wait_for_body(a, ta, room_id, "thanks for the invite")
+    # alice kicks bob: B sees it
+    r = a.post(V3 + f"/rooms/{quote(room_id)}/kick", token=ta, json={"user_id": bob, "reason": "bye"})
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = b.db_query("SELECT membership FROM current_state WHERE room_id = ? AND state_key = ?", (room_id, bob))
+        if rows == [("leave",)]:
+            break
+        time.sleep(0.05)
+    assert rows == [("leave",)]
+
+
+def test_reject_remote_invite_through_inviter_and_when_it_is_down(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice, ta = _user(a, "alice")
+    dave, td = _user(b, "dave")
+    erin, te = _user(b, "erin")
+    rooms = []
+    for name in ("one", "two"):
+        r = a.post(V3 + "/createRoom", token=ta, json={"preset": "private_chat", "name": name})
+        rooms.append(r.json()["room_id"])
+    assert a.post(V3 + f"/rooms/{quote(rooms[0])}/invite", token=ta, json={"user_id": dave}).status_code == 200
+    assert a.post(V3 + f"/rooms/{quote(rooms[1])}/invite", token=ta, json={"user_id": erin}).status_code == 200
+    # B is in neither room: dave's rejection goes through make_leave/send_leave at A
+    r = b.post(V3 + f"/rooms/{quote(rooms[0])}/leave", token=td)
+    assert r.status_code == 200, r.text
+    rows = a.db_query("SELECT membership FROM current_state WHERE room_id = ? AND state_key = ?", (rooms[0], dave))
+    assert rows == [("leave",)]
+    sync = b.get(V3 + "/sync", token=td).json()
+    assert rooms[0] not in sync["rooms"].get("invite", {})
+    # the inviting server is down: the rejection is recorded locally, the invite disappears
+    a.stop()
+    r = b.post(V3 + f"/rooms/{quote(rooms[1])}/leave", token=te)
+    assert r.status_code == 200, r.text
+    sync = b.get(V3 + "/sync", token=te).json()
+    assert rooms[1] not in sync["rooms"].get("invite", {})

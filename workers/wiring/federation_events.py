@@ -18,7 +18,9 @@ from typing import Any
 from federation.inbound.events import FederationEventHandler
 from federation.inbound.gaps import GapFiller
 from federation.inbound.transaction import TransactionHandler, TransactionServlet
+from federation.membership.invites import InviteServlet, LeaveServlet, RemoteInviter, RemoteLeaver
 from federation.membership.joins import JoinServlet, RemoteJoiner
+from federation.membership.remote import FederatedMembership
 from federation.server.events_api import EventsServlet
 from storage.stores.federation_events import FederationEventStore
 from workers.core import Core
@@ -65,8 +67,15 @@ def wire(core: Core) -> None:
     membership = getattr(core, "membership", None)
     authoriser = None
     if membership is not None:
-        membership.remote = RemoteJoiner(core.server_name, core.signing_key, core.clock, client, handler)
+        joiner = RemoteJoiner(core.server_name, core.signing_key, core.clock, client, handler)
+        inviter = RemoteInviter(core.server_name, core.signing_key, core.clock, client, handler, core.event_creation,
+                                membership.stripped_state)
+        leaver = RemoteLeaver(core.server_name, core.signing_key, core.clock, client, handler)
+        membership.remote = FederatedMembership(joiner, inviter, leaver, store)
         authoriser = _authoriser(core.server_name, membership)
+        core.on_resource("federation", InviteServlet(routes, handler, core.server_name, core.signing_key,
+                                                     membership.invite_checks).register)
+    core.on_resource("federation", LeaveServlet(routes, handler, core.clock).register)
     core.on_resource("federation", JoinServlet(routes, handler, core.server_name, core.signing_key, core.clock,
                                                authoriser).register)
     core.on_resource("federation", EventsServlet(routes, store, core.state_store, core.room_cache, core.server_name,

@@ -29,6 +29,7 @@ setup(
         "orjson>=3.9",
         "pyjwt>=2.8",
         "jinja2>=3.1",
+        "pydantic>=2.6",
     ],
     extras_require={
         "test": [

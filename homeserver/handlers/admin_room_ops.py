@@ -12,6 +12,7 @@ from typing import Any
 from twisted.internet import defer
 
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.rooms import CreateRoomBody
 from homeserver.events.power_levels import PowerLevels
 from homeserver.types.ids import InvalidId, UserID
 from homeserver.types.room_position import RoomPosition, after, before, parse_position
@@ -366,9 +367,9 @@ class AdminRoomOps:
             row = await self.core.admin_users.users.get_user(new_room_user)
             if row is None:
                 await self.core.registration.create_account(new_room_user[1:].split(":", 1)[0], None)
-            created = await self.core.room_creation.create_room(new_room_user, {
-                "preset": "public_chat", "name": options.get("room_name") or "Content Violation Notification",
-                "power_level_content_override": {"users_default": -10}})
+            created = await self.core.room_creation.create_room(new_room_user, CreateRoomBody(
+                preset="public_chat", name=options.get("room_name") or "Content Violation Notification",
+                power_level_content_override={"users_default": -10}))
             new_room_id = created["room_id"]
             await self.core.event_creation.send(new_room_id, new_room_user, "m.room.message", {
                 "msgtype": "m.text",

@@ -9,6 +9,7 @@ from typing import Any
 from twisted.internet import defer
 
 from homeserver.api.errors import Codes, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.rooms import CreateRoomBody
 from homeserver.types.ids import InvalidId, UserID
 from storage.stores.admin_ops import AdminQueries, AdminTaskStore
 from storage.stores.server_facts import ServerFactsStore
@@ -60,11 +61,11 @@ class ServerNotices:
                     if snap.membership_of(user_id) not in ("join", "invite"):
                         await self.core.membership.update(self.system_user, user_id, room_id, "invite")
                     return room_id
-        created = await self.core.room_creation.create_room(self.system_user, {
-            "preset": "private_chat", "name": self.room_name, "invite": [user_id],
+        created = await self.core.room_creation.create_room(self.system_user, CreateRoomBody(
+            preset="private_chat", name=self.room_name, invite=[user_id],
             # only the system user may speak: the notices room is read-only for its recipient
-            "power_level_content_override": {"users_default": -10, "events_default": 0},
-        })
+            power_level_content_override={"users_default": -10, "events_default": 0},
+        ))
         room_id = created["room_id"]
         await self.queries.set_notice_room(user_id, room_id, self.core.clock.time_msec())
         return room_id

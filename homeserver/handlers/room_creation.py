@@ -5,18 +5,16 @@ from __future__ import annotations
 import secrets
 from typing import Any, Mapping
 
-from homeserver.api.errors import Codes, InvalidParam, MatrixError
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.models.rooms import CHANNEL_PRESET, CreateRoomBody
 from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
 from homeserver.handlers.membership import MembershipHandler
-from homeserver.types.ids import InvalidId, RoomAlias, UserID
+from homeserver.types.ids import InvalidId, RoomAlias
 from storage.persistence.event_persister import NewRoom, PersistItem
 from storage.stores.room_aliases import AliasInUse, RoomAliasStore
 
 DEFAULT_ROOM_VERSION = "11"
-PRESETS = ("private_chat", "public_chat", "trusted_private_chat")
-#: SUP extension: a broadcast channel — everyone reads, only moderators (50) and admins (100) post.
-CHANNEL_PRESET = "org.sup.channel"
 
 _PRESET_STATE = {
     "private_chat": ("invite", "shared", "can_join"),
@@ -72,79 +70,43 @@ class RoomCreationHandler:
     def _new_room_id(self) -> str:
         return f"!{secrets.token_urlsafe(18)}:{self.server_name}"
 
-    async def create_room(self, creator: str, body: Mapping[str, Any], is_guest: bool = False) -> dict[str, Any]:
-        v = body.get("room_version", self.default_version)
-        if not isinstance(v, str) or v not in KNOWN_ROOM_VERSIONS:
+    async def create_room(self, creator: str, body: CreateRoomBody, is_guest: bool = False) -> dict[str, Any]:
+        """Create a room from a validated ``createRoom`` body (shape checks are done by the model)."""
+        v = body.room_version or self.default_version
+        if v not in KNOWN_ROOM_VERSIONS:
             raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION, f"Room version {v!r} is not supported")
         version = get_room_version(v)
-        visibility = body.get("visibility", "private")
-        if visibility not in ("public", "private"):
-            raise MatrixError(400, Codes.BAD_JSON, "'visibility' must be public or private")
-        preset = body.get("preset")
-        channel = bool(body.get("org.sup.channel", False)) or preset == CHANNEL_PRESET
-        if preset is None:
-            preset = "public_chat" if visibility == "public" else "private_chat"
-        if preset not in PRESETS and preset != CHANNEL_PRESET:
-            raise MatrixError(400, Codes.BAD_JSON, f"Unknown preset {preset!r}")
-        invitees = body.get("invite", [])
-        if not isinstance(invitees, list) or not all(isinstance(u, str) for u in invitees):
-            raise MatrixError(400, Codes.BAD_JSON, "'invite' must be a list of user ids")
-        for u in invitees:
-            try:
-                UserID.parse(u)
-            except InvalidId as e:
-                raise InvalidParam(f"Invalid user id in 'invite': {e}") from None
-        invitees = [u for u in dict.fromkeys(invitees) if u != creator]
+        visibility = body.visibility
+        preset = body.effective_preset
+        channel = body.is_channel
+        invitees = [u for u in dict.fromkeys(body.invite) if u != creator]
         for u in invitees:  # refuse before anything is created: no half-made room for a blocked invite
             for check in self.membership.invite_checks:
-                await check(creator, u, "", is_direct=body.get("is_direct") is True)
-        creation_content = body.get("creation_content", {})
-        if not isinstance(creation_content, dict):
-            raise MatrixError(400, Codes.BAD_JSON, "'creation_content' must be an object")
-        initial_state = body.get("initial_state", [])
-        if not isinstance(initial_state, list):
-            raise MatrixError(400, Codes.BAD_JSON, "'initial_state' must be a list")
-        for item in initial_state:
-            if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not isinstance(item.get("content"), dict) \
-                    or not isinstance(item.get("state_key", ""), str):
-                raise MatrixError(400, Codes.BAD_JSON, "'initial_state' entries need type, content and an optional string state_key")
+                await check(creator, u, "", is_direct=body.is_direct)
+        creation_content = body.creation_content
         # Membership events of initial_state go through the membership handler once the room exists (the
         # same gate as /invite, /join and PUT /state): their invite checks run now, before anything is made.
-        member_items = [item for item in initial_state if item["type"] == "m.room.member"]
-        initial_state = [item for item in initial_state if item["type"] != "m.room.member"]
+        member_items = [item for item in body.initial_state if item.type == "m.room.member"]
+        initial_state = [item for item in body.initial_state if item.type != "m.room.member"]
         for item in member_items:
-            target, membership = item.get("state_key", ""), item["content"].get("membership")
-            if membership not in ("join", "invite", "leave", "ban", "knock"):
-                raise MatrixError(400, Codes.BAD_JSON, "Invalid membership in 'initial_state'")
-            try:
-                UserID.parse(target)
-            except InvalidId as e:
-                raise MatrixError(400, Codes.INVALID_ROOM_STATE, f"Invalid member state key: {e}") from None
+            target, membership = item.state_key, item.content.get("membership")
             if (membership == "join") != (target == creator) or membership in ("leave", "knock"):
                 raise MatrixError(400, Codes.INVALID_ROOM_STATE,
                                   "initial_state may only invite or ban others, or set the creator's own join")
             if membership == "invite":
                 for check in self.membership.invite_checks:
                     await check(creator, target, "")
-        pl_override = body.get("power_level_content_override")
-        if pl_override is not None and not isinstance(pl_override, dict):
-            raise MatrixError(400, Codes.BAD_JSON, "'power_level_content_override' must be an object")
-        for key in ("name", "topic"):
-            if key in body and not isinstance(body[key], str):
-                raise MatrixError(400, Codes.BAD_JSON, f"'{key}' must be a string")
+        pl_override = body.power_level_content_override
         alias = None
-        if body.get("room_alias_name") is not None:
-            local = body["room_alias_name"]
-            if not isinstance(local, str) or not local or ":" in local or "#" in local or any(c.isspace() for c in local):
-                raise MatrixError(400, Codes.INVALID_PARAM, "Invalid 'room_alias_name'")
-            alias = f"#{local}:{self.server_name}"
+        if body.room_alias_name is not None:
+            alias = f"#{body.room_alias_name}:{self.server_name}"
             try:
                 RoomAlias.parse(alias)
             except InvalidId as e:
                 raise MatrixError(400, Codes.INVALID_PARAM, str(e)) from None
             if await self.aliases.get(alias) is not None:
                 raise MatrixError(400, Codes.ROOM_IN_USE, "Room alias already taken")
-        is_direct = body.get("is_direct", False) is True
+        is_direct = body.is_direct
 
         create_content = dict(creation_content)
         if version.privileged_creators and preset == "trusted_private_chat":
@@ -188,19 +150,19 @@ class RoomCreationHandler:
             preset_events[("m.room.guest_access", "")] = {"guest_access": ga}
         rest = []
         for item in initial_state:
-            key = (item["type"], item.get("state_key", ""))
+            key = (item.type, item.state_key)
             if key in preset_events:
-                preset_events[key] = item["content"]
+                preset_events[key] = item.content
             else:
-                rest.append((key, item["content"]))
+                rest.append((key, item.content))
         for (t, sk), c in preset_events.items():
             await add(t, c, sk)
         for (t, sk), c in rest:
             await add(t, c, sk)
-        if "name" in body:
-            await add("m.room.name", {"name": body["name"]})
-        if "topic" in body:
-            await add("m.room.topic", {"topic": body["topic"], "m.topic": [{"mimetype": "text/plain", "body": body["topic"]}]})
+        if body.name is not None:
+            await add("m.room.name", {"name": body.name})
+        if body.topic is not None:
+            await add("m.room.topic", {"topic": body.topic, "m.topic": [{"mimetype": "text/plain", "body": body.topic}]})
         room_id = draft.room_id
         assert room_id is not None
         for u in invitees:
@@ -227,8 +189,8 @@ class RoomCreationHandler:
             except AliasInUse:
                 raise MatrixError(400, Codes.ROOM_IN_USE, "Room alias already taken") from None
         for item in member_items:
-            c = item["content"]
-            await self.membership.update(creator, item.get("state_key", ""), room_id, c["membership"],
+            c = item.content
+            await self.membership.update(creator, item.state_key, room_id, c["membership"],
                                          reason=c.get("reason"), extra=c)
         out: dict[str, Any] = {"room_id": room_id}
         if alias:

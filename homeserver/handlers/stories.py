@@ -22,6 +22,7 @@ import logging
 from typing import Any, Awaitable, Callable, Protocol
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
+from homeserver.api.models.rooms import CreateRoomBody
 from homeserver.clock import Clock
 from homeserver.events import get_room_version, redact_event_dict
 from storage.stores.contacts import ContactStore
@@ -39,7 +40,7 @@ PURGE_BATCH = 100
 
 
 class RoomCreator(Protocol):
-    async def create_room(self, creator: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def create_room(self, creator: str, body: CreateRoomBody) -> dict[str, Any]: ...
 
 
 class EventSender(Protocol):
@@ -175,7 +176,7 @@ class StoriesHandler:
         existing = await self.store.get_story_room(author)
         if existing is not None:
             return existing
-        created = await self.rooms.create_room(author, {
+        created = await self.rooms.create_room(author, CreateRoomBody.model_validate({
             "preset": "private_chat",
             "name": "Stories",
             "creation_content": {"type": STORY_ROOM_TYPE},
@@ -183,7 +184,7 @@ class StoriesHandler:
                 {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "joined"}},
                 {"type": "m.room.retention", "state_key": "", "content": {"max_lifetime": self.max_lifetime_ms}},
             ],
-        })
+        }))
         return await self.store.set_story_room(author, created["room_id"])
 
     async def can_see(self, viewer: str, story: StoryRow) -> bool:
@@ -259,8 +260,8 @@ class StoriesHandler:
             raise Forbidden("You cannot reply to your own story")
         room_id = await self.store.get_reply_room(viewer, story.author)
         if room_id is None or room_id not in await self.joined_rooms(viewer):
-            created = await self.rooms.create_room(viewer, {"preset": "trusted_private_chat", "is_direct": True,
-                                                            "invite": [story.author]})
+            created = await self.rooms.create_room(viewer, CreateRoomBody(preset="trusted_private_chat", is_direct=True,
+                                                                          invite=[story.author]))
             room_id = created["room_id"]
             await self.store.set_reply_room(viewer, story.author, room_id)
         content = {"msgtype": "m.text", "body": text,

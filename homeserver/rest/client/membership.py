@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError, MissingParam
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.models.rooms import InviteBody, MembershipBody, TargetedMembershipBody
 from homeserver.handlers.membership import MembershipHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import CLIENT_V3
@@ -38,30 +40,14 @@ class MembershipServlet:
         if self.ratelimiter is not None:
             self.ratelimiter.check(kind, requester.user_id, exempt=requester.is_admin)
 
-    @staticmethod
-    def _reason(body: dict[str, Any]) -> str | None:
-        reason = body.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            raise MatrixError(400, Codes.BAD_JSON, "'reason' must be a string")
-        return reason
-
-    @staticmethod
-    def _target(body: dict[str, Any]) -> str:
-        user_id = body.get("user_id")
-        if user_id is None:
-            raise MissingParam("Missing 'user_id'")
-        if not isinstance(user_id, str):
-            raise MatrixError(400, Codes.BAD_JSON, "'user_id' must be a string")
-        return user_id
-
     async def _join(self, request: SupRequest, room: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
+        body = parse_body(request, MembershipBody, optional=True)
         room_id = await self.membership.resolve_room(room)
         room_id_param(room_id)
         self._ratelimit("join", requester)
         servers = request.query_list("via") + request.query_list("server_name")
-        await self.membership.update(requester.user_id, requester.user_id, room_id, "join", self._reason(body),
+        await self.membership.update(requester.user_id, requester.user_id, room_id, "join", body.reason,
                                      servers=servers)
         return 200, {"room_id": room_id}
 
@@ -73,52 +59,49 @@ class MembershipServlet:
 
     async def on_knock(self, request: SupRequest, room_id_or_alias: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
+        body = parse_body(request, MembershipBody, optional=True)
         room_id = await self.membership.resolve_room(room_id_or_alias)
         self._ratelimit("join", requester)
-        await self.membership.update(requester.user_id, requester.user_id, room_id, "knock", self._reason(body))
+        await self.membership.update(requester.user_id, requester.user_id, room_id, "knock", body.reason)
         return 200, {"room_id": room_id}
 
     async def on_invite(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self.auth.get_user(request)
         room_id = room_id_param(room_id)
-        body = request.json()
-        if "id_server" in body or "medium" in body:
-            raise MatrixError(400, Codes.THREEPID_MEDIUM_NOT_SUPPORTED if False else Codes.UNRECOGNIZED, "Third-party invites are not supported")
+        body = parse_body(request, InviteBody)
         self._ratelimit("invite", requester)
-        target = self._target(body)
         if self.shadow_banned is not None and await self.shadow_banned(requester.user_id):
             return 200, {}  # a shadow-banned user's invite looks sent but is not
-        await self.membership.update(requester.user_id, target, room_id, "invite", self._reason(body))
+        await self.membership.update(requester.user_id, body.user_id, room_id, "invite", body.reason)
         return 200, {}
 
     async def on_leave(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
-        await self.membership.update(requester.user_id, requester.user_id, room_id_param(room_id), "leave", self._reason(body))
+        body = parse_body(request, MembershipBody, optional=True)
+        await self.membership.update(requester.user_id, requester.user_id, room_id_param(room_id), "leave", body.reason)
         return 200, {}
 
     async def on_kick(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        await self.membership.update(requester.user_id, self._target(body), room_id_param(room_id), "leave", self._reason(body))
+        body = parse_body(request, TargetedMembershipBody)
+        await self.membership.update(requester.user_id, body.user_id, room_id_param(room_id), "leave", body.reason)
         return 200, {}
 
     async def on_ban(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        await self.membership.update(requester.user_id, self._target(body), room_id_param(room_id), "ban", self._reason(body))
+        body = parse_body(request, TargetedMembershipBody)
+        await self.membership.update(requester.user_id, body.user_id, room_id_param(room_id), "ban", body.reason)
         return 200, {}
 
     async def on_unban(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json()
+        body = parse_body(request, TargetedMembershipBody)
         room_id = room_id_param(room_id)
-        target = self._target(body)
+        target = body.user_id
         snap = await self.membership.rooms.get(room_id) if await self.membership.rooms.exists(room_id) else None
         if snap is None or snap.membership_of(target) != "ban":
             raise MatrixError(403, Codes.FORBIDDEN, f"{target} is not banned")
-        await self.membership.update(requester.user_id, target, room_id, "leave", self._reason(body))
+        await self.membership.update(requester.user_id, target, room_id, "leave", body.reason)
         return 200, {}
 
     async def on_forget(self, request: SupRequest, room_id: str) -> Resp:

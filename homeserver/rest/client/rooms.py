@@ -6,11 +6,13 @@ import json
 from typing import Any, Callable, Mapping
 
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.rooms import CreateRoomBody, RedactBody
 from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
 from homeserver.handlers.messages import MessagesHandler
 from homeserver.handlers.room_creation import RoomCreationHandler
 from homeserver.handlers.room_state import RoomStateHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import CLIENT_V3
@@ -101,7 +103,7 @@ class RoomServlet:
 
     async def on_create_room(self, request: SupRequest) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
+        body = parse_body(request, CreateRoomBody, optional=True)
         self._ratelimit("message", requester)
         return 200, await self.room_creation.create_room(requester.user_id, body, requester.is_guest)
 
@@ -198,12 +200,8 @@ class RoomServlet:
         requester = await self.auth.get_user(request)
         room_id = room_id_param(room_id)
         event_id = event_id_param(event_id)
-        body = request.json_or_empty()
-        content: dict[str, Any] = {}
-        if "reason" in body:
-            if not isinstance(body["reason"], str):
-                raise MatrixError(400, Codes.BAD_JSON, "'reason' must be a string")
-            content["reason"] = body["reason"]
+        body = parse_body(request, RedactBody, optional=True)
+        content: dict[str, Any] = {} if body.reason is None else {"reason": body.reason}
         ct = client_txn(requester, txn_id)
         target = await self.events.get_event(event_id)
         if target is not None and target.room_id != room_id:

@@ -111,6 +111,14 @@ def test_image_build_run_restart():
         logs = containers.podman("logs", name).stdout.decode() + containers.podman("logs", name).stderr.decode()
         assert any(line.startswith("{") and json.loads(line) for line in logs.splitlines() if line.startswith("{"))
 
+        # `sup backup` inside the running container (the image's own tools, a live SQLite database)
+        b = containers.podman("exec", name, "sup", "backup", "/data/backup-test", check=False, timeout=120)
+        assert b.returncode == 0, (b.stdout + b.stderr).decode(errors="replace")
+        manifest = json.loads(containers.podman("exec", name, "cat", "/data/backup-test/manifest.json").stdout)
+        assert manifest["server_name"] == SERVER_NAME and manifest["engine"] == "sqlite"
+        r = containers.podman("exec", name, "sup", "restore", "/data/backup-test", check=False, timeout=60)
+        assert r.returncode == 1 and b"--force" in r.stderr  # the live database is not overwritten
+
         restart_start = time.monotonic()
         containers.podman("restart", "-t", "10", name, timeout=120)
         _wait_healthy(url, logs_of=name)

@@ -126,3 +126,22 @@ def test_filtered_state_before_timeline_start_is_in_state(server: Any) -> None:
     entry = _sync(server, at, since, flt)["rooms"]["join"][room]
     assert entry["timeline"]["events"] == []
     assert [e["content"] for e in entry["state"]["events"]] == [{"topic": "third"}]
+
+
+def test_bad_search_tokens_are_400(server: Any) -> None:
+    _, at = register(server, "badtok")
+    room = create_room(server, at)
+    send_event(server, at, room, text("okapi"))
+    for bad in ("k1_2_gnot+base64", "k1_2_g", "r1_2_c", "k1_2_u____", "k1_2_gwA", "x1_2", "k1_2_c1_q"):
+        r = server.post(f"{V3}/search", token=at, params={"next_batch": bad},
+                        json={"search_categories": {"room_events": {"search_term": "okapi"}}})
+        assert r.status_code == 400 and r.json()["errcode"] == "M_INVALID_PARAM", (bad, r.text)
+    # a group token for a room the user is not in returns nothing (never another room's results)
+    _, bt = register(server, "outsider")
+    own = create_room(server, bt)
+    send_event(server, bt, own, text("okapi mine"))
+    import base64 as b64
+
+    token = "r0_999999_g" + b64.urlsafe_b64encode(room.encode()).decode().rstrip("=")
+    page = _search(server, bt, {"search_term": "okapi", "order_by": "recent"}, token)
+    assert page["results"] == [] and page["count"] == 0

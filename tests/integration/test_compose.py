@@ -79,6 +79,12 @@ def test_scaled_deployment_and_nginx():
         deployment = yaml.safe_load(f)
     instances = deployment["instances"]
     assert {i["role"] for i in instances.values()} == ROLES
+    from workers.deployment import load as load_deployment  # the parser every `sup worker` uses
+    from workers.roles import ROLE_NAMES
+
+    assert set(ROLE_NAMES) == ROLES
+    parsed = load_deployment(os.path.join(DOCKER, "deployment.scaled.yaml"))
+    assert {name: i.role for name, i in parsed.instances.items()} == {name: i["role"] for name, i in instances.items()}
     by_instance = {s["environment"]["SUP_INSTANCE"]: s["environment"]["SUP_ROLE"] for s in doc["services"].values()
                    if isinstance(s.get("environment"), dict) and "SUP_INSTANCE" in s["environment"]}
     assert by_instance == {name: i["role"] for name, i in instances.items()}
@@ -88,6 +94,11 @@ def test_scaled_deployment_and_nginx():
     assert {m for m in re.findall(r"upstream sup_(\w+)", nginx)} == HTTP_ROLES
     for header in ("Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
         assert header in nginx
+    # every role the generated map can name has an upstream (`sup generate-routes` is what sup-routes runs)
+    from workers.routes import nginx_map, route_table
+
+    mapped = set(re.findall(r"\s(\w+);$", nginx_map(route_table("localhost")), re.M))
+    assert mapped and mapped <= HTTP_ROLES, mapped - HTTP_ROLES
     assert "limit_req_zone" in nginx and "ssl_certificate" in nginx and "listen 8448 ssl" in nginx
     assert nginx.count("{") == nginx.count("}")
     for svc in ("postgres", "redis", "minio", "nginx"):

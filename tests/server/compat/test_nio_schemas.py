@@ -333,6 +333,13 @@ async def _rooms(rec: Recorder, server: Any, tmp_path: Any) -> None:
         assert megolm, hist
         await call(rec, c, "request_room_key", c.request_room_key(megolm[0]), R.RoomKeyRequestResponse)
 
+        # every sync section nio parses, after all of the above: left/forgotten, knocked, invited rooms,
+        # redacted and encrypted events, to-device messages
+        for cl in (a, b, c):
+            await _sync_until(rec, cl, lambda r: True)
+        full = await call(rec, b, "sync", b.sync(timeout=0, full_state=True, since=None), R.SyncResponse)
+        assert full.next_batch
+
         # upgrade (last: it tombstones the room)
         await call(rec, a, "room_upgrade", a.room_upgrade(room, "11"), R.RoomUpgradeResponse)
         await call(rec, a, "room_delete_alias", a.room_delete_alias(f"#nioalt:{hs}"), R.RoomDeleteAliasResponse)

@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 from canonicaljson import encode_canonical_json
 
-from homeserver.api.errors import BadJson, InvalidParam, LimitExceeded, TooLarge
+from homeserver.api.errors import InvalidParam, LimitExceeded, TooLarge
+from homeserver.api.models.to_device import SendToDeviceBody
 from homeserver.clock import Clock
 from homeserver.notifier import Notifier
 from homeserver.types.requester import Requester
@@ -67,26 +68,15 @@ class ToDeviceHandler:
         self.per_sender_max = per_sender_max  # undelivered messages one sender may queue for one device
         self.inbox_max = inbox_max  # undelivered messages one device may hold in all
 
-    async def send(self, requester: Requester, event_type: str, txn_id: str, body: dict[str, Any]) -> None:
+    async def send(self, requester: Requester, event_type: str, txn_id: str, body: SendToDeviceBody) -> None:
         if not event_type or len(event_type) > MAX_EVENT_TYPE_LEN:
             raise InvalidParam("Invalid event type")
         if not txn_id or len(txn_id) > MAX_TXN_ID_LEN:
             raise InvalidParam("Invalid transaction id")
-        messages = body.get("messages")
-        if not isinstance(messages, dict):
-            raise BadJson("'messages' must be an object of user id to device id to content")
         local: dict[str, dict[str, str]] = {}
         remote: dict[str, dict[str, dict[str, Any]]] = {}
-        for user_id, by_device in messages.items():
-            if not is_user_id(user_id):
-                raise InvalidParam(f"Invalid user id {user_id!r} in 'messages'")
-            if not isinstance(by_device, dict):
-                raise BadJson(f"'messages.{user_id}' must be an object of device id to content")
+        for user_id, by_device in body.messages.items():
             for device_id, content in by_device.items():
-                if not isinstance(device_id, str) or not device_id or len(device_id) > 255:
-                    raise InvalidParam("Invalid device id in 'messages'")
-                if not isinstance(content, dict):
-                    raise BadJson("Each to-device message content must be an object")
                 encoded = encode_canonical_json(content)
                 if len(encoded) > self.max_message_size:
                     raise TooLarge(f"A to-device message is larger than {self.max_message_size} bytes")

@@ -33,7 +33,7 @@ class StateEventSpec(Body):
     content: dict[str, Any]
 
     @model_validator(mode="after")
-    def _member(self) -> "StateEventSpec":
+    def _member(self) -> StateEventSpec:
         if self.type == "m.room.member":
             if self.content.get("membership") not in MEMBERSHIPS:
                 raise matrix_error("M_BAD_JSON", "Invalid membership in 'initial_state'")
@@ -52,10 +52,10 @@ class CreateRoomBody(Body):
     visibility: Any = "private"
     preset: Any = None
     channel: bool = Field(False, alias="org.sup.channel")
-    invite: list[str] = []
+    invite: list[str] = Field(default_factory=list)
     is_direct: bool = False
-    creation_content: dict[str, Any] = {}
-    initial_state: list[StateEventSpec] = []
+    creation_content: dict[str, Any] = Field(default_factory=dict)
+    initial_state: list[StateEventSpec] = Field(default_factory=list)
     power_level_content_override: dict[str, Any] | None = None
     name: str | None = None
     topic: str | None = None

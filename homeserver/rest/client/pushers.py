@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.push import PusherSetBody
 from homeserver.handlers.pushers import PushersHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
@@ -26,6 +28,6 @@ class PushersServlet:
 
     async def on_set(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json()
+        body = parse_body(request, PusherSetBody)
         await self.pushers.set_pusher(requester.user_id, getattr(requester, "device_id", None), body)
         return 200, {}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.to_device import SendToDeviceBody
 from homeserver.handlers.to_device import ToDeviceHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.keys import AuthSource, add_routes
@@ -23,5 +25,5 @@ class ToDeviceServlet:
         requester = await self.auth.get_user(request)
         if self.ratelimiter is not None:
             self.ratelimiter.check("to_device", requester.user_id, exempt=requester.is_admin)
-        await self.to_device.send(requester, event_type, txn_id, request.json())
+        await self.to_device.send(requester, event_type, txn_id, parse_body(request, SendToDeviceBody))
         return 200, {}

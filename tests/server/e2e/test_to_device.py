@@ -51,7 +51,7 @@ def test_bad_to_device(server):
     assert r.status_code == 413 and r.json()["errcode"] == "M_TOO_LARGE"
     for bad in ({"messages": []}, {"messages": {"notauser": {}}}, {"messages": {alice.user_id: []}}, {"messages": {alice.user_id: {"D": "str"}}}, {}):
         r = server.put(V3 + "/sendToDevice/m.x/bad", token=alice.token, json=bad)
-        assert r.status_code == 400 and r.json()["errcode"] in ("M_BAD_JSON", "M_INVALID_PARAM"), (bad, r.text)
+        assert r.status_code == 400 and r.json()["errcode"] in ("M_BAD_JSON", "M_INVALID_PARAM", "M_MISSING_PARAM"), (bad, r.text)
     assert server.put(V3 + "/sendToDevice/m.x/t", json={"messages": {}}).status_code == 401
 
 

@@ -11,8 +11,13 @@ from typing import Any
 import pytest
 
 from homeserver.api.errors import MatrixError
+from homeserver.api.models.push import PusherSetBody
 from homeserver.api.models.rooms import CreateRoomBody, InviteBody, MembershipBody, RedactBody, TargetedMembershipBody
+from homeserver.api.models.to_device import SendToDeviceBody
 from homeserver.http.models import parse_value
+
+HTTP = {"kind": "http", "app_id": "a", "pushkey": "k", "app_display_name": "A", "device_display_name": "D", "lang": "en",
+        "data": {"url": "https://push.example/_matrix/push/v1/notify"}}
 
 BAD = [
     # model, body, errcode
@@ -49,6 +54,22 @@ BAD = [
     (TargetedMembershipBody, {"user_id": "@a:x", "reason": {}}, "M_BAD_JSON"),
     (InviteBody, {"id_server": "id.example", "medium": "email", "address": "a@b"}, "M_UNRECOGNIZED"),
     (RedactBody, {"reason": False}, "M_BAD_JSON"),
+    (PusherSetBody, {"app_id": "a", "pushkey": "k"}, "M_MISSING_PARAM"),  # kind is required (null deletes)
+    (PusherSetBody, {**HTTP, "kind": 1}, "M_BAD_JSON"),
+    (PusherSetBody, {**HTTP, "kind": "sms"}, "M_INVALID_PARAM"),
+    (PusherSetBody, {**HTTP, "app_id": "a" * 65}, "M_INVALID_PARAM"),
+    (PusherSetBody, {**HTTP, "pushkey": "é" * 300}, "M_INVALID_PARAM"),
+    (PusherSetBody, {**HTTP, "lang": None}, "M_MISSING_PARAM"),
+    (PusherSetBody, {**HTTP, "data": "x"}, "M_BAD_JSON"),
+    (PusherSetBody, {**HTTP, "data": {}}, "M_MISSING_PARAM"),
+    (PusherSetBody, {**HTTP, "data": {"url": "ftp://x/_matrix/push/v1/notify"}}, "M_INVALID_PARAM"),
+    (PusherSetBody, {**HTTP, "append": "true"}, "M_BAD_JSON"),
+    (PusherSetBody, {**HTTP, "kind": "email", "pushkey": "nomail"}, "M_INVALID_PARAM"),
+    (SendToDeviceBody, {}, "M_MISSING_PARAM"),
+    (SendToDeviceBody, {"messages": []}, "M_BAD_JSON"),
+    (SendToDeviceBody, {"messages": {"notauser": {}}}, "M_INVALID_PARAM"),
+    (SendToDeviceBody, {"messages": {"@a:x": {"D": "str"}}}, "M_BAD_JSON"),
+    (SendToDeviceBody, {"messages": {"@a:x": {"": {}}}}, "M_INVALID_PARAM"),
 ]
 
 
@@ -71,3 +92,6 @@ def test_good_bodies_keep_their_values() -> None:
     assert parse_value({"visibility": "public"}, CreateRoomBody).effective_preset == "public_chat"
     assert parse_value({"org.sup.channel": True}, CreateRoomBody).is_channel
     assert parse_value({"user_id": "@b:x", "reason": "r"}, TargetedMembershipBody).reason == "r"
+    assert parse_value({"kind": None, "app_id": "a", "pushkey": "k"}, PusherSetBody).kind is None
+    assert parse_value(HTTP, PusherSetBody).data == HTTP["data"]
+    assert parse_value({"messages": {"@a:x": {"*": {"k": 1}}}}, SendToDeviceBody).messages["@a:x"]["*"] == {"k": 1}

@@ -26,6 +26,7 @@ class AdminUserOps:
         self.clock = clock
         self.ratelimiter = ratelimiter  # this process's limiter: overrides apply at once here
         self.threepids: Any = None  # ThreepidStore (user_for) when the schema has bound addresses
+        self._shadow_banned: set[str] = set()
         self.server_name = server_name
         self.core = core  # accounts-area services: users, devices, sessions, account data, pushers, rooms_for_user
         self.settings = settings
@@ -150,9 +151,14 @@ class AdminUserOps:
     async def set_shadow_ban(self, user_id: str, banned: bool) -> None:
         await self.existing_user(user_id)
         await self.settings.update(user_id, self.clock.time_msec(), shadow_banned=banned)
+        (self._shadow_banned.add if banned else self._shadow_banned.discard)(user_id)
 
     async def is_shadow_banned(self, user_id: str) -> bool:
-        return (await self.settings.get(user_id)).shadow_banned
+        """On every send: a set lookup, no database (the set is reloaded by ``refresh_shadow_bans``)."""
+        return user_id in self._shadow_banned
+
+    async def refresh_shadow_bans(self) -> None:
+        self._shadow_banned = await self.settings.shadow_banned_users()
 
     # ---- username available ----
     async def username_available(self, username: Any) -> dict[str, Any]:

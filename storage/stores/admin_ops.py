@@ -42,12 +42,9 @@ class AdminSettingsStore:
         if hit is not None and now - hit[1] < CACHE_TTL_S:
             return hit[0]
         generation = self._generation
-        rows = await self.db.query(
-            "get_admin_settings",
+        rows = await self.db.read("get_admin_settings", lambda t: t.query(
             "SELECT shadow_banned, ratelimit_override, messages_per_second, burst_count, experimental_features"
-            " FROM user_admin_settings WHERE user_id = ?",
-            (user_id,),
-        )
+            " FROM user_admin_settings WHERE user_id = ?", (user_id,)))
         settings = NO_SETTINGS
         if rows:
             r = rows[0]
@@ -82,6 +79,12 @@ class AdminSettingsStore:
     def _invalidate(self, user_id: str) -> None:
         self._generation += 1
         self._cache.pop(user_id, None)
+
+    async def shadow_banned_users(self) -> set[str]:
+        """Every shadow-banned user (a small set, held in memory by each process)."""
+        rows = await self.db.read("shadow_banned_users", lambda t: t.query(
+            "SELECT user_id FROM user_admin_settings WHERE shadow_banned = 1", ()))
+        return {r[0] for r in rows}
 
 
 class AdminTaskStore:

@@ -67,10 +67,12 @@ def wire(core: Core) -> None:
     if room_admin is not None:
         room_admin.shutdown_members = room_ops.shutdown_members
 
-    # rate-limit overrides: loaded into the process's limiter, kept fresh across processes
+    # shadow-bans and rate-limit overrides: held in memory by every process (the send path reads no database),
+    # reloaded every OVERRIDE_REFRESH_S; this process's own admin changes apply at once
     ratelimiter = core.ratelimiter
 
     async def load_overrides() -> None:
+        await user_ops.refresh_shadow_bans()
         for user_id, on, mps, burst in await RateLimitOverrideStore(core.db).all():
             if not on:
                 ratelimiter.clear_override(user_id)
@@ -80,7 +82,7 @@ def wire(core: Core) -> None:
     def start() -> None:
         def refresh() -> Any:
             return defer.ensureDeferred(load_overrides()).addErrback(
-                lambda f: logger.warning("loading rate-limit overrides failed: %s", f.getErrorMessage()))
+                lambda f: logger.warning("loading shadow-bans / rate-limit overrides failed: %s", f.getErrorMessage()))
 
         call = core.clock.looping_call(refresh, OVERRIDE_REFRESH_S, now=True)
         core.on_shutdown(lambda: call.stop() if call.running else None)

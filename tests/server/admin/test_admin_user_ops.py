@@ -105,6 +105,13 @@ def test_shadow_ban(server):
     send(server, alice, room, "hello")
     assert "hello" in bodies(server, bob, room)
     assert server.post(f"{A1}/users/@x:elsewhere.org/shadow_ban", token=root, json={}).status_code == 400
+    # a ban made by another process reaches this one at its next refresh (every 30 s)
+    from tests.harness import on_reactor
+
+    server.db_execute("UPDATE user_admin_settings SET shadow_banned = 1 WHERE user_id = ?", (ALICE,))
+    on_reactor(server.app.core.admin_user_ops.refresh_shadow_bans)
+    r = server.put(f"{V3}/rooms/{room}/send/m.room.message/t9", token=alice, json={"msgtype": "m.text", "body": "spam again"})
+    assert r.status_code == 200 and "spam again" not in bodies(server, bob, room)
 
 
 def test_username_available_whois_and_v3_list(server):

@@ -8,10 +8,11 @@ receipt (its room is not announced) or a rules change drops the user's entry: th
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from homeserver.types.caches import LruCache, drop_key
 
 
 @dataclass
@@ -33,17 +34,17 @@ class BadgeCounter:
         self._rules = rules
         self._joined_rooms = joined_rooms
         self._current = current
-        self._users: OrderedDict[str, _Badge] = OrderedDict()
+        self._users = LruCache("push_badges", max_users, invalidate_on={"user": drop_key})
         self._max_users = max_users
         self.full_computations = 0  # for tests and metrics
 
     def membership_changed(self, user_id: str) -> None:
-        self._users.pop(user_id, None)
+        self._users.invalidate(user_id)
 
     def receipts_changed(self, users: Iterable[str], rooms: Iterable[str]) -> None:
         """Notifier semantics: private receipts name users, public ones name rooms."""
         for u in users:
-            self._users.pop(u, None)
+            self._users.pop(u, None)  # fed by the notifier on every process: no broadcast needed
         rooms = set(rooms)
         if rooms:
             for b in self._users.values():
@@ -52,17 +53,14 @@ class BadgeCounter:
     async def badge(self, user_id: str, room_id: str | None = None) -> int:
         now = self._current()
         _, version = await self._rules.compiled(user_id)
-        b = self._users.get(user_id)
+        b = self._users.get_(user_id)
         if b is None or b.rules_version != version:
             joined = await self._joined_rooms(user_id, now)
             counts = await self._counts.for_rooms(user_id, joined, now)
             b = _Badge(version, joined, {r: c.unread(False)["notification_count"] for r, c in counts.items()})
             self.full_computations += 1
-            self._users[user_id] = b
-            while len(self._users) > self._max_users:
-                self._users.popitem(last=False)
+            self._users.put(user_id, b)
             return b.total
-        self._users.move_to_end(user_id)
         todo = set(b.dirty)
         if room_id is not None and room_id in b.joined:
             todo.add(room_id)

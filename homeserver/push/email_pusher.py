@@ -29,6 +29,7 @@ from homeserver.email.sender import PermanentEmailError
 from homeserver.push.counts import MAIN, thread_id_of
 from homeserver.push.evaluator import Outcome
 from homeserver.push.service import PusherWorker, PushService
+from homeserver.types.background import spawn
 from storage.stores.pushers import Pusher
 
 logger = logging.getLogger(__name__)
@@ -152,9 +153,7 @@ class EmailPusher(PusherWorker):
 
     def _fire(self, room_id: str) -> None:
         self._timers.pop(room_id, None)
-        d = defer.ensureDeferred(self._send_digest(room_id))
-        d.addErrback(lambda f: None if f.check(defer.CancelledError) else logger.error(
-            "email digest for a room failed: %s", f.getErrorMessage()))
+        spawn("email_digest", self._send_digest(room_id))
 
     async def _still_unread(self, room_id: str) -> list[tuple[Any, Outcome]]:
         user_id = self.pusher.user_id

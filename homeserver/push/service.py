@@ -253,7 +253,7 @@ class PushService:
             ws.remove(w)
         if not ws:
             self._by_user.pop(key[0], None)
-        defer.ensureDeferred(w.close())
+        spawn("pusher_close", w.close)
 
     def pushers_changed(self, user_id: str, pushers: list[Pusher]) -> None:
         """PushersHandler listener: the user's pushers after a change."""

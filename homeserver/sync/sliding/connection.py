@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.clock import Clock
 from homeserver.sync.token import StreamToken
+from homeserver.types.caches import LruCache, key_part
 from storage.stores.sliding_sync import SlidingSyncStore
 
 DEFAULT_EXPIRY_MS = 7 * 24 * 3600 * 1000
@@ -75,7 +75,7 @@ class ConnectionStore:
         self._clock = clock
         self.expiry_ms = expiry_ms
         # (user, device, conn_id) -> the latest position handed out (a retry of it is served from here)
-        self._latest: OrderedDict[tuple[str, str, str], ConnectionState] = OrderedDict()
+        self._latest = LruCache("sliding_sync_connections", MEMORY_CONNECTIONS, invalidate_on={"user": key_part(0)})
 
     async def open(self, user_id: str, device_id: str | None, conn_id: str, pos: str | None) -> ConnectionState:
         dev = device_id or ""
@@ -91,7 +91,7 @@ class ConnectionStore:
         if m is None:
             raise UnknownPos("Malformed pos")
         generation, seq = m.group(1), int(m.group(2))
-        cached = self._latest.get(key)
+        cached = self._latest.get_(key)
         if cached is not None and cached.generation == generation and cached.seq == seq:
             if now - cached.last_used_ms > self.expiry_ms:
                 raise UnknownPos()
@@ -141,10 +141,7 @@ class ConnectionStore:
             del self._latest[key]
 
     def _remember(self, key: tuple[str, str, str], state: ConnectionState) -> None:
-        self._latest[key] = _copy(state)
-        self._latest.move_to_end(key)
-        while len(self._latest) > MEMORY_CONNECTIONS:
-            self._latest.popitem(last=False)
+        self._latest.put(key, _copy(state))
 
 
 def _copy(s: ConnectionState) -> ConnectionState:

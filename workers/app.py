@@ -138,6 +138,8 @@ class HomeServerApp:
                 logger.warning("in-flight requests still running after %.1fs; cancelling them", grace)
                 site.dispatch.cancel_in_flight()
                 clean = False
+        for site in self.sites:
+            site.close_connections()
         if self.core is not None:
             cancelled = await self.core.background.shutdown()
             if cancelled:

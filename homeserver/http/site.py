@@ -9,6 +9,7 @@ import json
 import logging
 import tempfile
 import time
+import weakref
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -369,6 +370,27 @@ class SupSite(server.Site):
         super().__init__(root)
         self.requestFactory = _Req
         self.dispatch = root
+        self._channels: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        channel = super().buildProtocol(addr)
+        if channel is not None:
+            self._channels.add(channel)
+        return channel
+
+    def close_connections(self) -> None:
+        """Drop every open connection (idle keep-alives included): after shutdown, a peer's pooled connection
+        must not keep reaching a server whose database is closed."""
+        for channel in list(self._channels):
+            # twisted wraps the HTTP/1.1 channel in a negotiating proxy; the transport lives on the inner one
+            transport = getattr(channel, "transport", None) or getattr(getattr(channel, "_channel", None), "transport", None)
+            if transport is None:
+                continue
+            abort = getattr(transport, "abortConnection", None)
+            try:
+                (abort or transport.loseConnection)()  # no response is left to flush: in-flight ones finished or were cancelled
+            except Exception:  # already closing (e.g. a TLS connection mid-shutdown)
+                pass
 
     def log(self, request: server.Request) -> None:  # the access log is ours
         pass

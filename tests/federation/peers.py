@@ -47,6 +47,26 @@ class FederatingServer(TestServer):
         super().__init__(tmp_dir, engine, values, server_name=f"localhost:{self.fed_port}")
         self.federation_url = f"https://localhost:{self.fed_port}"
 
+    def restart(self) -> None:
+        """Stop the process (listeners, connections, database handle) and start it again on the same data."""
+        from tests.harness import on_reactor
+
+        if self._started:
+            on_reactor(self.app.shutdown, 2.0)
+            self._started = False
+        self.start()
+
+    def down(self) -> None:
+        """Stop serving but keep the data, for :meth:`up` later (a peer that is down for a while)."""
+        from tests.harness import on_reactor
+
+        if self._started:
+            on_reactor(self.app.shutdown, 2.0)
+            self._started = False
+
+    def up(self) -> None:
+        self.start()
+
 
 def start_federating_server(tmp_dir: str, engine: str, ca: TestCA, overrides: dict[str, Any] | None = None) -> FederatingServer:
     for attempt in range(3):

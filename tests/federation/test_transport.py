@@ -147,8 +147,7 @@ def test_keyring_fetches_caches_and_persists_keys(make_federating_server, fake_r
     fake_remote.rotate_key()
     rows = sup.db_query("SELECT key_id, valid_until_ts FROM server_verify_keys WHERE server_name = ?", (fake_remote.server_name,))
     assert [r[0] for r in rows] == [kid]
-    sup.stop()
-    sup.start()
+    sup.restart()
     got = on_reactor(sup.app.core.keyring.get_keys, {fake_remote.server_name: {kid: now}})
     assert kid in got[fake_remote.server_name]
     assert len(fake_remote.requests_to("/_matrix/key/v2/server")) == 1  # from the database, not the network

@@ -1,0 +1,57 @@
+"""A peer stopped for a while and restarted: every event and to-device message sent meanwhile arrives, once, and the
+sender's backoff shows in its metrics while the peer is down."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from tests.federation.test_edus import _sync
+from tests.federation.test_joins import _wait_for_body
+from tests.federation.test_outbound import _metric, _wait
+from tests.server.e2e.helpers import V3, new_user
+
+
+def test_peer_outage_loses_nothing_and_duplicates_nothing(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = new_user(a, "alice")
+    bob = new_user(b, "bob")
+    room_id = a.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
+    assert b.post(V3 + f"/join/{quote(room_id)}", token=bob.token, params={"server_name": a.server_name}).status_code == 200
+    a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/m0", token=alice.token, json={"msgtype": "m.text", "body": "before"})
+    _wait_for_body(b, bob.token, room_id, "before")
+    since = _sync(b, bob.token)["next_batch"]
+
+    b.down()
+    for i in range(12):
+        a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/d{i}", token=alice.token, json={"msgtype": "m.text", "body": f"down {i}"})
+    a.put(V3 + "/sendToDevice/m.test/td", token=alice.token, json={"messages": {bob.user_id: {bob.device_id: {"while": "down"}}}})
+    _wait(lambda: _metric(a, "sup_federation_outbound_destinations_backing_off") >= 1, 15)
+    assert _metric(a, "sup_federation_outbound_max_backoff_seconds") >= 5
+
+    b.up()
+    # B talks to A (its own message in the room): A's backoff ends at once and the queue catches up
+    b.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/b1", token=bob.token, json={"msgtype": "m.text", "body": "back"})
+    for i in range(12):
+        _wait_for_body(b, bob.token, room_id, f"down {i}", timeout=30)
+    got: list[dict] = []
+
+    def to_device() -> bool:
+        nonlocal since
+        body = _sync(b, bob.token, since, timeout=500)
+        since = body["next_batch"]
+        got.extend(body.get("to_device", {}).get("events", []))
+        return bool(got)
+
+    _wait(to_device, 30)
+    time.sleep(1)
+    to_device()
+    assert [e["content"] for e in got] == [{"while": "down"}]
+    r = b.get(V3 + f"/rooms/{quote(room_id)}/messages", token=bob.token, params={"dir": "b", "limit": 100})
+    bodies = [e["content"].get("body") for e in r.json()["chunk"]]
+    for i in range(12):
+        assert bodies.count(f"down {i}") == 1
+    _wait(lambda: _metric(a, "sup_federation_outbound_destinations_backing_off") == 0, 15)
+    assert a.db_query("SELECT COUNT(*) FROM federation_edu_outbox") == [(0,)]

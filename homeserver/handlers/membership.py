@@ -226,6 +226,24 @@ class MembershipHandler:
                     best = (level, user)
         return best[1] if best else None
 
+    async def joined_rooms(self, user_id: str) -> list[str]:
+        """``GET /joined_rooms``."""
+        return await self.room_store.get_joined_room_ids(user_id)
+
+    async def forget(self, user_id: str, room_id: str) -> None:
+        """``POST /forget``: only a room the user is no longer in (joined, invited or knocking)."""
+        rooms = await self.room_store.get_rooms_for_user(user_id, ("join", "invite", "knock"))
+        if room_id in rooms:
+            raise MatrixError(400, Codes.UNKNOWN, "You must leave the room before forgetting it")
+        await self.room_store.forget(user_id, room_id)
+
+    async def unban(self, sender: str, target: str, room_id: str, reason: str | None) -> None:
+        """``POST /unban``: 403 unless ``target`` is banned, then a leave."""
+        snap = await self.rooms.get(room_id) if await self.rooms.exists(room_id) else None
+        if snap is None or snap.membership_of(target) != "ban":
+            raise MatrixError(403, Codes.FORBIDDEN, f"{target} is not banned")
+        await self.update(sender, target, room_id, "leave", reason)
+
     async def leave_all_rooms(self, user_id: str, erase: bool = False) -> None:
         """Deactivation: leave (or reject invites / retract knocks) everywhere."""
         rooms = await self.room_store.get_rooms_for_user(user_id, ("join", "invite", "knock"))

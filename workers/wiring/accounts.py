@@ -28,6 +28,7 @@ from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import FailedLoginCounter, RateLimiter
 from homeserver.rest.admin.register import SharedSecretRegisterServlet
+from homeserver.handlers.registration_tokens import RegistrationTokensHandler
 from homeserver.rest.admin.registration_tokens import RegistrationTokensServlet
 from homeserver.rest.admin.users import AdminUsersServlet
 from homeserver.rest.client.account import AccountServlet
@@ -114,6 +115,7 @@ def wire(core: Core) -> None:
         registration, accounts, profiles, profile_store, sessions, hasher,
     )
     core.admin_users = admin
-    for servlet in (SharedSecretRegisterServlet(admin, ratelimiter), AdminUsersServlet(auth, admin), RegistrationTokensServlet(auth, users, clock)):
+    tokens = RegistrationTokensHandler(users, clock)
+    for servlet in (SharedSecretRegisterServlet(admin, ratelimiter), AdminUsersServlet(auth, admin), RegistrationTokensServlet(auth, tokens)):
         core.on_resource("client", servlet.register)
         core.on_resource("admin", servlet.register)

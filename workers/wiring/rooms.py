@@ -15,6 +15,7 @@ from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.event_creation import EventCreationHandler
 from homeserver.handlers.membership import MembershipHandler
 from homeserver.handlers.messages import MessagesHandler
+from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.room_creation import RoomCreationHandler
 from homeserver.handlers.room_state import RoomStateHandler
 from homeserver.handlers.room_summary import RoomSummaryHandler
@@ -126,11 +127,12 @@ def wire(core: Core) -> None:
     ratelimiter = getattr(core, "ratelimiter", None)
     filters = getattr(core, "filters", None)
     load_filter = getattr(filters, "get_filter", None) if filters is not None else None
-    rooms_servlet = RoomServlet(auth, ratelimiter, creation, room_creation, room_state, messages, room_store, events, load_filter)
+    rooms_servlet = RoomServlet(auth, ratelimiter, creation, room_creation, room_state, messages,
+                                RedactionHandler(creation, events), load_filter)
     core.rooms_servlet = rooms_servlet
     rooms_servlet.membership = membership
     core.on_resource("client", rooms_servlet.register)
-    membership_servlet = MembershipServlet(auth, ratelimiter, membership, room_store)
+    membership_servlet = MembershipServlet(auth, ratelimiter, membership)
     core.membership_servlet = membership_servlet
     core.on_resource("client", membership_servlet.register)
 

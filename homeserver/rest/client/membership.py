@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError
 from homeserver.api.models.rooms import InviteBody, MembershipBody, TargetedMembershipBody
 from homeserver.handlers.membership import MembershipHandler
 from homeserver.http.models import parse_body
@@ -12,18 +11,16 @@ from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import CLIENT_V3
 from homeserver.rest.client.rooms import room_id_param
-from storage.stores.rooms import RoomStore
 
 V3 = CLIENT_V3
 Resp = tuple[int, dict[str, Any]]
 
 
 class MembershipServlet:
-    def __init__(self, auth: Any, ratelimiter: Any, membership: MembershipHandler, room_store: RoomStore) -> None:
+    def __init__(self, auth: Any, ratelimiter: Any, membership: MembershipHandler) -> None:
         self.auth = auth
         self.ratelimiter = ratelimiter
         self.membership = membership
-        self.room_store = room_store
 
     # ``await shadow_banned(user_id) -> bool`` (admin API, workers/wiring/admin.py)
     shadow_banned: Any = None
@@ -97,18 +94,11 @@ class MembershipServlet:
         requester = await self.auth.get_user(request)
         body = parse_body(request, TargetedMembershipBody)
         room_id = room_id_param(room_id)
-        target = body.user_id
-        snap = await self.membership.rooms.get(room_id) if await self.membership.rooms.exists(room_id) else None
-        if snap is None or snap.membership_of(target) != "ban":
-            raise MatrixError(403, Codes.FORBIDDEN, f"{target} is not banned")
-        await self.membership.update(requester.user_id, target, room_id, "leave", body.reason)
+        await self.membership.unban(requester.user_id, body.user_id, room_id, body.reason)
         return 200, {}
 
     async def on_forget(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self.auth.get_user(request)
         room_id = room_id_param(room_id)
-        rooms = await self.room_store.get_rooms_for_user(requester.user_id, ("join", "invite", "knock"))
-        if room_id in rooms:
-            raise MatrixError(400, Codes.UNKNOWN, "You must leave the room before forgetting it")
-        await self.room_store.forget(requester.user_id, room_id)
+        await self.membership.forget(requester.user_id, room_id)
         return 200, {}

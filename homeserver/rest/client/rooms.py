@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping
 
-from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.api.errors import Codes, InvalidParam, MatrixError
 from homeserver.api.models.rooms import CreateRoomBody, RedactBody
-from homeserver.events.power_levels import PowerLevels
-from homeserver.handlers.event_creation import Draft, EventCreationHandler
+from homeserver.handlers.event_creation import ClientTxn, EventCreationHandler
 from homeserver.handlers.messages import MessagesHandler
+from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.room_creation import RoomCreationHandler
 from homeserver.handlers.room_state import RoomStateHandler
 from homeserver.http.models import parse_body
@@ -18,10 +18,6 @@ from homeserver.http.router import Router
 from homeserver.http.routes import CLIENT_V3
 from homeserver.types.ids import InvalidId, parse_event_id, parse_room_id
 from homeserver.types.requester import Requester
-from storage.persistence.event_persister import ClientTxn
-from storage.persistence.room_cache import RoomSnapshot
-from storage.stores.events import EventStore
-from storage.stores.rooms import RoomStore
 
 V3 = CLIENT_V3
 Resp = tuple[int, dict[str, Any]]
@@ -64,7 +60,7 @@ def client_txn(requester: Requester, txn_id: str) -> ClientTxn:
 
 class RoomServlet:
     def __init__(self, auth: Any, ratelimiter: Any, creation: EventCreationHandler, room_creation: RoomCreationHandler,
-                 state: RoomStateHandler, messages: MessagesHandler, room_store: RoomStore, events: EventStore,
+                 state: RoomStateHandler, messages: MessagesHandler, redactions: RedactionHandler,
                  load_filter: Callable[[str, str], Any] | None = None) -> None:
         self.auth = auth
         self.ratelimiter = ratelimiter
@@ -72,8 +68,7 @@ class RoomServlet:
         self.room_creation = room_creation
         self.state = state
         self.messages = messages
-        self.room_store = room_store
-        self.events = events
+        self.redactions = redactions
         self.load_filter = load_filter
 
     def register(self, router: Router) -> None:
@@ -194,32 +189,16 @@ class RoomServlet:
 
     async def on_joined_rooms(self, request: SupRequest) -> Resp:
         requester = await self.auth.get_user(request)
-        return 200, {"joined_rooms": await self.room_store.get_joined_room_ids(requester.user_id)}
+        return 200, {"joined_rooms": await self.membership.joined_rooms(requester.user_id)}
 
     async def on_redact(self, request: SupRequest, room_id: str, event_id: str, txn_id: str) -> Resp:
         requester = await self.auth.get_user(request)
         room_id = room_id_param(room_id)
         event_id = event_id_param(event_id)
         body = parse_body(request, RedactBody, optional=True)
-        content: dict[str, Any] = {} if body.reason is None else {"reason": body.reason}
         ct = client_txn(requester, txn_id)
-        target = await self.events.get_event(event_id)
-        if target is not None and target.room_id != room_id:
-            raise NotFound("Event not found in this room")
-
-        async def pre_check(draft: Draft, snap: RoomSnapshot) -> None:
-            if target is None or target.sender == requester.user_id:
-                return
-            keys = [("m.room.power_levels", ""), ("m.room.create", "")]
-            auth = {k: ev for k in keys if (ev := await self.creation.state_event(draft, k)) is not None}
-            pls = PowerLevels(auth, snap.version)
-            if pls.user_level(requester.user_id) < pls.level("redact"):
-                raise Forbidden("You may not redact other users' events")
-
         self._ratelimit("message", requester)
-        new_id, _ = await self.creation.send(room_id, requester.user_id, "m.room.redaction", content, redacts=event_id,
-                                             client_txn=ct, pre_check=pre_check)
-        return 200, {"event_id": new_id}
+        return 200, {"event_id": await self.redactions.redact(room_id, requester.user_id, event_id, body.reason, ct)}
 
     async def _filter(self, request: SupRequest, user_id: str) -> Any:
         raw = request.query_str("filter")

@@ -1,0 +1,38 @@
+"""``PUT /rooms/{roomId}/redact/{eventId}/{txnId}``: who may redact what, then one send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import Forbidden, NotFound
+from homeserver.events.power_levels import PowerLevels
+from homeserver.handlers.event_creation import ClientTxn, Draft, EventCreationHandler
+from storage.persistence.room_cache import RoomSnapshot
+from storage.stores.events import EventStore
+
+
+class RedactionHandler:
+    def __init__(self, creation: EventCreationHandler, events: EventStore) -> None:
+        self.creation = creation
+        self.events = events
+
+    async def redact(self, room_id: str, sender: str, event_id: str, reason: str | None, client_txn: ClientTxn) -> str:
+        """Redact ``event_id`` (in ``room_id``) as ``sender``: one's own events always, others' with the
+        room's ``redact`` power level (checked under the room lock against the state the redaction is built on)."""
+        content: dict[str, Any] = {} if reason is None else {"reason": reason}
+        target = await self.events.get_event(event_id)
+        if target is not None and target.room_id != room_id:
+            raise NotFound("Event not found in this room")
+
+        async def pre_check(draft: Draft, snap: RoomSnapshot) -> None:
+            if target is None or target.sender == sender:
+                return
+            keys = [("m.room.power_levels", ""), ("m.room.create", "")]
+            auth = {k: ev for k in keys if (ev := await self.creation.state_event(draft, k)) is not None}
+            pls = PowerLevels(auth, snap.version)
+            if pls.user_level(sender) < pls.level("redact"):
+                raise Forbidden("You may not redact other users' events")
+
+        new_id, _ = await self.creation.send(room_id, sender, "m.room.redaction", content, redacts=event_id,
+                                             client_txn=client_txn, pre_check=pre_check)
+        return new_id

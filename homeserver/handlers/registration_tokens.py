@@ -1,0 +1,85 @@
+"""Registration tokens for the admin API (``/_synapse/admin/v1/registration_tokens``): list, create,
+read, update, delete. The servlet parses and renders; the checks and the store calls are here."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from typing import Any, Mapping
+
+from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.clock import Clock
+from storage.stores.users import UserStore
+
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
+_ALPHABET = string.ascii_letters + string.digits + "._~-"
+
+
+def _optional_int(body: Mapping[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must be a non-negative integer or null")
+    return value
+
+
+class RegistrationTokensHandler:
+    def __init__(self, users: UserStore, clock: Clock) -> None:
+        self.users = users
+        self.clock = clock
+
+    def _is_valid(self, t: dict[str, Any]) -> bool:
+        now = self.clock.time_msec()
+        return (t["expiry_time"] is None or t["expiry_time"] > now) and (t["uses_allowed"] is None or t["completed"] + t["pending"] < t["uses_allowed"])
+
+    def _expiry(self, body: Mapping[str, Any]) -> int | None:
+        expiry = _optional_int(body, "expiry_time")
+        if expiry is not None and expiry < self.clock.time_msec():
+            raise MatrixError(400, Codes.INVALID_PARAM, "expiry_time must not be in the past")
+        return expiry
+
+    async def list(self, valid: bool | None) -> list[dict[str, Any]]:
+        tokens = await self.users.list_registration_tokens()
+        return tokens if valid is None else [t for t in tokens if self._is_valid(t) == valid]
+
+    async def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        uses_allowed = _optional_int(body, "uses_allowed")
+        expiry_time = self._expiry(body)
+        token = body.get("token")
+        if token is not None:
+            if not isinstance(token, str) or not _TOKEN_RE.match(token):
+                raise MatrixError(400, Codes.INVALID_PARAM, "token must be 1-64 characters of A-Z a-z 0-9 . _ ~ -")
+            if not await self.users.create_registration_token(token, uses_allowed, expiry_time):
+                raise MatrixError(400, Codes.INVALID_PARAM, f"Token already exists: {token}")
+        else:
+            length = body.get("length", 16)
+            if isinstance(length, bool) or not isinstance(length, int) or not 0 < length <= 64:
+                raise MatrixError(400, Codes.INVALID_PARAM, "length must be an integer between 1 and 64")
+            while True:
+                token = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+                if await self.users.create_registration_token(token, uses_allowed, expiry_time):
+                    break
+        return {"token": token, "uses_allowed": uses_allowed, "pending": 0, "completed": 0, "expiry_time": expiry_time}
+
+    async def get(self, token: str) -> dict[str, Any]:
+        row = await self.users.get_registration_token(token)
+        if row is None:
+            raise NotFound(f"No such registration token: {token}")
+        return row
+
+    async def update(self, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if "uses_allowed" in body:
+            changes["uses_allowed"] = _optional_int(body, "uses_allowed")
+        if "expiry_time" in body:
+            changes["expiry_time"] = self._expiry(body)
+        row = await self.users.update_registration_token(token, changes)
+        if row is None:
+            raise NotFound(f"No such registration token: {token}")
+        return row
+
+    async def delete(self, token: str) -> None:
+        if not await self.users.delete_registration_token(token):
+            raise NotFound(f"No such registration token: {token}")

@@ -232,6 +232,20 @@ class SlidingSyncStore:
 
         return await self.db.run("sliding_member_summaries", fn)
 
+    async def current_state_of_types(self, wanted: Sequence[tuple[str, Sequence[str]]]) -> dict[str, dict[tuple[str, str], str]]:
+        """For each (room, types): the room's current state entries of those types (any state key)."""
+
+        def fn(txn: Txn) -> dict[str, dict[tuple[str, str], str]]:
+            out: dict[str, dict[tuple[str, str], str]] = {}
+            for room_id, types in wanted:
+                marks = ",".join("?" * len(types))
+                out[room_id] = {(t, sk): eid for t, sk, eid in txn.query(
+                    f"SELECT type, state_key, event_id FROM current_state WHERE room_id = ? AND type IN ({marks})",
+                    (room_id, *types))}
+            return out
+
+        return await self.db.run("sliding_current_state_of_types", fn)
+
     async def ever_joined(self, user_id: str, room_ids: Sequence[str]) -> set[str]:
         """The rooms of ``room_ids`` the user was ever joined to (membership history)."""
         if not room_ids:

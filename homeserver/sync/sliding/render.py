@@ -154,6 +154,16 @@ class RoomRenderer:
         start_sets = await self._sync_store.state_sets_at([(j.room_id, j.prev.sent_upto) for j in diff_jobs if j.prev]) if diff_jobs else {}
         diff_rooms = {j.room_id for j in diff_jobs}
 
+        # ``[type, "*"]`` in a joined room: the room's current state of those types (one batched read), not the
+        # whole state map (which holds every member of a large room)
+        typed_wanted = []
+        for j in jobs:
+            if (j.initial or j.full_state) and not j.counts_only and j.membership.membership == "join":
+                types = j.config.required_state.wildcard_types()
+                if types:
+                    typed_wanted.append((j.room_id, types))
+        typed = await self._sliding_store.current_state_of_types(typed_wanted) if typed_wanted else {}
+
         state_ids: dict[str, dict[StateKey, str]] = {}
         removed: dict[str, list[StateKey]] = {}
         meta_ids: dict[str, dict[StateKey, str]] = {}  # name/avatar (and heroes' members) for name computation
@@ -166,12 +176,13 @@ class RoomRenderer:
             rows = timelines[j.room_id]
             ids: dict[StateKey, str] = {}
             if j.initial or j.full_state:
-                if rs.needs_full_map():
+                if j.room_id not in typed and rs.needs_full_map():
                     full_map = await self._state.get_state_ids(set_id)
                     ids = {k: v for k, v in full_map.items() if rs.matches(*k)}
                 else:
                     keys = [k for k in rs.exact_keys() if rs.matches(*k)]
                     ids = await self._state.get_state_values(set_id, keys) if keys else {}
+                    ids.update({k: v for k, v in typed.get(j.room_id, {}).items() if rs.matches(*k)})
                 if j.initial:
                     meta_ids[j.room_id] = await self._state.get_state_values(set_id, [NAME_KEY, AVATAR_KEY])
                     members_changed.add(j.room_id)

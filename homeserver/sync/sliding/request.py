@@ -121,6 +121,13 @@ class RequiredState:
     def needs_full_map(self) -> bool:
         return any(WILDCARD in p for p in self.include)
 
+    def wildcard_types(self) -> list[str] | None:
+        """Types asked for with any state key (``[type, "*"]``); None when a pair has type ``*`` (only the
+        whole state map answers that)."""
+        if any(p[0] == WILDCARD for p in self.include):
+            return None
+        return sorted({p[0] for p in self.include if p[1] == WILDCARD})
+
     def matches(self, t: str, sk: str) -> bool:
         if not self._hit(self.include, t, sk):
             return False

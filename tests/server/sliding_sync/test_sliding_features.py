@@ -305,3 +305,15 @@ def test_knock_shows_stripped_state(server: Any) -> None:
     assert k["membership"] == "knock" and k["initial"] is True and k["name"] == "knock here"
     assert "timeline" not in k and "required_state" not in k and "invite_state" not in k
     assert any(e["type"] == "m.room.member" and e["state_key"] == alice for e in k["stripped_state"])
+
+
+def test_type_wildcard_reads_current_state(server: Any) -> None:
+    alice, atok = register(server, "alice")
+    bob, btok = register(server, "bob")
+    room = create_room(server, atok, preset="public_chat")
+    assert join(server, btok, room).status_code == 200
+    assert server.put(f"{V3}/rooms/{room}/state/m.call.member/{alice}", token=atok, json={"x": 1}).status_code == 200
+    body = {"lists": {"l": {"ranges": [[0, 9]], "timeline_limit": 0,
+                            "required_state": [["m.room.member", "*"], ["m.call.member", "*"], ["m.room.create", ""]]}}}
+    got = {(e["type"], e["state_key"]) for e in _post(server, atok, body)["rooms"][room]["required_state"]}
+    assert got == {("m.room.member", alice), ("m.room.member", bob), ("m.call.member", alice), ("m.room.create", "")}

@@ -66,3 +66,10 @@ def test_candidates_and_ranges() -> None:
     assert out.in_lists["top"] == ["!join", "!kicked", "!left_seen"]
     assert out.counts == {"all": 4, "top": 4}
     assert out.matched["!join"][0] == ["all", "top"]
+
+
+def test_wildcard_types() -> None:
+    rs = parse_required_state([["m.room.member", "*"], ["m.call.member", "*"], ["m.room.name", ""]], "rs")
+    assert rs.wildcard_types() == ["m.call.member", "m.room.member"] and rs.needs_full_map()
+    assert parse_required_state([["*", ""]], "rs").wildcard_types() is None
+    assert parse_required_state([["m.room.name", ""]], "rs").wildcard_types() == []

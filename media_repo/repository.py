@@ -13,7 +13,7 @@ import logging
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from prometheus_client import Counter, Histogram
 from twisted.internet import defer
@@ -83,6 +83,8 @@ class MediaFile:
     data: bytes
     content_type: str
     upload_name: str | None
+    path: str | None = None  # on local disk: streamed from here (``data`` is then empty)
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,17 @@ class MediaRepository:
         image_pool: WorkerPool,
         settings: MediaSettings,
         remote: RemoteMediaSource | None = None,
+        hash_pool: WorkerPool | None = None,
     ) -> None:
         self.server_name = server_name
         self.store = store
         self.backend = backend
         self.clock = clock
         self.image_pool = image_pool
+        # upload hashing has threads of its own: thumbnail work can never make an upload wait (review #11)
+        self.hash_pool = hash_pool or image_pool
+        # ``check(user_id)`` before an on-demand thumbnail is generated; raises 429 (rate_limits.thumbnail_*)
+        self.thumbnail_ratelimit: Callable[[str], None] | None = None
         self.settings = settings
         self.remote: RemoteMediaSource = remote or NoRemoteMedia()
         self.legacy_freeze_ts = settings.legacy_freeze_ts
@@ -205,7 +212,7 @@ class MediaRepository:
         ctype = hdrs.clean_content_type(content_type)
         if self.settings.user_quota and await self.store.user_usage(user_id) + len(data) > self.settings.user_quota:
             raise Forbidden("Cannot upload this content: your media quota is used up")
-        sha = await self.image_pool.run(lambda: hashlib.sha256(data).hexdigest())
+        sha = await self.hash_pool.run(lambda: hashlib.sha256(data).hexdigest())
         reserved = media_id is not None
         media_id = media_id or self.new_media_id()
         existing_key = await self.store.get_content_key(sha)
@@ -332,7 +339,7 @@ class MediaRepository:
             raise MatrixError(502, Codes.TOO_LARGE, "Content is too large to serve")
         ctype = hdrs.clean_content_type(fetched.content_type)
         name = fetched.filename if fetched.filename and hdrs.valid_filename(fetched.filename) else None
-        sha = await self.image_pool.run(lambda: hashlib.sha256(fetched.data).hexdigest())
+        sha = await self.hash_pool.run(lambda: hashlib.sha256(fetched.data).hexdigest())
         new_key = None if await self.store.get_content_key(sha) else await self._write_new_content(sha, fetched.data, ctype)
         now = self.clock.time_msec()
         try:
@@ -369,15 +376,30 @@ class MediaRepository:
     # ---- downloads ----
     async def download(self, server_name: str, media_id: str, timeout_ms: int | None, legacy: bool = False) -> MediaFile:
         ref = await self.resolve(server_name, media_id, timeout_ms, legacy)
-        data = await self._read(ref.sha256)
+        local = await self._local_file(ref.sha256)
         await self._touch(ref)
         DOWNLOADS.labels("download").inc()
-        return MediaFile(data, ref.content_type, ref.upload_name)
+        if local is not None:  # streamed from disk in small chunks: 20 downloads of 50 MB never hold 1 GB
+            return MediaFile(b"", ref.content_type, ref.upload_name, path=local[0], size=local[1])
+        return MediaFile(await self._read(ref.sha256), ref.content_type, ref.upload_name)
+
+    async def _local_file(self, sha256: str) -> tuple[str, int] | None:
+        local_file = getattr(self.backend, "local_file", None)
+        if local_file is None:
+            return None
+        key = await self.store.get_content_key(sha256)
+        if key is None:
+            return None
+        try:
+            return await local_file(key)
+        except StorageError as e:
+            logger.error("reading media failed: %s", e)
+            raise storage_unavailable() from None
 
     # ---- thumbnails ----
     async def thumbnail(
         self, server_name: str, media_id: str, width: int, height: int, method: str, animated: bool | None,
-        timeout_ms: int | None, legacy: bool = False,
+        timeout_ms: int | None, legacy: bool = False, user_id: str | None = None,
     ) -> MediaFile:
         if method not in thumbnailer.METHODS:
             raise MatrixError(400, Codes.INVALID_PARAM, "method must be crop or scale")
@@ -389,7 +411,7 @@ class MediaRepository:
         if btype not in thumbnailer.THUMBNAILABLE_TYPES:
             raise cannot_thumbnail()
         want_animated = bool(animated) and btype in ANIMATABLE_TYPES
-        thumb, data = await self._find_or_make_thumbnail(ref, width, height, method, want_animated)
+        thumb, data = await self._find_or_make_thumbnail(ref, width, height, method, want_animated, user_id)
         if data is None:
             try:
                 data = await self.backend.get(thumb.storage_key)
@@ -405,16 +427,33 @@ class MediaRepository:
         return any(s.width == width and s.height == height and s.method == method for s in self.settings.thumbnail_sizes)
 
     async def _find_or_make_thumbnail(
-        self, ref: MediaRef, width: int, height: int, method: str, animated: bool
+        self, ref: MediaRef, width: int, height: int, method: str, animated: bool, user_id: str | None = None,
     ) -> tuple[Thumbnail, bytes | None]:
-        """A thumbnail and, when just generated, its bytes (else read them from storage)."""
+        """A thumbnail and, when just generated, its bytes (else read them from storage).
+
+        An uncached size that is not configured is generated on demand only with ``media.dynamic_thumbnails``,
+        while the file's dynamic budget lasts and within the user's rate limit; otherwise the closest stored
+        thumbnail is served (never a regeneration per request: security review #11)."""
         existing = await self.store.get_thumbnail(ref.sha256, width, height, method, animated)
         if existing is not None:
             return existing, None
-        if not self.settings.dynamic_thumbnails and not self._configured(width, height, method) and not animated:
-            best = self._best_pregenerated(await self.store.list_thumbnails(ref.sha256), width, height, method)
-            if best is not None:
+        if self._configured(width, height, method) and not animated:
+            return await self._make_thumbnail_once(ref, width, height, method, animated)
+        stored = await self.store.list_thumbnails(ref.sha256)
+        best = self._best_pregenerated(stored, width, height, method)
+        if best is not None:
+            if not self.settings.dynamic_thumbnails and not animated:
                 return best, None
+            if sum(1 for t in stored if t.dynamic) >= self.settings.max_dynamic_thumbnails:
+                return best, None
+        if self.settings.dynamic_thumbnails or animated or best is None:
+            if self.thumbnail_ratelimit is not None and user_id is not None:
+                try:
+                    self.thumbnail_ratelimit(user_id)
+                except MatrixError:
+                    if best is not None:
+                        return best, None
+                    raise
         return await self._make_thumbnail_once(ref, width, height, method, animated)
 
     @staticmethod

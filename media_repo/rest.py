@@ -14,7 +14,7 @@ from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import MEDIA_CLIENT_V1, MEDIA_V3
-from homeserver.http.site import RawResponse
+from homeserver.http.site import FileResponse, RawResponse
 from homeserver.types.requester import Requester
 from media_repo import headers as hdrs
 from media_repo.repository import MediaFile, MediaRepository
@@ -53,7 +53,10 @@ def _check_remote_allowed(request: SupRequest, server_name: str, local_name: str
 
 
 def _file_response(media: MediaFile, filename: str | None, private: bool) -> RawResponse:
-    return RawResponse(200, media.data, media.content_type, hdrs.download_headers(media.content_type, filename, private))
+    headers = hdrs.download_headers(media.content_type, filename, private)
+    if media.path is not None and media.size is not None:
+        return FileResponse(200, media.path, media.size, media.content_type, headers)
+    return RawResponse(200, media.data, media.content_type, headers)
 
 
 def _thumbnail_response(media: MediaFile, private: bool) -> RawResponse:
@@ -139,7 +142,9 @@ class MediaServlet:
         method = request.query_str("method", "scale")
         animated = request.query_bool("animated") if request.query_str("animated") is not None else None
         assert width is not None and height is not None and method is not None
-        return await self.repo.thumbnail(server_name, media_id, width, height, method, animated, _timeout(request), legacy=legacy)
+        requester = getattr(request, "requester", None)
+        return await self.repo.thumbnail(server_name, media_id, width, height, method, animated, _timeout(request), legacy=legacy,
+                                         user_id=requester.user_id if requester is not None else request.client_ip)
 
     # ---- legacy unauthenticated reads (frozen: only media from before the freeze) ----
     def _check_legacy(self) -> None:

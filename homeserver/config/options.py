@@ -338,7 +338,7 @@ OPTIONS: list[Option] = [
     Option("media.user_quota", _non_negative(parse_size), 0, "Per-user media quota in bytes (0 = unlimited)."),
     Option("media.retention_days", _non_negative(_int), 0, "Delete local media not accessed for this many days (0 = keep)."),
     Option("media.thumbnail_sizes", _thumbnail_sizes, ["32x32-crop", "96x96-crop", "320x240-scale", "640x480-scale", "800x600-scale"], "Thumbnails pre-generated on upload: WIDTHxHEIGHT-crop|scale."),
-    Option("media.dynamic_thumbnails", _bool, True, "Generate (and cache, at most 20 per file) thumbnails of other sizes on request; off: serve the closest pre-generated one."),
+    Option("media.dynamic_thumbnails", _bool, False, "Generate (and cache, at most 20 per file; rate_limits.thumbnail_* per user) thumbnails of other sizes on request; off (default): serve the closest pre-generated one."),
     Option("media.max_image_pixels", _positive(_int), 32_000_000, "Images with more pixels are not thumbnailed (decompression-bomb guard)."),
     Option("media.unused_expiry", _positive(parse_duration_ms), 86_400_000, "How long an id from POST /_matrix/media/v1/create waits for its upload before it expires."),
     Option("media.max_pending_uploads", _non_negative(_int), 10, "Unused /create ids a user may hold at once (0 = unlimited)."),

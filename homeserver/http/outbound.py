@@ -31,7 +31,8 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, w
 from twisted.internet._sslverify import IOpenSSLTrustRoot
 from twisted.internet.protocol import Protocol
 from twisted.internet.ssl import optionsForClientTLS, platformTrust
-from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool
+from twisted.web.client import (Agent, ContentDecoderAgent, FileBodyProducer, GzipDecoder, HTTPConnectionPool,
+                                RedirectAgent)
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
@@ -259,7 +260,9 @@ class OutboundHttpClient:
         factory = _UrlEndpointFactory(reactor, self.filter, timeout_s, tls_trust_root(extra_ca_files))
         # The Agent directly, not treq: treq runs every URL through hyperlink's to_uri(), which IDNA-encodes an
         # IPv6 literal host ("[::1]") and fails, so IPv6 gateways could never be reached.
-        self._agent = Agent.usingEndpointFactory(reactor, factory, pool=pool)
+        # Redirects (each hop through CheckedEndpoint again) and gzip as treq did.
+        self._agent = ContentDecoderAgent(RedirectAgent(Agent.usingEndpointFactory(reactor, factory, pool=pool)),
+                                          [(b"gzip", GzipDecoder)])
 
     async def request(self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None,
                       max_response: int | None = None, timeout_s: float | None = None) -> HttpResponse:

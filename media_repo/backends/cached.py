@@ -101,6 +101,22 @@ class CachedBackend:
             await self._keep(key, data)
         return data
 
+    async def local_file(self, key: str) -> tuple[str, int] | None:
+        """The cached copy on local disk, fetched into the cache first when it fits (else None: buffered)."""
+        await self._ensure_scanned()
+        found = await self._local.local_file(key)
+        if found is None:
+            data = await self.inner.get(key)
+            if data is None:
+                return None
+            await self._keep(key, data)
+            del data
+            found = await self._local.local_file(key)
+        if found is not None:
+            self.hits += 1
+            self._record(key, found[1])
+        return found
+
     async def delete(self, key: str) -> None:
         await self.inner.delete(key)
         self._forget(key)

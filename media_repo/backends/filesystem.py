@@ -74,5 +74,19 @@ class FilesystemBackend:
     async def exists(self, key: str) -> bool:
         return await self._pool.run(os.path.exists, self.path_for(key))
 
+    def _local_file(self, key: str) -> tuple[str, int] | None:
+        path = self.path_for(key)
+        try:
+            return path, os.stat(path).st_size
+        except FileNotFoundError:
+            return None
+
+    async def local_file(self, key: str) -> tuple[str, int] | None:
+        """(path, size) of ``key`` on local disk, so a download can be streamed instead of read into memory."""
+        try:
+            return await self._pool.run(self._local_file, key)
+        except OSError as e:
+            raise StorageError(f"cannot read media: {e.strerror}") from e
+
     def close(self) -> None:
         pass

@@ -183,6 +183,11 @@ class MediaStore:
     def _check_quota(txn: Txn, user_id: str, length: int, quota: int) -> None:
         if quota <= 0:
             return
+        if txn.engine.name == "postgres":
+            # READ COMMITTED: concurrent uploads of one user would each see the others' rows missing and all pass
+            # (12 x 600 KB against a 1 MB quota stored 6 MB). One lock per user, held to the end of the transaction,
+            # makes check-then-insert atomic; SQLite's single writer already serialises it.
+            txn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("sup.media_quota:" + user_id,))
         used = int(txn.query_value("SELECT SUM(length) FROM local_media WHERE user_id = ? AND upload_ts IS NOT NULL", (user_id,), 0))
         if used + length > quota:
             raise QuotaExceeded()

@@ -79,6 +79,7 @@ def wire(core: Core) -> None:
     config = core.config
     io_pool = WorkerPool(core.reactor, "media-io", config.media.io_threads)
     image_pool = WorkerPool(core.reactor, "media-images", config.media.thumbnail_threads)
+    hash_pool = WorkerPool(core.reactor, "media-hash", 2)  # uploads never queue behind thumbnails
     backend = build_backend(config, io_pool)
     repo = MediaRepository(
         core.server_name,
@@ -88,7 +89,11 @@ def wire(core: Core) -> None:
         image_pool,
         media_settings(config),
         remote=getattr(core, "remote_media_source", None),
+        hash_pool=hash_pool,
     )
+    ratelimiter = getattr(core, "ratelimiter", None)
+    if ratelimiter is not None:
+        repo.thumbnail_ratelimit = lambda user_id: ratelimiter.check("thumbnail", user_id)
     core.media_repository = repo  # type: ignore[attr-defined]
     enabled = config.media.enabled
 
@@ -100,6 +105,7 @@ def wire(core: Core) -> None:
         backend.close()
         io_pool.stop()
         image_pool.stop()
+        hash_pool.stop()
 
     core.on_startup(start)
     core.on_shutdown(stop)

@@ -68,11 +68,13 @@ def media_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def media_server(media_backend: str, make_server: Callable[..., TestServer], request: pytest.FixtureRequest) -> TestServer:
     """A running server per (engine, backend): local filesystem or S3 (moto)."""
+    # dynamic thumbnails are off by default (security review #11); these tests exercise exact on-demand sizes
+    dynamic = {"media.dynamic_thumbnails": True}
     if media_backend == "local":
-        return make_server({})
+        return make_server(dynamic)
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket = request.getfixturevalue("s3_bucket")
-    srv = make_server(s3_overrides(endpoint, bucket))
+    srv = make_server({**s3_overrides(endpoint, bucket), **dynamic})
     srv.s3_bucket = bucket  # type: ignore[attr-defined]
     srv.s3_endpoint = endpoint  # type: ignore[attr-defined]
     return srv

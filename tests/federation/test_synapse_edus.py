@@ -57,16 +57,25 @@ def _png() -> bytes:
     return buf.getvalue()
 
 
-def test_edus_keys_profiles_and_media_with_synapse(synapse: Any, make_federating_server: Any) -> None:
+import pytest
+
+
+@pytest.mark.parametrize("room_on", ["sup", "synapse"])
+def test_edus_keys_profiles_and_media_with_synapse(synapse: Any, make_federating_server: Any, room_on: str) -> None:
     sup = make_federating_server()
     alice = new_user(sup, "alice")
     sup.put(V3 + f"/profile/{quote(alice.user_id)}/displayname", token=alice.token, json={"displayname": "Alice on SUP"})
     reg = synapse.register("carol")
     carol = FakeDevice(reg["user_id"], reg["device_id"], reg["access_token"])
     _syn(synapse, "PUT", V3 + f"/profile/{quote(carol.user_id)}/displayname", carol.token, json={"displayname": "Carol on Synapse"})
-    room_id = sup.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
-    r = _syn(synapse, "POST", V3 + f"/join/{quote(room_id)}", carol.token, params={"server_name": sup.server_name})
-    assert r.status_code == 200, r.text + synapse.log_tail()
+    if room_on == "sup":
+        room_id = sup.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
+        r = _syn(synapse, "POST", V3 + f"/join/{quote(room_id)}", carol.token, params={"server_name": sup.server_name})
+        assert r.status_code == 200, r.text + synapse.log_tail()
+    else:
+        room_id = _syn(synapse, "POST", V3 + "/createRoom", carol.token, json={"preset": "public_chat"}).json()["room_id"]
+        r = sup.post(V3 + f"/join/{quote(room_id)}", token=alice.token, params={"server_name": synapse.server_name})
+        assert r.status_code == 200, r.text + synapse.log_tail()
     eid = sup.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/a1", token=alice.token,
                   json={"msgtype": "m.text", "body": "hello carol"}).json()["event_id"]
     _until(lambda: any(e["content"].get("body") == "hello carol" for e in _syn(

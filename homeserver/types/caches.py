@@ -98,11 +98,16 @@ class LruCache(OrderedDict):  # type: ignore[type-arg]
     def put(self, key: Any, value: Any) -> None:
         self[key] = value
         self.move_to_end(key)
-        if self._expiry is not None:
-            self._expiry[key] = time.monotonic() + (self.ttl_s or 0.0)
-        while len(self) > self.size:
-            old, _ = self.popitem(last=False)
-            self.evictions += 1
+        expiry = self._expiry
+        if expiry is not None:
+            expiry[key] = time.monotonic() + (self.ttl_s or 0.0)
+        if len(self) > self.size:
+            popitem = OrderedDict.popitem  # the C method: this is the hot path of every miss
+            while len(self) > self.size:
+                old, _ = popitem(self, last=False)
+                if expiry is not None:
+                    expiry.pop(old, None)
+                self.evictions += 1
 
     def pop(self, key: Any, *default: Any) -> Any:
         if self._expiry is not None:

@@ -100,6 +100,8 @@ class RoomServlet:
         requester = await self.auth.get_user(request)
         body = parse_body(request, CreateRoomBody, optional=True)
         self._ratelimit("message", requester)
+        if body.invite and await self._shadow_banned(requester):
+            body = body.model_copy(update={"invite": []})  # the room is made; its invites are silently not sent
         return 200, await self.room_creation.create_room(requester.user_id, body, requester.is_guest)
 
     async def on_send(self, request: SupRequest, room_id: str, event_type: str, txn_id: str) -> Resp:

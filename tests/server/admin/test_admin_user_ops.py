@@ -100,6 +100,11 @@ def test_shadow_ban(server):
     members = server.get(f"{A1}/rooms/{room}/members", token=root).json()["members"]
     assert "@carol:test.local" not in members
     assert server.db_query("SELECT COUNT(*) FROM current_state WHERE room_id = ? AND state_key = ?", (room, "@carol:test.local"))[0][0] == 0
+    made = create_room(server, alice, invite=["@carol:test.local"])  # created, but carol is never invited
+    assert server.get(f"{A1}/rooms/{made}/members", token=root).json()["members"] == [ALICE]
+    assert made not in server.get(V3 + "/sync?timeout=0", token=server.post(V3 + "/login", json={
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": "carol"},
+        "password": "correct horse battery staple"}).json()["access_token"]).json().get("rooms", {}).get("invite", {})
     assert server.delete(f"{A1}/users/{ALICE}/shadow_ban", token=root).json() == {}
     assert server.get(f"{A2}/users/{ALICE}", token=root).json()["shadow_banned"] is False
     send(server, alice, room, "hello")

@@ -22,10 +22,12 @@ from storage.stores.federation_outbound import FederationOutboundStore
 
 
 class FederationDeviceLists:
-    def __init__(self, server_name: str, wake: Callable[[str], None], device_lists: Callable[[], Any]) -> None:
+    def __init__(self, server_name: str, wake: Callable[[str], None], device_lists: Callable[[], Any],
+                 on_remote_change: Callable[[str], None] | None = None) -> None:
         self._server_name = server_name
         self._wake = wake
         self._device_lists = device_lists  # looked up at call time (the e2e area is wired after federation)
+        self._on_remote_change = on_remote_change  # drops the remote user's cached keys
 
     # ---- outbound (remote_outbox) ----
     def outbox_txn(self, txn: Txn, user_id: str, device_id: str | None, pos: int, kind: str, now_ms: int) -> list[str]:
@@ -68,6 +70,8 @@ class FederationDeviceLists:
     async def _changed(self, origin: str, user_id: Any) -> None:
         if not isinstance(user_id, str) or not user_id.startswith("@") or user_id.partition(":")[2] != origin:
             return
+        if self._on_remote_change is not None:
+            self._on_remote_change(user_id)
         handler = self._device_lists()
         if handler is not None:
             await handler.mark_changed(user_id)

@@ -10,6 +10,7 @@ users (X-Matrix authenticated through :class:`FederationRoutes`).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Protocol
 
 from federation.transport.client import fed_path
@@ -22,13 +23,67 @@ MAX_USERS = 1000
 
 
 class FederationKeys:
-    def __init__(self, client: Any) -> None:
+    """``RemoteKeys`` over federation, with a small cache of remote users' whole device lists.
+
+    A user's full answer (all devices, cross-signing keys) is kept for ``CACHE_TTL_S`` and dropped at once when
+    their server sends ``m.device_list_update`` / ``m.signing_key_update`` (:meth:`invalidate`), so clients that
+    query the same remote users again and again do not each cost a federation round trip."""
+
+    CACHE_TTL_S = 300
+    CACHE_SIZE = 10_000
+
+    def __init__(self, client: Any, clock: Any = None) -> None:
         self._client = client
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # user -> (expiry, sections)
+
+    def invalidate(self, user_id: str) -> None:
+        self._cache.pop(user_id, None)
+
+    def _cached(self, user_id: str, devices: list[str]) -> dict[str, Any] | None:
+        hit = self._cache.get(user_id) if self._clock is not None else None
+        if hit is None or hit[0] <= self._clock.time():
+            return None
+        sections = hit[1]
+        if devices:
+            sections = dict(sections)
+            sections["device_keys"] = {d: k for d, k in sections.get("device_keys", {}).items() if d in devices}
+        return sections
 
     async def query(self, destination: str, device_keys: dict[str, list[str]], timeout_ms: int) -> dict[str, Any]:
-        answer = await self._client.post_json(destination, FEDERATION_V1 + "/user/keys/query", {"device_keys": device_keys},
-                                             timeout_s=max(timeout_ms, 1000) / 1000, max_response=16 * 1024 * 1024)
-        return _sections(answer, ("device_keys", "master_keys", "self_signing_keys"))
+        out: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
+        missing: dict[str, list[str]] = {}
+        for user_id, devices in device_keys.items():
+            hit = self._cached(user_id, devices)
+            if hit is None:
+                missing[user_id] = []  # always fetch the whole list: it is what the cache keeps
+                continue
+            out["device_keys"][user_id] = hit.get("device_keys", {})
+            for section in ("master_keys", "self_signing_keys"):
+                if section in hit:
+                    out[section][user_id] = hit[section]
+        if missing:
+            answer = await self._client.post_json(destination, FEDERATION_V1 + "/user/keys/query", {"device_keys": missing},
+                                                 timeout_s=max(timeout_ms, 1000) / 1000, max_response=16 * 1024 * 1024)
+            got = _sections(answer, ("device_keys", "master_keys", "self_signing_keys"))
+            for user_id in missing:
+                devices = {d: k for d, k in got.get("device_keys", {}).get(user_id, {}).items()
+                           if isinstance(k, dict) and k.get("user_id") == user_id and k.get("device_id") == d}
+                entry: dict[str, Any] = {"device_keys": devices}
+                for section in ("master_keys", "self_signing_keys"):
+                    if user_id in got.get(section, {}):
+                        entry[section] = got[section][user_id]
+                if self._clock is not None:
+                    self._cache[user_id] = (self._clock.time() + self.CACHE_TTL_S, entry)
+                    self._cache.move_to_end(user_id)
+                    while len(self._cache) > self.CACHE_SIZE:
+                        self._cache.popitem(last=False)
+                wanted = device_keys[user_id]
+                out["device_keys"][user_id] = {d: k for d, k in devices.items() if not wanted or d in wanted}
+                for section in ("master_keys", "self_signing_keys"):
+                    if section in entry:
+                        out[section][user_id] = entry[section]
+        return out
 
     async def claim(self, destination: str, one_time_keys: dict[str, dict[str, str]], timeout_ms: int) -> dict[str, Any]:
         answer = await self._client.post_json(destination, FEDERATION_V1 + "/user/keys/claim", {"one_time_keys": one_time_keys},

@@ -189,6 +189,23 @@ def test_edus_between_joined_sup_servers(make_federating_server) -> None:
     assert bob.device_id in q.json()["device_keys"][bob.user_id]
     assert b.db_query("SELECT COUNT(*) FROM federation_edu_outbox") == [(0,)]
 
+    # the answer is cached: asking again costs B nothing ...
+    def served() -> float:
+        from tests.federation.test_outbound import _metric
+
+        return _metric(b, 'sup_http_requests_total{method="POST",route="federation_user_keys_query",status="200"}')
+
+    before = served()
+    assert before >= 1  # the first query reached B
+    a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {bob.user_id: []}})
+    assert served() == before
+    # ... until bob's server announces a change: a new device shows up at once
+    from tests.server.e2e.helpers import second_device
+
+    bob2 = second_device(b, bob)
+    assert upload(b, bob2, {"device_keys": bob2.device_keys()}).status_code == 200
+    _wait(lambda: bob2.device_id in a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {bob.user_id: []}}).json()["device_keys"][bob.user_id], 15)
+
 
 def test_presence_between_joined_sup_servers_and_the_switch(make_federating_server) -> None:
     from urllib.parse import quote

@@ -133,7 +133,8 @@ def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers,
     dispatcher.register("m.typing", ephemeral.on_typing)
     dispatcher.register("m.receipt", ephemeral.on_receipt)
     core.notifier.add_listener(ephemeral.on_notify)
-    core.federation_e2e_keys = FederationKeys(client)
+    remote_keys = FederationKeys(client, core.clock)
+    core.federation_e2e_keys = remote_keys
 
     async def sharing(user_id: str) -> set[str]:
         store = getattr(core, "room_store", None)
@@ -143,7 +144,8 @@ def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers,
                                   core.config.federation.send_presence)
     dispatcher.register("m.presence", presence.on_edu)
     core.notifier.add_listener(presence.on_notify)
-    device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None))
+    device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None),
+                                         remote_keys.invalidate)
     core.federation_device_lists = device_lists  # the e2e area installs it as DeviceListHandler.remote_outbox
     dispatcher.register("m.device_list_update", device_lists.on_device_list_update)
     dispatcher.register("m.signing_key_update", device_lists.on_signing_key_update)

@@ -15,6 +15,7 @@ from homeserver.signing_key import load_or_create_signing_key
 from storage.database import Database
 from storage.engines import make_engine
 from storage.migrations import apply_migrations
+from storage.stores.server_facts import claim_fact_txn
 from workers.core import Core
 from workers.roles import area_of, check_role, get_role, providers
 
@@ -69,14 +70,7 @@ class HomeServerApp:
         return core
 
     def _check_server_name(self) -> None:
-        def check(txn: Any) -> str:
-            row = txn.query_one("SELECT value FROM server_facts WHERE name = 'server_name'")
-            if row is None:
-                txn.execute("INSERT INTO server_facts (name, value) VALUES ('server_name', ?)", (self.config.server_name,))
-                return self.config.server_name
-            return row[0]
-
-        stored = self.db.run_sync("check_server_name", check)
+        stored = self.db.run_sync("check_server_name", claim_fact_txn, "server_name", self.config.server_name)
         if stored != self.config.server_name:
             raise RuntimeError(
                 f"this database belongs to server_name {stored!r}, but the config says {self.config.server_name!r}"

@@ -21,7 +21,8 @@ from homeserver.http.request import SupRequest
 from homeserver.types.background import spawn
 from homeserver.types.requester import Requester
 from storage.database import Database, Txn
-from storage.stores.devices import DeviceStore, token_hash
+from storage.stores import refresh_tokens as rt
+from storage.stores.devices import DeviceStore
 from storage.stores.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -105,38 +106,29 @@ class Sessions:
         now = self.clock.time_msec()
 
         def fn(txn: Txn) -> tuple[str, IssuedSession | None]:
-            row = txn.query_one(
-                "SELECT id, user_id, device_id, session_id, expiry_ts, used_ts, consumed_ts, refreshed_from"
-                " FROM refresh_tokens WHERE token_hash = ?",
-                (token_hash(refresh_token),),
-            )
+            row = rt.get_refresh_token_txn(txn, refresh_token)
             if row is None:
                 return "unknown", None
-            token_id, user_id, device_id, session_id, expiry_ts, used_ts, consumed_ts, parent = row
-            if used_ts is not None and consumed_ts is not None:
+            if row.used_ts is not None and row.consumed_ts is not None:
                 # Reuse after a successor was used: someone else may hold a copy. Revoke the session.
-                txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
-                txn.execute("DELETE FROM refresh_tokens WHERE session_id = ?", (session_id,))
-                txn.call_after(self._tokens_revoked, user_id)
+                rt.revoke_session_txn(txn, row.session_id)
+                txn.call_after(self._tokens_revoked, row.user_id)
                 return "reused", None
-            if expiry_ts is not None and expiry_ts <= now:
+            if row.expiry_ts is not None and row.expiry_ts <= now:
                 return "expired", None
-            if used_ts is not None:
+            if row.used_ts is not None:
                 # A retry within the grace: the pair issued last time was never used. Replace it.
-                txn.execute("DELETE FROM access_tokens WHERE refreshed_from = ?", (token_id,))
-                txn.execute("DELETE FROM refresh_tokens WHERE refreshed_from = ? AND used_ts IS NULL", (token_id,))
+                rt.drop_unused_successors_txn(txn, row.id)
                 txn.call_after(self._tokens_revoked)
-                return "retried", self._issue_refreshed_txn(txn, user_id, device_id, session_id, token_id, now)
-            txn.execute("UPDATE refresh_tokens SET used_ts = ? WHERE id = ? AND used_ts IS NULL", (now, token_id))
-            if txn.rowcount != 1:
+                return "retried", self._issue_refreshed_txn(txn, row.user_id, row.device_id, row.session_id, row.id, now)
+            if not rt.mark_used_txn(txn, row.id, now):
                 return "unknown", None
-            if parent is not None:  # first use of a refreshed refresh token: its predecessor is consumed
-                txn.execute("UPDATE refresh_tokens SET consumed_ts = ? WHERE id = ? AND consumed_ts IS NULL", (now, parent))
-            txn.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
-            txn.call_after(self._tokens_revoked, user_id)
-            # Keep used tokens of this session only for a week (they only serve reuse detection).
-            txn.execute("DELETE FROM refresh_tokens WHERE session_id = ? AND used_ts IS NOT NULL AND used_ts < ?", (session_id, now - 7 * 86_400_000))
-            return "ok", self._issue_refreshed_txn(txn, user_id, device_id, session_id, token_id, now)
+            if row.refreshed_from is not None:  # first use of a refreshed refresh token: its predecessor is consumed
+                rt.mark_consumed_txn(txn, row.refreshed_from, now)
+            rt.drop_session_access_tokens_txn(txn, row.session_id)
+            txn.call_after(self._tokens_revoked, row.user_id)
+            rt.prune_used_txn(txn, row.session_id, now)
+            return "ok", self._issue_refreshed_txn(txn, row.user_id, row.device_id, row.session_id, row.id, now)
 
         outcome, session = await self.db.run("refresh_token", fn)
         if session is None:

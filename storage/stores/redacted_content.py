@@ -16,6 +16,12 @@ def record_redaction_txn(txn: Txn, target_event_id: str, now_ms: int) -> None:
     )
 
 
+def redaction_applied_txn(txn: Txn, target_event_id: str, room_id: str, redaction_id: str) -> bool:
+    """Whether ``redaction_id`` is the redaction recorded on ``target_event_id`` (in ``room_id``)."""
+    return txn.query_one("SELECT 1 FROM events WHERE event_id = ? AND room_id = ? AND redacted_by = ?",
+                         (target_event_id, room_id, redaction_id)) is not None
+
+
 class RedactedContentStore:
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -16,6 +16,15 @@ def set_fact_txn(txn: Txn, name: str, value: str) -> None:
                 (name, value))
 
 
+def claim_fact_txn(txn: Txn, name: str, value: str) -> str:
+    """The stored value of ``name``; stores ``value`` first if there is none (first start)."""
+    stored = get_fact_txn(txn, name)
+    if stored is None:
+        txn.execute("INSERT INTO server_facts (name, value) VALUES (?, ?)", (name, value))
+        return value
+    return stored
+
+
 class ServerFactsStore:
     def __init__(self, db: Database) -> None:
         self.db = db

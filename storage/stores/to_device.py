@@ -17,6 +17,11 @@ class ToDeviceStore:
         self.db = db
 
     @staticmethod
+    def high_water_txn(txn: Txn) -> int:
+        """The highest to-device position ever handed out (kept when the inbox rows are deleted)."""
+        return int(txn.query_value("SELECT position FROM e2e_stream_high_water WHERE stream = 'to_device'", default=0))
+
+    @staticmethod
     def _raise_high_water_txn(txn: Txn, position: int) -> None:
         txn.execute("UPDATE e2e_stream_high_water SET position = ? WHERE stream = 'to_device' AND position < ?", (position, position))
 

@@ -53,6 +53,11 @@ class UserStore:
 
         return await self.db.run("find_user_ci", fn)
 
+    @staticmethod
+    def exists_txn(txn: Txn, user_id: str) -> bool:
+        """Whether ``user_id`` is an account of this server (any state: deactivated accounts exist)."""
+        return txn.query_one("SELECT 1 FROM users WHERE user_id = ?", (user_id,)) is not None
+
     async def user_exists_ci(self, user_id: str) -> bool:
         return await self.db.run(
             "user_exists_ci", lambda txn: txn.query_one("SELECT 1 FROM users WHERE LOWER(user_id) = ?", (user_id.lower(),)) is not None

@@ -85,7 +85,7 @@ def wire(core: Core) -> None:
 
     def load_streams(txn: Txn) -> tuple[StreamIdGenerator, StreamIdGenerator]:
         to_device = StreamIdGenerator.load(txn, "to_device", [("device_inbox", "stream_id")])
-        high = int(txn.query_value("SELECT position FROM e2e_stream_high_water WHERE stream = 'to_device'", default=0))
+        high = ToDeviceStore.high_water_txn(txn)
         if high > to_device.current():
             to_device = StreamIdGenerator("to_device", high)
         device_lists = StreamIdGenerator.load(

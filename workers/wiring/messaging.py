@@ -30,9 +30,11 @@ from homeserver.rest.client.report import ReportServlet
 from homeserver.rest.client.search import SearchServlet
 from homeserver.rest.client.threads import ThreadsServlet
 from storage.database import Txn
+from storage.stores.redacted_content import redaction_applied_txn
 from storage.stores.relations import RelationsStore
 from storage.stores.reports import ReportStore
 from storage.stores.search import SearchStore
+from storage.stores.users import UserStore
 from workers.core import Core
 from workers.roles import Area
 
@@ -84,9 +86,7 @@ def wire(core: Core) -> None:
                 target = row.pdu.get("redacts") or (content or {}).get("redacts")
                 if not isinstance(target, str):
                     continue
-                applied = txn.query_one("SELECT 1 FROM events WHERE event_id = ? AND room_id = ? AND redacted_by = ?",
-                                        (target, row.room_id, row.event_id))
-                if applied is None:
+                if not redaction_applied_txn(txn, target, row.room_id, row.event_id):
                     continue
                 relations_store.on_redacted_txn(txn, target)
                 search_store.delete_txn(txn, [target])
@@ -156,8 +156,7 @@ def wire(core: Core) -> None:
         return await room_store.get_room(room_id) is not None
 
     async def user_exists(user_id: str) -> bool:
-        rows = await db.query("report_user_exists", "SELECT 1 FROM users WHERE user_id = ?", (user_id,))
-        return bool(rows)
+        return await db.run("report_user_exists", UserStore.exists_txn, user_id)
 
     async def format_event(row: Any) -> dict[str, Any]:
         return (await formatter.format([row], None, decorate=False))[0]

@@ -49,6 +49,7 @@ from storage.stores.filters import FilterStore
 from storage.stores.presence import PresenceStore
 from storage.stores.receipts import ReceiptStore
 from storage.stores.stream_sync import SyncStore
+from storage.stores.users import UserStore
 from storage.streams import StreamIdGenerator
 from workers.core import Core
 from workers.roles import Area
@@ -244,7 +245,7 @@ def wire(core: Core) -> None:
         return
 
     async def user_exists(user_id: str) -> bool:
-        return bool(await db.run("presence_user_exists", lambda t: t.query_value("SELECT 1 FROM users WHERE user_id = ?", (user_id,))))
+        return await db.run("presence_user_exists", UserStore.exists_txn, user_id)
 
     core.on_resource("client", SyncServlet(auth, filtering, sync_handler).register)
     core.on_resource("client", FilterServlet(auth, filtering).register)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import logging
+from typing import Any, Mapping, Protocol
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
 from homeserver.handlers.visibility import VisibilityFilter
@@ -11,6 +12,8 @@ from storage.persistence.room_cache import RoomCache, UnknownRoom
 from storage.stores.events import EventFormatter, EventRow, EventStore
 from storage.stores.state import StateStore
 from storage.streams import StreamIdGenerator
+
+logger = logging.getLogger(__name__)
 
 TS_SCAN_PAGE = 100  # timestamp_to_event: events read (and visibility-filtered) per query
 TS_SCAN_PAGES = 10  # ... and at most this many pages (1,000 events) per request
@@ -70,9 +73,16 @@ class EventFilter:
         return True
 
 
+class Backfill(Protocol):
+    """Older events from other servers (federation/inbound/backfill.py, injected by the wiring)."""
+
+    async def backfill(self, room_id: str, limit: int) -> int: ...
+
+
 class MessagesHandler:
     def __init__(self, events: EventStore, state: StateStore, rooms: RoomCache, visibility: VisibilityFilter,
                  formatter: EventFormatter, stream: StreamIdGenerator) -> None:
+        self.backfiller: Backfill | None = None
         self.events = events
         self.state = state
         self.rooms = rooms
@@ -124,8 +134,18 @@ class MessagesHandler:
         chunk: list[EventRow] = []
         cursor = pos
         exhausted = False
+        backfilled = False
         for _ in range(5):
             batch = await self.events.paginate(room_id, cursor, backwards, limit, to_pos)
+            if backwards and len(batch) < limit and not backfilled and self.backfiller is not None and to_pos is None:
+                backfilled = True  # at the start of what we hold: ask the room's other servers once (bounded)
+                try:
+                    got = await self.backfiller.backfill(room_id, limit - len(batch))
+                except Exception:  # noqa: BLE001 - backfill is best effort; the page is answered anyway
+                    logger.exception("backfill of %s failed", room_id)
+                    got = 0
+                if got:
+                    batch = await self.events.paginate(room_id, cursor, backwards, limit, to_pos)
             if not backwards:
                 batch = [r for r in batch if r.stream_ordering <= current]
             if len(batch) < limit:

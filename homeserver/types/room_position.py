@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from homeserver.api.errors import InvalidParam
 
-_TOPO_RE = re.compile(r"^[tr](\d{1,19})_(\d{1,19})$")  # "r" is the relations token of earlier versions
+# "r" is the relations token of earlier versions; events backfilled over federation have negative stream orderings
+_TOPO_RE = re.compile(r"^[tr](\d{1,19})_(-?\d{1,19})$")
 _STREAM_RE = re.compile(r"^s(\d{1,19})$")
 _SYNC_RE = re.compile(r"^s1_(\d{1,19})(?:~[^_]*)?(?:_.*)?$")  # a sync next_batch: its events position
 _MAX = 2**63  # 19 digits can exceed a 64-bit column
@@ -59,7 +60,7 @@ def parse_position(token: str) -> RoomPosition:
     if not isinstance(token, str) or len(token) > 1024:
         raise InvalidParam("Invalid pagination token")
     m = _TOPO_RE.match(token)
-    if m and int(m.group(1)) < _MAX and int(m.group(2)) < _MAX:
+    if m and int(m.group(1)) < _MAX and abs(int(m.group(2))) < _MAX:
         return RoomPosition(int(m.group(1)), int(m.group(2)))
     m = _SYNC_RE.match(token) or _STREAM_RE.match(token)
     if m and int(m.group(1)) < _MAX:

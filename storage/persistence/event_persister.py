@@ -155,7 +155,8 @@ class EventPersister:
         self.linearizer = Linearizer("room_writes")
         self._hooks: list[PostCommitHook] = []
         self._all_hooks: list[PostCommitHook] = []
-        self._delta_users: dict[int, list[list[str]]] = {}  # position -> users whose membership a delta changed
+        self._delta_users: dict[int, list[list[str]]] = {}
+        self._backfill_next: int | None = None  # next (negative) stream ordering for backfilled events  # position -> users whose membership a delta changed
         self._txn_writers: list[TxnWriter] = []
         self._prepared_writers: list[tuple[Any, Any, Any]] = []
         self.max_batch = max_batch
@@ -427,6 +428,39 @@ class EventPersister:
             plans.append(Plan(item, before, before, None, sets))
         rows, _, _ = await self.db.run("persist_apart", write_batch, room_id, plans, [], 0, None,
                                        self.clock.time_msec(), None, [], [])
+        for hook in self._all_hooks:
+            await self._run_hook(hook, rows)
+        return rows
+
+    async def persist_backfilled(self, room_id: str, items: list[PersistItem]) -> list[EventRow]:
+        """Older events of a room fetched from other servers (backfill), oldest first, each with its context (state
+        before/after; accepted). They get NEGATIVE stream orderings (never new to /sync), join the room's past for
+        /messages, fill backward extremities, and change neither current state nor forward extremities. Post-commit
+        hooks registered with ``all_statuses`` see them with ``status == "backfilled"``; no others (no push)."""
+        if not items:
+            return []
+        if self._backfill_next is None:
+            low = await self.db.query("backfill_min", "SELECT MIN(stream_ordering) FROM events")
+            self._backfill_next = min(0, int(low[0][0] or 0)) - 1
+        plans = []
+        for item in reversed(items):  # the oldest event gets the lowest position
+            ctx = item.context
+            if ctx is None or not ctx.in_timeline:
+                raise ValueError("persist_backfilled takes accepted events with a context")
+            ctx.extremity = False
+            before = set_id_of(ctx.state_before)
+            after = set_id_of(ctx.state_after) or before
+            sets = [x for x in (ctx.state_before, ctx.state_after) if isinstance(x, NewStateSet)]
+            plan = Plan(item, before, after, None, sets)
+            plan.positions = [self._backfill_next]
+            self._backfill_next -= 1
+            plans.append(plan)
+        plans.reverse()
+        rows, _, _ = await self.db.run("persist_backfilled", write_batch, room_id, plans, [], 0, None,
+                                       self.clock.time_msec(), None, [], self._txn_writers, True)
+        for row in rows:
+            row.status = "backfilled"
+            self.events.invalidate([row.event_id])
         for hook in self._all_hooks:
             await self._run_hook(hook, rows)
         return rows

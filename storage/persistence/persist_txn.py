@@ -93,8 +93,12 @@ def _pdu_of(item: Any) -> dict[str, Any]:
 
 def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str], max_depth: int,
                 final_set: str | None, now: int, new_room: Any, prepared: Any,
-                txn_writers: list[Callable[[Txn, list[EventRow]], None]]) -> tuple[list[EventRow], list[str], int]:
-    """Write the batch; returns (one row per plan, the new forward extremities, the new max depth)."""
+                txn_writers: list[Callable[[Txn, list[EventRow]], None]],
+                backfill: bool = False) -> tuple[list[EventRow], list[str], int]:
+    """Write the batch; returns (one row per plan, the new forward extremities, the new max depth).
+
+    ``backfill``: older events fetched from other servers (negative stream orderings, given in the plans): they
+    join the timeline's past only; forward extremities, current state and the room's current set are untouched."""
     if new_room is not None:
         txn.execute(
             "INSERT INTO rooms (room_id, room_version, creator, created_ts, is_public, room_type) VALUES (?, ?, ?, ?, ?, ?)",
@@ -153,7 +157,7 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
                           (room_id, pos, plan.current_after))
         if ev.type == "m.room.redaction" and ev.redacts and ev.state_key is None:  # a state "redaction" redacts nothing
             w.execute("UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ?", (ev.event_id, ev.redacts, room_id))
-        if ctx is None or ctx.extremity:
+        if (ctx is None or ctx.extremity) and not backfill:
             prevs = set(ev.prev_event_ids)
             extrem = [e for e in extrem if e not in prevs] + [ev.event_id]
         max_depth = max(max_depth, ev.depth)
@@ -179,7 +183,7 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
     if backward:
         insert_rows(w, "INSERT INTO room_backward_extremities (room_id, event_id)",
                     [(room_id, e) for e in dict.fromkeys(backward)], "ON CONFLICT DO NOTHING")
-    if timeline:
+    if timeline and not backfill:
         removed = [e for e in extremities if e not in extrem]
         if removed:
             clause, params = txn.in_list("event_id", removed)

@@ -133,3 +133,32 @@ def test_reject_remote_invite_through_inviter_and_when_it_is_down(make_federatin
     assert r.status_code == 200, r.text
     sync = b.get(V3 + "/sync", token=te).json()
     assert rooms[1] not in sync["rooms"].get("invite", {})
+
+
+def test_backfill_when_messages_reaches_the_start(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice, ta = _user(a, "alice")
+    bob, tb = _user(b, "bob")
+    room_id = a.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat"}).json()["room_id"]
+    for i in range(30):
+        a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/h{i}", token=ta, json={"msgtype": "m.text", "body": f"old {i}"})
+    assert b.post(V3 + f"/join/{quote(room_id)}", token=tb, params={"server_name": a.server_name}).status_code == 200
+    since = b.get(V3 + "/sync", token=tb).json()["next_batch"]
+    # B holds only its join: paging back reaches the start, so B backfills from A
+    bodies: list[str] = []
+    token = None
+    for _ in range(10):
+        params = {"dir": "b", "limit": 10, **({"from": token} if token else {})}
+        page = b.get(V3 + f"/rooms/{quote(room_id)}/messages", token=tb, params=params).json()
+        bodies += [e["content"].get("body") for e in page["chunk"] if e["type"] == "m.room.message"]
+        token = page.get("end")
+        if not token:
+            break
+    assert bodies[:30] == [f"old {i}" for i in range(29, -1, -1)], bodies
+    # backfilled events are history, never new to /sync, and never pushed as new
+    sync = b.get(V3 + "/sync", token=tb, params={"since": since, "timeout": 0}).json()
+    new = [e for e in sync.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])
+           if e["type"] == "m.room.message"]
+    assert new == []
+    assert b.db_query("SELECT COUNT(*) FROM events WHERE room_id = ? AND stream_ordering < 0", (room_id,))[0][0] >= 30

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from federation.inbound.backfill import Backfiller
 from federation.inbound.events import FederationEventHandler
 from federation.inbound.gaps import GapFiller
 from federation.inbound.transaction import TransactionHandler, TransactionServlet
@@ -63,6 +64,9 @@ def wire(core: Core) -> None:
     core.federation_event_store = store
     core.federation_events = handler
     core.federation_transactions = transactions
+    messages = getattr(core, "messages", None)
+    if messages is not None and hasattr(messages, "backfiller"):
+        messages.backfiller = Backfiller(core.server_name, handler, client)
     core.on_resource("federation", TransactionServlet(routes, transactions).register)
     membership = getattr(core, "membership", None)
     authoriser = None

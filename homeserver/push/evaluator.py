@@ -23,6 +23,7 @@ from homeserver.push.rules import (
 )
 
 _MISSING = object()
+GLOB_BUDGET_PER_EVALUATION = 8_000_000  # character steps (about 30 ms of matching at worst)
 _MEMBER_COUNT_RE = re.compile(r"^(==|<=|>=|<|>)?([0-9]+)$")
 
 
@@ -35,6 +36,9 @@ class EvalContext:
     member_count: int = 0
     sender_power_level: int = 0
     notification_levels: dict[str, int] = field(default_factory=dict)  # power_levels.notifications ("room" defaults to 50)
+    # Glob work left for this evaluation (one user, one event): each match is linear, but a user may hold
+    # thousands of rules; past the budget further glob conditions do not match (security review #1).
+    glob_budget: list[int] = field(default_factory=lambda: [GLOB_BUDGET_PER_EVALUATION])
 
 
 def split_path(key: str) -> list[str]:
@@ -102,7 +106,15 @@ def compile_condition(cond: Any) -> Condition:
 
         def event_match(e: dict[str, Any], c: EvalContext) -> bool:
             v = lookup(e, path)
-            return isinstance(v, str) and glob.matches(v)
+            if not isinstance(v, str):
+                return False
+            cost = len(v) * glob.work_per_char
+            if cost > 4096:  # short values are free: the budget only ever bites on long bodies
+                budget = c.glob_budget
+                if budget[0] < cost:
+                    return False
+                budget[0] -= cost
+            return glob.matches(v)
 
         return event_match
     if kind in ("event_property_is", "event_property_contains"):

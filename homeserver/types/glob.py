@@ -1,12 +1,12 @@
 """The one glob matcher for every user-supplied wildcard pattern (push rules, sync filters, ACLs, ...).
 
-Why not ``re``: a glob compiled to a backtracking regular expression (``*`` → ``.*?``) costs
-O(n^k) for k wildcards (``*a*a*a*a*b`` against 200 ``a`` froze the reactor for a minute). This module
-never builds a regex from user input. Matching is a bit-parallel NFA (Shift-And with self-loops for
-``*``): one pass over the value, a handful of integer operations per character, so the cost is
-O(len(value) × ⌈len(pattern) / word size⌉) whatever the pattern. Two common shapes take C-speed
-fast paths with the same bound: a pattern with no wildcard (equality / ``str.find``) and a pattern whose
-only wildcard is ``*`` (greedy leftmost ``str.find`` of each literal segment, which is exact for globs).
+Why not one regular expression: a glob compiled to a backtracking regex (``*`` → ``.*?``) costs O(n^k) for
+k wildcards (``*a*a*a*a*b`` against 200 ``a`` froze the reactor for a minute). Here ``*`` is never a regex
+quantifier. The pattern is split at its stars into fixed-length segments, and the segments are placed
+greedily leftmost, in order — exact for globs, since placing a segment earlier never removes a choice for the
+ones after it. A literal segment is found with ``str.find``; a segment with ``?`` or a class is found with a
+quantifier-free regex of exactly that length, whose search tries at most len(segment) characters per start
+position. So a match costs O(len(value) × len(pattern)) at worst, in C, whatever the pattern.
 
 Syntax (spec appendix "glob-style matching"): ``*`` any run of characters, ``?`` exactly one; with
 ``classes=True`` also ``[abc]``, ``[a-z]`` and ``[!abc]`` (an unterminated ``[`` is literal, a reversed
@@ -18,11 +18,13 @@ starts and ends at a word boundary (the value's start/end or a character outside
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_WORD_RE = "A-Za-z0-9_"
 
 # A token is a tuple: ("*",), ("?",), ("lit", ch) or ("set", negate, chars, ranges).
 
@@ -106,6 +108,7 @@ class Glob:
     word_boundary: bool
     fold: bool
     _match: Callable[[str], bool]
+    work_per_char: int = 1  # worst-case steps per character of the value (the longest wildcard segment)
 
     def matches(self, value: str) -> bool:
         return self._match(_fold_text(value) if self.fold else value)
@@ -184,67 +187,82 @@ def _star_matcher(segments: list[str], word_boundary: bool) -> Callable[[str], b
     return bounded
 
 
-def _nfa_matcher(tokens: list[tuple], word_boundary: bool, fold: bool) -> Callable[[str], bool]:
-    """Shift-And: bit j of ``state`` means "the first j tokens matched a suffix of what was read"."""
-    m = len(tokens)
-    stars = 0  # states j whose token j (1-based) is "*": they loop on any character
-    pre_star = 0  # states j-1 before a "*": epsilon to state j
-    for j, tok in enumerate(tokens, start=1):
-        if tok[0] == "*":
-            stars |= 1 << j
-            pre_star |= 1 << (j - 1)
-    accept = 1 << m
-    masks: dict[str, int] = {}
+def _segment_regex(tokens: list[tuple], fold: bool) -> str:
+    """A fixed-length, quantifier-free regular expression for one star-free run of tokens."""
+    out: list[str] = []
+    for tok in tokens:
+        if tok[0] == "?":
+            out.append(".")
+        elif tok[0] == "lit":
+            out.append(re.escape(tok[1]))
+        else:
+            _, negate, chars, ranges = tok
+            body = "".join(re.escape(c) for c in sorted(chars)) + "".join(f"{re.escape(lo)}-{re.escape(hi)}" for lo, hi in ranges)
+            out.append(f"[{'^' if negate else ''}{body}]" if body else ("[^\\s\\S]" if not negate else "."))
+    return "".join(out)
 
-    def mask_for(ch: str) -> int:
-        got = masks.get(ch)
-        if got is None:
-            got = 0
-            for j, tok in enumerate(tokens, start=1):
-                if tok[0] != "*" and _token_matches(tok, ch, fold):
-                    got |= 1 << j
-            if len(masks) < 4096:
-                masks[ch] = got
-        return got
 
-    start = 1 | ((1 & pre_star) << 1)
-    get = masks.get
+def _segments_matcher(tokens: list[tuple], word_boundary: bool, fold: bool) -> Callable[[str], bool]:
+    """Patterns with ``?`` or classes: the star-separated segments are fixed-length runs, each compiled to a
+    regular expression with no quantifier and no alternation, so searching one costs at most
+    len(value) x len(segment) steps (no backtracking between positions); the segments are then placed
+    greedily leftmost in order, exactly as for literal segments. This is not a regex of the whole glob: ``*``
+    never becomes ``.*``."""
+    segs: list[list[tuple]] = [[]]
+    for t in tokens:
+        if t[0] == "*":
+            segs.append([])
+        else:
+            segs[-1].append(t)
+    flags = re.DOTALL | (re.IGNORECASE if fold else 0)
+    bound_before, bound_after = f"(?<![{_WORD_RE}])", f"(?![{_WORD_RE}])"
+    lens = [len(seg) for seg in segs]
+    plain = [re.compile(_segment_regex(seg, fold), flags) for seg in segs]
+    single = len(segs) == 1
+
+    def place_middle(text: str, pos: int, end: int) -> int:
+        for rx, n in zip(plain[1:-1], lens[1:-1]):
+            m = rx.search(text, pos, end)
+            if m is None:
+                return -1
+            pos = m.start() + n
+        return pos
 
     if not word_boundary:
+        first, last = plain[0], plain[-1]
+
         def whole(text: str) -> bool:
-            state = start
-            for ch in text:
-                msk = get(ch)
-                if msk is None:
-                    msk = mask_for(ch)
-                state = ((state << 1) & msk) | (state & stars)
-                state |= (state & pre_star) << 1
-                if not state:
-                    return False
-            return bool(state & accept)
+            n = len(text)
+            if single:
+                return lens[0] == n and first.match(text) is not None
+            if n < lens[0] + lens[-1] or first.match(text) is None:
+                return False
+            end = n - lens[-1]
+            if last.match(text, end) is None:
+                return False
+            return place_middle(text, lens[0], end) >= 0
 
         return whole
 
+    first_b = re.compile(bound_before + _segment_regex(segs[0], fold) + (bound_after if single else ""), flags)
+    last_b = re.compile(_segment_regex(segs[-1], fold) + bound_after, flags)
+
     def bounded(text: str) -> bool:
-        state = start  # position 0 is a boundary
-        n = len(text)
-        if state & accept and _is_boundary_after(text, 0):
-            return True
-        for i, ch in enumerate(text):
-            msk = get(ch)
-            if msk is None:
-                msk = mask_for(ch)
-            state = ((state << 1) & msk) | (state & stars)
-            state |= (state & pre_star) << 1
-            boundary = ch not in _WORD  # boundary before i+1
-            after_ok = i + 1 >= n or text[i + 1] not in _WORD
-            if state & accept and after_ok:
-                return True
-            if boundary:
-                state |= start
-                if state & accept and after_ok:
-                    return True
-        return False
+        if single:
+            return first_b.search(text) is not None
+        if lens[0]:
+            m = first_b.search(text)
+            if m is None:
+                return False
+            pos = m.start() + lens[0]
+        else:
+            pos = 0
+        pos = place_middle(text, pos, len(text))
+        if pos < 0:
+            return False
+        if not lens[-1]:
+            return True  # a trailing star runs to the value's end, a boundary
+        return last_b.search(text, pos) is not None
 
     return bounded
 
@@ -277,7 +295,12 @@ def compile_glob(pattern: str, word_boundary: bool = False, case_insensitive: bo
                 segments[-1] += t[1]
         match = _star_matcher(segments, word_boundary)
     else:
-        match = _nfa_matcher(tokens, word_boundary, case_insensitive)
+        match = _segments_matcher(tokens, word_boundary, case_insensitive)
+        longest, run = 1, 0
+        for t in tokens:
+            run = 0 if t[0] == "*" else run + 1
+            longest = max(longest, run)
+        return Glob(pattern, word_boundary, case_insensitive, match, longest)
     return Glob(pattern, word_boundary, case_insensitive, match)
 
 

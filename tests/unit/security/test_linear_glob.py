@@ -85,3 +85,25 @@ def test_agrees_with_fnmatch_random():
         s = "".join(rng.choice("abAB.") for _ in range(rng.randint(0, 10)))
         assert glob_matches(p, s) == fnmatch.fnmatchcase(s.lower(), p.lower()), (p, s)
         assert star_glob(p).matches(s) == fnmatch.fnmatchcase(s, p.replace("?", "[?]")), (p, s)
+
+
+def test_variant_many_expensive_rules_are_budgeted():
+    """Variant: 500 content rules with long wildcard segments (each linear, but 500 of them) against a 64 kB body:
+    one evaluation stays bounded by the per-evaluation glob budget."""
+    from homeserver.push.evaluator import compile_ruleset, evaluate
+
+    rules = {"content": [{"rule_id": f"r{i}", "pattern": "*" + "a?" * 20 + f"b{i}", "actions": ["notify"], "enabled": True}
+                         for i in range(500)]}
+    compiled = compile_ruleset(rules)
+    event = {"type": "m.room.message", "content": {"body": "a" * 64000}}
+    t = time.perf_counter()
+    evaluate(compiled, event, EvalContext(user_id="@a:x"))
+    assert time.perf_counter() - t < 1.0
+
+
+def test_long_segment_cost_is_bounded_per_match():
+    g = compile_glob("*" + "a?" * 100 + "b", word_boundary=True)
+    assert g.work_per_char == 201
+    t = time.perf_counter()
+    assert not g.matches("a" * 64000)
+    assert time.perf_counter() - t < 0.5

@@ -8,12 +8,12 @@ become Matrix errors for the client: the remote's 404 is 404 ``M_NOT_FOUND``; an
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from federation.transport.errors import FederationError, RemoteError
 from federation.transport.server.routes import FEDERATION_V1
 from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.types.caches import LruCache, drop_key
 
 PROFILE_TTL_S = 600
 PROFILE_CACHE = 10_000
@@ -31,12 +31,13 @@ class RemoteQueries:
     def __init__(self, client: Any, clock: Any) -> None:
         self._client = client
         self._clock = clock
-        self._profiles: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        # user id -> (expiry on the injected clock, profile); "user" invalidation drops one user's entry
+        self._profiles = LruCache("remote_profiles", PROFILE_CACHE, invalidate_on={"user": drop_key})
 
     # ---- profiles ----
     async def get_profile(self, user_id: str) -> dict[str, Any]:
         now = self._clock.time()
-        hit = self._profiles.get(user_id)
+        hit = self._profiles.get_(user_id)
         if hit is not None and hit[0] > now:
             return dict(hit[1])
         server = user_id.partition(":")[2]
@@ -48,10 +49,7 @@ class RemoteQueries:
         if not isinstance(answer, dict):
             raise MatrixError(502, Codes.UNKNOWN, "The remote server sent a malformed profile")
         profile = {k: v for k, v in answer.items() if isinstance(k, str) and (k not in ("displayname", "avatar_url") or isinstance(v, str) or v is None)}
-        self._profiles[user_id] = (now + PROFILE_TTL_S, profile)
-        self._profiles.move_to_end(user_id)
-        while len(self._profiles) > PROFILE_CACHE:
-            self._profiles.popitem(last=False)
+        self._profiles.put(user_id, (now + PROFILE_TTL_S, profile))
         return dict(profile)
 
     def forget_profile(self, user_id: str) -> None:

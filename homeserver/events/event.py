@@ -34,6 +34,15 @@ def freeze(value: Any) -> Any:
     return value
 
 
+def thaw(value: Any) -> Any:
+    """The inverse of :func:`freeze`: a mutable deep copy (mappings become dicts, lists and tuples lists)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
 class Event:
     """A validated PDU of a given room version. Immutable.
 

@@ -10,6 +10,7 @@ import nacl.signing
 from unpaddedbase64 import decode_base64
 
 from homeserver.events.canonical import encode_canonical_json
+from homeserver.events.event import thaw
 
 
 def public_keys_of(tpi_content: Mapping[str, Any]) -> list[str]:
@@ -26,12 +27,6 @@ def public_keys_of(tpi_content: Mapping[str, Any]) -> list[str]:
     return keys
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
-    return value
 
 
 def signed_matches_any_key(signed: Mapping[str, Any], public_keys: list[str]) -> bool:
@@ -40,7 +35,7 @@ def signed_matches_any_key(signed: Mapping[str, Any], public_keys: list[str]) ->
     if not isinstance(signatures, Mapping):
         return False
     body = {
-        k: _thaw(v) for k, v in signed.items() if k not in ("signatures", "unsigned")
+        k: thaw(v) for k, v in signed.items() if k not in ("signatures", "unsigned")
     }
     message = encode_canonical_json(body)
     verify_keys = []

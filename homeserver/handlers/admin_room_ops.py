@@ -13,6 +13,7 @@ from twisted.internet import defer
 
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.api.models.rooms import CreateRoomBody
+from homeserver.events.event import thaw
 from homeserver.events.power_levels import PowerLevels
 from homeserver.types.ids import InvalidId, UserID
 from homeserver.types.room_position import RoomPosition, after, before, parse_position
@@ -26,15 +27,6 @@ MEDIA_SCAN_BATCH = 1000
 _MXC_RE = re.compile(r"mxc://([A-Za-z0-9.\-:\[\]]+)/([A-Za-z0-9_\-]+)")
 
 
-def _thaw(value: Any) -> Any:
-    """A mutable deep copy of frozen event content."""
-    from collections.abc import Mapping
-
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
-    return value
 
 
 
@@ -173,7 +165,7 @@ class AdminRoomOps:
             raise MatrixError(400, Codes.UNKNOWN, "No local admin user in room")
         admin_level, admin_user = best
         pl_event = auth.get(("m.room.power_levels", ""))
-        content: dict[str, Any] = _thaw(pl_event.content) if pl_event is not None else {}
+        content: dict[str, Any] = thaw(pl_event.content) if pl_event is not None else {}
         users = content.setdefault("users", {})
         if not isinstance(users, dict):
             raise MatrixError(400, Codes.UNKNOWN, "The room's power levels are malformed")

@@ -26,6 +26,7 @@ from homeserver.events import (
     compute_reference_hash,
 )
 from homeserver.events.canonical import encode_canonical_json
+from homeserver.events.event import thaw
 from homeserver.types.caches import LruCache, drop_key
 from storage.persistence.event_persister import (
     ClientTxn,
@@ -287,17 +288,11 @@ UNREDACTABLE_STATE = frozenset({"m.room.create", "m.room.server_acl"})
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     try:
-        return encode_canonical_json(_thaw(a)) == encode_canonical_json(_thaw(b))
+        return encode_canonical_json(thaw(a)) == encode_canonical_json(thaw(b))
     except Exception:
         return False
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
-    return value
 
 
 def _b64(digest: bytes) -> str:

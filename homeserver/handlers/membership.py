@@ -6,6 +6,7 @@ import logging
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.events.event import thaw
 from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
 from homeserver.types.ids import InvalidId, RoomAlias, UserID
@@ -102,7 +103,7 @@ class MembershipHandler:
         for e in ids:
             ev = objs.get(e)
             if ev is not None:
-                out.append({"type": ev.type, "state_key": ev.state_key, "sender": ev.sender, "content": _thaw(ev.content)})
+                out.append({"type": ev.type, "state_key": ev.state_key, "sender": ev.sender, "content": thaw(ev.content)})
         return out
 
     async def update(self, sender: str, target: str, room_id: str, membership: str, reason: str | None = None,
@@ -262,7 +263,7 @@ class MembershipHandler:
                 snap = await self.rooms.get(room_id)
                 draft = Draft.of(snap)
                 current = await self.creation.state_content(draft, ("m.room.member", user_id))
-                content = _thaw(current or {"membership": "join"})
+                content = thaw(current or {"membership": "join"})
                 if value is None:
                     content.pop(field, None)
                 else:
@@ -272,9 +273,3 @@ class MembershipHandler:
                 logger.exception("updating the member event in %s failed", room_id)
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
-    return value

@@ -9,7 +9,8 @@ from homeserver.api.errors import Codes, Forbidden, MatrixError
 from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version
 from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
-from homeserver.handlers.membership import MembershipHandler, _thaw
+from homeserver.events.event import thaw
+from homeserver.handlers.membership import MembershipHandler
 from storage.persistence.event_persister import NewRoom, PersistItem
 from storage.persistence.room_cache import RoomCache, UnknownRoom
 from storage.stores.room_aliases import RoomAliasStore
@@ -48,7 +49,7 @@ class RoomUpgradeHandler:
         if old_pls.user_level(user_id) < old_pls.required_level("m.room.tombstone", True):
             raise Forbidden("You may not upgrade this room")
         old_create = await self.creation.state_content(old_draft, ("m.room.create", ""))
-        contents = {t: _thaw(c) for t in COPIED if (c := await self.creation.state_content(old_draft, (t, ""))) is not None}
+        contents = {t: thaw(c) for t in COPIED if (c := await self.creation.state_content(old_draft, (t, ""))) is not None}
 
         create: dict[str, Any] = {"room_version": new_version}
         if old_create and isinstance(old_create.get("type"), str):
@@ -105,7 +106,7 @@ class RoomUpgradeHandler:
         local_aliases = await self.aliases.for_room(room_id)
         canonical = await self.creation.state_content(old_draft, ("m.room.canonical_alias", ""))
         if canonical:
-            await add("m.room.canonical_alias", _thaw(canonical))
+            await add("m.room.canonical_alias", thaw(canonical))
         new_id = draft.room_id or ""
         async with self.creation.persister.linearizer.queue(new_id):
             await self.creation.persist_batch(draft, items, NewRoom(new_version, user_id, create.get("type"), old.is_public))
@@ -115,7 +116,7 @@ class RoomUpgradeHandler:
         # Tombstone and restrict the old room.
         await self.creation.send(room_id, user_id, "m.room.tombstone",
                                  {"body": "This room has been replaced", "replacement_room": new_id}, state_key="")
-        old_pl = _thaw(auth[("m.room.power_levels", "")].content) if ("m.room.power_levels", "") in auth else None
+        old_pl = thaw(auth[("m.room.power_levels", "")].content) if ("m.room.power_levels", "") in auth else None
         if old_pl is not None:
             ud = old_pl.get("users_default", 0) if isinstance(old_pl.get("users_default", 0), int) else 0
             restricted = max(50, ud + 1)

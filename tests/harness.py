@@ -134,8 +134,8 @@ def _postgres_template() -> str:
 def create_postgres_database(migrated: bool = False) -> tuple[str, Callable[[], None]]:
     """Create a fresh PostgreSQL database (empty, or already migrated from a template); return its DSN and a dropper.
 
-    Dropping happens on a background thread (``_BackgroundDropper``), so the test does not wait
-    for DROP DATABASE's checkpoint.
+    Dropping is deferred to the end of the test session (``drop_pending_databases``):
+    DROP DATABASE forces a checkpoint and would cost every test a second or two.
     """
     import time
 
@@ -157,73 +157,40 @@ def create_postgres_database(migrated: bool = False) -> tuple[str, Callable[[], 
     dsn = _dsn_for(name)
 
     def drop() -> None:
-        _dropper.submit(name)
+        _pending_drops.append(name)
 
     return dsn, drop
 
 
-class _BackgroundDropper:
-    """Drops test databases on a background thread as tests finish with them.
-
-    DROP DATABASE forces a checkpoint (about half a second each); done one by one at session end
-    it cost minutes, so it overlaps with the tests that are still running instead.
-    """
-
-    def __init__(self) -> None:
-        import queue
-
-        self._queue: "queue.Queue[str | None]" = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, name: str) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="test-db-dropper", daemon=True)
-                self._thread.start()
-        self._queue.put(name)
-
-    def _run(self) -> None:
-        while True:
-            name = self._queue.get()
-            if name is None:
-                return
-            try:
-                conn = _admin_connect()
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                finally:
-                    conn.close()
-            except Exception:  # PostgreSQL gone or busy: leave it to the session-end sweep
-                _pending_drops.append(name)
-
-    def finish(self, timeout_s: float = 600.0) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout_s)
-
-
-_dropper = _BackgroundDropper()
-
-
 def drop_pending_databases() -> None:
-    """Wait for the background drops, then drop whatever is left (called once at session end)."""
-    _dropper.finish()
+    """Drop every test database created by this process (called once at session end).
+
+    Callers may hand a database to ``drop`` while a subprocess still uses it (the drop is
+    deferred), so nothing is dropped before the session ends. DROP DATABASE forces a
+    checkpoint (about half a second each); a few connections drop in parallel.
+    """
     if not _pending_drops:
         return
-    try:
-        conn = _admin_connect()
-    except PostgresUnavailable:
-        return
-    try:
-        with conn.cursor() as cur:
-            while _pending_drops:
-                cur.execute(f'DROP DATABASE IF EXISTS "{_pending_drops.pop()}" WITH (FORCE)')
-    finally:
-        conn.close()
+    names = list(dict.fromkeys(_pending_drops))
+    _pending_drops.clear()
+
+    def worker(chunk: list[str]) -> None:
+        try:
+            conn = _admin_connect()
+        except PostgresUnavailable:
+            return
+        try:
+            with conn.cursor() as cur:
+                for name in chunk:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(names[i::4],), daemon=True) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
 
 
 def _sqlite_template() -> str:

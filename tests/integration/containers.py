@@ -132,6 +132,7 @@ def build_image(tag: str | None = None) -> tuple[str, float]:
         if old.startswith("localhost/sup:test-") and old != tag:
             podman("rmi", old, check=False)
     podman("image", "prune", "-f", "--filter", "label=org.sup.stage=build", check=False)
+    podman("image", "prune", "-f", "--filter", "label=org.sup.image=sup", check=False)  # untagged older SUP images
     return tag, elapsed
 
 

@@ -92,6 +92,6 @@ def test_room_bad_input(server):
 
     # --- alias taken: M_ROOM_IN_USE, 409 on PUT /directory/room; createRoom's spec lists it under 400 ---
     _err(server.post(f"{V3}/createRoom", token=bt, json={"room_alias_name": "taken"}), 400, "M_ROOM_IN_USE")
-    _err(server.put(f"{V3}/directory/room/%23taken:test.local", token=bt, json={"room_id": private}), 409, "M_ROOM_IN_USE")
+    _err(server.put(f"{V3}/directory/room/%23taken:test.local", token=at, json={"room_id": private}), 409, "M_ROOM_IN_USE")  # a member of the room
     # the failed createRoom did not leave a room behind for bob
     assert server.get(f"{V3}/joined_rooms", token=bt).json()["joined_rooms"] == []

@@ -269,6 +269,10 @@ class JoinServlet:
         join_rule = jr_ev.event.content.get("join_rule") if jr_ev else None
         if join_rule in ("restricted", "knock_restricted") and rv.restricted_join_rule \
                 and snap.membership_of(user_id) not in ("join", "invite") and self.authoriser is not None:
+            if not await self._in_allowed_room(user_id, jr_ev.event.content.get("allow") if jr_ev else None):
+                if join_rule == "restricted":
+                    raise Forbidden("You are not a member of any room this restricted room allows")
+                raise Forbidden("You must knock or be invited to join this room")
             authoriser = await self.authoriser(snap)
             if authoriser is None:
                 raise MatrixError(400, "M_UNABLE_TO_AUTHORISE_JOIN", "No local user can authorise this join")
@@ -278,6 +282,26 @@ class JoinServlet:
         await self._check_allowed(event, snap)
         return 200, out
 
+    async def _in_allowed_room(self, user_id: str, allow: Any) -> bool:
+        """The resident server's duty for restricted joins: is the user joined to one of the allowed rooms?"""
+        from collections.abc import Mapping, Sequence
+
+        if not isinstance(allow, Sequence) or isinstance(allow, str):
+            return False
+        for entry in allow:  # event content is frozen: tuples and mappings
+            if not isinstance(entry, Mapping) or entry.get("type") != "m.room_membership":
+                continue
+            other = entry.get("room_id")
+            if not isinstance(other, str):
+                continue
+            try:
+                snap = await self.events.rooms.get(other)
+            except UnknownRoom:
+                continue
+            if snap.membership_of(user_id) == "join":
+                return True
+        return False
+
     async def _check_allowed(self, template: dict[str, Any], snap: Any) -> None:
         """Refuse at make_join what send_join would reject (banned, invite-only, ...)."""
         probe = dict(template)
@@ -285,6 +309,8 @@ class JoinServlet:
         probe["signatures"] = {}
         if snap.version.event_ids_have_server:
             probe["event_id"] = f"$probe:{self.server_name}"
+        if "join_authorised_via_users_server" in (probe.get("content") or {}):
+            probe = sign_event(probe, snap.version, self.server_name, self.signing_key)  # as send_join will
         try:
             ev = parse_pdu(probe, snap.version)
         except PduRejected:

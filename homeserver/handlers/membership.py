@@ -47,6 +47,8 @@ class MembershipHandler:
         # ``await check(inviter, invitee, room_id)`` before an invite is sent (invite blocking).
         self.invite_checks: list[Callable[[str, str, str], Any]] = []
         self.remote: RemoteMembership | None = None
+        # resolves aliases of other servers: ``await get_alias(alias) -> {room_id, servers}`` (the directory handler)
+        self.directory: Any = None
 
     async def _remote_join_servers(self, room_id: str, target: str, servers: Sequence[str]) -> list[str] | None:
         """Servers to join ``room_id`` through when this server cannot join it by itself (it does not know the
@@ -80,6 +82,19 @@ class MembershipHandler:
             if isinstance(profile.get(k), str):
                 out[k] = profile[k]
         return out
+
+    async def resolve_room_servers(self, room_id_or_alias: str) -> tuple[str, list[str]]:
+        """(room id, servers to join through): a remote alias is asked of its server (``/query/directory``)."""
+        if room_id_or_alias.startswith("#") and self.directory is not None \
+                and _domain(room_id_or_alias) != self.server_name:
+            try:
+                RoomAlias.parse(room_id_or_alias)
+            except InvalidId as e:
+                raise InvalidParam(str(e)) from None
+            found = await self.directory.get_alias(room_id_or_alias)
+            servers = found.get("servers") if isinstance(found.get("servers"), list) else []
+            return str(found["room_id"]), [s for s in servers if isinstance(s, str)]
+        return await self.resolve_room(room_id_or_alias), []
 
     async def resolve_room(self, room_id_or_alias: str) -> str:
         if room_id_or_alias.startswith("#"):

@@ -162,3 +162,44 @@ def test_backfill_when_messages_reaches_the_start(make_federating_server: Any) -
            if e["type"] == "m.room.message"]
     assert new == []
     assert b.db_query("SELECT COUNT(*) FROM events WHERE room_id = ? AND stream_ordering < 0", (room_id,))[0][0] >= 30
+
+
+def test_join_by_remote_alias(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice, ta = _user(a, "alice")
+    bob, tb = _user(b, "bob")
+    r = a.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "room_alias_name": "lobby"})
+    assert r.status_code == 200, r.text
+    room_id = r.json()["room_id"]
+    alias = f"#lobby:{a.server_name}"
+    r = b.post(V3 + f"/join/{quote(alias)}", token=tb)
+    assert r.status_code == 200, r.text
+    assert r.json()["room_id"] == room_id
+    assert bob in a.get(V3 + f"/rooms/{quote(room_id)}/joined_members", token=ta).json()["joined"]
+    r = b.post(V3 + f"/join/{quote('#nope:' + a.server_name)}", token=tb)
+    assert r.status_code == 404, r.text
+
+
+def test_restricted_join_through_a_space(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice, ta = _user(a, "alice")
+    bob, tb = _user(b, "bob")
+    carol, tc = _user(b, "carol")
+    space = a.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "creation_content": {"type": "m.space"}}).json()["room_id"]
+    rule = {"type": "m.room.join_rules", "state_key": "",
+            "content": {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space}]}}
+    r = a.post(V3 + "/createRoom", token=ta, json={"preset": "private_chat", "room_version": "10", "initial_state": [rule]})
+    assert r.status_code == 200, r.text
+    room_id = r.json()["room_id"]
+    # carol is not in the space: refused
+    r = b.post(V3 + f"/join/{quote(room_id)}", token=tc, params={"server_name": a.server_name})
+    assert r.status_code == 403, r.text
+    # bob joins the space, then the restricted room: authorised by a local user of A, co-signed by A
+    assert b.post(V3 + f"/join/{quote(space)}", token=tb, params={"server_name": a.server_name}).status_code == 200
+    r = b.post(V3 + f"/join/{quote(room_id)}", token=tb, params={"server_name": a.server_name})
+    assert r.status_code == 200, r.text
+    rows = a.db_query("SELECT json FROM events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ?", (room_id, bob))
+    assert rows and f'"join_authorised_via_users_server":"{alice}"' in rows[0][0]
+    assert a.server_name in rows[0][0] and b.server_name in rows[0][0]  # both servers signed

@@ -76,6 +76,9 @@ def wire(core: Core) -> None:
                                 membership.stripped_state)
         leaver = RemoteLeaver(core.server_name, core.signing_key, core.clock, client, handler)
         membership.remote = FederatedMembership(joiner, inviter, leaver, store)
+        directory = getattr(core, "directory", None)
+        if directory is not None and hasattr(directory, "get_alias"):
+            membership.directory = directory
         authoriser = _authoriser(core.server_name, membership)
         core.on_resource("federation", InviteServlet(routes, handler, core.server_name, core.signing_key,
                                                      membership.invite_checks).register)

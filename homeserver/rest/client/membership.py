@@ -40,10 +40,10 @@ class MembershipServlet:
     async def _join(self, request: SupRequest, room: str) -> Resp:
         requester = await self.auth.get_user(request)
         body = parse_body(request, MembershipBody, optional=True)
-        room_id = await self.membership.resolve_room(room)
+        room_id, alias_servers = await self.membership.resolve_room_servers(room)
         room_id_param(room_id)
         self._ratelimit("join", requester)
-        servers = request.query_list("via") + request.query_list("server_name")
+        servers = request.query_list("via") + request.query_list("server_name") + alias_servers
         await self.membership.update(requester.user_id, requester.user_id, room_id, "join", body.reason,
                                      servers=servers)
         return 200, {"room_id": room_id}

@@ -1,7 +1,7 @@
 """Per-connection state: what each room of a connection was last sent with, per ``pos``.
 
 A ``pos`` is ``<generation>_<seq>``. Each response that sends anything stores, under a new ``seq``, the
-stream token it covered and per room ``[sent_upto, timeline_limit, required_state signature, membership]``.
+stream token it covered and per room ``[sent_upto, timeline_limit, required_state signature, membership, is_dm]``.
 A request with ``pos`` N confirms N: older positions are deleted (N itself is kept for a retry). Each save
 takes a fresh ``seq`` (one more than any stored), so a request the client cancelled, still finishing with the
 same ``pos``, stores a position of its own that the client never uses. The state is
@@ -42,13 +42,14 @@ class RoomStatus(NamedTuple):
     timeline_limit: int
     rs_sig: str
     membership: str
+    is_dm: bool = False  # what the client was last told (m.direct)
 
     def to_json(self) -> list[object]:
         return list(self)
 
     @classmethod
     def from_json(cls, v: list[object]) -> RoomStatus:
-        return cls(int(v[0]), int(v[1]), str(v[2]), str(v[3]))  # type: ignore[call-overload]
+        return cls(int(v[0]), int(v[1]), str(v[2]), str(v[3]), bool(v[4]) if len(v) > 4 else False)  # type: ignore[call-overload]
 
 
 @dataclass

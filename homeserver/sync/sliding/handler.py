@@ -186,6 +186,11 @@ class SlidingSyncHandler:
                               or self._tracker.rooms_changed("receipts", [r for r in matched_rooms if r in conn.rooms], s_r) != []):
                 receipts_moved = set(await self._receipts_moved(user_id, s_r, n_r))
 
+        # m.direct: read when a room is sent for the first time or the user's account data moved since pos
+        dm: set[str] | None = None
+        if since is None or self._tracker.user_changed("account_data", user_id, since.get("account_data")):
+            dm = await facts.direct()
+
         jobs: list[RenderJob] = []
         new_rooms = dict(conn.rooms)
         resolved: dict[RoomConfig, tuple[RoomConfig, str]] = {}  # a list's rooms share one config: resolve it once
@@ -195,8 +200,11 @@ class SlidingSyncHandler:
             if done is None:
                 rcfg = replace(cfg, required_state=cfg.required_state.resolved(user_id))
                 done = resolved[cfg] = (rcfg, rcfg.required_state.signature())
-            job = self._job(room_id, m, done[0], done[1], names, conn.rooms.get(room_id), act.get(room_id, 0), now_events,
-                            room_id in receipts_moved)
+            prev = conn.rooms.get(room_id)
+            dm_moved = (dm is not None and prev is not None and m.membership not in ("invite", "knock")
+                        and (room_id in dm) != prev.is_dm)
+            job = self._job(room_id, m, done[0], done[1], names, prev, act.get(room_id, 0), now_events,
+                            room_id in receipts_moved or dm_moved)
             if job is not None:
                 jobs.append(job)
         lazy_known = self.lazy_members.get(conn)
@@ -204,11 +212,15 @@ class SlidingSyncHandler:
         rendered = await self._renderer.render(user_id, req.device_id, jobs, since.get("events") if since else None,
                                                now_events, ignored, lazy_known, lazy_sent)
         lazy = {**lazy_known, **lazy_sent} if lazy_sent else lazy_known
-        if any(j.initial and j.membership.membership != "invite" for j in jobs):
-            dm = await facts.direct()  # is_dm on initial results (invites: from the invite's is_direct)
-            for j in jobs:
-                if j.initial and j.room_id in dm and j.room_id in rendered:
-                    rendered[j.room_id]["is_dm"] = True
+        if dm is None and any(j.initial and j.membership.membership != "invite" for j in jobs):
+            dm = await facts.direct()
+        for j in jobs:  # is_dm: true on initial results, and whenever it changed (invites: the invite's is_direct)
+            entry = rendered.get(j.room_id)
+            if entry is None or dm is None or j.membership.membership in ("invite", "knock"):
+                continue
+            is_dm = j.room_id in dm
+            if (j.initial and is_dm) or (not j.initial and j.prev is not None and is_dm != j.prev.is_dm):
+                entry["is_dm"] = is_dm
         for j in jobs:
             if j.room_id not in rendered:
                 continue
@@ -216,8 +228,10 @@ class SlidingSyncHandler:
             limit = j.config.timeline_limit
             if not (j.initial or j.expanded) and j.prev is not None and not entry.get("limited"):
                 limit = max(limit, j.prev.timeline_limit)
+            was_dm = j.prev.is_dm if (j.prev is not None and not j.initial) else False
             new_rooms[j.room_id] = RoomStatus(j.upto if not j.counts_only else (j.prev.sent_upto if j.prev else j.upto),
-                                              limit, j.rs_sig, j.membership.membership)
+                                              limit, j.rs_sig, j.membership.membership,
+                                              (j.room_id in dm) if dm is not None else was_dm)
 
         # extensions over the rooms of the lists / subscriptions they name (joined rooms only)
         scope = ExtensionScope(since, now, memberships, ignored, initial_rooms={j.room_id for j in jobs if j.initial})

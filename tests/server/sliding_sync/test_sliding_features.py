@@ -317,3 +317,21 @@ def test_type_wildcard_reads_current_state(server: Any) -> None:
                             "required_state": [["m.room.member", "*"], ["m.call.member", "*"], ["m.room.create", ""]]}}}
     got = {(e["type"], e["state_key"]) for e in _post(server, atok, body)["rooms"][room]["required_state"]}
     assert got == {("m.room.member", alice), ("m.room.member", bob), ("m.call.member", alice), ("m.room.create", "")}
+
+
+def test_is_dm_follows_m_direct(server: Any) -> None:
+    alice, atok = register(server, "alice")
+    bob, _ = register(server, "bob")
+    room = create_room(server, atok)
+    body = {"lists": {"l": {"ranges": [[0, 9]], "timeline_limit": 1, "required_state": []}}}
+    first = _post(server, atok, body)
+    assert "is_dm" not in first["rooms"][room]
+    assert server.put(f"{V3}/user/{alice}/account_data/m.direct", token=atok, json={bob: [room]}).status_code == 200
+    second = _post(server, atok, body, pos=first["pos"])
+    assert second["rooms"][room] == {**{k: v for k, v in second["rooms"][room].items() if k != "is_dm"}, "is_dm": True}
+    assert "timeline" not in second["rooms"][room]  # only what changed
+    third = _post(server, atok, body, pos=second["pos"])
+    assert room not in third["rooms"]
+    assert server.put(f"{V3}/user/{alice}/account_data/m.direct", token=atok, json={}).status_code == 200
+    fourth = _post(server, atok, body, pos=third["pos"])
+    assert fourth["rooms"][room]["is_dm"] is False

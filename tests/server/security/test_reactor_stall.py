@@ -25,7 +25,7 @@ def test_push_rule_redos_does_not_freeze_server(server):
         r = server.get(V3 + "/notifications", token=a)
         assert r.status_code == 200
     assert elapsed < 5
-    assert probe.worst < 2
+    assert probe.worst < 3
 
 
 def test_filter_wildcard_redos_does_not_freeze_server(server):
@@ -39,7 +39,7 @@ def test_filter_wildcard_redos_does_not_freeze_server(server):
         t = time.perf_counter()
         sync(server, a, filter=flt)
         assert time.perf_counter() - t < 3
-    assert probe.worst < 2
+    assert probe.worst < 3
 
 
 def test_variant_question_mark_and_class_rules_on_sender_and_type(server):
@@ -59,4 +59,4 @@ def test_variant_question_mark_and_class_rules_on_sender_and_type(server):
         t = time.perf_counter()
         sync(server, a, since)
         assert time.perf_counter() - t < 5
-    assert probe.worst < 2
+    assert probe.worst < 3

@@ -22,7 +22,7 @@ CTX = EvalContext(user_id="@a:x")
 
 def _cost(fn, *args) -> float:
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         t = time.perf_counter()
         fn(*args)
         best = min(best, time.perf_counter() - t)

@@ -76,6 +76,21 @@ def _filename(disposition: str | None) -> str | None:
     return unquote(m.group(1)) if m.group(1) else m.group(2)
 
 
+async def _bytes_of(media: Any) -> bytes:
+    """The content of a MediaFile: in memory, or (local disk backend) read from its file in a thread."""
+    path = getattr(media, "path", None)
+    if not path:
+        return media.data
+
+    def read() -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    from twisted.internet import threads
+
+    return await threads.deferToThread(read)
+
+
 class FederationMediaServlet:
     def __init__(self, routes: FederationRoutes, repository: Any, server_name: str) -> None:
         self._routes = routes
@@ -89,7 +104,7 @@ class FederationMediaServlet:
     async def on_download(self, request: SupRequest, origin: str, media_id: str) -> RawResponse:
         timeout = request.query_int("timeout_ms", 20_000, minimum=0, maximum=120_000)
         media = await self._repo.download(self._server_name, media_id, timeout)
-        ctype, body = multipart(media.content_type, media.data, media.upload_name)
+        ctype, body = multipart(media.content_type, await _bytes_of(media), media.upload_name)
         return RawResponse(200, body, ctype)
 
     async def on_thumbnail(self, request: SupRequest, origin: str, media_id: str) -> RawResponse:
@@ -101,7 +116,7 @@ class FederationMediaServlet:
         animated = request.query_bool("animated", False)
         timeout = request.query_int("timeout_ms", 20_000, minimum=0, maximum=120_000)
         thumb = await self._repo.thumbnail(self._server_name, media_id, width, height, method, animated, timeout)
-        ctype, body = multipart(thumb.content_type, thumb.data, None)
+        ctype, body = multipart(thumb.content_type, await _bytes_of(thumb), None)
         return RawResponse(200, body, ctype)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from federation.membership.invites import RemoteInviter, RemoteLeaver
 from federation.membership.joins import RemoteJoiner
+from federation.membership.knocks import RemoteKnocker
 from storage.stores.federation_events import FederationEventStore
 
 
@@ -14,7 +15,9 @@ def _domain(identifier: str) -> str:
 
 
 class FederatedMembership:
-    def __init__(self, joiner: RemoteJoiner, inviter: RemoteInviter, leaver: RemoteLeaver, store: FederationEventStore) -> None:
+    def __init__(self, joiner: RemoteJoiner, inviter: RemoteInviter, leaver: RemoteLeaver, store: FederationEventStore,
+                 knocker: RemoteKnocker | None = None) -> None:
+        self.knocker = knocker
         self.joiner = joiner
         self.inviter = inviter
         self.leaver = leaver
@@ -25,6 +28,11 @@ class FederatedMembership:
         if latest is not None and latest[2] == "invite":
             servers = [*servers, _domain(latest[1])]  # the inviting server is in the room
         return await self.joiner.join(room_id, user_id, servers, content)
+
+    async def knock(self, room_id: str, user_id: str, servers: list[str], content: dict[str, Any]) -> str:
+        if self.knocker is None:
+            raise NotImplementedError("knocks over federation are not wired")
+        return await self.knocker.knock(room_id, user_id, servers, content)
 
     async def invite(self, room_id: str, sender: str, target: str, content: dict[str, Any]) -> str:
         return await self.inviter.invite(room_id, sender, target, content)

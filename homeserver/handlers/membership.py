@@ -27,6 +27,8 @@ class RemoteMembership(Protocol):
 
     async def invite(self, room_id: str, sender: str, target: str, content: dict[str, Any]) -> str: ...
 
+    async def knock(self, room_id: str, user_id: str, servers: list[str], content: dict[str, Any]) -> str: ...
+
     async def leave_unknown_room(self, room_id: str, user_id: str) -> str | None:
         """Leave (reject the invite to) a room this server is not in; None if there is nothing to leave."""
 
@@ -130,12 +132,14 @@ class MembershipHandler:
             UserID.parse(target)
         except InvalidId as e:
             raise InvalidParam(f"Invalid user id: {e}") from None
-        if membership == "join" and sender == target:
+        if membership in ("join", "knock") and sender == target:
             through = await self._remote_join_servers(room_id, target, servers)
             if through is not None and self.remote is not None:
-                content = {"membership": "join", **await self.profile_content(target)}
+                content = {"membership": membership, **await self.profile_content(target)}
                 if isinstance(reason, str):
                     content["reason"] = reason
+                if membership == "knock":
+                    return await self.remote.knock(room_id, target, through, content)
                 return await self.remote.join(room_id, target, through, content)
         try:
             await self.rooms.get(room_id)  # existence check: unknown room → 404 (join/knock) or 403

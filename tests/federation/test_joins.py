@@ -203,3 +203,26 @@ def test_restricted_join_through_a_space(make_federating_server: Any) -> None:
     rows = a.db_query("SELECT json FROM events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ?", (room_id, bob))
     assert rows and f'"join_authorised_via_users_server":"{alice}"' in rows[0][0]
     assert a.server_name in rows[0][0] and b.server_name in rows[0][0]  # both servers signed
+
+
+def test_knock_across_servers_then_invited_and_joined(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice, ta = _user(a, "alice")
+    bob, tb = _user(b, "bob")
+    rule = {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}
+    r = a.post(V3 + "/createRoom", token=ta, json={"preset": "private_chat", "name": "Knock here", "initial_state": [rule]})
+    assert r.status_code == 200, r.text
+    room_id = r.json()["room_id"]
+    r = b.post(V3 + f"/knock/{quote(room_id)}", token=tb, params={"server_name": a.server_name}, json={"reason": "let me in"})
+    assert r.status_code == 200, r.text
+    rows = a.db_query("SELECT membership FROM current_state WHERE room_id = ? AND state_key = ?", (room_id, bob))
+    assert rows == [("knock",)]
+    sync = b.get(V3 + "/sync", token=tb).json()
+    knock_state = sync["rooms"]["knock"][room_id]["knock_state"]["events"]
+    assert "m.room.name" in {e["type"] for e in knock_state}
+    # alice lets bob in: the invite goes to B, bob joins
+    assert a.post(V3 + f"/rooms/{quote(room_id)}/invite", token=ta, json={"user_id": bob}).status_code == 200
+    r = b.post(V3 + f"/rooms/{quote(room_id)}/join", token=tb)
+    assert r.status_code == 200, r.text
+    assert bob in a.get(V3 + f"/rooms/{quote(room_id)}/joined_members", token=ta).json()["joined"]

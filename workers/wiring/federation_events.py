@@ -21,6 +21,7 @@ from federation.inbound.gaps import GapFiller
 from federation.inbound.transaction import TransactionHandler, TransactionServlet
 from federation.membership.invites import InviteServlet, LeaveServlet, RemoteInviter, RemoteLeaver
 from federation.membership.joins import JoinServlet, RemoteJoiner
+from federation.membership.knocks import KnockServlet, RemoteKnocker
 from federation.membership.remote import FederatedMembership
 from federation.server.events_api import EventsServlet
 from storage.stores.federation_events import FederationEventStore
@@ -75,7 +76,8 @@ def wire(core: Core) -> None:
         inviter = RemoteInviter(core.server_name, core.signing_key, core.clock, client, handler, core.event_creation,
                                 membership.stripped_state)
         leaver = RemoteLeaver(core.server_name, core.signing_key, core.clock, client, handler)
-        membership.remote = FederatedMembership(joiner, inviter, leaver, store)
+        knocker = RemoteKnocker(core.server_name, core.signing_key, core.clock, client, handler)
+        membership.remote = FederatedMembership(joiner, inviter, leaver, store, knocker)
         directory = getattr(core, "directory", None)
         if directory is not None and hasattr(directory, "get_alias"):
             membership.directory = directory
@@ -83,6 +85,7 @@ def wire(core: Core) -> None:
         core.on_resource("federation", InviteServlet(routes, handler, core.server_name, core.signing_key,
                                                      membership.invite_checks).register)
     core.on_resource("federation", LeaveServlet(routes, handler, core.clock).register)
+    core.on_resource("federation", KnockServlet(routes, handler, core.clock).register)
     core.on_resource("federation", JoinServlet(routes, handler, core.server_name, core.signing_key, core.clock,
                                                authoriser).register)
     core.on_resource("federation", EventsServlet(routes, store, core.state_store, core.room_cache, core.server_name,

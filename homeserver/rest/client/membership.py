@@ -57,9 +57,10 @@ class MembershipServlet:
     async def on_knock(self, request: SupRequest, room_id_or_alias: str) -> Resp:
         requester = await self.auth.get_user(request)
         body = parse_body(request, MembershipBody, optional=True)
-        room_id = await self.membership.resolve_room(room_id_or_alias)
+        room_id, alias_servers = await self.membership.resolve_room_servers(room_id_or_alias)
         self._ratelimit("join", requester)
-        await self.membership.update(requester.user_id, requester.user_id, room_id, "knock", body.reason)
+        servers = request.query_list("via") + request.query_list("server_name") + alias_servers
+        await self.membership.update(requester.user_id, requester.user_id, room_id, "knock", body.reason, servers=servers)
         return 200, {"room_id": room_id}
 
     async def on_invite(self, request: SupRequest, room_id: str) -> Resp:

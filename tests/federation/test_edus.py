@@ -75,7 +75,7 @@ def test_to_device_across_servers_exactly_once(make_federating_server) -> None:
         got.extend(body.get("to_device", {}).get("events", []))
         return len(got) >= 3
 
-    _wait(arrived, 20)
+    _wait(arrived, 40)
     time.sleep(0.5)
     arrived()
     assert sorted(e["content"]["n"] for e in got) == [0, 1, 2]
@@ -170,7 +170,7 @@ def test_edus_between_joined_sup_servers(make_federating_server) -> None:
         eph = body.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])
         return any(e["type"] == "m.typing" and alice.user_id in e["content"]["user_ids"] for e in eph)
 
-    _wait(typing_on_b, 15)
+    _wait(typing_on_b, 40)
     seen: dict[str, Any] = {"receipt": False, "changed": False}
 
     def on_a() -> bool:
@@ -184,7 +184,7 @@ def test_edus_between_joined_sup_servers(make_federating_server) -> None:
             seen["changed"] = True
         return seen["receipt"] and seen["changed"]
 
-    _wait(on_a, 15)
+    _wait(on_a, 40)
     q = a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {bob.user_id: []}})
     assert bob.device_id in q.json()["device_keys"][bob.user_id]
     assert b.db_query("SELECT COUNT(*) FROM federation_edu_outbox") == [(0,)]
@@ -204,7 +204,7 @@ def test_edus_between_joined_sup_servers(make_federating_server) -> None:
 
     bob2 = second_device(b, bob)
     assert upload(b, bob2, {"device_keys": bob2.device_keys()}).status_code == 200
-    _wait(lambda: bob2.device_id in a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {bob.user_id: []}}).json()["device_keys"][bob.user_id], 15)
+    _wait(lambda: bob2.device_id in a.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {bob.user_id: []}}).json()["device_keys"][bob.user_id], 40)
 
 
 def test_presence_between_joined_sup_servers_and_the_switch(make_federating_server) -> None:
@@ -230,7 +230,7 @@ def test_presence_between_joined_sup_servers_and_the_switch(make_federating_serv
         since_b = body["next_batch"]
         return any(e["sender"] == alice.user_id and e["content"].get("status_msg") == "around" for e in body.get("presence", {}).get("events", []))
 
-    _wait(seen_on_b, 15)
+    _wait(seen_on_b, 40)
     time.sleep(0.5)
     body = _sync(quiet, dora.token, since_q)
     assert not any(e["sender"] == alice.user_id for e in body.get("presence", {}).get("events", []))

@@ -36,7 +36,7 @@ def _add_remote_member(srv: Any, room_id: str, user_id: str) -> None:
     sender.room_servers = _WithRemote(sender.room_servers, room_id, user_id.partition(":")[2])
 
 
-def _wait(pred: Any, timeout: float = 10.0) -> Any:
+def _wait(pred: Any, timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = pred()

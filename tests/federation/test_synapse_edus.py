@@ -20,7 +20,7 @@ def _syn(synapse: Any, method: str, path: str, token: str, **kw: Any) -> request
     return requests.request(method, synapse.url + path, headers=headers, timeout=60, **kw)
 
 
-def _until(pred: Callable[[], Any], what: str, timeout: float = 25.0, synapse: Any = None) -> Any:
+def _until(pred: Callable[[], Any], what: str, timeout: float = 45.0, synapse: Any = None) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = pred()

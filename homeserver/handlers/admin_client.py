@@ -16,9 +16,8 @@ from typing import Any
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
 from homeserver.clock import Clock
-from homeserver.http.request import SupRequest
 from homeserver.types.ids import InvalidId, UserID
-from homeserver.types.requester import Requester
+from homeserver.types.requester import Requester, RequestInfo
 from storage.stores.user_flags import UserFlagsStore
 
 _CLIENT = r"^/_matrix/client/(?:v3|r0|v1|unstable/[^/]+)"
@@ -57,7 +56,7 @@ class AdminClientHandler:
         self.flags = flags
 
     # ---- the per-request check (Auth.add_request_check) ----
-    async def check_request(self, requester: Requester, request: SupRequest) -> None:
+    async def check_request(self, requester: Requester, request: RequestInfo) -> None:
         flags = await self.flags.get(requester.user_id)
         if not (flags.locked or flags.suspended):
             return

@@ -1,6 +1,7 @@
 """Access-token authentication and session (token) issuing.
 
-``Auth.get_user(request)`` is what every authenticated servlet calls.
+``Auth.authenticate(token, info)`` turns an access token into a ``Requester``; servlets call it through
+``homeserver/http/auth.py:RequestAuth.get_user(request)`` (handlers never see the HTTP request).
 ``Sessions`` creates devices + access tokens (+ refresh tokens), rotates refresh
 tokens, and revokes sessions. Tokens are opaque random strings; only their
 sha256 digests are stored.
@@ -17,9 +18,8 @@ from typing import Any, Callable
 from homeserver.api.errors import Codes, MatrixError, MissingToken, UnknownToken
 from homeserver.clock import Clock
 from homeserver.context import user_id_var
-from homeserver.http.request import SupRequest
 from homeserver.types.background import spawn
-from homeserver.types.requester import Requester
+from homeserver.types.requester import RequestInfo, Requester
 from storage.database import Database, Txn
 from storage.stores import refresh_tokens as rt
 from storage.stores.devices import DeviceStore
@@ -149,48 +149,42 @@ class Sessions:
 
 
 class Auth:
-    """Authenticates requests by access token (``core.auth``)."""
+    """Authenticates access tokens (``core.auth`` is the HTTP-facing :class:`homeserver.http.auth.RequestAuth`)."""
 
     def __init__(self, store: DeviceStore, users: UserStore, clock: Clock) -> None:
         self._store = store
         self._users = users
         self._clock = clock
         self._last_seen: dict[int, float] = {}
-        # ``await check(requester, request)`` after a token is accepted; raises to refuse the request
+        # ``await check(requester, info: RequestInfo)`` after a token is accepted; raises to refuse the request
         # (account locking / suspension, wired by the compat area).
-        self._request_checks: list[Callable[[Requester, SupRequest], Any]] = []
+        self._request_checks: list[Callable[[Requester, RequestInfo], Any]] = []
 
-    def add_request_check(self, check: Callable[[Requester, SupRequest], Any]) -> None:
+    def add_request_check(self, check: Callable[[Requester, RequestInfo], Any]) -> None:
         self._request_checks.append(check)
 
-    async def get_user(self, request: SupRequest, allow_expired: bool = False) -> Requester:
-        token = request.access_token()
+    async def authenticate(self, token: str | None, info: RequestInfo, allow_expired: bool = False) -> Requester:
+        """The requester an access token stands for (401 otherwise), after the per-request checks."""
         if token is None:
             raise MissingToken()
-        info = await self._store.get_token_info(token)
-        if info is None:
+        info_row = await self._store.get_token_info(token)
+        if info_row is None:
             raise UnknownToken("Unknown access token", soft_logout=False)
-        if info.deactivated:
+        if info_row.deactivated:
             raise UnknownToken("This account has been deactivated", soft_logout=False)
-        if info.valid_until_ms is not None and info.valid_until_ms <= self._clock.time_msec() and not allow_expired:
+        if info_row.valid_until_ms is not None and info_row.valid_until_ms <= self._clock.time_msec() and not allow_expired:
             raise UnknownToken("Access token has expired", soft_logout=True)
-        requester = Requester(info.user_id, info.device_id, info.token_id, info.is_admin, info.is_guest)
+        requester = Requester(info_row.user_id, info_row.device_id, info_row.token_id, info_row.is_admin, info_row.is_guest)
         for check in self._request_checks:
-            await check(requester, request)
-        if info.refreshed_from is not None:  # first use after a refresh: the old refresh token is spent
-            await self._store.consume_refreshed_from(token, info, self._clock.time_msec())
-        request.requester = requester
-        user_id_var.set(info.user_id)
-        self._note_last_seen(info, request.client_ip)
+            await check(requester, info)
+        if info_row.refreshed_from is not None:  # first use after a refresh: the old refresh token is spent
+            await self._store.consume_refreshed_from(token, info_row, self._clock.time_msec())
+        user_id_var.set(info_row.user_id)
+        self._note_last_seen(info_row, info.client_ip)
         return requester
 
-    async def get_user_optional(self, request: SupRequest) -> Requester | None:
-        if request.header("Authorization") is None:
-            return None
-        return await self.get_user(request)
-
-    async def require_admin(self, request: SupRequest) -> Requester:
-        requester = await self.get_user(request)
+    @staticmethod
+    def check_admin(requester: Requester) -> Requester:
         if not requester.is_admin:
             raise MatrixError(403, Codes.FORBIDDEN, "You are not a server admin")
         return requester

@@ -21,7 +21,7 @@ KEY_TYPES = (("master_key", "master"), ("self_signing_key", "self_signing"), ("u
 
 
 class UIA(Protocol):
-    async def check(self, request: Any, body: dict[str, Any], description: str, requester: Requester | None = None) -> dict[str, Any]: ...
+    async def check(self, body: dict[str, Any], description: str, requester: Requester | None = None) -> dict[str, Any]: ...
 
 
 def _validate_cross_signing_key(key: Any, field: str, usage: str, user_id: str) -> str:
@@ -65,7 +65,7 @@ class CrossSigningHandler:
         self.clock = clock
         self.ui_auth = ui_auth
 
-    async def upload_signing_keys(self, requester: Requester, body: dict[str, Any], request: Any = None) -> dict[str, Any]:
+    async def upload_signing_keys(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:
         user_id = requester.user_id
         new: dict[str, tuple[str, dict[str, Any]]] = {}
         for field, key_type in KEY_TYPES:
@@ -83,7 +83,7 @@ class CrossSigningHandler:
         if "master" in existing and any(existing.get(t) != k for t, (_, k) in new.items()):
             if self.ui_auth is None:
                 raise Forbidden("Replacing cross-signing keys needs user-interactive authentication, which is unavailable")
-            await self.ui_auth.check(request, body, "replace cross-signing keys", requester=requester)
+            await self.ui_auth.check(body, "replace cross-signing keys", requester=requester)
         if all(existing.get(t) == k for t, (_, k) in new.items()):
             return {}  # idempotent retry
         master = new["master"][1] if "master" in new else existing.get("master")

@@ -158,7 +158,7 @@ class RegistrationHandler:
         logger.info("registered %s", user_id)
         return user_id, session
 
-    async def register(self, body: dict[str, Any], kind: str, ui_auth: Any, request: Any) -> dict[str, Any]:
+    async def register(self, body: dict[str, Any], kind: str, ui_auth: Any, client_ip: str) -> dict[str, Any]:
         """POST /register: validate every parameter before UIA, then create the account."""
         if kind == "guest":
             raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is not enabled on this server")
@@ -175,7 +175,7 @@ class RegistrationHandler:
         if not isinstance(inhibit_login, bool) or not isinstance(want_refresh, bool):
             raise MatrixError(400, Codes.INVALID_PARAM, "inhibit_login and refresh_token must be booleans")
 
-        result = await ui_auth.check(request, body, "register", requester=None, flows=self.flows())
+        result = await ui_auth.check(body, "register", requester=None, flows=self.flows())
         if localpart is None:
             localpart = await self.generate_localpart()
         user_id, session = await self.create_account(
@@ -186,7 +186,7 @@ class RegistrationHandler:
             device_id=device_id,
             device_display_name=display,
             want_refresh=want_refresh,
-            ip=request.client_ip,
+            ip=client_ip,
         )
         threepid = result.get("threepid")
         if threepid and self.bind_threepid is not None:

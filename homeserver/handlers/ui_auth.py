@@ -1,6 +1,6 @@
 """User-Interactive Authentication (spec: client-server API, "User-Interactive Authentication API").
 
-``await ui_auth.check(request, body, description, requester=...)`` either
+``await ui_auth.check(body, description, requester=...)`` either
 returns (all stages of one flow are complete) or raises the 401 challenge
 ``{"flows", "params", "session", "completed"}``. Stages:
 
@@ -140,7 +140,6 @@ class UserInteractiveAuth:
 
     async def check(
         self,
-        request: Any,
         body: dict[str, Any],
         description: str,
         requester: Requester | None = None,

@@ -6,6 +6,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class RequestInfo:
+    """What per-request checks may know of the HTTP request (handlers never see the request itself)."""
+
+    method: str
+    path: str
+    client_ip: str
+
+
+@dataclass(frozen=True)
 class Requester:
     user_id: str
     device_id: str | None

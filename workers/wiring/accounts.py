@@ -1,9 +1,9 @@
 """Accounts area: users, login, tokens, devices, UIA, TOTP, profiles, account data, directory, rate limits, admin.
 
 Exposes on the core:
-  core.auth          Auth: ``await core.auth.get_user(request, allow_expired=False) -> Requester``
+  core.auth          RequestAuth (homeserver/http/auth.py): ``await core.auth.get_user(request, allow_expired=False) -> Requester``
   core.ratelimiter   RateLimiter: ``core.ratelimiter.check(kind, key)`` (kinds: login, register, message, join, invite, media)
-  core.ui_auth       UserInteractiveAuth: ``await core.ui_auth.check(request, body, "description", requester=requester)``
+  core.ui_auth       UserInteractiveAuth: ``await core.ui_auth.check(body, "description", requester=requester)``
   core.devices       DeviceHandler (``add_device_deleted_listener(async fn(user_id, device_id))``)
   core.accounts      AccountHandler (``add_user_deactivated_listener(async fn(user_id, erase))``)
   core.profiles      ProfileHandler (``get_displayname``, ``get_avatar_url``, ``add_profile_changed_listener``)
@@ -17,7 +17,8 @@ from __future__ import annotations
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.account_data import AccountDataHandler
 from homeserver.handlers.admin_users import AdminUsersHandler
-from homeserver.handlers.auth import Auth, Sessions
+from homeserver.handlers.auth import Sessions
+from homeserver.http.auth import RequestAuth
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.profile import ProfileHandler
@@ -68,7 +69,7 @@ def wire(core: Core) -> None:
     failed_logins = FailedLoginCounter(clock, config.auth.max_failed_logins)
     totp = TotpManager(totp_store, clock, config.auth.totp_issuer or core.server_name, config.auth.totp_attempts_per_second, config.auth.totp_attempts_burst)
 
-    auth = Auth(device_store, users, clock)
+    auth = RequestAuth(device_store, users, clock)
     sessions = Sessions(db, clock, config.auth.access_token_lifetime, config.auth.refresh_token_lifetime)
     ui_auth = UserInteractiveAuth(clock, core.server_name, users, hasher, totp, failed_logins)
     devices = DeviceHandler(device_store)

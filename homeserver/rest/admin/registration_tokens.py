@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.auth import Auth
+from homeserver.http.auth import RequestAuth
 from homeserver.handlers.registration_tokens import RegistrationTokensHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
@@ -14,7 +14,7 @@ PREFIX = "/_synapse/admin/v1/registration_tokens"
 
 
 class RegistrationTokensServlet:
-    def __init__(self, auth: Auth, tokens: RegistrationTokensHandler) -> None:
+    def __init__(self, auth: RequestAuth, tokens: RegistrationTokensHandler) -> None:
         self.auth = auth
         self.tokens = tokens
 

@@ -6,14 +6,14 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.admin_users import AdminUsersHandler
-from homeserver.handlers.auth import Auth
+from homeserver.http.auth import RequestAuth
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import guard_params
 
 
 class AdminUsersServlet:
-    def __init__(self, auth: Auth, admin: AdminUsersHandler) -> None:
+    def __init__(self, auth: RequestAuth, admin: AdminUsersHandler) -> None:
         self.auth = auth
         self.admin = admin
 

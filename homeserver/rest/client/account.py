@@ -6,7 +6,7 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.account import AccountHandler
-from homeserver.handlers.auth import Auth
+from homeserver.http.auth import RequestAuth
 from homeserver.handlers.registration import check_password_value
 from homeserver.handlers.totp import TotpManager
 from homeserver.handlers.ui_auth import EMAIL_IDENTITY, UserInteractiveAuth
@@ -18,7 +18,7 @@ TOTP_PREFIX = "/_matrix/client/unstable/org.sup.totp"
 
 
 class AccountServlet:
-    def __init__(self, auth: Auth, ui_auth: UserInteractiveAuth, accounts: AccountHandler, totp: TotpManager) -> None:
+    def __init__(self, auth: RequestAuth, ui_auth: UserInteractiveAuth, accounts: AccountHandler, totp: TotpManager) -> None:
         self.auth = auth
         self.ui_auth = ui_auth
         self.accounts = accounts
@@ -41,7 +41,7 @@ class AccountServlet:
         body = request.json()
         new_password = check_password_value(body.get("new_password"), required=True)
         logout_devices = require_bool(body, "logout_devices", True)
-        await self.ui_auth.check(request, body, "change_password", requester=requester)
+        await self.ui_auth.check(body, "change_password", requester=requester)
         assert new_password is not None
         await self.accounts.change_password(requester.user_id, new_password, logout_devices, requester.device_id, requester.access_token_id)
         return 200, {}
@@ -51,7 +51,7 @@ class AccountServlet:
         body = request.json()
         new_password = check_password_value(body.get("new_password"), required=True)
         logout_devices = require_bool(body, "logout_devices", True)
-        result = await self.ui_auth.check(request, body, "reset_password", flows=[[EMAIL_IDENTITY]])
+        result = await self.ui_auth.check(body, "reset_password", flows=[[EMAIL_IDENTITY]])
         user_id = result.get("user_id")
         if not isinstance(user_id, str):
             raise MatrixError(401, Codes.THREEPID_AUTH_FAILED, "No account has this email address")
@@ -65,7 +65,7 @@ class AccountServlet:
         erase = require_bool(body, "erase", False)
         if body.get("id_server") is not None and not isinstance(body.get("id_server"), str):
             raise MatrixError(400, Codes.INVALID_PARAM, "id_server must be a string")
-        await self.ui_auth.check(request, body, "deactivate", requester=requester)
+        await self.ui_auth.check(body, "deactivate", requester=requester)
         await self.accounts.deactivate(requester.user_id, erase)
         return 200, {"id_server_unbind_result": "no-support"}
 
@@ -83,7 +83,7 @@ class AccountServlet:
         body = request.json_or_empty()
         if await self.totp.is_enabled(requester.user_id):
             raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is already enabled; disable it first")
-        await self.ui_auth.check(request, body, "totp_enrol", requester=requester)
+        await self.ui_auth.check(body, "totp_enrol", requester=requester)
         return 200, await self.totp.begin_enrolment(requester.user_id)
 
     async def on_totp_confirm(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
@@ -99,7 +99,7 @@ class AccountServlet:
         body = request.json_or_empty()
         if not await self.totp.is_enabled(requester.user_id):
             raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is not enabled")
-        await self.ui_auth.check(request, body, "totp_disable", requester=requester)
+        await self.ui_auth.check(body, "totp_disable", requester=requester)
         await self.totp.disable(requester.user_id)
         return 200, {"enabled": False}
 
@@ -108,7 +108,7 @@ class AccountServlet:
         body = request.json_or_empty()
         if not await self.totp.is_enabled(requester.user_id):
             raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is not enabled")
-        await self.ui_auth.check(request, body, "totp_recovery_codes", requester=requester)
+        await self.ui_auth.check(body, "totp_recovery_codes", requester=requester)
         return 200, {"recovery_codes": await self.totp.regenerate_recovery_codes(requester.user_id)}
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.account_data import AccountDataHandler
-from homeserver.handlers.auth import Auth
+from homeserver.http.auth import RequestAuth
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
 
 
 class AccountDataServlet:
-    def __init__(self, auth: Auth, account_data: AccountDataHandler) -> None:
+    def __init__(self, auth: RequestAuth, account_data: AccountDataHandler) -> None:
         self.auth = auth
         self.account_data = account_data
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
-from homeserver.handlers.auth import Auth
+from homeserver.http.auth import RequestAuth
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
 from homeserver.http.request import SupRequest
@@ -14,7 +14,7 @@ from homeserver.rest.client.accounts_common import add_client_route
 
 
 class DevicesServlet:
-    def __init__(self, auth: Auth, ui_auth: UserInteractiveAuth, devices: DeviceHandler) -> None:
+    def __init__(self, auth: RequestAuth, ui_auth: UserInteractiveAuth, devices: DeviceHandler) -> None:
         self.auth = auth
         self.ui_auth = ui_auth
         self.devices = devices
@@ -47,7 +47,7 @@ class DevicesServlet:
         requester = await self.auth.get_user(request)
         body = request.json_or_empty()
         await self.devices.get_device(requester.user_id, device_id)  # 404 before asking for auth
-        await self.ui_auth.check(request, body, "delete_device", requester=requester)
+        await self.ui_auth.check(body, "delete_device", requester=requester)
         await self.devices.delete_devices(requester.user_id, [device_id])
         return 200, {}
 
@@ -59,6 +59,6 @@ class DevicesServlet:
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing devices")
         if not isinstance(ids, list) or not all(isinstance(d, str) and "\x00" not in d for d in ids):
             raise MatrixError(400, Codes.INVALID_PARAM, "devices must be a list of strings")
-        await self.ui_auth.check(request, body, "delete_devices", requester=requester)
+        await self.ui_auth.check(body, "delete_devices", requester=requester)
         await self.devices.delete_devices(requester.user_id, list(dict.fromkeys(ids)))
         return 200, {}

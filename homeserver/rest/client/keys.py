@@ -60,7 +60,7 @@ class KeysServlet:
 
     async def on_device_signing_upload(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.cross_signing.upload_signing_keys(requester, request.json(), request)
+        return 200, await self.cross_signing.upload_signing_keys(requester, request.json())
 
     async def on_signatures_upload(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

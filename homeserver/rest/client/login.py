@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
-from homeserver.handlers.auth import Auth, Sessions
+from homeserver.handlers.auth import Sessions
+from homeserver.http.auth import RequestAuth
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
 from homeserver.http.request import SupRequest
@@ -15,7 +16,7 @@ from homeserver.rest.client.accounts_common import add_client_route
 
 
 class LoginServlet:
-    def __init__(self, auth: Auth, login: LoginHandler, sessions: Sessions, ui_auth: UserInteractiveAuth, ratelimiter: RateLimiter) -> None:
+    def __init__(self, auth: RequestAuth, login: LoginHandler, sessions: Sessions, ui_auth: UserInteractiveAuth, ratelimiter: RateLimiter) -> None:
         self.auth = auth
         self.login = login
         self.sessions = sessions
@@ -43,7 +44,7 @@ class LoginServlet:
     async def on_get_token(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
         body = request.json_or_empty()
-        await self.ui_auth.check(request, body, "login_get_token", requester=requester)
+        await self.ui_auth.check(body, "login_get_token", requester=requester)
         return 200, await self.login.create_login_token(requester.user_id)
 
     async def on_refresh(self, request: SupRequest) -> tuple[int, dict[str, Any]]:

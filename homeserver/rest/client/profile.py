@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, NotFound
-from homeserver.handlers.auth import Auth
+from homeserver.http.auth import RequestAuth
 from homeserver.handlers.profile import ProfileHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
@@ -13,7 +13,7 @@ from homeserver.rest.client.accounts_common import add_client_route
 
 
 class ProfileServlet:
-    def __init__(self, auth: Auth, profiles: ProfileHandler) -> None:
+    def __init__(self, auth: RequestAuth, profiles: ProfileHandler) -> None:
         self.auth = auth
         self.profiles = profiles
 

@@ -28,7 +28,7 @@ class RegisterServlet:
         self.ratelimiter.check("register", request.client_ip)
         body = request.json()
         kind = request.query_str("kind", "user") or "user"
-        return 200, await self.registration.register(body, kind, self.ui_auth, request)
+        return 200, await self.registration.register(body, kind, self.ui_auth, request.client_ip)
 
     async def on_available(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         self.ratelimiter.check("register", request.client_ip)

@@ -49,7 +49,7 @@ class ThreePidServlet:
         body = request.json()
         self.handler.check_add(body)
         if self.ui_auth is not None:
-            await self.ui_auth.check(request, body, "add_threepid", requester=requester)
+            await self.ui_auth.check(body, "add_threepid", requester=requester)
         await self.handler.add(requester.user_id, body)
         return 200, {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.auth import Auth
+from homeserver.http.auth import RequestAuth
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
@@ -12,7 +12,7 @@ from homeserver.rest.client.accounts_common import add_client_route
 
 
 class UserDirectoryServlet:
-    def __init__(self, auth: Auth, directory: UserDirectoryHandler) -> None:
+    def __init__(self, auth: RequestAuth, directory: UserDirectoryHandler) -> None:
         self.auth = auth
         self.directory = directory
 

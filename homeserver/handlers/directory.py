@@ -9,6 +9,7 @@ from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, N
 from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
 from homeserver.handlers.room_summary import RoomSummaryHandler
+from homeserver.types.caches import broadcast
 from homeserver.types.ids import InvalidId, RoomAlias
 from storage.persistence.room_cache import RoomCache, UnknownRoom
 from storage.stores.room_aliases import AliasInUse, RoomAliasStore
@@ -168,6 +169,7 @@ class DirectoryHandler:
         snap = self.rooms.peek(room_id)
         if snap is not None:
             snap.is_public = visibility == "public"
+        broadcast("room_snapshots", room_id)  # other processes reload the flag
 
     async def public_rooms(self, limit: int | None, since: str | None, search: str | None,
                            room_types: list[Any] | None, server: str | None) -> dict[str, Any]:

@@ -7,10 +7,11 @@ from typing import Any
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError
 from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version
+from homeserver.events.event import thaw
 from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
-from homeserver.events.event import thaw
 from homeserver.handlers.membership import MembershipHandler
+from homeserver.types.caches import broadcast
 from storage.persistence.event_persister import NewRoom, PersistItem
 from storage.persistence.room_cache import RoomCache, UnknownRoom
 from storage.stores.room_aliases import RoomAliasStore
@@ -137,6 +138,7 @@ class RoomUpgradeHandler:
             snap = self.rooms.peek(room_id)
             if snap is not None:
                 snap.is_public = False
+            broadcast("room_snapshots", room_id)  # other processes reload the flag
         # Move local aliases.
         for alias in local_aliases:
             await self.aliases.delete(alias)

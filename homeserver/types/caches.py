@@ -35,6 +35,16 @@ def set_broadcast(fn: Callable[[str, Any], None] | None) -> None:
     _BROADCAST[0] = fn
 
 
+def broadcast(name: str, key: Any) -> None:
+    """Tell the other processes that ``key`` of cache ``name`` is stale, keeping this process's entry.
+
+    For an entry this process has already updated in place (the room snapshot whose public or blocked flag
+    the writer just set): the others drop theirs and reload. A no-op in a single process."""
+    hook = _BROADCAST[0]
+    if hook is not None:
+        hook(name, key)
+
+
 def drop_key(cache: LruCache, key: Any) -> int:
     """The default invalidator: the changed thing is the cache key itself."""
     return 1 if cache.pop(key, _MISSING) is not _MISSING else 0

@@ -11,6 +11,7 @@ from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.rooms import room_id_param
 from homeserver.types.background import spawn
+from homeserver.types.caches import broadcast
 from storage.stores.room_purges import RoomPurgeStore
 
 logger = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class RoomAdminServlet:
         snap = self.room_cache.peek(room_id)
         if snap is not None:
             snap.blocked = block
+        broadcast("room_snapshots", room_id)  # other processes reload the flag
         return 200, {"block": block}
 
     async def on_get_block(self, request: SupRequest, room_id: str) -> Resp:

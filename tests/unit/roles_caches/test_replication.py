@@ -216,3 +216,23 @@ def test_presence_reports_reach_only_the_presence_writer() -> None:
     clock.advance(0.011)
     writer.apply(follower._publisher.sent[-1])
     assert calls == [("syncing", "@u:x", "online"), ("ended", "@u:x")]
+
+
+def test_broadcast_keeps_the_local_entry_and_tells_the_others() -> None:
+    from homeserver.types.caches import broadcast, set_broadcast
+
+    writer, follower, clock = _pair()
+    mine = LruCache("room_snapshots", 10, invalidate_on={"room": drop_key})
+    mine.put("!r:x", "updated in place")
+    set_broadcast(writer._on_invalidate)
+    try:
+        broadcast("room_snapshots", "!r:x")
+    finally:
+        set_broadcast(None)
+    broadcast("room_snapshots", "!r:x")  # no deployment: nothing happens
+    assert mine.get_("!r:x") == "updated in place"
+    clock.advance(0.011)
+    msg = writer._publisher.sent[-1]
+    assert msg["inv"] == [["room_snapshots", "!r:x"]]
+    follower.apply(msg)  # the follower (same process here) drops its copy
+    assert "!r:x" not in mine

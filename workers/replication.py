@@ -288,8 +288,14 @@ class Replication:
     def apply(self, msg: dict[str, Any], extend_indexes: bool = True) -> None:
         self._applying = True
         try:
+            revoked = False
             for name, key in msg.get("inv") or ():
                 CACHES.invalidate_cache(name, _tuplify(key))
+                revoked = revoked or name == "access_tokens"
+            if revoked:  # tokens were revoked elsewhere: live sessions here (WebSocket sync) re-authenticate
+                store = self.core.__dict__.get("device_store")
+                if store is not None and hasattr(store, "invalidate_token_cache"):
+                    store.invalidate_token_cache(None)
             if msg.get("ev"):
                 self._apply_events(msg["ev"], extend_indexes)
             notifier = self.core.notifier

@@ -50,7 +50,7 @@ from workers.roles import Area
 AREA = Area(
     "accounts",
     provides=("auth", "ratelimiter", "ui_auth", "devices", "accounts", "profiles", "account_data", "user_directory",
-              "totp", "registration", "sessions", "password_hasher", "is_admin", "admin_users"),
+              "totp", "registration", "sessions", "password_hasher", "is_admin", "admin_users", "device_store"),
 )
 
 def wire(core: Core) -> None:
@@ -99,6 +99,7 @@ def wire(core: Core) -> None:
     core.totp = totp
     core.registration = registration
     core.sessions = sessions
+    core.device_store = device_store  # replication re-checks live sessions when another process revokes tokens
     core.password_hasher = hasher
     core.is_admin = users.is_admin
 

@@ -236,3 +236,18 @@ def test_broadcast_keeps_the_local_entry_and_tells_the_others() -> None:
     assert msg["inv"] == [["room_snapshots", "!r:x"]]
     follower.apply(msg)  # the follower (same process here) drops its copy
     assert "!r:x" not in mine
+
+
+def test_a_revocation_elsewhere_rechecks_live_sessions_here() -> None:
+    _, follower, _ = _pair()
+    calls: list[Any] = []
+
+    class _Devices:
+        def invalidate_token_cache(self, user_id: Any = None) -> None:
+            calls.append(user_id)
+
+    follower.core.device_store = _Devices()
+    follower.apply({"i": "main", "b": "x", "q": 1, "m": [], "inv": [["access_tokens", None]]})
+    assert calls == [None]
+    follower.apply({"i": "main", "b": "x", "q": 2, "m": [], "inv": [["push_rules", "@u:x"]]})
+    assert calls == [None]

@@ -194,7 +194,7 @@ class MembershipHandler:
                 raise Forbidden(f"{target} is not in the room")
 
         event_id, _ = await self.creation.send(room_id, sender, "m.room.member", content, state_key=target,
-                                               unsigned=unsigned or None, pre_check=pre_check,
+                                               unsigned=unsigned, pre_check=pre_check,  # filled by pre_check
                                                dedupe_state=membership in ("join", "leave", "ban"))
         # (a join also clears a "forgotten" mark: done by the persister in the event's own transaction)
         return event_id

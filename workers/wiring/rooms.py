@@ -158,9 +158,11 @@ def wire(core: Core) -> None:
     core.room_upgrades = upgrades
     core.on_resource("client", DirectoryServlet(auth, directory, summaries, upgrades, membership, visibility).register)
 
+    from homeserver.handlers.admin_rooms import RoomAdminHandler
     from homeserver.rest.admin.rooms import RoomAdminServlet
 
-    admin = RoomAdminServlet(auth, core, room_store, room_cache, events, state, membership, creation, clock)
-    core.room_admin = admin
+    room_admin = RoomAdminHandler(core, room_store, room_cache, events, membership, creation, clock)
+    core.room_admin = room_admin  # workers/wiring/admin.py gives it shutdown_members
+    admin = RoomAdminServlet(auth, room_admin)
     core.on_resource("client", admin.register)
     core.on_resource("admin", admin.register)

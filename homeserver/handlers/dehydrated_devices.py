@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeserver.api.errors import BadJson, InvalidParam, NotFound
+from homeserver.api.models import parse_value
+from homeserver.api.models.keys import KeysUploadBody
 from homeserver.clock import Clock
 from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.to_device import ToDeviceHandler
@@ -56,12 +58,13 @@ class DehydratedDeviceHandler:
         display_name = body.get("initial_device_display_name")
         if display_name is not None and not isinstance(display_name, str):
             raise InvalidParam("'initial_device_display_name' must be a string")
+        keys_body = parse_value({k: body[k] for k in ("device_keys", "one_time_keys", "fallback_keys") if body.get(k) is not None},
+                                KeysUploadBody)
         old = await self.store.get(requester.user_id)
         if old is not None and old[0] != device_id:
             await self._delete_device(requester.user_id, old[0])
         await self._create_device(requester.user_id, device_id, display_name)
-        keys_body = {k: body[k] for k in ("device_keys", "one_time_keys", "fallback_keys") if body.get(k) is not None}
-        if keys_body:
+        if keys_body.model_fields_set:
             await self.keys.upload(requester, keys_body, device_id=device_id)
         await self.db.run("put_dehydrated_device", DehydratedDeviceStore.set_txn, requester.user_id, device_id, device_data, self.clock.time_msec())
         return {"device_id": device_id}

@@ -12,6 +12,7 @@ from signedjson.sign import SignatureVerifyException, verify_signed_json
 from unpaddedbase64 import decode_base64
 
 from homeserver.api.errors import BadJson, Codes, Forbidden, InvalidParam, MatrixError
+from homeserver.api.models.keys import KeysUploadBody
 from homeserver.clock import Clock
 from homeserver.handlers.device_lists import DeviceListHandler
 from homeserver.types.caches import LruCache, drop_key, key_part
@@ -194,12 +195,12 @@ class E2EKeysHandler:
         return user_id.endswith(":" + self.server_name)
 
     # ---- /keys/upload ----
-    async def upload(self, requester: Requester, body: dict[str, Any], device_id: str | None = None) -> dict[str, Any]:
+    async def upload(self, requester: Requester, body: KeysUploadBody, device_id: str | None = None) -> dict[str, Any]:
         user_id = requester.user_id
         device_id = device_id or requester.device_id
         if not device_id:
             raise MatrixError(400, Codes.UNKNOWN, "Keys can only be uploaded by a device (this access token has none)")
-        device_keys = body.get("device_keys")
+        device_keys = body.device_keys
         existing = await self.store.get_device_keys(user_id, device_id)
         ed_key: str | None = None
         new_device_keys = None
@@ -212,10 +213,10 @@ class E2EKeysHandler:
             ed_key = device_keys["keys"][f"ed25519:{device_id}"]
         elif existing is not None:
             ed_key = existing.get("keys", {}).get(f"ed25519:{device_id}")
-        otks = parse_key_map(body["one_time_keys"], "one_time_keys", ed_key, user_id, device_id) if body.get("one_time_keys") is not None else []
-        fallbacks = parse_key_map(body["fallback_keys"], "fallback_keys", ed_key, user_id, device_id) if body.get("fallback_keys") is not None else []
-        if body.get("org.matrix.msc2732.fallback_keys") is not None and not fallbacks:
-            fallbacks = parse_key_map(body["org.matrix.msc2732.fallback_keys"], "fallback_keys", ed_key, user_id, device_id)
+        otks = parse_key_map(body.one_time_keys, "one_time_keys", ed_key, user_id, device_id) if body.one_time_keys is not None else []
+        fallbacks = parse_key_map(body.fallback_keys, "fallback_keys", ed_key, user_id, device_id) if body.fallback_keys is not None else []
+        if body.unstable_fallback_keys is not None and not fallbacks:
+            fallbacks = parse_key_map(body.unstable_fallback_keys, "fallback_keys", ed_key, user_id, device_id)
         seen_algs: set[str] = set()
         for algorithm, _, _ in fallbacks:
             if algorithm in seen_algs:

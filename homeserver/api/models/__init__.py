@@ -12,12 +12,15 @@ can both import them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
-__all__ = ["Body", "matrix_error", "optional_str"]
+from homeserver.api.errors import Codes, MatrixError
+
+__all__ = ["Body", "matrix_error", "optional_str", "parse_value", "validation_error"]
+M = TypeVar("M", bound=BaseModel)
 
 
 class Body(BaseModel):
@@ -36,3 +39,39 @@ def optional_str(value: Any, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise matrix_error("M_BAD_JSON", f"'{name}' must be a string")
+
+
+# pydantic error types that mean "the JSON has the wrong type or shape" (the rest are bad values)
+_SHAPE_ERRORS = frozenset({
+    "model_type", "model_attributes_type", "dict_type", "list_type", "tuple_type", "set_type", "frozen_set_type",
+    "string_type", "int_type", "float_type", "bool_type", "bytes_type", "none_required", "is_instance_of",
+    "int_from_float", "union_tag_invalid", "union_tag_not_found", "dataclass_type", "iterable_type",
+})
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def validation_error(err: ValidationError) -> MatrixError:
+    """The Matrix error for the first problem pydantic found."""
+    first = err.errors(include_url=False, include_input=False)[0]
+    kind, where = first["type"], _location(tuple(first.get("loc", ())))
+    if kind.startswith("M_"):
+        return MatrixError(400, kind, first["msg"])
+    if kind == "missing":
+        return MatrixError(400, Codes.MISSING_PARAM, f"Missing '{where}'")
+    if kind in _SHAPE_ERRORS or kind.endswith("_type"):
+        return MatrixError(400, Codes.BAD_JSON, f"'{where}': {first['msg']}")
+    return MatrixError(400, Codes.INVALID_PARAM, f"'{where}': {first['msg']}")
+
+
+def parse_value(value: Mapping[str, Any], model: type[M]) -> M:
+    """``value`` (already-parsed JSON) as ``model``, or the spec's 400."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as e:
+        raise validation_error(e) from None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from homeserver.api.models.keys import KeysUploadBody
 from homeserver.handlers.cross_signing import CrossSigningHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import FAMILIES
@@ -41,7 +43,7 @@ class KeysServlet:
 
     async def on_upload(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.keys.upload(requester, request.json())
+        return 200, await self.keys.upload(requester, parse_body(request, KeysUploadBody))
 
     async def on_query(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.models.auth import RefreshBody
 from homeserver.handlers.auth import Sessions
-from homeserver.http.auth import RequestAuth
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
+from homeserver.http.auth import RequestAuth
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.ratelimit import RateLimiter
@@ -48,13 +49,8 @@ class LoginServlet:
         return 200, await self.login.create_login_token(requester.user_id)
 
     async def on_refresh(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        body = request.json()
-        token = body.get("refresh_token")
-        if token is None:
-            raise MatrixError(400, Codes.MISSING_PARAM, "Missing refresh_token")
-        if not isinstance(token, str) or not token:
-            raise MatrixError(400, Codes.INVALID_PARAM, "refresh_token must be a string")
-        session = await self.sessions.refresh(token)
+        body = parse_body(request, RefreshBody)
+        session = await self.sessions.refresh(body.refresh_token)
         return 200, {"access_token": session.access_token, "refresh_token": session.refresh_token, "expires_in_ms": session.expires_in_ms}
 
     async def on_logout(self, request: SupRequest) -> tuple[int, dict[str, Any]]:

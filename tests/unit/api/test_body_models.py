@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from homeserver.api.errors import MatrixError
+from homeserver.api.models.auth import RefreshBody
+from homeserver.api.models.keys import KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
 from homeserver.api.models.rooms import CreateRoomBody, InviteBody, MembershipBody, RedactBody, TargetedMembershipBody
 from homeserver.api.models.to_device import SendToDeviceBody
@@ -70,6 +72,13 @@ BAD = [
     (SendToDeviceBody, {"messages": {"notauser": {}}}, "M_INVALID_PARAM"),
     (SendToDeviceBody, {"messages": {"@a:x": {"D": "str"}}}, "M_BAD_JSON"),
     (SendToDeviceBody, {"messages": {"@a:x": {"": {}}}}, "M_INVALID_PARAM"),
+    (KeysUploadBody, {"device_keys": "x"}, "M_BAD_JSON"),
+    (KeysUploadBody, {"one_time_keys": []}, "M_BAD_JSON"),
+    (KeysUploadBody, {"one_time_keys": {"signed_curve25519:A": 5}}, "M_BAD_JSON"),
+    (KeysUploadBody, {"fallback_keys": "x"}, "M_BAD_JSON"),
+    (RefreshBody, {}, "M_MISSING_PARAM"),
+    (RefreshBody, {"refresh_token": 5}, "M_BAD_JSON"),
+    (RefreshBody, {"refresh_token": ""}, "M_INVALID_PARAM"),
 ]
 
 
@@ -95,3 +104,6 @@ def test_good_bodies_keep_their_values() -> None:
     assert parse_value({"kind": None, "app_id": "a", "pushkey": "k"}, PusherSetBody).kind is None
     assert parse_value(HTTP, PusherSetBody).data == HTTP["data"]
     assert parse_value({"messages": {"@a:x": {"*": {"k": 1}}}}, SendToDeviceBody).messages["@a:x"]["*"] == {"k": 1}
+    up = parse_value({"one_time_keys": {"curve25519:A": "k"}, "org.matrix.msc2732.fallback_keys": {}}, KeysUploadBody)
+    assert up.one_time_keys == {"curve25519:A": "k"} and up.unstable_fallback_keys == {} and up.device_keys is None
+    assert parse_value({}, KeysUploadBody).model_fields_set == set()

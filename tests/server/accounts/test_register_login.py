@@ -158,7 +158,7 @@ def test_refresh_rotation_and_reuse_revokes(server):
     assert server.get(V3 + "/account/whoami", token=new["access_token"]).status_code == 401
     r = server.post(V3 + "/refresh", json={"refresh_token": new["refresh_token"]})
     assert r.status_code == 401
-    for body, errcode in (({}, "M_MISSING_PARAM"), ({"refresh_token": 5}, "M_INVALID_PARAM")):
+    for body, errcode in (({}, "M_MISSING_PARAM"), ({"refresh_token": 5}, "M_BAD_JSON"), ({"refresh_token": ""}, "M_INVALID_PARAM")):
         r = server.post(V3 + "/refresh", json=body)
         assert (r.status_code, r.json()["errcode"]) == (400, errcode)
 

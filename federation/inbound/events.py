@@ -174,6 +174,9 @@ class FederationEventHandler:
                                   is_rejected=lambda e: auth[e].status == "rejected" if e in auth else False)
         except AuthError as e:
             return EventContext(EventStatus.REJECTED, origin, f"auth events: {e.reason}")
+        fast = await self._extends_current(origin, ev, head, missing_states)
+        if fast is not None:
+            return fast
         # check 5: the state before it
         before_map, before_id = await self._state_before(ev, missing_states)
         before_set: Any = before_id
@@ -189,6 +192,30 @@ class FederationEventHandler:
         except AuthError as e:
             return EventContext(EventStatus.SOFT_FAILED, origin, f"current state: {e.reason}", state_before=before_set)
         return await self._accepted(origin, ev, head, before_map, before_set, list(missing_states))
+
+    async def _extends_current(self, origin: str, ev: Event, head: RoomSnapshot,
+                               missing_states: dict[str, dict[StateKey, str]]) -> EventContext | None:
+        """The common case without reading any state map: the event's only prev is the room's only forward
+        extremity and its state after is the current state, so the state before the event IS the current state
+        (checks 5 and 6 are one check) and the new current state is the current state plus the event."""
+        if missing_states or len(ev.prev_event_ids) != 1 or list(head.extremities) != list(ev.prev_event_ids):
+            return None
+        prev = (await self.store.get_pdus(ev.prev_event_ids)).get(ev.prev_event_ids[0])
+        if prev is None or prev.status != "accepted" or not head.state_set or prev.state_after != head.state_set:
+            return None
+        try:
+            check_event_against_state(ev, await self._auth_state(ev, head.state))
+        except AuthError as e:
+            return EventContext(EventStatus.REJECTED, origin, f"state before: {e.reason}", state_before=head.state_set)
+        if ev.state_key is None:
+            return EventContext(EventStatus.ACCEPTED, origin, state_before=head.state_set, after_is_current=True)
+        key = (ev.type, ev.state_key)
+        members = []
+        if ev.type == "m.room.member":
+            m = ev.content.get("membership")
+            members.append(MemberChange(ev.state_key, ev.event_id, ev.sender, m if isinstance(m, str) else None))
+        delta = StateDelta(changes={key: ev.event_id}, members=members)
+        return EventContext(EventStatus.ACCEPTED, origin, state_before=head.state_set, current=delta, after_is_current=True)
 
     async def _accepted(self, origin: str, ev: Event, head: RoomSnapshot, before_map: dict[StateKey, str],
                         before_set: Any, missing_prevs: list[str]) -> EventContext:

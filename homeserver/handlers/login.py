@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
-from homeserver.handlers.account_validation import parse_device_params
+from homeserver.api.models.auth import LoginBody
 from homeserver.clock import Clock
 from homeserver.handlers.auth import Sessions, generate_token
 from homeserver.handlers.devices import DeviceHandler
@@ -58,39 +58,31 @@ class LoginHandler:
             {"type": "m.login.token", "get_login_token": True},
         ]
 
-    async def login(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
-        login_type = body.get("type")
-        if not isinstance(login_type, str):
-            raise MatrixError(400, Codes.MISSING_PARAM, "Missing login type")
-        device_id, display = parse_device_params(body)
-        want_refresh = body.get("refresh_token", False)
-        if not isinstance(want_refresh, bool):
-            raise MatrixError(400, Codes.INVALID_PARAM, "refresh_token must be a boolean")
-
-        if login_type == "m.login.password":
+    async def login(self, body: LoginBody, ip: str) -> dict[str, Any]:
+        """``POST /login`` with a validated body (types and device parameters checked by the model)."""
+        if body.type == "m.login.password":
             user_id = await self._password_login(body)
-        elif login_type == "m.login.token":
-            token = body.get("token")
-            if not isinstance(token, str) or not token:
+        elif body.type == "m.login.token":
+            if not body.token:
                 raise MatrixError(400, Codes.MISSING_PARAM, "Missing token")
-            user_id = await self.devices_store.consume_login_token(token, self.clock.time_msec())
+            user_id = await self.devices_store.consume_login_token(body.token, self.clock.time_msec())
             if user_id is None:
                 raise MatrixError(403, Codes.FORBIDDEN, "Invalid or expired login token")
             user = await self.users.get_user(user_id)
             if user is None or user.deactivated:
                 raise MatrixError(403, Codes.USER_DEACTIVATED, "This account has been deactivated")
         else:
-            raise MatrixError(400, Codes.UNKNOWN, f"Unknown login type {login_type!r}")
+            raise MatrixError(400, Codes.UNKNOWN, f"Unknown login type {body.type[:64]!r}")
 
-        session = await self.sessions.issue(user_id, device_id, display, want_refresh, ip)
+        session = await self.sessions.issue(user_id, body.device_id, body.initial_device_display_name, body.refresh_token, ip)
         return session.to_json(self.server_name)
 
-    async def _password_login(self, body: dict[str, Any]) -> str:
-        user_id = resolve_user_identifier(body, self.server_name)
+    async def _password_login(self, body: LoginBody) -> str:
+        user_id = resolve_user_identifier(body.identifier_fields(), self.server_name)
         if user_id is None:
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing identifier")
-        password = body.get("password")
-        if not isinstance(password, str):
+        password = body.password
+        if password is None:
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing password")
         user = await self.users.find_user_case_insensitive(user_id)
         if user is not None:
@@ -103,7 +95,7 @@ class LoginHandler:
                 self.failed.record_failure(user.user_id)
             raise MatrixError(403, Codes.FORBIDDEN, "Invalid username or password")
         if await self.totp.is_enabled(user.user_id):
-            code, recovery = body.get(TOTP_CODE_FIELD), body.get(RECOVERY_CODE_FIELD)
+            code, recovery = body.totp_code, body.recovery_code
             if not code and not recovery:
                 raise MatrixError(401, Codes.TOTP_REQUIRED, f"This account uses two-factor authentication: send {TOTP_CODE_FIELD} or {RECOVERY_CODE_FIELD}")
             if not await self.totp.verify(user.user_id, code, recovery):

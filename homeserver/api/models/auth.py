@@ -1,13 +1,61 @@
-"""Bodies of the session endpoints: ``POST /refresh``."""
+"""Bodies of the session endpoints: ``POST /login``, ``POST /refresh``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
-from homeserver.api.models import Body
+from homeserver.api.models import Body, matrix_error
 
 
 class RefreshBody(Body):
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+MAX_DEVICE_ID_LENGTH = 255
+MAX_DISPLAY_NAME_LENGTH = 256
+
+
+class DeviceParams(Body):
+    """``device_id`` and ``initial_device_display_name`` of a login (or registration) body."""
+
+    device_id: str | None = None
+    initial_device_display_name: str | None = None
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, v: str | None) -> str | None:
+        if v is not None and (not v or len(v) > MAX_DEVICE_ID_LENGTH or "\x00" in v):
+            raise matrix_error("M_INVALID_PARAM", "device_id must be a non-empty string of at most 255 characters, without NUL")
+        return v
+
+    @field_validator("initial_device_display_name")
+    @classmethod
+    def _display(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) > MAX_DISPLAY_NAME_LENGTH or "\x00" in v):
+            raise matrix_error("M_INVALID_PARAM", "initial_device_display_name must be a string of at most 256 characters, without NUL")
+        return v
+
+
+class LoginBody(DeviceParams):
+    """``POST /login``. ``identifier`` / ``user`` stay loosely typed: ``resolve_user_identifier`` (shared with
+    user-interactive auth) checks them and answers the spec's codes for unsupported identifier types."""
+
+    type: str
+    refresh_token: bool = False
+    password: str | None = None
+    token: str | None = None
+    identifier: Any = None
+    user: Any = None
+    totp_code: Any = Field(None, alias="org.sup.totp_code")
+    recovery_code: Any = Field(None, alias="org.sup.recovery_code")
+
+    def identifier_fields(self) -> dict[str, Any]:
+        """The fields ``resolve_user_identifier`` reads, as the client sent them."""
+        out: dict[str, Any] = {}
+        if self.identifier is not None:
+            out["identifier"] = self.identifier
+        if self.user is not None:
+            out["user"] = self.user
+        return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.models.auth import RefreshBody
+from homeserver.api.models.auth import LoginBody, RefreshBody
 from homeserver.handlers.auth import Sessions
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
@@ -39,8 +39,7 @@ class LoginServlet:
 
     async def on_post_login(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         self.ratelimiter.check("login", request.client_ip)
-        body = request.json()
-        return 200, await self.login.login(body, request.client_ip)
+        return 200, await self.login.login(parse_body(request, LoginBody), request.client_ip)
 
     async def on_get_token(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -112,7 +112,7 @@ def test_login_flows_and_password_login(server):
         ({}, 400, "M_MISSING_PARAM"),
         ({"type": "m.login.token", "token": "nope"}, 403, "M_FORBIDDEN"),
         ({"type": "m.login.token"}, 400, "M_MISSING_PARAM"),
-        ({"type": "m.login.password", "user": "erin", "password": PASSWORD, "refresh_token": "yes"}, 400, "M_INVALID_PARAM"),
+        ({"type": "m.login.password", "user": "erin", "password": PASSWORD, "refresh_token": "yes"}, 400, "M_BAD_JSON"),
     ]
     for body, status, errcode in cases:
         r = server.post(V3 + "/login", json=body)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from homeserver.api.errors import MatrixError
-from homeserver.api.models.auth import RefreshBody
+from homeserver.api.models.auth import LoginBody, RefreshBody
 from homeserver.api.models.keys import KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
 from homeserver.api.models.rooms import CreateRoomBody, InviteBody, MembershipBody, RedactBody, TargetedMembershipBody
@@ -79,6 +79,16 @@ BAD = [
     (RefreshBody, {}, "M_MISSING_PARAM"),
     (RefreshBody, {"refresh_token": 5}, "M_BAD_JSON"),
     (RefreshBody, {"refresh_token": ""}, "M_INVALID_PARAM"),
+    (LoginBody, {}, "M_MISSING_PARAM"),
+    (LoginBody, {"type": 1}, "M_BAD_JSON"),
+    (LoginBody, {"type": "m.login.password", "password": 5}, "M_BAD_JSON"),
+    (LoginBody, {"type": "m.login.password", "refresh_token": "yes"}, "M_BAD_JSON"),
+    (LoginBody, {"type": "m.login.token", "token": ["x"]}, "M_BAD_JSON"),
+    (LoginBody, {"type": "m.login.password", "device_id": ""}, "M_INVALID_PARAM"),
+    (LoginBody, {"type": "m.login.password", "device_id": "a\u0000"}, "M_INVALID_PARAM"),
+    (LoginBody, {"type": "m.login.password", "device_id": "D" * 256}, "M_INVALID_PARAM"),
+    (LoginBody, {"type": "m.login.password", "initial_device_display_name": 7}, "M_BAD_JSON"),
+    (LoginBody, {"type": "m.login.password", "initial_device_display_name": "n" * 257}, "M_INVALID_PARAM"),
 ]
 
 
@@ -107,3 +117,5 @@ def test_good_bodies_keep_their_values() -> None:
     up = parse_value({"one_time_keys": {"curve25519:A": "k"}, "org.matrix.msc2732.fallback_keys": {}}, KeysUploadBody)
     assert up.one_time_keys == {"curve25519:A": "k"} and up.unstable_fallback_keys == {} and up.device_keys is None
     assert parse_value({}, KeysUploadBody).model_fields_set == set()
+    login = parse_value({"type": "m.login.password", "user": "a", "password": "p", "org.sup.totp_code": "123456"}, LoginBody)
+    assert login.identifier_fields() == {"user": "a"} and login.totp_code == "123456" and login.refresh_token is False

@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from homeserver.api.errors import BadJson, Forbidden, InvalidParam
+from homeserver.api.errors import Forbidden
+from homeserver.api.models.ephemeral import PresenceBody
 from homeserver.clock import Clock
 from homeserver.notifier import Notifier
 from homeserver.types.background import spawn
@@ -131,25 +132,16 @@ class PresenceHandler:
         return out
 
     # ---- writes ----
-    async def set_status(self, requester: str, user_id: str, body: dict[str, Any]) -> None:
-        """PUT /presence/{userId}/status."""
+    async def set_status(self, requester: str, user_id: str, body: PresenceBody) -> None:
+        """PUT /presence/{userId}/status (``body`` validated at the edge)."""
         if requester != user_id:
             raise Forbidden("You cannot set the presence of another user")
-        presence = body.get("presence")
-        if presence not in STATES:
-            raise BadJson("presence must be one of online, unavailable, offline") if not isinstance(presence, str) else InvalidParam(
-                "presence must be one of online, unavailable, offline"
-            )
-        status_msg = body.get("status_msg")
-        if status_msg is not None and not isinstance(status_msg, str):
-            raise BadJson("status_msg must be a string")
-        if status_msg is not None and len(status_msg) > MAX_STATUS_MSG:
-            raise InvalidParam("status_msg is too long")
+        presence, status_msg = body.presence, body.status_msg
         if not self.enabled:
             return
         now = self._clock.time_msec()
         old = self.get_state(user_id)
-        new = replace(old, state=presence, status_msg=status_msg if "status_msg" in body else old.status_msg)
+        new = replace(old, state=presence, status_msg=status_msg if "status_msg" in body.model_fields_set else old.status_msg)
         if presence == "online":
             new = replace(new, last_active_ts=now, currently_active=True)
             self._last_sync_end.setdefault(user_id, now)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Forbidden, InvalidParam, NotFound
+from homeserver.api.models.ephemeral import PresenceBody
+from homeserver.http.models import parse_body
 from homeserver.types.ids import InvalidId, UserID
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
@@ -37,5 +39,5 @@ class PresenceServlet:
 
     async def on_put(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self._auth.get_user(request)
-        await self._presence.set_status(requester.user_id, user_id, request.json())
+        await self._presence.set_status(requester.user_id, user_id, parse_body(request, PresenceBody))
         return 200, {}

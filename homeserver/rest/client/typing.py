@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import BadJson, MissingParam
+from homeserver.api.models.ephemeral import TypingBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
@@ -20,14 +21,6 @@ class TypingServlet:
 
     async def on_put(self, request: SupRequest, room_id: str, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self._auth.get_user(request)
-        body = request.json()
-        if "typing" not in body:
-            raise MissingParam("Missing 'typing'")
-        typing = body["typing"]
-        if not isinstance(typing, bool):
-            raise BadJson("'typing' must be a boolean")
-        timeout = body.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)):
-            raise BadJson("'timeout' must be an integer")
-        await self._typing.set_typing(requester.user_id, room_id, user_id, typing, timeout)
+        body = parse_body(request, TypingBody)
+        await self._typing.set_typing(requester.user_id, room_id, user_id, body.typing, body.timeout)
         return 200, {}

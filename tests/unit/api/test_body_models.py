@@ -12,6 +12,7 @@ import pytest
 
 from homeserver.api.errors import MatrixError
 from homeserver.api.models.auth import LoginBody, RefreshBody
+from homeserver.api.models.ephemeral import PresenceBody, TypingBody
 from homeserver.api.models.keys import KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
 from homeserver.api.models.rooms import CreateRoomBody, InviteBody, MembershipBody, RedactBody, TargetedMembershipBody
@@ -89,6 +90,15 @@ BAD = [
     (LoginBody, {"type": "m.login.password", "device_id": "D" * 256}, "M_INVALID_PARAM"),
     (LoginBody, {"type": "m.login.password", "initial_device_display_name": 7}, "M_BAD_JSON"),
     (LoginBody, {"type": "m.login.password", "initial_device_display_name": "n" * 257}, "M_INVALID_PARAM"),
+    (TypingBody, {}, "M_MISSING_PARAM"),
+    (TypingBody, {"typing": "true"}, "M_BAD_JSON"),
+    (TypingBody, {"typing": True, "timeout": 1.5}, "M_BAD_JSON"),
+    (TypingBody, {"typing": True, "timeout": True}, "M_BAD_JSON"),
+    (PresenceBody, {}, "M_MISSING_PARAM"),
+    (PresenceBody, {"presence": 1}, "M_BAD_JSON"),
+    (PresenceBody, {"presence": "busy"}, "M_INVALID_PARAM"),
+    (PresenceBody, {"presence": "online", "status_msg": 5}, "M_BAD_JSON"),
+    (PresenceBody, {"presence": "online", "status_msg": "x" * 1025}, "M_INVALID_PARAM"),
 ]
 
 
@@ -119,3 +129,5 @@ def test_good_bodies_keep_their_values() -> None:
     assert parse_value({}, KeysUploadBody).model_fields_set == set()
     login = parse_value({"type": "m.login.password", "user": "a", "password": "p", "org.sup.totp_code": "123456"}, LoginBody)
     assert login.identifier_fields() == {"user": "a"} and login.totp_code == "123456" and login.refresh_token is False
+    assert "status_msg" not in parse_value({"presence": "online"}, PresenceBody).model_fields_set
+    assert parse_value({"typing": False}, TypingBody).timeout is None

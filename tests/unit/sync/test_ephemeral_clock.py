@@ -6,6 +6,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from homeserver.api.models.ephemeral import PresenceBody
 from homeserver.clock import FakeClock
 from homeserver.handlers import presence as presence_mod
 from homeserver.handlers.presence import PresenceHandler
@@ -104,7 +105,7 @@ def test_presence_idle_then_offline() -> None:
 def test_presence_last_active_ago_and_explicit_status() -> None:
     clock = FakeClock()
     p = _presence(clock)
-    _run(p.set_status("@a:x", "@a:x", {"presence": "online", "status_msg": "hi"}))
+    _run(p.set_status("@a:x", "@a:x", PresenceBody(presence="online", status_msg="hi")))
     clock.advance(3)
     out = p.format(p.get_state("@a:x"))
     assert out["presence"] == "online" and out["status_msg"] == "hi" and out["last_active_ago"] == 3000
@@ -118,7 +119,7 @@ def test_presence_loop_runs_on_clock() -> None:
     clock = FakeClock()
     p = _presence(clock)
     p.start()
-    _run(p.set_status("@a:x", "@a:x", {"presence": "online"}))
+    _run(p.set_status("@a:x", "@a:x", PresenceBody(presence="online")))
     for _ in range(int(presence_mod.OFFLINE_TIMEOUT_MS / 1000 / presence_mod.CHECK_INTERVAL_S) + 2):
         clock.advance(presence_mod.CHECK_INTERVAL_S)
     assert p.get_state("@a:x").state == "offline"

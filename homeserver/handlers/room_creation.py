@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import secrets
 from typing import Any, Mapping
 
@@ -13,6 +15,8 @@ from homeserver.handlers.membership import MembershipHandler
 from homeserver.types.ids import InvalidId, RoomAlias
 from storage.persistence.event_persister import NewRoom, PersistItem
 from storage.stores.room_aliases import AliasInUse, RoomAliasStore
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_ROOM_VERSION = "11"
 
@@ -165,7 +169,13 @@ class RoomCreationHandler:
             await add("m.room.topic", {"topic": body.topic, "m.topic": [{"mimetype": "text/plain", "body": body.topic}]})
         room_id = draft.room_id
         assert room_id is not None
+        # Local invitees are invited in the room's first batch; remote ones need their server to sign
+        # the invite (invite v2), which happens after the room exists, through the membership handler.
+        local_suffix = ":" + self.server_name
+        remote_invitees = [u for u in invitees if not u.endswith(local_suffix)]
         for u in invitees:
+            if u in remote_invitees:
+                continue
             content: dict[str, Any] = {"membership": "invite", **await self.membership.profile_content(u)}
             if is_direct:
                 content["is_direct"] = True
@@ -192,6 +202,11 @@ class RoomCreationHandler:
             c = item.content
             await self.membership.update(creator, item.state_key, room_id, c["membership"],
                                          reason=c.get("reason"), extra=c)
+        for u in remote_invitees:
+            try:
+                await self.membership.update(creator, u, room_id, "invite", extra={"is_direct": True} if is_direct else None)
+            except MatrixError as e:  # the room exists; an unreachable or refusing server does not undo it
+                logger.info("createRoom: inviting %s failed: %s %s", u, e.errcode, e.msg)
         out: dict[str, Any] = {"room_id": room_id}
         if alias:
             out["room_alias"] = alias

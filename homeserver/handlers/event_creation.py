@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from builtins import type as type_
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import orjson
 
@@ -76,6 +76,18 @@ class Draft:
             self.room_id = ev.room_id
 
 
+class SendCheck(Protocol):
+    """Runs under the room lock before a client (non-state) event is built; raises a MatrixError to refuse it."""
+
+    async def __call__(self, room_id: str, sender: str, type: str, content: Mapping[str, Any]) -> None: ...
+
+
+class PreCheck(Protocol):
+    """Runs under the room lock on the head the event will be built on (membership rules, redaction rights)."""
+
+    async def __call__(self, draft: "Draft", head: RoomSnapshot) -> None: ...
+
+
 def auth_error(e: AuthError) -> MatrixError:
     return Forbidden(f"Not allowed: {e.reason}")
 
@@ -92,7 +104,7 @@ class EventCreationHandler:
         self._event_objs = LruCache("event_objects", 20_000, invalidate_on={"event": drop_key})
         # ``await check(room_id, sender, type, content)`` runs under the room lock before a client event is
         # built; it may raise a MatrixError (M_DUPLICATE_ANNOTATION: messaging, issue #7).
-        self.send_checks: list[Any] = []
+        self.send_checks: list[SendCheck] = []
 
     # ---- fetching auth events ----
     async def get_event_objs(self, draft: Draft, event_ids: list[str]) -> dict[str, Event]:
@@ -193,7 +205,7 @@ class EventCreationHandler:
     # ---- build + persist ----
     async def send(self, room_id: str, sender: str, type: str, content: Mapping[str, Any], state_key: str | None = None,
                    redacts: str | None = None, client_txn: ClientTxn | None = None, unsigned: dict[str, Any] | None = None,
-                   dedupe_state: bool = True, pre_check: Any = None) -> tuple[str, int]:
+                   dedupe_state: bool = True, pre_check: "PreCheck | None" = None) -> tuple[str, int]:
         """Create one event and persist it. Returns (event_id, stream position) once it is committed.
 
         The room lock is held only while the event is built, on the room's head (committed state plus events

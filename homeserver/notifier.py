@@ -42,9 +42,12 @@ class _Waiter:
 class Notifier:
     """Wakes waiting sync requests when a stream they care about advances."""
 
-    def __init__(self, clock: Clock, max_waiters: int = 20_000) -> None:
+    def __init__(self, clock: Clock, max_waiters: int = 20_000, max_waiters_per_user: int = 50) -> None:
         self._clock = clock
         self._max_waiters = max_waiters
+        # One user's open long-polls beyond this answer oldest-first, so one account cannot take the server-wide
+        # pool (past which everyone's /sync answers at once and clients busy-loop): security review #24.
+        self._max_per_user = max_waiters_per_user
         self._by_user: dict[str, set[_Waiter]] = {}
         self._by_room: dict[str, set[_Waiter]] = {}
         self._count = 0
@@ -102,6 +105,9 @@ class Notifier:
             return None
         if self._count >= self._max_waiters:
             raise TooManyWaiters()
+        mine = self._by_user.get(user_id)
+        if mine is not None and len(mine) >= self._max_per_user:
+            self._wake(min(mine, key=lambda w: w.deadline), None)  # answers (empty) and leaves the set
         waiter = _Waiter(user_id, frozenset(room_ids), self._clock.time() + timeout_ms / 1000)
         self._by_user.setdefault(user_id, set()).add(waiter)
         for room in waiter.room_ids:

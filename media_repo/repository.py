@@ -446,6 +446,12 @@ class MediaRepository:
                 return best, None
             if sum(1 for t in stored if t.dynamic) >= self.settings.max_dynamic_thumbnails:
                 return best, None
+        if not self.settings.dynamic_thumbnails and not animated:
+            # Nothing stored of that method yet (pre-generation still running): make the closest configured
+            # size, never the requested one, so a file costs at most len(thumbnail_sizes) generations.
+            spec = self._closest_configured(width, height, method)
+            if spec is not None:
+                return await self._make_thumbnail_once(ref, spec.width, spec.height, spec.method, False)
         if self.settings.dynamic_thumbnails or animated or best is None:
             if self.thumbnail_ratelimit is not None and user_id is not None:
                 try:
@@ -455,6 +461,13 @@ class MediaRepository:
                         return best, None
                     raise
         return await self._make_thumbnail_once(ref, width, height, method, animated)
+
+    def _closest_configured(self, width: int, height: int, method: str) -> Any:
+        same = [t for t in self.settings.thumbnail_sizes if t.method == method] or list(self.settings.thumbnail_sizes)
+        big_enough = [t for t in same if t.width >= width and t.height >= height]
+        if big_enough:
+            return min(big_enough, key=lambda t: t.width * t.height)
+        return max(same, key=lambda t: t.width * t.height) if same else None
 
     @staticmethod
     def _best_pregenerated(thumbs: list[Thumbnail], width: int, height: int, method: str) -> Thumbnail | None:

@@ -56,6 +56,8 @@ def test_uncached_thumbnail_sizes_are_not_regenerated(server):
     assert set(codes) <= {200, 429}
     assert small_upload < 3, small_upload
     assert time.perf_counter() - t < 20
+    # nothing was generated on demand: 48 odd sizes were answered from the pre-generated thumbnails
+    assert server.db_query("SELECT COUNT(*) FROM media_thumbnails WHERE dynamic = 1")[0][0] == 0
 
 
 def test_variant_dynamic_thumbnails_rate_limited(make_server):
@@ -72,6 +74,7 @@ def test_variant_dynamic_thumbnails_rate_limited(make_server):
     assert 200 in codes
     # once the user's generation budget is spent, requests are served from stored thumbnails or refused (429)
     assert set(codes) <= {200, 429}
+    assert server.db_query("SELECT COUNT(*) FROM media_thumbnails WHERE dynamic = 1")[0][0] <= 3
 
 
 def test_concurrent_uploads_respect_quota(make_server):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import BadJson, Forbidden, InvalidParam
+from homeserver.api.errors import Forbidden
+from homeserver.api.models.read_markers import ReadMarkersBody
 
 FULLY_READ = "m.fully_read"
 
@@ -15,15 +16,9 @@ class ReadMarkersHandler:
         self._account_data = account_data
         self._is_joined = is_joined
 
-    async def set_markers(self, user_id: str, room_id: str, body: dict[str, Any]) -> None:
-        markers = {}
-        for key in (FULLY_READ, "m.read", "m.read.private"):
-            value = body.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, str) or not value.startswith("$"):
-                raise BadJson(f"{key} must be an event id") if not isinstance(value, str) else InvalidParam(f"{key} must be an event id")
-            markers[key] = value
+    async def set_markers(self, user_id: str, room_id: str, body: ReadMarkersBody) -> None:
+        given = {FULLY_READ: body.fully_read, "m.read": body.read, "m.read.private": body.read_private}
+        markers = {k: v for k, v in given.items() if v is not None}
         if not await self._is_joined(user_id, room_id):
             raise Forbidden("You are not in this room")
         if FULLY_READ in markers:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.models.read_markers import UserDirectorySearchBody
 from storage.stores.profiles import ProfileStore, normalise_for_search
 
 MAX_LIMIT = 100
@@ -49,16 +49,8 @@ class UserDirectoryHandler:
         """Install the room-based rule (ignored when search_all_users is on)."""
         self._visibility = visibility
 
-    async def search(self, searcher: str, body: dict[str, Any]) -> dict[str, Any]:
-        term = body.get("search_term")
-        if term is None:
-            raise MatrixError(400, Codes.MISSING_PARAM, "Missing search_term")
-        if not isinstance(term, str) or "\x00" in term:
-            raise MatrixError(400, Codes.INVALID_PARAM, "search_term must be a string")
-        limit = body.get("limit", 10)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise MatrixError(400, Codes.INVALID_PARAM, "limit must be a non-negative integer")
-        limit = min(limit, MAX_LIMIT)
+    async def search(self, searcher: str, body: UserDirectorySearchBody) -> dict[str, Any]:
+        term, limit = body.search_term, min(body.limit, MAX_LIMIT)
         norm = normalise_for_search(term.strip())
         terms = [t for t in norm.split() if t]
         if not terms or limit == 0:

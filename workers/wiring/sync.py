@@ -7,7 +7,7 @@ Exposes on the core:
   core.filtering      FilteringHandler (``resolve(user_id, filter_param) -> Filter``)
   core.typing         TypingHandler (``set_typing(requester, room_id, user_id, typing, timeout_ms)``)
   core.receipts       ReceiptsHandler (``post_receipt(user_id, room_id, type, event_id, thread_id=None)``)
-  core.read_markers   ReadMarkersHandler (``set_markers(user_id, room_id, body)``)
+  core.read_markers   ReadMarkersHandler (``set_markers(user_id, room_id, ReadMarkersBody)``)
   core.presence       PresenceHandler (``user_active(user_id)``, ``get_state``, ``format``)
   core.sync_websocket SyncWebSocketFactory (on the client listener at /_matrix/client/unstable/org.sup.ws)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.read_markers import ReadMarkersBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
@@ -19,5 +21,5 @@ class ReadMarkersServlet:
 
     async def on_post(self, request: SupRequest, room_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self._auth.get_user(request)
-        await self._read_markers.set_markers(requester.user_id, room_id, request.json())
+        await self._read_markers.set_markers(requester.user_id, room_id, parse_body(request, ReadMarkersBody))
         return 200, {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import InvalidParam
+from homeserver.api.models.read_markers import ReadMarkersBody
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
@@ -26,7 +27,7 @@ class ReceiptServlet:
         if receipt_type == "m.fully_read":
             if thread_id is not None:
                 raise InvalidParam("m.fully_read cannot be threaded")
-            await self._read_markers.set_markers(requester.user_id, room_id, {"m.fully_read": event_id})
+            await self._read_markers.set_markers(requester.user_id, room_id, ReadMarkersBody(fully_read=event_id))
         else:
             await self._receipts.post_receipt(requester.user_id, room_id, receipt_type, event_id, thread_id)
         return 200, {}

@@ -6,6 +6,8 @@ from typing import Any
 
 from homeserver.http.auth import RequestAuth
 from homeserver.handlers.user_directory import UserDirectoryHandler
+from homeserver.api.models.read_markers import UserDirectorySearchBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
@@ -21,4 +23,4 @@ class UserDirectoryServlet:
 
     async def on_search(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.directory.search(requester.user_id, request.json())
+        return 200, await self.directory.search(requester.user_id, parse_body(request, UserDirectorySearchBody))

@@ -94,7 +94,7 @@ def test_user_directory(make_server):
     assert [x["user_id"] for x in r.json()["results"]] == ["@zoe:test.local"]
     r = server.post(V3 + "/user_directory/search", token=a, json={"search_term": "e", "limit": 1})
     assert len(r.json()["results"]) == 1 and r.json()["limited"] is True
-    for body, errcode in (({}, "M_MISSING_PARAM"), ({"search_term": 3}, "M_INVALID_PARAM"), ({"search_term": "a", "limit": "x"}, "M_INVALID_PARAM")):
+    for body, errcode in (({}, "M_MISSING_PARAM"), ({"search_term": 3}, "M_BAD_JSON"), ({"search_term": "a", "limit": "x"}, "M_BAD_JSON"), ({"search_term": "a", "limit": -1}, "M_INVALID_PARAM")):
         r = server.post(V3 + "/user_directory/search", token=a, json=body)
         assert (r.status_code, r.json()["errcode"]) == (400, errcode)
     assert server.post(V3 + "/user_directory/search", json={"search_term": "a"}).status_code == 401

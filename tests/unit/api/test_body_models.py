@@ -15,6 +15,7 @@ from homeserver.api.models.auth import LoginBody, RefreshBody
 from homeserver.api.models.ephemeral import PresenceBody, TypingBody
 from homeserver.api.models.keys import KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
+from homeserver.api.models.read_markers import ReadMarkersBody, UserDirectorySearchBody
 from homeserver.api.models.rooms import CreateRoomBody, InviteBody, MembershipBody, RedactBody, TargetedMembershipBody
 from homeserver.api.models.to_device import SendToDeviceBody
 from homeserver.http.models import parse_value
@@ -99,6 +100,14 @@ BAD = [
     (PresenceBody, {"presence": "busy"}, "M_INVALID_PARAM"),
     (PresenceBody, {"presence": "online", "status_msg": 5}, "M_BAD_JSON"),
     (PresenceBody, {"presence": "online", "status_msg": "x" * 1025}, "M_INVALID_PARAM"),
+    (ReadMarkersBody, {"m.fully_read": 5}, "M_BAD_JSON"),
+    (ReadMarkersBody, {"m.read": "not-an-event"}, "M_INVALID_PARAM"),
+    (ReadMarkersBody, {"m.read.private": ["$e"]}, "M_BAD_JSON"),
+    (UserDirectorySearchBody, {}, "M_MISSING_PARAM"),
+    (UserDirectorySearchBody, {"search_term": 5}, "M_BAD_JSON"),
+    (UserDirectorySearchBody, {"search_term": "a\u0000"}, "M_INVALID_PARAM"),
+    (UserDirectorySearchBody, {"search_term": "a", "limit": -1}, "M_INVALID_PARAM"),
+    (UserDirectorySearchBody, {"search_term": "a", "limit": "5"}, "M_BAD_JSON"),
 ]
 
 
@@ -131,3 +140,6 @@ def test_good_bodies_keep_their_values() -> None:
     assert login.identifier_fields() == {"user": "a"} and login.totp_code == "123456" and login.refresh_token is False
     assert "status_msg" not in parse_value({"presence": "online"}, PresenceBody).model_fields_set
     assert parse_value({"typing": False}, TypingBody).timeout is None
+    rm = parse_value({"m.fully_read": "$a", "m.read": "$b"}, ReadMarkersBody)
+    assert (rm.fully_read, rm.read, rm.read_private) == ("$a", "$b", None)
+    assert parse_value({"search_term": "x"}, UserDirectorySearchBody).limit == 10

@@ -12,7 +12,12 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from federation.inbound.events import CREATE, FederationEventHandler, check_own_auth_events, with_checked_hash
+from federation.inbound.events import (
+    CREATE,
+    FederationEventHandler,
+    check_own_auth_events,
+    with_checked_hash,
+)
 from homeserver.events import AuthError, Event, check_event_against_state
 from storage.persistence.context import EventContext, EventStatus
 from storage.persistence.event_persister import PersistItem
@@ -65,7 +70,7 @@ class Backfiller:
             auth = await store.get_pdus(ev.auth_event_ids)
             try:
                 check_own_auth_events(ev, [p.event for p in auth.values()], create_event=await self._create(room_id, ev),
-                                      is_rejected=lambda e: auth[e].status == "rejected" if e in auth else False)
+                                      is_rejected=lambda e, auth=auth: auth[e].status == "rejected" if e in auth else False)
             except AuthError:
                 continue  # never part of the room's history
             maps, missing = [], []

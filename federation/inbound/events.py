@@ -34,7 +34,12 @@ from homeserver.events import (
     redact_event_dict,
 )
 from homeserver.events.state_res import MissingEventError, resolve_state
-from storage.persistence.context import EventContext, EventStatus, MemberChange, StateDelta
+from storage.persistence.context import (
+    EventContext,
+    EventStatus,
+    MemberChange,
+    StateDelta,
+)
 from storage.persistence.event_persister import EventPersister, PersistItem
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
 from storage.stores.federation_events import FederationEventStore

@@ -16,14 +16,21 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from federation.inbound.events import FederationEventHandler, PduRejected, parse_pdu
 from federation.server.events_api import wire_pdu
 from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError
-from homeserver.events import KNOWN_ROOM_VERSIONS, AuthError, Event, get_room_version, sign_event
+from homeserver.events import (
+    KNOWN_ROOM_VERSIONS,
+    AuthError,
+    Event,
+    get_room_version,
+    sign_event,
+)
 from homeserver.events.hashing import add_content_hash
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router

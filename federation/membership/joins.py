@@ -34,7 +34,12 @@ from homeserver.events import (
 from homeserver.events.hashing import add_content_hash
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from storage.persistence.context import EventContext, EventStatus, MemberChange, StateDelta
+from storage.persistence.context import (
+    EventContext,
+    EventStatus,
+    MemberChange,
+    StateDelta,
+)
 from storage.persistence.event_persister import NewRoom, PersistItem
 from storage.persistence.room_cache import UnknownRoom
 
@@ -92,7 +97,7 @@ class RemoteJoiner:
         try:
             tmpl = await self.client.get_json(server, f"{FED_V1}/make_join/{_q(room_id)}/{_q(user_id)}",
                                               {"ver": sorted(KNOWN_ROOM_VERSIONS)})
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             status = getattr(e, "status", None)
             if status == 403:
                 raise Forbidden(f"The resident server refused the join: {getattr(e, 'msg', e)}") from None

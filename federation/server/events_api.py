@@ -11,7 +11,8 @@ the room (a member of it joined now, or at the event asked about).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
 from homeserver.api.errors import Forbidden, InvalidParam, NotFound

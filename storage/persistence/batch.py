@@ -16,7 +16,7 @@ from storage.database import Txn
 CHUNK = 200
 
 
-def insert_rows(txn: "Txn | WriteBuffer", head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+def insert_rows(txn: Txn | WriteBuffer, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
     """``head`` is ``INSERT INTO t (a, b, …)``; ``tail`` e.g. ``ON CONFLICT DO NOTHING``. Every row has the
     same number of values."""
     if not rows:

@@ -23,8 +23,9 @@ import contextlib
 import itertools
 import logging
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -33,10 +34,15 @@ from homeserver.events import Event
 from homeserver.types.background import spawn
 from homeserver.types.caches import LruCache
 from storage.database import Database, Txn
-from storage.persistence.context import EventContext, EventStatus, NotifySink, StateDelta, set_id_of
+from storage.persistence.context import (
+    EventContext,
+    NotifySink,
+    StateDelta,
+    set_id_of,
+)
 from storage.persistence.linearizer import Linearizer
 from storage.persistence.persist_txn import DuplicateTxn, Plan, write_batch
-from storage.persistence.room_cache import RoomCache, RoomSnapshot, dumps
+from storage.persistence.room_cache import RoomCache, RoomSnapshot
 from storage.stores.events import EventRow, EventStore
 from storage.stores.state import NewStateSet, StateStore
 from storage.streams import StreamIdGenerator
@@ -97,7 +103,7 @@ class Rebuild(Exception):
 @dataclass
 class _Waiter:
     item: PersistItem
-    d: "defer.Deferred[PersistResult]"
+    d: defer.Deferred[PersistResult]
     can_rebuild: bool = True
     followers: list[Any] = field(default_factory=list)  # concurrent sends with the same client txn id
 
@@ -105,7 +111,7 @@ class _Waiter:
 class _RoomPipe:
     """One room's persist queue: events built (in order, on ``head``) but not yet committed."""
 
-    __slots__ = ("queue", "busy", "head", "generation", "txns", "by_event", "idle_waiters")
+    __slots__ = ("busy", "by_event", "generation", "head", "idle_waiters", "queue", "txns")
 
     def __init__(self, generation: int) -> None:
         self.queue: deque[_Waiter] = deque()
@@ -192,7 +198,7 @@ class EventPersister:
 
     # ---- the pipeline ----
     @contextlib.asynccontextmanager
-    async def turn(self, room_id: str) -> AsyncIterator["RoomTurn"]:
+    async def turn(self, room_id: str) -> AsyncIterator[RoomTurn]:
         """``async with persister.turn(room_id) as t``: hold the room's write lock, see its head (``t.head``)
         and hand it events (``t.submit(item)``). Raises ``UnknownRoom`` (room_cache) for a room we lack."""
         async with self.linearizer.queue(room_id):
@@ -212,7 +218,7 @@ class EventPersister:
     def is_idle(self, room_id: str) -> bool:
         return room_id not in self._pipes
 
-    def find_txn(self, room_id: str, key: tuple[str, str, str]) -> "str | defer.Deferred[PersistResult] | None":
+    def find_txn(self, room_id: str, key: tuple[str, str, str]) -> str | defer.Deferred[PersistResult] | None:
         """A client txn id already committed recently (its event id) or queued (a Deferred firing when it commits)."""
         done = self._recent_txns.get_(key)
         if done is not None:
@@ -226,7 +232,7 @@ class EventPersister:
                 return d
         return None
 
-    def follow(self, room_id: str, event_id: str) -> "defer.Deferred[PersistResult]":
+    def follow(self, room_id: str, event_id: str) -> defer.Deferred[PersistResult]:
         """A Deferred firing like the queued (or in-flight) event ``event_id``'s own: its commit or failure."""
         d: defer.Deferred[PersistResult] = defer.Deferred()
         pipe = self._pipes.get(room_id)
@@ -238,7 +244,7 @@ class EventPersister:
         return d
 
     def enqueue(self, room_id: str, item: PersistItem, base: RoomSnapshot, generation: int,
-                can_rebuild: bool = True) -> "defer.Deferred[PersistResult]":
+                can_rebuild: bool = True) -> defer.Deferred[PersistResult]:
         """Queue ``item`` (built on ``base`` = :meth:`head`, under the room lock) for the next batch commit.
 
         Returns a Deferred firing with a one-event :class:`PersistResult` after the commit, or failing with the
@@ -294,7 +300,7 @@ class EventPersister:
             pipe.idle_waiters.append(d)
             await d
 
-    async def _flush(self, room_id: str, pipe: "_RoomPipe") -> None:
+    async def _flush(self, room_id: str, pipe: _RoomPipe) -> None:
         """The room's flusher: commit queued events in order, a bounded batch per transaction."""
         try:
             while pipe.queue:
@@ -325,7 +331,7 @@ class EventPersister:
                         d.callback(None)
                 pipe.idle_waiters.clear()
 
-    async def _answer(self, room_id: str, pipe: "_RoomPipe", batch: list["_Waiter"], rows: list[EventRow],
+    async def _answer(self, room_id: str, pipe: _RoomPipe, batch: list[_Waiter], rows: list[EventRow],
                       position: int, last: bool = True) -> None:
         """``batch`` was committed as ``rows``: notify, then answer every waiter."""
         if last and not pipe.queue:
@@ -344,7 +350,7 @@ class EventPersister:
                 if not d.called:
                     d.callback(res)
 
-    async def _write_singly(self, room_id: str, pipe: "_RoomPipe", batch: list["_Waiter"]) -> None:
+    async def _write_singly(self, room_id: str, pipe: _RoomPipe, batch: list[_Waiter]) -> None:
         """A batch failed: commit its events one per transaction, in order. The first that fails alone gets
         its own error; the events queued after it were built on it, so they go back to be rebuilt."""
         for i, w in enumerate(batch):
@@ -360,8 +366,8 @@ class EventPersister:
                 return
             await self._answer(room_id, pipe, [w], rows, position, last=i == len(batch) - 1)
 
-    def _abandon(self, room_id: str, pipe: "_RoomPipe", batch: list["_Waiter"], error: BaseException,
-                 dup: "DuplicateTxn | None") -> None:
+    def _abandon(self, room_id: str, pipe: _RoomPipe, batch: list[_Waiter], error: BaseException,
+                 dup: DuplicateTxn | None) -> None:
         """A batch was not committed: fail it, send everything queued behind it back to be rebuilt, and drop
         the head so the room continues from its committed state."""
         pipe.generation = next(_generations)
@@ -385,7 +391,7 @@ class EventPersister:
             self._fail(w, Rebuild())
 
     @staticmethod
-    def _fail(w: "_Waiter", error: BaseException) -> None:
+    def _fail(w: _Waiter, error: BaseException) -> None:
         if isinstance(error, Rebuild) and not w.can_rebuild:
             error = EventNotWritten("an earlier write to the room failed")
         for d in (w.d, *w.followers):
@@ -667,13 +673,13 @@ class RoomTurn:
     def head_is_committed(self) -> bool:
         return self.head is self.committed
 
-    def find_txn(self, key: tuple[str, str, str]) -> "str | defer.Deferred[PersistResult] | None":
+    def find_txn(self, key: tuple[str, str, str]) -> str | defer.Deferred[PersistResult] | None:
         return self._persister.find_txn(self.room_id, key)
 
-    def follow(self, event_id: str) -> "defer.Deferred[PersistResult]":
+    def follow(self, event_id: str) -> defer.Deferred[PersistResult]:
         return self._persister.follow(self.room_id, event_id)
 
-    def submit(self, item: PersistItem, can_rebuild: bool = True) -> "defer.Deferred[PersistResult]":
+    def submit(self, item: PersistItem, can_rebuild: bool = True) -> defer.Deferred[PersistResult]:
         """Queue ``item`` (built on :attr:`head`); raises :class:`Rebuild` if the head was abandoned."""
         d = self._persister.enqueue(self.room_id, item, self.head, self._generation, can_rebuild)
         pipe = self._persister._pipes.get(self.room_id)

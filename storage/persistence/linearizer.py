@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from twisted.internet import defer
 

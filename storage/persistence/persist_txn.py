@@ -8,8 +8,9 @@ room's forward/backward extremities and its current set. See docs/rooms.md "Writ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from homeserver.events import Event
 from storage.database import Txn

@@ -4,8 +4,9 @@ the auth-chain index (``event_auth``), DAG walks for get_missing_events/backfill
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from homeserver.events import Event, get_room_version
 from storage.database import Database, Txn

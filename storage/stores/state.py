@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from homeserver.types.caches import LruCache
 from storage.database import Database, Txn
@@ -32,14 +33,14 @@ EMPTY_SET_ID = "empty"
 
 
 def bucket_of(key: StateKey) -> int:
-    return zlib.crc32(f"{key[0]}\x00{key[1]}".encode("utf-8")) % N_BUCKETS
+    return zlib.crc32(f"{key[0]}\x00{key[1]}".encode()) % N_BUCKETS
 
 
 LEAF_MAX = 32  # a bucket with more entries is stored as a node of 64 sub-bucket leaves
 
 
 def sub_of(key: StateKey) -> int:
-    return (zlib.crc32(f"{key[0]}\x00{key[1]}".encode("utf-8")) // N_BUCKETS) % N_BUCKETS
+    return (zlib.crc32(f"{key[0]}\x00{key[1]}".encode()) // N_BUCKETS) % N_BUCKETS
 
 
 def is_node(chunk_id: str) -> bool:
@@ -69,7 +70,7 @@ def encode_set(buckets: Mapping[int, str]) -> tuple[str, str]:
 class NewStateSet:
     """The rows a state change must write (in the persister's transaction)."""
 
-    __slots__ = ("set_id", "set_json", "chunks", "buckets", "size")
+    __slots__ = ("buckets", "chunks", "set_id", "set_json", "size")
 
     def __init__(self, set_id: str, set_json: str | None, chunks: list[tuple[str, str]], buckets: dict[int, str], size: int) -> None:
         self.set_id = set_id

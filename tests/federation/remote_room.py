@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.events import Event, build_event, get_room_version, select_auth_event_ids
+from homeserver.events import (
+    Event,
+    build_event,
+    get_room_version,
+    select_auth_event_ids,
+)
 from homeserver.events.auth_selection import auth_types_for
 from tests.harness import on_reactor
 
@@ -26,7 +31,7 @@ class RemoteRoom:
         self.ts = 1_700_000_000_000
 
     @classmethod
-    def sync_from(cls, remote: Any, sup: Any, room_id: str) -> "RemoteRoom":
+    def sync_from(cls, remote: Any, sup: Any, room_id: str) -> RemoteRoom:
         core = sup.app.core
         snap = on_reactor(core.room_cache.get, room_id)
         room = cls(remote, room_id, snap.version.identifier)

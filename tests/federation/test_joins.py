@@ -6,6 +6,8 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 V3 = "/_matrix/client/v3"
 
 
@@ -226,3 +228,21 @@ def test_knock_across_servers_then_invited_and_joined(make_federating_server: An
     r = b.post(V3 + f"/rooms/{quote(room_id)}/join", token=tb)
     assert r.status_code == 200, r.text
     assert bob in a.get(V3 + f"/rooms/{quote(room_id)}/joined_members", token=ta).json()["joined"]
+
+
+@pytest.mark.parametrize("version", ["1", "2", "6", "11", "12"])
+def test_join_and_talk_in_every_room_version_family(make_federating_server: Any, version: str) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice, ta = _user(a, "alice")
+    bob, tb = _user(b, "bob")
+    r = a.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "room_version": version})
+    assert r.status_code == 200, r.text
+    room_id = r.json()["room_id"]
+    r = b.post(V3 + f"/join/{quote(room_id)}", token=tb, params={"server_name": a.server_name})
+    assert r.status_code == 200, r.text
+    r = b.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/b1", token=tb, json={"msgtype": "m.text", "body": f"v{version} from B"})
+    assert r.status_code == 200, r.text
+    _wait_for_body(a, ta, room_id, f"v{version} from B")
+    r = a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/a1", token=ta, json={"msgtype": "m.text", "body": f"v{version} from A"})
+    _wait_for_body(b, tb, room_id, f"v{version} from A")

@@ -19,7 +19,12 @@ from federation.inbound.backfill import Backfiller
 from federation.inbound.events import FederationEventHandler
 from federation.inbound.gaps import GapFiller
 from federation.inbound.transaction import TransactionHandler, TransactionServlet
-from federation.membership.invites import InviteServlet, LeaveServlet, RemoteInviter, RemoteLeaver
+from federation.membership.invites import (
+    InviteServlet,
+    LeaveServlet,
+    RemoteInviter,
+    RemoteLeaver,
+)
 from federation.membership.joins import JoinServlet, RemoteJoiner
 from federation.membership.knocks import KnockServlet, RemoteKnocker
 from federation.membership.remote import FederatedMembership

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from signedjson.key import generate_signing_key
@@ -16,7 +17,13 @@ from storage.persistence.room_cache import RoomCache
 from storage.stores.events import EventStore
 from storage.stores.state import StateStore
 from storage.streams import StreamIdGenerator
-from tests.harness import IN_CI, PostgresUnavailable, create_postgres_database, ensure_reactor_running, on_reactor
+from tests.harness import (
+    IN_CI,
+    PostgresUnavailable,
+    create_postgres_database,
+    ensure_reactor_running,
+    on_reactor,
+)
 
 
 class RecordingNotifier:
@@ -76,7 +83,7 @@ def kit(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Kit]:
     from storage.migrations import apply_migrations
 
     reactor = ensure_reactor_running()
-    drop = lambda: None  # noqa: E731
+    drop = lambda: None
     if request.param == "sqlite":
         engine = make_engine("sqlite", sqlite_path=os.path.join(str(tmp_path), "t.db"))
     else:

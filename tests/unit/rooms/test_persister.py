@@ -7,7 +7,12 @@ from typing import Any
 from twisted.internet import defer
 
 from homeserver.handlers.event_creation import Draft
-from storage.persistence.context import EventContext, EventStatus, MemberChange, StateDelta
+from storage.persistence.context import (
+    EventContext,
+    EventStatus,
+    MemberChange,
+    StateDelta,
+)
 from storage.persistence.event_persister import ClientTxn, PersistItem
 
 ALICE = "@alice:test.local"

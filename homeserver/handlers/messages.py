@@ -183,6 +183,12 @@ class MessagesHandler:
         here = before(row.topological_ordering, row.stream_ordering)
         past = after(row.topological_ordering, row.stream_ordering)
         rows_before = await self.events.paginate(room_id, here, True, before_n) if before_n else []
+        if before_n and len(rows_before) < before_n and self.backfiller is not None:
+            try:  # at the start of what we hold: ask the room's other servers once (bounded)
+                if await self.backfiller.backfill(room_id, before_n - len(rows_before)):
+                    rows_before = await self.events.paginate(room_id, here, True, before_n)
+            except Exception:  # noqa: BLE001 - best effort
+                logger.exception("backfill of %s failed", room_id)
         rows_after = await self.events.paginate(room_id, past, False, after_n) if after_n else []
         rows_after = [r for r in rows_after if r.stream_ordering <= self.stream.current()]
         before_v = await self.visibility.filter(user_id, [r for r in rows_before if flt.check(r)])

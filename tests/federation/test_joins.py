@@ -166,6 +166,20 @@ def test_backfill_when_messages_reaches_the_start(make_federating_server: Any) -
     assert b.db_query("SELECT COUNT(*) FROM events WHERE room_id = ? AND stream_ordering < 0", (room_id,))[0][0] >= 30
 
 
+def test_context_backfills_too(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    _alice, ta = _user(a, "alice")
+    _bob, tb = _user(b, "bob")
+    room_id = a.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat"}).json()["room_id"]
+    for i in range(5):
+        a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/h{i}", token=ta, json={"msgtype": "m.text", "body": f"old {i}"})
+    r = b.post(V3 + f"/join/{quote(room_id)}", token=tb, params={"server_name": a.server_name})
+    join_id = r.json() and b.db_query("SELECT event_id FROM events WHERE room_id = ? AND type = 'm.room.member'", (room_id,))[0][0]
+    ctx = b.get(V3 + f"/rooms/{quote(room_id)}/context/{quote(join_id)}", token=tb, params={"limit": 10}).json()
+    assert [e["content"].get("body") for e in ctx["events_before"] if e["type"] == "m.room.message"] == [f"old {i}" for i in range(4, -1, -1)]
+
+
 def test_join_by_remote_alias(make_federating_server: Any) -> None:
     a = make_federating_server()
     b = make_federating_server()

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.models.directory import (
+    PublicRoomsBody,
+    PublicRoomsFilter,
+    UpgradeBody,
+)
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.membership import MembershipHandler
 from homeserver.handlers.room_summary import RoomSummaryHandler
 from homeserver.handlers.room_upgrade import RoomUpgradeHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import CLIENT_V3
@@ -77,29 +82,16 @@ class DirectoryServlet:
 
     async def on_post_public_rooms(self, request: SupRequest) -> Resp:
         await self.auth.get_user(request)
-        body = request.json_or_empty()
-        limit = body.get("limit")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-            raise MatrixError(400, Codes.BAD_JSON, "'limit' must be a non-negative integer")
-        since = body.get("since")
-        if since is not None and not isinstance(since, str):
-            raise MatrixError(400, Codes.BAD_JSON, "'since' must be a string")
-        flt = body.get("filter") or {}
-        if not isinstance(flt, dict):
-            raise MatrixError(400, Codes.BAD_JSON, "'filter' must be an object")
-        term = flt.get("generic_search_term")
-        if term is not None and not isinstance(term, str):
-            raise MatrixError(400, Codes.BAD_JSON, "'generic_search_term' must be a string")
-        room_types = flt.get("room_types")
-        if room_types is not None and not isinstance(room_types, list):
-            raise MatrixError(400, Codes.BAD_JSON, "'room_types' must be a list")
-        return 200, await self.directory.public_rooms(limit, since, term, room_types, request.query_str("server"))
+        body = parse_body(request, PublicRoomsBody, optional=True)
+        flt = body.filter or PublicRoomsFilter()
+        return 200, await self.directory.public_rooms(body.limit, body.since, flt.generic_search_term, flt.room_types,
+                                                      request.query_str("server"))
 
     async def on_upgrade(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        new_id = await self.upgrades.upgrade(requester.user_id, room_id_param(room_id), body.get("new_version"),
-                                             body.get("additional_creators"))
+        body = parse_body(request, UpgradeBody)
+        new_id = await self.upgrades.upgrade(requester.user_id, room_id_param(room_id), body.new_version,
+                                             body.additional_creators)
         return 200, {"replacement_room": new_id}
 
     async def on_hierarchy(self, request: SupRequest, room_id: str) -> Resp:

@@ -12,6 +12,7 @@ import pytest
 
 from homeserver.api.errors import MatrixError
 from homeserver.api.models.auth import LoginBody, RefreshBody
+from homeserver.api.models.directory import PublicRoomsBody, UpgradeBody
 from homeserver.api.models.ephemeral import PresenceBody, TypingBody
 from homeserver.api.models.keys import KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
@@ -108,6 +109,16 @@ BAD = [
     (UserDirectorySearchBody, {"search_term": "a\u0000"}, "M_INVALID_PARAM"),
     (UserDirectorySearchBody, {"search_term": "a", "limit": -1}, "M_INVALID_PARAM"),
     (UserDirectorySearchBody, {"search_term": "a", "limit": "5"}, "M_BAD_JSON"),
+    (PublicRoomsBody, {"limit": -1}, "M_INVALID_PARAM"),
+    (PublicRoomsBody, {"limit": "10"}, "M_BAD_JSON"),
+    (PublicRoomsBody, {"since": 5}, "M_BAD_JSON"),
+    (PublicRoomsBody, {"filter": []}, "M_BAD_JSON"),
+    (PublicRoomsBody, {"filter": {"generic_search_term": 1}}, "M_BAD_JSON"),
+    (PublicRoomsBody, {"filter": {"room_types": "m.space"}}, "M_BAD_JSON"),
+    (UpgradeBody, {}, "M_MISSING_PARAM"),
+    (UpgradeBody, {"new_version": 11}, "M_BAD_JSON"),
+    (UpgradeBody, {"new_version": "99"}, "M_UNSUPPORTED_ROOM_VERSION"),
+    (UpgradeBody, {"new_version": "11", "additional_creators": ["x"]}, "M_INVALID_PARAM"),
 ]
 
 
@@ -143,3 +154,5 @@ def test_good_bodies_keep_their_values() -> None:
     rm = parse_value({"m.fully_read": "$a", "m.read": "$b"}, ReadMarkersBody)
     assert (rm.fully_read, rm.read, rm.read_private) == ("$a", "$b", None)
     assert parse_value({"search_term": "x"}, UserDirectorySearchBody).limit == 10
+    pr = parse_value({"filter": {"room_types": [None, "m.space"]}}, PublicRoomsBody)
+    assert pr.filter is not None and pr.filter.room_types == [None, "m.space"] and pr.limit is None

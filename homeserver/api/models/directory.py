@@ -1,0 +1,47 @@
+"""Bodies of the room directory endpoints: ``POST /publicRooms``, ``POST /rooms/{roomId}/upgrade``."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from homeserver.api.models import Body, matrix_error
+from homeserver.events import KNOWN_ROOM_VERSIONS
+from homeserver.types.ids import InvalidId, UserID
+
+
+class PublicRoomsFilter(Body):
+    generic_search_term: str | None = None
+    room_types: list[str | None] | None = None
+
+
+class PublicRoomsBody(Body):
+    limit: int | None = Field(None, ge=0)
+    since: str | None = None
+    filter: PublicRoomsFilter | None = None
+    include_all_networks: bool = False
+    third_party_instance_id: str | None = None
+
+
+class UpgradeBody(Body):
+    new_version: str
+    additional_creators: list[str] | None = None
+
+    @field_validator("new_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if v not in KNOWN_ROOM_VERSIONS:
+            raise matrix_error("M_UNSUPPORTED_ROOM_VERSION", f"Room version {v[:64]!r} is not supported")
+        return v
+
+    @field_validator("additional_creators")
+    @classmethod
+    def _creators(cls, v: list[str] | None) -> list[str] | None:
+        for u in v or []:
+            try:
+                UserID.parse(u)
+            except InvalidId as e:
+                raise matrix_error("M_INVALID_PARAM", f"Invalid user id in 'additional_creators': {e}") from None
+        return v
+
+
+__all__ = ["PublicRoomsBody", "PublicRoomsFilter", "UpgradeBody"]

@@ -69,6 +69,7 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
         self._syncing = False
         self._token: str | None = None
         self._recheck: defer.Deferred[Any] | None = None  # a re-authentication in flight (after a revocation)
+        self._checked_at = 0.0  # when the token was last found valid
         peer = getattr(self.transport.getPeer(), "host", "unknown") if self.transport else "unknown"
         self._peer = peer
         if SUBPROTOCOL in (request.protocols or []):
@@ -88,6 +89,7 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
         try:
             self._requester = await self.factory.auth.get_user(_AuthShim(token, self._peer))
             self._token = token
+            self._checked_at = self.factory.clock.time()
             self.factory.index(self)
         except MatrixError as e:
             self._close(CLOSE_AUTH, f"{e.errcode}: {e.msg}")
@@ -139,6 +141,8 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
         first = True
         while not self._closed:
             result, next_token = await handler.sync_result(replace(req, since=since))
+            if self.factory.clock.time() - self._checked_at >= self.factory.recheck_interval_s:
+                self.revalidate()  # the token may have expired (or the account changed) since the last check
             if self._recheck is not None:  # a revocation touched this user: nothing goes out until re-checked
                 await self._recheck
             if self._closed:
@@ -159,6 +163,7 @@ class SyncWebSocketProtocol(WebSocketServerProtocol):
     async def _reauthenticate(self) -> None:
         try:
             await self.factory.auth.get_user(_AuthShim(self._token, self._peer))
+            self._checked_at = self.factory.clock.time()
         except MatrixError as e:
             self._close(CLOSE_AUTH, f"{e.errcode}: {e.msg}")
         except Exception:
@@ -255,6 +260,9 @@ class SyncWebSocketFactory(WebSocketServerFactory):
         self.to_device_ack = to_device_ack
         self.sessions: set[SyncWebSocketProtocol] = set()
         self.by_user: dict[str, set[SyncWebSocketProtocol]] = {}  # authenticated sessions, for revocation
+        # Besides revocation events, a session's token is re-checked before a frame when the last check is this
+        # old: an access token that simply expires stops the stream within this time.
+        self.recheck_interval_s = 10.0
         # protocol-level pings keep NATs open and detect dead peers; clients' pings are answered by autobahn
         self.setProtocolOptions(autoPingInterval=30, autoPingTimeout=20, maxMessagePayloadSize=MAX_MESSAGE)
 

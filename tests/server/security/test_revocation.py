@@ -128,3 +128,19 @@ def test_variant_password_change_keep_devices_false_still_drops_other_refresh(se
                      {"new_password": "n3w-password!", "logout_devices": True})
     assert r.status_code == 200
     assert server.post(V3 + "/refresh", json={"refresh_token": attacker["refresh_token"]}).status_code == 401
+
+
+def test_variant_websocket_closed_when_access_token_expires(make_server):
+    """Variant: a refreshable access token that expires (no revocation event at all) stops the stream."""
+    server = make_server({"auth.access_token_lifetime": "2s"})
+    server.app.core.sync_websocket.recheck_interval_s = 0.5
+    victim_id, victim = user(server, "victim")
+    friend_id, friend = user(server, "friend")
+    rid = room(server, victim)
+    invite_join(server, victim, rid, friend_id, friend)
+    session = login(server, victim_id, refresh_token=True)
+    import time as _time
+
+    got, code = _ws_after(server, session["access_token"], lambda: _time.sleep(2.5),
+                          lambda: [send(server, friend, rid, "after expiry")])
+    assert "after expiry" not in got and code == 4001, (got, code)

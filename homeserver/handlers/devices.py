@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable
 
-from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.api.errors import NotFound
 from homeserver.types.background import spawn
 from storage.stores.devices import DeviceStore
 
@@ -47,9 +47,8 @@ class DeviceHandler:
             raise NotFound("No such device")
         return device
 
-    async def rename(self, user_id: str, device_id: str, display_name: Any) -> None:
-        if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 256 or "\x00" in display_name):
-            raise MatrixError(400, Codes.INVALID_PARAM, "display_name must be a string of at most 256 characters")
+    async def rename(self, user_id: str, device_id: str, display_name: str | None) -> None:
+        """Set (or with None clear) a device's display name; checked at the edge (``UpdateDeviceBody``)."""
         if await self.store.get_device(user_id, device_id) is None:
             raise NotFound("No such device")
         await self.store.set_display_name(user_id, device_id, display_name)

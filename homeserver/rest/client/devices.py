@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError
-from homeserver.http.auth import RequestAuth
+from homeserver.api.models.devices import DeleteDevicesBody, UpdateDeviceBody
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
+from homeserver.http.auth import RequestAuth
+from homeserver.http.models import parse_body, parse_value
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.accounts_common import add_client_route
@@ -36,9 +37,9 @@ class DevicesServlet:
 
     async def on_put(self, request: SupRequest, device_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
-        if "display_name" in body:
-            await self.devices.rename(requester.user_id, device_id, body.get("display_name"))
+        body = parse_body(request, UpdateDeviceBody, optional=True)
+        if "display_name" in body.model_fields_set:
+            await self.devices.rename(requester.user_id, device_id, body.display_name)
         else:
             await self.devices.get_device(requester.user_id, device_id)
         return 200, {}
@@ -54,11 +55,7 @@ class DevicesServlet:
     async def on_delete_many(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
         body = request.json()
-        ids = body.get("devices")
-        if ids is None:
-            raise MatrixError(400, Codes.MISSING_PARAM, "Missing devices")
-        if not isinstance(ids, list) or not all(isinstance(d, str) and "\x00" not in d for d in ids):
-            raise MatrixError(400, Codes.INVALID_PARAM, "devices must be a list of strings")
+        wanted = parse_value(body, DeleteDevicesBody)
         await self.ui_auth.check(body, "delete_devices", requester=requester)
-        await self.devices.delete_devices(requester.user_id, list(dict.fromkeys(ids)))
+        await self.devices.delete_devices(requester.user_id, wanted.devices)
         return 200, {}

@@ -17,7 +17,9 @@ def test_devices_list_get_rename_delete(server):
     r = server.put(V3 + "/devices/NOPE", token=token, json={"display_name": "x"})
     assert (r.status_code, r.json()["errcode"]) == (404, "M_NOT_FOUND")
     r = server.put(V3 + "/devices/B", token=token, json={"display_name": 5})
-    assert (r.status_code, r.json()["errcode"]) == (400, "M_INVALID_PARAM")
+    assert (r.status_code, r.json()["errcode"]) == (400, "M_BAD_JSON")  # a wrong type
+    r = server.put(V3 + "/devices/B", token=token, json={"display_name": "n" * 257})
+    assert (r.status_code, r.json()["errcode"]) == (400, "M_INVALID_PARAM")  # a bad value
     r = server.delete(V3 + "/devices/NOPE", token=token, json={})
     assert r.status_code == 404
     # NUL characters are refused with a 400 on both engines (PostgreSQL cannot store them)
@@ -43,7 +45,7 @@ def test_delete_devices_and_wrong_password(server):
     b = login(server, "bob", device_id="B")
     c = login(server, "bob", device_id="C")
     r = server.post(V3 + "/delete_devices", token=token, json={"devices": "B"})
-    assert (r.status_code, r.json()["errcode"]) == (400, "M_INVALID_PARAM")
+    assert (r.status_code, r.json()["errcode"]) == (400, "M_BAD_JSON")  # a wrong type
     r = server.post(V3 + "/delete_devices", token=token, json={})
     assert (r.status_code, r.json()["errcode"]) == (400, "M_MISSING_PARAM")
     r = uia(server, "POST", V3 + "/delete_devices", token, {"devices": ["B", "C"]}, "bob", password="wrong")

@@ -12,6 +12,7 @@ import pytest
 
 from homeserver.api.errors import MatrixError
 from homeserver.api.models.auth import LoginBody, RefreshBody
+from homeserver.api.models.devices import DeleteDevicesBody, UpdateDeviceBody
 from homeserver.api.models.directory import PublicRoomsBody, UpgradeBody
 from homeserver.api.models.ephemeral import PresenceBody, TypingBody
 from homeserver.api.models.keys import KeysUploadBody
@@ -119,6 +120,12 @@ BAD = [
     (UpgradeBody, {"new_version": 11}, "M_BAD_JSON"),
     (UpgradeBody, {"new_version": "99"}, "M_UNSUPPORTED_ROOM_VERSION"),
     (UpgradeBody, {"new_version": "11", "additional_creators": ["x"]}, "M_INVALID_PARAM"),
+    (UpdateDeviceBody, {"display_name": 5}, "M_BAD_JSON"),
+    (UpdateDeviceBody, {"display_name": "n" * 257}, "M_INVALID_PARAM"),
+    (DeleteDevicesBody, {}, "M_MISSING_PARAM"),
+    (DeleteDevicesBody, {"devices": "D"}, "M_BAD_JSON"),
+    (DeleteDevicesBody, {"devices": [1]}, "M_BAD_JSON"),
+    (DeleteDevicesBody, {"devices": ["a\u0000"]}, "M_INVALID_PARAM"),
 ]
 
 
@@ -156,3 +163,6 @@ def test_good_bodies_keep_their_values() -> None:
     assert parse_value({"search_term": "x"}, UserDirectorySearchBody).limit == 10
     pr = parse_value({"filter": {"room_types": [None, "m.space"]}}, PublicRoomsBody)
     assert pr.filter is not None and pr.filter.room_types == [None, "m.space"] and pr.limit is None
+    assert parse_value({"devices": ["A", "B", "A"], "auth": {}}, DeleteDevicesBody).devices == ["A", "B"]
+    assert "display_name" not in parse_value({}, UpdateDeviceBody).model_fields_set
+    assert parse_value({"display_name": None}, UpdateDeviceBody).model_fields_set == {"display_name"}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from homeserver.api.errors import BadJson, Codes, InvalidParam, MatrixError, NotFound
+from homeserver.api.errors import InvalidParam, NotFound
+from homeserver.api.models.reports import EventReportBody, ReportBody
 from storage.stores.reports import Report, ReportStore
 
 Check = Callable[..., Awaitable[Any]]
@@ -32,44 +33,29 @@ class ReportsHandler:
         self.server_name = ""
 
     # ---- validation ----
-    def _reason(self, body: dict[str, Any], required: bool) -> str | None:
-        reason = body.get("reason")
-        if reason is None:
-            if required:
-                raise MatrixError(400, Codes.MISSING_PARAM, "Missing 'reason'")
-            return None
-        if not isinstance(reason, str):
-            raise BadJson("'reason' must be a string")
-        if len(reason) > self.max_reason_length:
+    def _reason(self, reason: str | None) -> str | None:
+        """The configured length limit (types and presence are checked at the edge)."""
+        if reason is not None and len(reason) > self.max_reason_length:
             raise InvalidParam(f"'reason' must be at most {self.max_reason_length} characters")
         return reason
 
-    @staticmethod
-    def _score(body: dict[str, Any]) -> int | None:
-        score = body.get("score")
-        if score is None:
-            return None
-        if isinstance(score, bool) or not isinstance(score, int) or not -100 <= score <= 0:
-            raise InvalidParam("'score' must be an integer from -100 to 0")
-        return score
-
     # ---- client API ----
-    async def report_event(self, reporter: str, room_id: str, event_id: str, body: dict[str, Any]) -> None:
-        reason, score = self._reason(body, required=False), self._score(body)
+    async def report_event(self, reporter: str, room_id: str, event_id: str, body: EventReportBody) -> None:
+        reason, score = self._reason(body.reason), body.score
         row = await self.get_event(event_id) if self.get_event else None
         joined = await self.is_joined(reporter, room_id) if self.is_joined else False
         if row is None or row.room_id != room_id or not joined or getattr(row, "redacted_by", None):
             raise NotFound("The event was not found or you are not joined to the room.")
         await self.store.add("event", self.clock.time_msec(), reporter, room_id, event_id, row.sender, reason, score)
 
-    async def report_room(self, reporter: str, room_id: str, body: dict[str, Any]) -> None:
-        reason = self._reason(body, required=True)
+    async def report_room(self, reporter: str, room_id: str, body: ReportBody) -> None:
+        reason = self._reason(body.reason)
         if not room_id.startswith("!") or (self.room_exists and not await self.room_exists(room_id)):
             raise NotFound("The room was not found.")
         await self.store.add("room", self.clock.time_msec(), reporter, room_id, None, None, reason, None)
 
-    async def report_user(self, reporter: str, user_id: str, body: dict[str, Any]) -> None:
-        reason = self._reason(body, required=True)
+    async def report_user(self, reporter: str, user_id: str, body: ReportBody) -> None:
+        reason = self._reason(body.reason)
         if not user_id.startswith("@") or ":" not in user_id:
             raise InvalidParam("Invalid user id")
         local = user_id.split(":", 1)[1] == self.server_name

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.reports import EventReportBody, ReportBody
 from homeserver.handlers.reports import ReportsHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import CLIENT_V3
@@ -25,15 +27,15 @@ class ReportServlet:
 
     async def on_event(self, request: SupRequest, room_id: str, event_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        await self.reports.report_event(requester.user_id, room_id, event_id, request.json())
+        await self.reports.report_event(requester.user_id, room_id, event_id, parse_body(request, EventReportBody))
         return 200, {}
 
     async def on_room(self, request: SupRequest, room_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        await self.reports.report_room(requester.user_id, room_id, request.json())
+        await self.reports.report_room(requester.user_id, room_id, parse_body(request, ReportBody))
         return 200, {}
 
     async def on_user(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        await self.reports.report_user(requester.user_id, user_id, request.json())
+        await self.reports.report_user(requester.user_id, user_id, parse_body(request, ReportBody))
         return 200, {}

@@ -17,6 +17,7 @@ from homeserver.api.models.directory import PublicRoomsBody, UpgradeBody
 from homeserver.api.models.ephemeral import PresenceBody, TypingBody
 from homeserver.api.models.keys import KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
+from homeserver.api.models.reports import EventReportBody, ReportBody
 from homeserver.api.models.read_markers import ReadMarkersBody, UserDirectorySearchBody
 from homeserver.api.models.rooms import CreateRoomBody, InviteBody, MembershipBody, RedactBody, TargetedMembershipBody
 from homeserver.api.models.to_device import SendToDeviceBody
@@ -126,6 +127,12 @@ BAD = [
     (DeleteDevicesBody, {"devices": "D"}, "M_BAD_JSON"),
     (DeleteDevicesBody, {"devices": [1]}, "M_BAD_JSON"),
     (DeleteDevicesBody, {"devices": ["a\u0000"]}, "M_INVALID_PARAM"),
+    (EventReportBody, {"reason": 5}, "M_BAD_JSON"),
+    (EventReportBody, {"score": -101}, "M_INVALID_PARAM"),
+    (EventReportBody, {"score": 1}, "M_INVALID_PARAM"),
+    (EventReportBody, {"score": "-5"}, "M_BAD_JSON"),
+    (ReportBody, {}, "M_MISSING_PARAM"),
+    (ReportBody, {"reason": None}, "M_BAD_JSON"),
 ]
 
 

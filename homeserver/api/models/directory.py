@@ -45,3 +45,29 @@ class UpgradeBody(Body):
 
 
 __all__ = ["PublicRoomsBody", "PublicRoomsFilter", "UpgradeBody"]
+
+
+class AliasBody(Body):
+    """``PUT /directory/room/{roomAlias}``."""
+
+    room_id: str
+
+    @field_validator("room_id")
+    @classmethod
+    def _room(cls, v: str) -> str:
+        if not v.startswith("!"):
+            raise matrix_error("M_INVALID_PARAM", "'room_id' must be a room id")
+        return v
+
+
+class VisibilityBody(Body):
+    """``PUT /directory/list/room/{roomId}``."""
+
+    visibility: str = "public"
+
+    @field_validator("visibility")
+    @classmethod
+    def _value(cls, v: str) -> str:
+        if v not in ("public", "private"):
+            raise matrix_error("M_INVALID_PARAM", "'visibility' must be public or private")
+        return v

@@ -31,3 +31,9 @@ class UserDirectorySearchBody(Body):
         if "\x00" in v:
             raise matrix_error("M_INVALID_PARAM", "search_term must not contain NUL")
         return v
+
+
+class ReceiptBody(Body):
+    """``POST /rooms/{roomId}/receipt/{receiptType}/{eventId}`` (the body is optional)."""
+
+    thread_id: str | None = None

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.models.directory import (
-    PublicRoomsBody,
-    PublicRoomsFilter,
-    UpgradeBody,
-)
+from homeserver.api.models.directory import AliasBody, PublicRoomsBody, PublicRoomsFilter, UpgradeBody, VisibilityBody
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.membership import MembershipHandler
 from homeserver.handlers.room_summary import RoomSummaryHandler
@@ -50,8 +46,8 @@ class DirectoryServlet:
 
     async def on_put_alias(self, request: SupRequest, alias: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        await self.directory.create_alias(requester.user_id, alias, body.get("room_id"), requester.is_admin)
+        body = parse_body(request, AliasBody)
+        await self.directory.create_alias(requester.user_id, alias, body.room_id, requester.is_admin)
         return 200, {}
 
     async def on_get_alias(self, request: SupRequest, alias: str) -> Resp:
@@ -71,9 +67,9 @@ class DirectoryServlet:
 
     async def on_put_visibility(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
-        await self.directory.set_visibility(requester.user_id, room_id_param(room_id), body.get("visibility", "public"),
-                                            requester.is_admin)
+        room_id = room_id_param(room_id)
+        body = parse_body(request, VisibilityBody, optional=True)
+        await self.directory.set_visibility(requester.user_id, room_id, body.visibility, requester.is_admin)
         return 200, {}
 
     async def on_get_public_rooms(self, request: SupRequest) -> Resp:

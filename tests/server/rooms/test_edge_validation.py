@@ -1,4 +1,5 @@
-"""Validation at the edge over real HTTP: malformed createRoom, membership and redact bodies get the
+"""Validation at the edge over real HTTP: malformed createRoom, membership, redact, receipt, directory, upgrade
+and report bodies get the
 spec's 400 errcode, and a refused createRoom leaves no room behind (both engines)."""
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def test_malformed_room_bodies(server):
     _code(server.post(f"{V3}/knock/{room}", token=bt, json={"reason": []}), "M_BAD_JSON")
     _code(server.post(f"{V3}/rooms/{room}/leave", token=at, json={"reason": True}), "M_BAD_JSON")
     _code(server.put(f"{V3}/rooms/{room}/redact/{ev}/t1", token=at, json={"reason": 5}), "M_BAD_JSON")
+    _code(server.post(f"{V3}/rooms/{room}/receipt/m.read/{ev}", token=at, json={"thread_id": 1}), "M_BAD_JSON")
+    _code(server.post(f"{V3}/rooms/{room}/receipt/m.fully_read/not-an-event", token=at, json={}), "M_INVALID_PARAM")
+    _code(server.post(f"{V3}/rooms/{room}/read_markers", token=at, json={"m.fully_read": 5}), "M_BAD_JSON")
+    _code(server.put(f"{V3}/directory/room/%23a:test.local", token=at, json={"room_id": 5}), "M_BAD_JSON")
+    _code(server.put(f"{V3}/directory/list/room/{room}", token=at, json={"visibility": "secret"}), "M_INVALID_PARAM")
+    _code(server.post(f"{V3}/rooms/{room}/upgrade", token=at, json={"new_version": 11}), "M_BAD_JSON")
+    _code(server.post(f"{V3}/publicRooms", token=at, json={"limit": "10"}), "M_BAD_JSON")
+    _code(server.post(f"{V3}/rooms/{room}/report", token=at, json={}), "M_MISSING_PARAM")
     # a body that is JSON but not an object
     r = server.post(f"{V3}/createRoom", token=at, json=[1])
     assert r.status_code == 400 and r.json()["errcode"] == "M_BAD_JSON", r.text

@@ -13,12 +13,12 @@ import pytest
 from homeserver.api.errors import MatrixError
 from homeserver.api.models.auth import LoginBody, RefreshBody
 from homeserver.api.models.devices import DeleteDevicesBody, UpdateDeviceBody
-from homeserver.api.models.directory import PublicRoomsBody, UpgradeBody
+from homeserver.api.models.directory import AliasBody, PublicRoomsBody, UpgradeBody, VisibilityBody
 from homeserver.api.models.ephemeral import PresenceBody, TypingBody
 from homeserver.api.models.keys import KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
 from homeserver.api.models.reports import EventReportBody, ReportBody
-from homeserver.api.models.read_markers import ReadMarkersBody, UserDirectorySearchBody
+from homeserver.api.models.read_markers import ReadMarkersBody, ReceiptBody, UserDirectorySearchBody
 from homeserver.api.models.rooms import CreateRoomBody, InviteBody, MembershipBody, RedactBody, TargetedMembershipBody
 from homeserver.api.models.to_device import SendToDeviceBody
 from homeserver.http.models import parse_value
@@ -133,6 +133,12 @@ BAD = [
     (EventReportBody, {"score": "-5"}, "M_BAD_JSON"),
     (ReportBody, {}, "M_MISSING_PARAM"),
     (ReportBody, {"reason": None}, "M_BAD_JSON"),
+    (ReceiptBody, {"thread_id": 1}, "M_BAD_JSON"),
+    (AliasBody, {}, "M_MISSING_PARAM"),
+    (AliasBody, {"room_id": 5}, "M_BAD_JSON"),
+    (AliasBody, {"room_id": "not-a-room"}, "M_INVALID_PARAM"),
+    (VisibilityBody, {"visibility": "secret"}, "M_INVALID_PARAM"),
+    (VisibilityBody, {"visibility": True}, "M_BAD_JSON"),
 ]
 
 
@@ -173,3 +179,4 @@ def test_good_bodies_keep_their_values() -> None:
     assert parse_value({"devices": ["A", "B", "A"], "auth": {}}, DeleteDevicesBody).devices == ["A", "B"]
     assert "display_name" not in parse_value({}, UpdateDeviceBody).model_fields_set
     assert parse_value({"display_name": None}, UpdateDeviceBody).model_fields_set == {"display_name"}
+    assert parse_value({}, VisibilityBody).visibility == "public" and parse_value({}, ReceiptBody).thread_id is None

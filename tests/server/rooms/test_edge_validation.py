@@ -1,6 +1,5 @@
 """Validation at the edge over real HTTP: malformed createRoom, membership, redact, receipt, directory, upgrade
-and report bodies get the
-spec's 400 errcode, and a refused createRoom leaves no room behind (both engines)."""
+and report bodies get the spec's 400 errcode, and a refused createRoom leaves no room behind (both engines)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
 from homeserver.handlers.room_summary import RoomSummaryHandler
 from homeserver.types.caches import broadcast
-from homeserver.types.ids import InvalidId, RoomAlias
+from homeserver.types.ids import InvalidId, RoomAlias, is_valid_server_name
 from storage.persistence.room_cache import RoomCache, UnknownRoom
 from storage.stores.room_aliases import AliasInUse, RoomAliasStore
 from storage.stores.rooms import RoomStore
@@ -174,6 +174,8 @@ class DirectoryHandler:
     async def public_rooms(self, limit: int | None, since: str | None, search: str | None,
                            room_types: list[Any] | None, server: str | None) -> dict[str, Any]:
         if server is not None and server != self.server_name:
+            if not is_valid_server_name(server):
+                raise MatrixError(400, Codes.INVALID_PARAM, "'server' is not a valid server name")
             if self.remote is None:
                 raise MatrixError(400, Codes.INVALID_PARAM, "Only this server's directory is available")
             return await self.remote.public_rooms(server, limit, since, search, room_types)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 SPEC_DIR = os.environ.get(
-    "SUP_MATRIX_SPEC_SS_DIR",
+    "MATRIX_SPEC_SERVER_SERVER_DIR",
     os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "matrix-spec", "api", "server-server"),
 )
 SPEC_FILES = sorted(glob.glob(os.path.join(SPEC_DIR, "*.yaml")))

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 
+from homeserver.api.models.rooms import CreateRoomBody
 from tests.harness import database_overrides, on_reactor
 
 
@@ -57,9 +58,9 @@ def main() -> None:
         return (time.perf_counter() - t0) / n * 1000, (time.process_time() - cpu0) / n * 1000
 
     async def run() -> None:
-        small = (await core.room_creation.create_room("@owner:test.local", {"preset": "public_chat"}))["room_id"]
+        small = (await core.room_creation.create_room("@owner:test.local", CreateRoomBody.model_validate({"preset": "public_chat"})))["room_id"]
         await fill(small, 1)
-        big = (await core.room_creation.create_room("@owner:test.local", {"preset": "public_chat"}))["room_id"]
+        big = (await core.room_creation.create_room("@owner:test.local", CreateRoomBody.model_validate({"preset": "public_chat"})))["room_id"]
         await fill(big, 2999)
         for name, rid in (("2 members", small), ("3000 members", big)):
             await bench(rid)  # warm up

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from homeserver.api.models.rooms import CreateRoomBody
 from tests.harness import on_reactor
 
 MEMBERS = 2000
@@ -63,7 +64,7 @@ def test_state_rows_linear_in_members(rooms_only):
             await core.event_creation.persist_batch(draft, items)
 
     async def scenario() -> dict:
-        out = await core.room_creation.create_room("@owner:test.local", {"preset": "public_chat"})
+        out = await core.room_creation.create_room("@owner:test.local", CreateRoomBody.model_validate({"preset": "public_chat"}))
         room_id = out["room_id"]
         base = await core.state_store.count_rows(room_id)
         checkpoints = {}

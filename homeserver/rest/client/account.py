@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.models.account import ChangePasswordBody, DeactivateBody
 from homeserver.handlers.account import AccountHandler
 from homeserver.http.auth import RequestAuth
-from homeserver.handlers.registration import check_password_value
 from homeserver.handlers.totp import TotpManager
 from homeserver.handlers.ui_auth import EMAIL_IDENTITY, UserInteractiveAuth
+from homeserver.http.models import parse_value
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route, require_bool
+from homeserver.rest.client.accounts_common import add_client_route
 
 TOTP_PREFIX = "/_matrix/client/unstable/org.sup.totp"
 
@@ -39,34 +40,29 @@ class AccountServlet:
             return await self._reset_password(request)
         requester = await self.auth.get_user(request)
         body = request.json()
-        new_password = check_password_value(body.get("new_password"), required=True)
-        logout_devices = require_bool(body, "logout_devices", True)
+        change = parse_value(body, ChangePasswordBody)
         await self.ui_auth.check(body, "change_password", requester=requester)
-        assert new_password is not None
-        await self.accounts.change_password(requester.user_id, new_password, logout_devices, requester.device_id, requester.access_token_id)
+        await self.accounts.change_password(requester.user_id, change.new_password, change.logout_devices, requester.device_id,
+                                            requester.access_token_id)
         return 200, {}
 
     async def _reset_password(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         """A forgotten password: no access token, UIA by a validated email (``m.login.email.identity``)."""
         body = request.json()
-        new_password = check_password_value(body.get("new_password"), required=True)
-        logout_devices = require_bool(body, "logout_devices", True)
+        change = parse_value(body, ChangePasswordBody)
         result = await self.ui_auth.check(body, "reset_password", flows=[[EMAIL_IDENTITY]])
         user_id = result.get("user_id")
         if not isinstance(user_id, str):
             raise MatrixError(401, Codes.THREEPID_AUTH_FAILED, "No account has this email address")
-        assert new_password is not None
-        await self.accounts.change_password(user_id, new_password, logout_devices, None, None)
+        await self.accounts.change_password(user_id, change.new_password, change.logout_devices, None, None)
         return 200, {}
 
     async def on_deactivate(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
         body = request.json_or_empty()
-        erase = require_bool(body, "erase", False)
-        if body.get("id_server") is not None and not isinstance(body.get("id_server"), str):
-            raise MatrixError(400, Codes.INVALID_PARAM, "id_server must be a string")
+        deactivate = parse_value(body, DeactivateBody)
         await self.ui_auth.check(body, "deactivate", requester=requester)
-        await self.accounts.deactivate(requester.user_id, erase)
+        await self.accounts.deactivate(requester.user_id, deactivate.erase)
         return 200, {"id_server_unbind_result": "no-support"}
 
     async def on_3pid(self, request: SupRequest) -> tuple[int, dict[str, Any]]:

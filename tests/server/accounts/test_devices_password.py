@@ -82,7 +82,7 @@ def test_deactivate(server):
     server.put(V3 + "/profile/@dora:test.local/displayname", token=token, json={"displayname": "Dora"})
     assert server.get(V3 + "/account/3pid", token=token).json() == {"threepids": []}
     r = server.post(V3 + "/account/deactivate", token=token, json={"erase": "yes"})
-    assert (r.status_code, r.json()["errcode"]) == (400, "M_INVALID_PARAM")
+    assert (r.status_code, r.json()["errcode"]) == (400, "M_BAD_JSON")  # a wrong type
     r = uia(server, "POST", V3 + "/account/deactivate", token, {"erase": True}, "dora")
     assert r.status_code == 200 and r.json()["id_server_unbind_result"] in ("success", "no-support")
     assert server.get(V3 + "/account/whoami", token=token).status_code == 401

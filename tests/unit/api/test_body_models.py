@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from homeserver.api.errors import MatrixError
+from homeserver.api.models.account import ChangePasswordBody, DeactivateBody
 from homeserver.api.models.auth import LoginBody, RefreshBody
 from homeserver.api.models.devices import DeleteDevicesBody, UpdateDeviceBody
 from homeserver.api.models.directory import AliasBody, PublicRoomsBody, UpgradeBody, VisibilityBody
@@ -139,6 +140,13 @@ BAD = [
     (AliasBody, {"room_id": "not-a-room"}, "M_INVALID_PARAM"),
     (VisibilityBody, {"visibility": "secret"}, "M_INVALID_PARAM"),
     (VisibilityBody, {"visibility": True}, "M_BAD_JSON"),
+    (ChangePasswordBody, {}, "M_MISSING_PARAM"),
+    (ChangePasswordBody, {"new_password": 5}, "M_BAD_JSON"),
+    (ChangePasswordBody, {"new_password": ""}, "M_WEAK_PASSWORD"),
+    (ChangePasswordBody, {"new_password": "p" * 513}, "M_INVALID_PARAM"),
+    (ChangePasswordBody, {"new_password": "p", "logout_devices": "no"}, "M_BAD_JSON"),
+    (DeactivateBody, {"erase": "yes"}, "M_BAD_JSON"),
+    (DeactivateBody, {"id_server": 5}, "M_BAD_JSON"),
 ]
 
 

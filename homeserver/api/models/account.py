@@ -1,0 +1,30 @@
+"""Bodies of the account endpoints: ``POST /account/password``, ``POST /account/deactivate``.
+
+Both also carry a user-interactive-auth ``auth`` object, which the servlet hands to UIA as sent."""
+
+from __future__ import annotations
+
+from pydantic import field_validator
+
+from homeserver.api.models import Body, matrix_error
+
+MAX_PASSWORD_LENGTH = 512
+
+
+class ChangePasswordBody(Body):
+    new_password: str
+    logout_devices: bool = True
+
+    @field_validator("new_password")
+    @classmethod
+    def _password(cls, v: str) -> str:
+        if not v:
+            raise matrix_error("M_WEAK_PASSWORD", "Password must not be empty")
+        if len(v) > MAX_PASSWORD_LENGTH:
+            raise matrix_error("M_INVALID_PARAM", f"Password is longer than {MAX_PASSWORD_LENGTH} characters")
+        return v
+
+
+class DeactivateBody(Body):
+    erase: bool = False
+    id_server: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import BadJson, Codes, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.keys import BackupVersionBody
 from homeserver.handlers.e2e_keys import check_algorithm
 from homeserver.types.requester import Requester
 from storage.stores.key_backup import KeyBackupStore
@@ -37,11 +38,8 @@ class KeyBackupHandler:
     def __init__(self, store: KeyBackupStore) -> None:
         self.store = store
 
-    async def create_version(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:
-        algorithm = check_algorithm(body.get("algorithm"))
-        auth_data = body.get("auth_data")
-        if not isinstance(auth_data, dict):
-            raise InvalidParam("'auth_data' must be an object")
+    async def create_version(self, requester: Requester, body: BackupVersionBody) -> dict[str, Any]:
+        algorithm, auth_data = check_algorithm(body.algorithm), body.auth_data
         version = await self.store.create_version(requester.user_id, algorithm, auth_data)
         return {"version": str(version)}
 
@@ -51,16 +49,13 @@ class KeyBackupHandler:
             raise NotFound("No current backup version" if version is None else "Unknown backup version")
         return info.to_json()
 
-    async def update_version(self, requester: Requester, version: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def update_version(self, requester: Requester, version: str, body: BackupVersionBody) -> dict[str, Any]:
         v = parse_version(version)
         info = await self.store.get_version(requester.user_id, v)
         if info is None:
             raise NotFound("Unknown backup version")
-        algorithm = check_algorithm(body.get("algorithm"))
-        auth_data = body.get("auth_data")
-        if not isinstance(auth_data, dict):
-            raise InvalidParam("'auth_data' must be an object")
-        if "version" in body and body["version"] != version:
+        algorithm, auth_data = check_algorithm(body.algorithm), body.auth_data
+        if body.version is not None and body.version != version:
             raise InvalidParam("'version' in the body does not match the path")
         if algorithm != info.algorithm:
             raise InvalidParam("The algorithm of a backup version cannot change")

@@ -17,3 +17,12 @@ class KeysUploadBody(Body):
     one_time_keys: KeyMap | None = None
     fallback_keys: KeyMap | None = None
     unstable_fallback_keys: KeyMap | None = Field(None, alias="org.matrix.msc2732.fallback_keys")
+
+
+class BackupVersionBody(Body):
+    """``POST /room_keys/version`` and ``PUT /room_keys/version/{version}``. The algorithm's format is checked by the
+    handler (``check_algorithm``), which also compares it with the stored version on update."""
+
+    algorithm: str
+    auth_data: dict[str, Any]
+    version: str | None = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.keys import BackupVersionBody
 from homeserver.handlers.key_backup import KeyBackupHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.keys import AuthSource, add_routes
@@ -28,7 +30,7 @@ class KeyBackupServlet:
 
     async def on_create(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.backup.create_version(requester, request.json())
+        return 200, await self.backup.create_version(requester, parse_body(request, BackupVersionBody))
 
     async def on_get_current(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
@@ -40,7 +42,7 @@ class KeyBackupServlet:
 
     async def on_update(self, request: SupRequest, version: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.backup.update_version(requester, version, request.json())
+        return 200, await self.backup.update_version(requester, version, parse_body(request, BackupVersionBody))
 
     async def on_delete(self, request: SupRequest, version: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -16,7 +16,7 @@ from homeserver.api.models.auth import LoginBody, RefreshBody
 from homeserver.api.models.devices import DeleteDevicesBody, UpdateDeviceBody
 from homeserver.api.models.directory import AliasBody, PublicRoomsBody, UpgradeBody, VisibilityBody
 from homeserver.api.models.ephemeral import PresenceBody, TypingBody
-from homeserver.api.models.keys import KeysUploadBody
+from homeserver.api.models.keys import BackupVersionBody, KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
 from homeserver.api.models.reports import EventReportBody, ReportBody
 from homeserver.api.models.read_markers import ReadMarkersBody, ReceiptBody, UserDirectorySearchBody
@@ -147,6 +147,10 @@ BAD = [
     (ChangePasswordBody, {"new_password": "p", "logout_devices": "no"}, "M_BAD_JSON"),
     (DeactivateBody, {"erase": "yes"}, "M_BAD_JSON"),
     (DeactivateBody, {"id_server": 5}, "M_BAD_JSON"),
+    (BackupVersionBody, {"auth_data": {}}, "M_MISSING_PARAM"),
+    (BackupVersionBody, {"algorithm": "a"}, "M_MISSING_PARAM"),
+    (BackupVersionBody, {"algorithm": "a", "auth_data": "x"}, "M_BAD_JSON"),
+    (BackupVersionBody, {"algorithm": 1, "auth_data": {}}, "M_BAD_JSON"),
 ]
 
 

@@ -12,7 +12,7 @@ from signedjson.sign import SignatureVerifyException, verify_signed_json
 from unpaddedbase64 import decode_base64
 
 from homeserver.api.errors import BadJson, Codes, Forbidden, InvalidParam, MatrixError
-from homeserver.api.models.keys import KeysUploadBody
+from homeserver.api.models.keys import KeysClaimBody, KeysQueryBody, KeysUploadBody
 from homeserver.clock import Clock
 from homeserver.handlers.device_lists import DeviceListHandler
 from homeserver.types.caches import LruCache, drop_key, key_part
@@ -252,13 +252,8 @@ class E2EKeysHandler:
         return {"one_time_key_counts": counts}
 
     # ---- /keys/query ----
-    async def query(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:
-        wanted = body.get("device_keys")
-        if not isinstance(wanted, dict):
-            raise BadJson("'device_keys' must be an object of user id to a list of device ids")
-        timeout = body.get("timeout", 10_000)
-        if isinstance(timeout, bool) or not isinstance(timeout, int):
-            raise InvalidParam("'timeout' must be an integer")
+    async def query(self, requester: Requester, body: KeysQueryBody) -> dict[str, Any]:
+        wanted, timeout = body.device_keys, body.timeout
         result: dict[str, Any] = {"device_keys": {}, "failures": {}, "master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
         remote: dict[str, dict[str, list[str]]] = {}
         local: dict[str, list[str]] = {}
@@ -349,13 +344,8 @@ class E2EKeysHandler:
         return out
 
     # ---- /keys/claim ----
-    async def claim(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:
-        wanted = body.get("one_time_keys")
-        if not isinstance(wanted, dict):
-            raise BadJson("'one_time_keys' must be an object of user id to device id to algorithm")
-        timeout = body.get("timeout", 10_000)
-        if isinstance(timeout, bool) or not isinstance(timeout, int):
-            raise InvalidParam("'timeout' must be an integer")
+    async def claim(self, requester: Requester, body: KeysClaimBody) -> dict[str, Any]:
+        wanted, timeout = body.one_time_keys, body.timeout
         local: list[tuple[str, str, str]] = []
         remote: dict[str, dict[str, dict[str, str]]] = {}
         for user_id, devices in wanted.items():

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from homeserver.api.models import Body
+from homeserver.api.models import Body, matrix_error
+from homeserver.types.ids import InvalidId, UserID
 
 KeyMap = dict[str, str | dict[str, Any]]
 
@@ -26,3 +27,30 @@ class BackupVersionBody(Body):
     algorithm: str
     auth_data: dict[str, Any]
     version: str | None = None
+
+
+def _user_ids(v: dict[str, Any]) -> dict[str, Any]:
+    for user_id in v:
+        try:
+            UserID.parse(user_id)
+        except InvalidId:
+            raise matrix_error("M_INVALID_PARAM", f"Invalid user id {user_id[:64]!r}") from None
+    return v
+
+
+class KeysQueryBody(Body):
+    """``POST /keys/query``: user id → device ids (empty: all of them)."""
+
+    device_keys: dict[str, list[str]]
+    timeout: int = 10_000
+
+    _users = field_validator("device_keys")(_user_ids)
+
+
+class KeysClaimBody(Body):
+    """``POST /keys/claim``: user id → device id → algorithm (its format is checked by the handler)."""
+
+    one_time_keys: dict[str, dict[str, str]]
+    timeout: int = 10_000
+
+    _users = field_validator("one_time_keys")(_user_ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from homeserver.api.models.keys import KeysUploadBody
+from homeserver.api.models.keys import KeysClaimBody, KeysQueryBody, KeysUploadBody
 from homeserver.handlers.cross_signing import CrossSigningHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.http.models import parse_body
@@ -47,11 +47,11 @@ class KeysServlet:
 
     async def on_query(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.keys.query(requester, request.json())
+        return 200, await self.keys.query(requester, parse_body(request, KeysQueryBody))
 
     async def on_claim(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.keys.claim(requester, request.json())
+        return 200, await self.keys.claim(requester, parse_body(request, KeysClaimBody))
 
     async def on_changes(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -16,7 +16,7 @@ from homeserver.api.models.auth import LoginBody, RefreshBody
 from homeserver.api.models.devices import DeleteDevicesBody, UpdateDeviceBody
 from homeserver.api.models.directory import AliasBody, PublicRoomsBody, UpgradeBody, VisibilityBody
 from homeserver.api.models.ephemeral import PresenceBody, TypingBody
-from homeserver.api.models.keys import BackupVersionBody, KeysUploadBody
+from homeserver.api.models.keys import BackupVersionBody, KeysClaimBody, KeysQueryBody, KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
 from homeserver.api.models.reports import EventReportBody, ReportBody
 from homeserver.api.models.read_markers import ReadMarkersBody, ReceiptBody, UserDirectorySearchBody
@@ -151,6 +151,14 @@ BAD = [
     (BackupVersionBody, {"algorithm": "a"}, "M_MISSING_PARAM"),
     (BackupVersionBody, {"algorithm": "a", "auth_data": "x"}, "M_BAD_JSON"),
     (BackupVersionBody, {"algorithm": 1, "auth_data": {}}, "M_BAD_JSON"),
+    (KeysQueryBody, {}, "M_MISSING_PARAM"),
+    (KeysQueryBody, {"device_keys": []}, "M_BAD_JSON"),
+    (KeysQueryBody, {"device_keys": {"@a:x": "D"}}, "M_BAD_JSON"),
+    (KeysQueryBody, {"device_keys": {"nobody": []}}, "M_INVALID_PARAM"),
+    (KeysQueryBody, {"device_keys": {}, "timeout": "10"}, "M_BAD_JSON"),
+    (KeysClaimBody, {"one_time_keys": {"@a:x": {"D": 1}}}, "M_BAD_JSON"),
+    (KeysClaimBody, {"one_time_keys": {"@a:x": []}}, "M_BAD_JSON"),
+    (KeysClaimBody, {"one_time_keys": {"a": {}}}, "M_INVALID_PARAM"),
 ]
 
 

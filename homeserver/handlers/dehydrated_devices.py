@@ -7,9 +7,8 @@ import string
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from homeserver.api.errors import BadJson, InvalidParam, NotFound
-from homeserver.api.models import parse_value
-from homeserver.api.models.keys import KeysUploadBody
+from homeserver.api.errors import InvalidParam, NotFound
+from homeserver.api.models.keys import DehydratedDeviceBody
 from homeserver.clock import Clock
 from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.to_device import ToDeviceHandler
@@ -46,25 +45,17 @@ class DehydratedDeviceHandler:
         self._create_device = create_device
         self._delete_device = delete_device
 
-    async def put(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:
-        device_data = body.get("device_data")
-        if not isinstance(device_data, dict):
-            raise BadJson("'device_data' must be an object")
-        device_id = body.get("device_id", _new_device_id())
-        if not isinstance(device_id, str) or not device_id or len(device_id) > 255:
-            raise InvalidParam("'device_id' must be a non-empty string")
+    async def put(self, requester: Requester, body: DehydratedDeviceBody) -> dict[str, Any]:
+        device_data, display_name = body.device_data, body.initial_device_display_name
+        device_id = body.device_id or _new_device_id()
         if requester.device_id is not None and device_id == requester.device_id:
             raise InvalidParam("The dehydrated device cannot be the device making the request")
-        display_name = body.get("initial_device_display_name")
-        if display_name is not None and not isinstance(display_name, str):
-            raise InvalidParam("'initial_device_display_name' must be a string")
-        keys_body = parse_value({k: body[k] for k in ("device_keys", "one_time_keys", "fallback_keys") if body.get(k) is not None},
-                                KeysUploadBody)
+        keys_body = body.keys()
         old = await self.store.get(requester.user_id)
         if old is not None and old[0] != device_id:
             await self._delete_device(requester.user_id, old[0])
         await self._create_device(requester.user_id, device_id, display_name)
-        if keys_body.model_fields_set:
+        if keys_body is not None:
             await self.keys.upload(requester, keys_body, device_id=device_id)
         await self.db.run("put_dehydrated_device", DehydratedDeviceStore.set_txn, requester.user_id, device_id, device_data, self.clock.time_msec())
         return {"device_id": device_id}

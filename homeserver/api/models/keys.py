@@ -54,3 +54,27 @@ class KeysClaimBody(Body):
     timeout: int = 10_000
 
     _users = field_validator("one_time_keys")(_user_ids)
+
+
+class DehydratedDeviceBody(Body):
+    """``PUT /dehydrated_device`` (MSC3814): the device's data and, optionally, its keys."""
+
+    device_data: dict[str, Any]
+    device_id: str | None = None
+    initial_device_display_name: str | None = None
+    device_keys: dict[str, Any] | None = None
+    one_time_keys: KeyMap | None = None
+    fallback_keys: KeyMap | None = None
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, v: str | None) -> str | None:
+        if v is not None and (not v or len(v) > 255 or "\x00" in v):
+            raise matrix_error("M_INVALID_PARAM", "'device_id' must be a non-empty string of at most 255 characters")
+        return v
+
+    def keys(self) -> KeysUploadBody | None:
+        """The keys to upload for the dehydrated device, if any were sent."""
+        if self.device_keys is None and self.one_time_keys is None and self.fallback_keys is None:
+            return None
+        return KeysUploadBody(device_keys=self.device_keys, one_time_keys=self.one_time_keys, fallback_keys=self.fallback_keys)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.keys import DehydratedDeviceBody
 from homeserver.handlers.dehydrated_devices import DehydratedDeviceHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.rest.client.keys import AuthSource
@@ -25,7 +27,7 @@ class DehydratedDeviceServlet:
 
     async def on_put(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.handler.put(requester, request.json())
+        return 200, await self.handler.put(requester, parse_body(request, DehydratedDeviceBody))
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

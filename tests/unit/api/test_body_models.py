@@ -16,7 +16,7 @@ from homeserver.api.models.auth import LoginBody, RefreshBody
 from homeserver.api.models.devices import DeleteDevicesBody, UpdateDeviceBody
 from homeserver.api.models.directory import AliasBody, PublicRoomsBody, UpgradeBody, VisibilityBody
 from homeserver.api.models.ephemeral import PresenceBody, TypingBody
-from homeserver.api.models.keys import BackupVersionBody, KeysClaimBody, KeysQueryBody, KeysUploadBody
+from homeserver.api.models.keys import BackupVersionBody, DehydratedDeviceBody, KeysClaimBody, KeysQueryBody, KeysUploadBody
 from homeserver.api.models.push import PusherSetBody
 from homeserver.api.models.reports import EventReportBody, ReportBody
 from homeserver.api.models.read_markers import ReadMarkersBody, ReceiptBody, UserDirectorySearchBody
@@ -159,6 +159,12 @@ BAD = [
     (KeysClaimBody, {"one_time_keys": {"@a:x": {"D": 1}}}, "M_BAD_JSON"),
     (KeysClaimBody, {"one_time_keys": {"@a:x": []}}, "M_BAD_JSON"),
     (KeysClaimBody, {"one_time_keys": {"a": {}}}, "M_INVALID_PARAM"),
+    (DehydratedDeviceBody, {}, "M_MISSING_PARAM"),
+    (DehydratedDeviceBody, {"device_data": "x"}, "M_BAD_JSON"),
+    (DehydratedDeviceBody, {"device_data": {}, "device_id": ""}, "M_INVALID_PARAM"),
+    (DehydratedDeviceBody, {"device_data": {}, "device_id": 5}, "M_BAD_JSON"),
+    (DehydratedDeviceBody, {"device_data": {}, "initial_device_display_name": 5}, "M_BAD_JSON"),
+    (DehydratedDeviceBody, {"device_data": {}, "one_time_keys": []}, "M_BAD_JSON"),
 ]
 
 
@@ -200,3 +206,6 @@ def test_good_bodies_keep_their_values() -> None:
     assert "display_name" not in parse_value({}, UpdateDeviceBody).model_fields_set
     assert parse_value({"display_name": None}, UpdateDeviceBody).model_fields_set == {"display_name"}
     assert parse_value({}, VisibilityBody).visibility == "public" and parse_value({}, ReceiptBody).thread_id is None
+    assert parse_value({"device_data": {}}, DehydratedDeviceBody).keys() is None
+    dk = parse_value({"device_data": {}, "one_time_keys": {"curve25519:A": "k"}}, DehydratedDeviceBody).keys()
+    assert dk is not None and dk.one_time_keys == {"curve25519:A": "k"} and dk.device_keys is None

@@ -17,26 +17,15 @@ import nio
 import pytest
 
 from tests.server.e2e.test_nio_conversation import _client, _decrypted_texts
+from tests.server.e2e.test_nio_conversation import _sync_until as _sync_until_local
 
 SECRET_A = "meet at the old lighthouse"
 SECRET_B = "bring the blue lantern"
 
 
-async def _sync_until(client: Any, predicate: Any, what: str, rounds: int = 60) -> Any:
-    """Like the single-server helper, with more rounds: federation adds a hop per step."""
-    for _ in range(rounds):
-        resp = await client.sync(timeout=500, full_state=False)
-        assert isinstance(resp, nio.SyncResponse), f"sync failed: {resp}"
-        if client.should_upload_keys:
-            await client.keys_upload()
-        if client.should_query_keys:
-            await client.keys_query()
-        if client.should_claim_keys:
-            await client.keys_claim(client.get_users_for_key_claiming())
-        found = predicate(resp)
-        if found:
-            return found
-    raise AssertionError(f"timed out waiting for {what}")
+async def _sync_until(client: Any, predicate: Any, what: str) -> Any:
+    """The single-server helper with more rounds: federation adds a hop per step."""
+    return await _sync_until_local(client, predicate, what, rounds=60)
 
 
 async def _conversation(server_a: Any, server_b: Any, tmp_path: Any, invite_in_create: bool) -> str:

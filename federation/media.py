@@ -131,7 +131,7 @@ class FederationMediaSource:
         try:
             resp = await self._client.get_raw(server_name, "GET", path, {"timeout_ms": str(timeout_ms)}, timeout_s=timeout_s,
                                               max_response=max_size + 64 * 1024)
-        except FederationError as e:
+        except FederationError:
             # the client-server API lists 404 for content that cannot be found (an unreachable server included)
             raise RemoteMediaError(404, "M_NOT_FOUND", f"Media not found: could not reach {server_name}"[:300]) from None
         if resp.status == 200:

@@ -3,7 +3,6 @@ force-join, purge history (batched, in the background), redact a user's events, 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets

@@ -125,12 +125,12 @@ class EventStore:
             f"FROM event_outliers WHERE {clause} AND status = 'outlier'", params)
         self._versions_txn(txn, {r[1] for r in raw})
         out = []
-        for eid, room_id, type_, sk, sender, ts, depth, js, before, own_version in raw:
+        for eid, room_id, type_, sk, sender, ts, depth, js, state_before, own_version in raw:
             pdu = json.loads(js)
             content = pdu.get("content")
             m = content.get("membership") if type_ == "m.room.member" and isinstance(content, dict) else None
             out.append(EventRow(0, depth, eid, room_id, type_, sk, sender, ts, m if isinstance(m, str) else None, pdu,
-                                before, before, None, None, None, None,
+                                state_before, state_before, None, None, None, None,
                                 self._room_versions.get(room_id) or own_version or "11", "outlier"))
         return out
 

@@ -9,7 +9,6 @@ from typing import Any
 import requests
 
 from federation.transport.xmatrix import parse_header
-from tests.harness import on_reactor
 
 
 def _register(srv: Any, name: str) -> dict:

@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import requests
 
-from tests.federation.test_joins import _wait_for_body
 from tests.server.e2e.helpers import FakeDevice, new_user, upload
 
 V3 = "/_matrix/client/v3"

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.server.security.helpers import V3, invite_join, put_state, room, send, user
+from tests.server.security.helpers import V3, invite_join, room, user
 
 V1 = "/_matrix/client/v1"
 

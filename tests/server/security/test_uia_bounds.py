@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.server.security.helpers import V3, login, uia_password, user
+from tests.server.security.helpers import V3, login, user
 
 
 def test_uia_session_flood_is_bounded_and_harmless(server):

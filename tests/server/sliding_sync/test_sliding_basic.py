@@ -52,7 +52,7 @@ def test_deleting_the_device_drops_its_connections(server: Any) -> None:
     login = server.post("/_matrix/client/v3/login", json={"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"},
                                                           "password": "password-123"})
     other = login.json()["access_token"]
-    r = server.post(f"/_matrix/client/v3/delete_devices", token=other, json={
+    r = server.post("/_matrix/client/v3/delete_devices", token=other, json={
         "devices": [device], "auth": {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"},
                                        "password": "password-123"}})
     assert r.status_code == 200, r.text

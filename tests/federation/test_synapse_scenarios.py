@@ -1,0 +1,126 @@
+"""More scenarios with Synapse (rooms on either side): invites, kicks and rejections across the two
+servers, public room directories over federation, and an end-to-end encrypted conversation between
+matrix-nio clients, one on SUP and one on Synapse."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable
+from urllib.parse import quote
+
+import nio
+
+from tests.federation.test_joins import _user, _wait_for_body
+from tests.federation.test_synapse_joins import _syn
+from tests.server.e2e.test_nio_conversation import _client, _decrypted_texts
+from tests.server.e2e.test_nio_conversation import _sync_until as _sync_until_local
+
+V3 = "/_matrix/client/v3"
+
+
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out: {what}")
+
+
+def test_invites_kicks_and_rejections_both_ways(synapse: Any, make_federating_server: Any) -> None:
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc, cid = carol["access_token"], carol["user_id"]
+    # SUP room, Synapse invitee: invited, joins, talks, is kicked
+    room = sup.post(V3 + "/createRoom", token=ta, json={"preset": "private_chat", "name": "sup side", "invite": [cid]}).json()["room_id"]
+    _eventually(lambda: room in _syn(synapse, "GET", V3 + "/sync", tc).json().get("rooms", {}).get("invite", {}),
+                "Synapse sees SUP's invite")
+    r = _syn(synapse, "POST", V3 + f"/join/{quote(room)}", tc, json={})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    _syn(synapse, "PUT", V3 + f"/rooms/{quote(room)}/send/m.room.message/c1", tc, json={"msgtype": "m.text", "body": "carol in"})
+    _wait_for_body(sup, ta, room, "carol in", timeout=20)
+    assert sup.post(V3 + f"/rooms/{quote(room)}/kick", token=ta, json={"user_id": cid, "reason": "bye"}).status_code == 200
+    _eventually(lambda: _syn(synapse, "GET", V3 + f"/rooms/{quote(room)}/state/m.room.member/{quote(cid)}", tc)
+                .json().get("membership") == "leave", "Synapse applies the kick")
+    # Synapse room, SUP invitee: rejects the invite (make_leave/send_leave through Synapse)
+    r = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "private_chat", "name": "synapse side", "invite": [alice]})
+    assert r.status_code == 200, r.text
+    room2 = r.json()["room_id"]
+    _eventually(lambda: room2 in sup.get(V3 + "/sync", token=ta).json().get("rooms", {}).get("invite", {}),
+                "SUP sees Synapse's invite")
+    invite_state = sup.get(V3 + "/sync", token=ta).json()["rooms"]["invite"][room2]["invite_state"]["events"]
+    assert any(e["type"] == "m.room.name" and e["content"].get("name") == "synapse side" for e in invite_state)
+    assert sup.post(V3 + f"/rooms/{quote(room2)}/leave", token=ta, json={}).status_code == 200
+    _eventually(lambda: _syn(synapse, "GET", V3 + f"/rooms/{quote(room2)}/state/m.room.member/{quote(alice)}", tc)
+                .json().get("membership") == "leave", "Synapse sees the rejection")
+
+
+def test_public_room_directories_over_federation(synapse: Any, make_federating_server: Any) -> None:
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc = carol["access_token"]
+    syn_room = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "public_chat", "name": "Synapse lobby",
+                                                                    "visibility": "public"}).json()["room_id"]
+    sup_room = sup.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "name": "SUP lobby", "visibility": "public"}).json()["room_id"]
+    r = sup.get(V3 + "/publicRooms", token=ta, params={"server": synapse.server_name})
+    assert r.status_code == 200, r.text
+    assert syn_room in [c["room_id"] for c in r.json()["chunk"]]
+    r = _syn(synapse, "GET", V3 + "/publicRooms", tc, params={"server": sup.server_name})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    assert sup_room in [c["room_id"] for c in r.json()["chunk"]]
+
+
+async def _nio_for_synapse(synapse: Any, tmp_path: Any, name: str) -> Any:
+    from nio import AsyncClient, AsyncClientConfig
+
+    reg = synapse.register(name)
+    store = tmp_path / f"store-{name}"
+    store.mkdir()
+    client = AsyncClient(synapse.url, reg["user_id"], device_id=reg["device_id"], store_path=str(store),
+                         config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
+    client.restore_login(reg["user_id"], reg["device_id"], reg["access_token"])
+    if client.should_upload_keys:
+        await client.keys_upload()
+    return client
+
+
+async def _sync_until(client: Any, predicate: Any, what: str) -> Any:
+    return await _sync_until_local(client, predicate, what, rounds=80)
+
+
+async def _encrypted(sup: Any, synapse: Any, tmp_path: Any) -> str:
+    a = await _client(sup, tmp_path, "alice")
+    c = await _nio_for_synapse(synapse, tmp_path, "carol")
+    try:
+        await _sync_until(a, lambda r: True, "first sync of A")
+        await _sync_until(c, lambda r: True, "first sync of C")
+        created = await a.room_create(invite=[c.user_id], initial_state=[
+            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+        assert isinstance(created, nio.RoomCreateResponse), created
+        room_id = created.room_id
+        await _sync_until(c, lambda r: room_id in r.rooms.invite, "C's invite from SUP")
+        joined = await c.join(room_id)
+        assert isinstance(joined, nio.JoinResponse), joined
+        await _sync_until(a, lambda r: c.user_id in a.rooms[room_id].users, "A sees C joined")
+        await _sync_until(c, lambda r: room_id in c.rooms and c.rooms[room_id].encrypted, "C sees the encrypted room")
+        sent = await a.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "from SUP, sealed"}, ignore_unverified_devices=True)
+        assert isinstance(sent, nio.RoomSendResponse), sent
+        await _sync_until(c, lambda r: "from SUP, sealed" in _decrypted_texts(r, room_id), "Synapse user decrypts")
+        sent = await c.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "from Synapse, sealed"}, ignore_unverified_devices=True)
+        assert isinstance(sent, nio.RoomSendResponse), sent
+        await _sync_until(a, lambda r: "from Synapse, sealed" in _decrypted_texts(r, room_id), "SUP user decrypts")
+        return room_id
+    finally:
+        await a.close()
+        await c.close()
+
+
+def test_encrypted_conversation_between_sup_and_synapse(synapse: Any, make_federating_server: Any, tmp_path: Any) -> None:
+    sup = make_federating_server()
+    room_id = asyncio.run(asyncio.wait_for(_encrypted(sup, synapse, tmp_path), 300))
+    dump = json.dumps([r[0] for r in sup.db_query("SELECT json FROM events WHERE room_id = ?", (room_id,))])
+    assert "m.room.encrypted" in dump and "sealed" not in dump

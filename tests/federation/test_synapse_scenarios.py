@@ -124,3 +124,54 @@ def test_encrypted_conversation_between_sup_and_synapse(synapse: Any, make_feder
     room_id = asyncio.run(asyncio.wait_for(_encrypted(sup, synapse, tmp_path), 300))
     dump = json.dumps([r[0] for r in sup.db_query("SELECT json FROM events WHERE room_id = ?", (room_id,))])
     assert "m.room.encrypted" in dump and "sealed" not in dump
+
+
+def test_sup_backfills_history_from_synapse(synapse: Any, make_federating_server: Any) -> None:
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc = carol["access_token"]
+    room = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "public_chat"}).json()["room_id"]
+    for i in range(25):
+        _syn(synapse, "PUT", V3 + f"/rooms/{quote(room)}/send/m.room.message/h{i}", tc, json={"msgtype": "m.text", "body": f"old {i}"})
+    r = sup.post(V3 + f"/join/{quote(room)}", token=ta, params={"server_name": synapse.server_name})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    bodies: list[str] = []
+    token = None
+    for _ in range(10):
+        params = {"dir": "b", "limit": 10, **({"from": token} if token else {})}
+        page = sup.get(V3 + f"/rooms/{quote(room)}/messages", token=ta, params=params).json()
+        bodies += [e["content"].get("body") for e in page["chunk"] if e["type"] == "m.room.message"]
+        token = page.get("end")
+        if not token:
+            break
+    assert bodies[:25] == [f"old {i}" for i in range(24, -1, -1)], bodies
+
+
+def test_knock_and_restricted_join_with_synapse(synapse: Any, make_federating_server: Any) -> None:
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc, cid = carol["access_token"], carol["user_id"]
+    # knock on a SUP room from Synapse, then let in
+    rule = {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}
+    room = sup.post(V3 + "/createRoom", token=ta, json={"preset": "private_chat", "room_version": "10", "initial_state": [rule]}).json()["room_id"]
+    r = _syn(synapse, "POST", V3 + f"/knock/{quote(room)}", tc, params={"server_name": sup.server_name}, json={"reason": "hi"})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    _eventually(lambda: sup.db_query("SELECT membership FROM current_state WHERE room_id = ? AND state_key = ?", (room, cid)) == [("knock",)],
+                "SUP records the knock")
+    assert sup.post(V3 + f"/rooms/{quote(room)}/invite", token=ta, json={"user_id": cid}).status_code == 200
+    _eventually(lambda: _syn(synapse, "POST", V3 + f"/rooms/{quote(room)}/join", tc, json={}).status_code == 200, "Synapse joins after the invite")
+    # restricted join through a SUP space
+    space = sup.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "creation_content": {"type": "m.space"}}).json()["room_id"]
+    allow = {"type": "m.room.join_rules", "state_key": "",
+             "content": {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space}]}}
+    restricted = sup.post(V3 + "/createRoom", token=ta, json={"preset": "private_chat", "room_version": "10", "initial_state": [allow]}).json()["room_id"]
+    dave = synapse.register("dave")
+    td = dave["access_token"]
+    r = _syn(synapse, "POST", V3 + f"/join/{quote(restricted)}", td, params={"server_name": sup.server_name}, json={})
+    assert r.status_code == 403, r.text
+    assert _syn(synapse, "POST", V3 + f"/join/{quote(space)}", td, params={"server_name": sup.server_name}, json={}).status_code == 200
+    r = _syn(synapse, "POST", V3 + f"/join/{quote(restricted)}", td, params={"server_name": sup.server_name}, json={})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    assert dave["user_id"] in sup.get(V3 + f"/rooms/{quote(restricted)}/joined_members", token=ta).json()["joined"]

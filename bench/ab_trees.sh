@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# A/B benchmark of two checkouts of SUP (BASE and LEAD, e.g. git worktrees of two commits), interleaved runs.
+# usage: BASE=/path/to/old LEAD=/path/to/new bench/ab_trees.sh ENGINE RUNS SCENARIOS OUTDIR   (QUICK=--quick for small sizes)
+# then: python3 -m bench.median OUTDIR/base-ENGINE-*.json ; python3 -m bench.median OUTDIR/lead-ENGINE-*.json
+set -u
+: "${BASE:?set BASE to the old checkout}" "${LEAD:?set LEAD to the new checkout}"
+QUICK=${QUICK:-}
+ENGINE=${1:-sqlite}; RUNS=${2:-1}; SCEN=${3:-send,fanout,sync,rooms}; OUT=${4:-/tmp/ab}
+mkdir -p $OUT
+for i in $(seq 1 $RUNS); do
+  for side in base lead; do
+    if [ $side = base ]; then cd "$BASE"; else cd "$LEAD"; fi
+    PORT=$((18000 + RANDOM % 1000))
+    if [ $ENGINE = postgres ]; then
+      EXTRA="--engine postgres --dsn dbname=sup_ab_$side user=postgres host=127.0.0.1"
+    else EXTRA=""; fi
+    PYTHONPATH=$PWD python3 -m workers.cli bench-server $EXTRA --data-dir /tmp/ab-data/$side-$ENGINE --port $PORT --fresh > $OUT/server-$side-$ENGINE-$i.log 2>&1 &
+    SPID=$!
+    for t in $(seq 1 100); do curl -fs http://127.0.0.1:$PORT/_matrix/client/versions >/dev/null 2>&1 && break; sleep 0.3; done
+    PID=$SPID
+    PYTHONPATH="$LEAD" python3 -m bench --url http://127.0.0.1:$PORT --pid $PID --scenarios $SCEN $QUICK --out $OUT/$side-$ENGINE-$i.json --label $side > $OUT/bench-$side-$ENGINE-$i.log 2>&1
+    kill $SPID 2>/dev/null; sleep 1; kill -9 $SPID 2>/dev/null
+    wait $SPID 2>/dev/null
+    echo "$side $ENGINE $i done: $(uptime)"
+  done
+done

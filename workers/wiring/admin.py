@@ -91,9 +91,16 @@ def wire(core: Core) -> None:
 
     # the server-notices room gets the m.server_notice tag when its recipient joins
     if notices is not None and hasattr(core.persister, "add_hook"):
+        room_cache = core.room_cache
+
         def on_rows(rows: list[Any]) -> None:
             for row in rows:
                 if row.type == "m.room.member" and row.membership == "join" and row.state_key:
+                    # Notices rooms are created by the system user: other rooms' joins (nearly all) need no
+                    # database lookup; the snapshot was just advanced by the persister, so it is in memory.
+                    snap = room_cache.peek(row.room_id)
+                    if snap is not None and snap.creator != notices.system_user:
+                        continue
                     core.background.spawn("server_notices_tag", notices.on_join(row.state_key, row.room_id))
 
         core.persister.add_hook(on_rows)

@@ -8,10 +8,11 @@ with real client libraries (matrix-nio) on their own asyncio loop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import requests
 
@@ -318,3 +319,34 @@ class TestServer:
     def db_query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read the server's database directly (tests that inspect what is stored)."""
         return on_reactor(self.app.db.query, "test_query", sql, params)
+
+
+@contextlib.contextmanager
+def migrated_database(engine_name: str, tmp_dir: str) -> Iterator[Any]:
+    """A fresh, migrated ``storage.database.Database`` on ``engine_name`` (no HTTP server), closed and dropped
+    afterwards. PostgreSQL unavailable: skip, or fail under ``CI=true``."""
+    import pytest
+
+    from storage.database import Database
+    from storage.engines import make_engine
+    from storage.migrations import apply_migrations
+
+    reactor = ensure_reactor_running()
+    drop: Callable[[], None] = lambda: None  # noqa: E731
+    if engine_name == "sqlite":
+        engine = make_engine("sqlite", sqlite_path=os.path.join(tmp_dir, "t.db"))
+    else:
+        try:
+            dsn, drop = create_postgres_database()
+        except PostgresUnavailable as e:
+            if IN_CI:
+                pytest.fail(str(e))
+            pytest.skip(str(e))
+        engine = make_engine("postgres", dsn=dsn)
+    db = Database(engine, reactor, pool_size=2)
+    apply_migrations(db)
+    try:
+        yield db
+    finally:
+        db.close()
+        drop()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Iterator
 
 import pytest
 
-from tests.harness import IN_CI, PostgresUnavailable, create_postgres_database, ensure_reactor_running, on_reactor
+from tests.harness import migrated_database, on_reactor
 
 
 class StoreDB:
@@ -26,26 +25,5 @@ class StoreDB:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[StoreDB]:
-    from storage.database import Database
-    from storage.engines import make_engine
-    from storage.migrations import apply_migrations
-
-    reactor = ensure_reactor_running()
-    drop = lambda: None  # noqa: E731
-    if request.param == "sqlite":
-        engine = make_engine("sqlite", sqlite_path=os.path.join(str(tmp_path), "t.db"))
-    else:
-        try:
-            dsn, drop = create_postgres_database()
-        except PostgresUnavailable as e:
-            if IN_CI:
-                pytest.fail(str(e))
-            pytest.skip(str(e))
-        engine = make_engine("postgres", dsn=dsn)
-    db = Database(engine, reactor, pool_size=2)
-    apply_migrations(db)
-    try:
+    with migrated_database(request.param, str(tmp_path)) as db:
         yield StoreDB(db, request.param)
-    finally:
-        db.close()
-        drop()

@@ -17,13 +17,7 @@ from storage.persistence.room_cache import RoomCache
 from storage.stores.events import EventStore
 from storage.stores.state import StateStore
 from storage.streams import StreamIdGenerator
-from tests.harness import (
-    IN_CI,
-    PostgresUnavailable,
-    create_postgres_database,
-    ensure_reactor_running,
-    on_reactor,
-)
+from tests.harness import migrated_database, on_reactor
 
 
 class RecordingNotifier:
@@ -78,26 +72,5 @@ class Kit:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def kit(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Kit]:
-    from storage.database import Database
-    from storage.engines import make_engine
-    from storage.migrations import apply_migrations
-
-    reactor = ensure_reactor_running()
-    drop = lambda: None
-    if request.param == "sqlite":
-        engine = make_engine("sqlite", sqlite_path=os.path.join(str(tmp_path), "t.db"))
-    else:
-        try:
-            dsn, drop = create_postgres_database()
-        except PostgresUnavailable as e:
-            if IN_CI:
-                pytest.fail(str(e))
-            pytest.skip(str(e))
-        engine = make_engine("postgres", dsn=dsn)
-    db = Database(engine, reactor, pool_size=2)
-    apply_migrations(db)
-    try:
+    with migrated_database(request.param, str(tmp_path)) as db:
         yield Kit(db, request.param)
-    finally:
-        db.close()
-        drop()

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+
+from tests.spec_fuzz import check_response, fuzz_operations
 
 SPEC_DIR = os.environ.get(
     "MATRIX_SPEC_SERVER_SERVER_DIR",
@@ -46,62 +46,32 @@ def test_no_server_errors_from_spec_generated_federation_requests(make_federatin
     session = requests.Session()
     failures: list[str] = []
     signed_statuses: list[bool] = []  # per signed request: refused by X-Matrix auth?
-    for result in schema.get_all_operations():
-        try:
-            operation = result.ok()
-        except Exception:
-            continue  # an operation schemathesis cannot model
-        label = f"{operation.method.upper()} {operation.path}"
-        strategies = []
-        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            try:
-                strategies.append(operation.as_strategy(generation_mode=mode))
-            except Exception:
-                pass
-        if not strategies:
-            continue
+    sup_ca = fake_remote.ca.ca_path
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=st.one_of(*strategies))
-        def run(case: Any) -> None:
-            kwargs = case.as_transport_kwargs(base_url=base)
-            headers = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() not in ("x-schemathesis-testcaseid",)}
-            body = kwargs.get("json")
-            data = kwargs.get("data")
-            req = requests.Request(kwargs["method"], kwargs["url"], params=kwargs.get("params"), headers=headers,
-                                   data=json.dumps(body).encode() if body is not None else data)
-            prepared = req.prepare()
-            if body is not None:
-                prepared.headers["Content-Type"] = "application/json"
-            if _signed(case.id):
-                signed_body = body if isinstance(body, (dict, list)) else None
-                prepared.headers["Authorization"] = fake_remote.auth_header(sup.server_name, prepared.method, prepared.path_url, signed_body)
-            try:
-                response = session.send(prepared, verify=sup_ca, timeout=20)
-            except requests.RequestException as e:
-                failures.append(f"{label}: {type(e).__name__} for {case.path_parameters} {case.query}")
-                return
-            if _signed(case.id):
-                signed_statuses.append(response.status_code == 401 and '"M_UNAUTHORIZED"' in response.text)
-            if response.status_code >= 500:
-                failures.append(f"{label} -> {response.status_code} {response.text[:200]} (path={case.path_parameters} "
-                                f"query={case.query} body={str(body if body is not None else data)[:200]})")
-            elif response.status_code >= 400 and response.headers.get("Content-Type", "").startswith("application/json"):
-                try:
-                    parsed = response.json()
-                except ValueError:
-                    parsed = None
-                if not (isinstance(parsed, dict) and isinstance(parsed.get("errcode"), str)):
-                    failures.append(f"{label} -> {response.status_code} without a Matrix error body")
-
-        sup_ca = fake_remote.ca.ca_path
+    def send(label: str, case: Any) -> None:
+        kwargs = case.as_transport_kwargs(base_url=base)
+        headers = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() not in ("x-schemathesis-testcaseid",)}
+        body = kwargs.get("json")
+        data = kwargs.get("data")
+        req = requests.Request(kwargs["method"], kwargs["url"], params=kwargs.get("params"), headers=headers,
+                               data=json.dumps(body).encode() if body is not None else data)
+        prepared = req.prepare()
+        if body is not None:
+            prepared.headers["Content-Type"] = "application/json"
+        if _signed(case.id):
+            signed_body = body if isinstance(body, (dict, list)) else None
+            prepared.headers["Authorization"] = fake_remote.auth_header(sup.server_name, prepared.method, prepared.path_url, signed_body)
         try:
-            run()
-        except Exception as e:  # generation problems in the spec itself are not server bugs
-            if "Unsatisfiable" in type(e).__name__ or "InvalidArgument" in type(e).__name__:
-                continue
-            raise
+            response = session.send(prepared, verify=sup_ca, timeout=20)
+        except requests.RequestException as e:
+            failures.append(f"{label}: {type(e).__name__} for {case.path_parameters} {case.query}")
+            return
+        if _signed(case.id):
+            signed_statuses.append(response.status_code == 401 and '"M_UNAUTHORIZED"' in response.text)
+        detail = f"path={case.path_parameters} query={case.query} body={str(body if body is not None else data)[:200]}"
+        check_response(label, response, failures, detail)
+
+    fuzz_operations(schema, EXAMPLES_PER_OPERATION, send)
     # The signed requests must get past X-Matrix auth (else this test would only fuzz the auth check).
     assert not signed_statuses or not all(signed_statuses), "every signed request was refused by X-Matrix auth"
     assert not failures, "server errors:\n" + "\n".join(failures[:30])

@@ -18,10 +18,8 @@ import requests
 import yaml
 
 schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 from tests.harness import TestServer  # noqa: E402
+from tests.spec_fuzz import check_response, fuzz_operations  # noqa: E402
 
 SPEC_DIR = os.environ.get(
     "MATRIX_SPEC_CLIENT_SERVER_DIR",
@@ -91,49 +89,20 @@ def test_no_server_errors_from_spec_generated_requests(fuzz_server: TestServer, 
     base_url = fuzz_server.url + _base_path(spec_file)
     token = _register(fuzz_server)
     failures: list[str] = []
-    for result in schema.get_all_operations():
-        try:
-            operation = result.ok()
-        except Exception:
-            continue  # an operation schemathesis cannot model; not our server's fault
-        label = f"{operation.method.upper()} {operation.path}"
-        if label in SKIP_OPERATIONS:
-            continue
-        strategies = []
-        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            try:
-                strategies.append(operation.as_strategy(generation_mode=mode))
-            except Exception:
-                pass
-        if not strategies:
-            continue
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=st.one_of(*strategies))
-        def run(case: Any) -> None:
-            headers = dict(case.headers or {})
-            headers["Authorization"] = f"Bearer {token}"
-            case.query = _clamp_long_poll(case.query)
-            try:
-                response = case.call(base_url=base_url, headers=headers, timeout=20)
-            except requests.RequestException as e:  # a hang or reset is as bad as a 500
-                failures.append(f"{label}: {type(e).__name__} for {case.path_parameters} {case.query}")
-                return
-            # 502/504 with a Matrix error is an honest "that other server did not answer" (e.g. /publicRooms
-            # with a generated server= name); any other 5xx is a bug.
-            upstream = response.status_code in (502, 504) and '"errcode"' in response.text
-            if response.status_code >= 500 and not upstream:
-                failures.append(f"{label} -> {response.status_code} {response.text[:200]} (path={case.path_parameters} query={case.query} body={str(case.body)[:200]})")
-            elif response.status_code >= 400 and response.headers.get("Content-Type", "").startswith("application/json"):
-                body = response.json()
-                if not (isinstance(body, dict) and isinstance(body.get("errcode"), str)):
-                    failures.append(f"{label} -> {response.status_code} without a Matrix error body")
-
+    def send(label: str, case: Any) -> None:
+        headers = dict(case.headers or {})
+        headers["Authorization"] = f"Bearer {token}"
+        case.query = _clamp_long_poll(case.query)
         try:
-            run()
-        except Exception as e:  # generation problems in the spec itself are not server bugs
-            if "Unsatisfiable" in type(e).__name__ or "InvalidArgument" in type(e).__name__:
-                continue
-            raise
+            response = case.call(base_url=base_url, headers=headers, timeout=20)
+        except requests.RequestException as e:  # a hang or reset is as bad as a 500
+            failures.append(f"{label}: {type(e).__name__} for {case.path_parameters} {case.query}")
+            return
+        # 502/504 with a Matrix error is an honest "that other server did not answer" (e.g. /publicRooms
+        # with a generated server= name); any other 5xx is a bug.
+        detail = f"path={case.path_parameters} query={case.query} body={str(case.body)[:200]}"
+        check_response(label, response, failures, detail, upstream_ok=True)
+
+    fuzz_operations(schema, EXAMPLES_PER_OPERATION, send, SKIP_OPERATIONS)
     assert not failures, "server errors:\n" + "\n".join(failures[:30])

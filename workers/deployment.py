@@ -18,6 +18,7 @@ what differs between processes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -86,6 +87,20 @@ class Deployment:
         role = STREAM_WRITER_ROLE.get(stream, "main")
         found = self.of_role(role)
         return found[0].name if found else self.main().name
+
+    def federation_senders(self) -> list[str]:
+        """The ``federation_sender`` instances, in shard order (their ``shard`` key, then name)."""
+        found = self.of_role("federation_sender")
+        return [i.name for i in sorted(found, key=lambda i: (i.shard if i.shard is not None else 1 << 30, i.name))]
+
+    def federation_sender_for(self, destination: str) -> str | None:
+        """The instance that sends to ``destination``: a stable hash of the server name over the sender instances
+        (None: no sender instance, main sends). Every process computes the same answer from the same file."""
+        names = self.federation_senders()
+        if not names:
+            return None
+        h = int.from_bytes(hashlib.sha256(destination.encode("utf-8")).digest()[:8], "big")
+        return names[h % len(names)]
 
     def streams_written_by(self, instance: str) -> list[str]:
         return [s for s in STREAM_WRITER_ROLE if self.writer_of(s) == instance]

@@ -83,6 +83,7 @@ class Replication:
         self._pending = 0
         self._saved: dict[str, int] = {}
         self._peers: dict[str, tuple[str, int]] = {}  # instance -> (boot, last seq)
+        self._command_handlers: dict[str, Any] = {}
         self._publisher: Any = None
         self._sub_factory: Any = None
         self.connected = False
@@ -106,6 +107,17 @@ class Replication:
         """A follower's syncing / sync ended / active report, for the presence writer."""
         self._cmds.append(["presence", kind, user_id, arg])
         self._schedule()
+
+    def command(self, kind: str, *args: Any) -> None:
+        """Publish a command for whichever process handles ``kind`` (``on_command``); it rides the next message."""
+        self._cmds.append([kind, *args])
+        self._schedule()
+
+    def on_command(self, kind: str, fn: Any) -> None:
+        """Apply the other processes' ``kind`` commands with ``fn(args: list)`` (e.g. the federation sender's
+        "wake this destination" and "this server contacted us"). A lost command costs latency only: its
+        receiver has its own database fallback."""
+        self._command_handlers[kind] = fn
 
     async def start(self) -> None:
         """Follow the writers' persisted positions, then connect (publish + subscribe) and start the jobs."""
@@ -315,6 +327,13 @@ class Replication:
         RECEIVED.inc()
 
     def _apply_command(self, cmd: list[Any]) -> None:
+        handler = self._command_handlers.get(cmd[0]) if cmd else None
+        if handler is not None:
+            try:
+                handler(list(cmd[1:]))
+            except Exception:
+                logger.exception("replication: command %s failed", cmd[0])
+            return
         if not cmd or cmd[0] != "presence" or "presence" not in self.writes:
             return
         presence = self.core.__dict__.get("presence")

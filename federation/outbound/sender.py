@@ -17,13 +17,15 @@ Per destination at most one transaction is in flight; each carries ≤ 50 PDUs a
 transaction advances the destination's persisted ``acked_stream`` and deletes its durable EDUs in one database
 transaction. A failure (unreachable, 5xx, 429) backs off exponentially (5 s doubling, capped at
 ``max_backoff``, persisted across restarts) with one timer — never a busy loop. When the in-memory queue
-overflowed or after a restart, the destination is *caught up*: it is sent our latest event of each room it
-shares with us (newer than its ack) and fetches the gap itself with ``/get_missing_events``.
+overflowed or after a restart, the destination is *caught up*: a backlog of at most :data:`REPLAY_MAX` events in
+the rooms it shares with us is replayed whole, in order; a larger one sends our latest event of each shared room
+(newer than its ack) and the peer fetches the gap itself with ``/get_missing_events``.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ MAX_EDUS = 100
 MEMORY_QUEUE_MAX = 1000
 MIN_BACKOFF_MS = 5_000
 REPLAY_BATCH = 1000
+REPLAY_MAX = 1000  # a catch-up replays a backlog up to this many events whole; beyond, each room's latest
 
 
 class RoomServers(Protocol):
@@ -100,7 +103,15 @@ class FederationSender:
         rooms: RoomServers,
         max_backoff_ms: int = 3_600_000,
         enabled: bool = True,
+        owns: Callable[[str], bool] | None = None,
+        position_bound: Callable[[], int] | None = None,
+        fallback_position: str | None = None,
     ) -> None:
+        """``owns``: the destinations this sender serves (one shard of several ``federation_sender`` workers;
+        None: all). ``position_bound``: the events stream's finished position when this sender runs on a worker
+        that follows the stream by replication (it reads events back up to there, never above a commit gap).
+        ``fallback_position``: the position row to start from when this sender has none yet (a worker taking
+        over from the single-process sender)."""
         self._clock = clock
         self._store = store
         self._client = client
@@ -116,21 +127,38 @@ class FederationSender:
         self._fanout_lock = defer.DeferredLock()
         self._sender_pos = 0
         self._running: set[defer.Deferred[Any]] = set()
+        self._owns = owns
+        self._bound = position_bound
+        self._fallback_position = fallback_position
+        self._follow_lock = defer.DeferredLock()
+        self._edu_pos = 0
+
+    def owns(self, destination: str) -> bool:
+        return self._owns is None or self._owns(destination)
 
     # ---- lifecycle ----
     async def start(self) -> None:
         """Load persisted destinations, replay events not yet fanned out, start catch-ups and retries."""
         now = self._clock.time_msec()
         for row in await self._store.load_destinations():
+            if not self.owns(row.destination):
+                continue
             q = self._queue(row.destination)
             q.acked_stream = row.acked_stream
             q.retry_at_ms, q.interval_ms, q.failing_since_ms = row.retry_at_ts, row.retry_interval_ms, row.failing_since_ts
             q.catching_up = row.pending_from is not None
+        if self._bound is not None:
+            self._edu_pos = await self._store.max_edu_id()  # read before the scan: later rows are found by poll_edus
         for dest in await self._store.destinations_with_edus():
-            self._queue(dest).has_durable_edus = True
+            if self.owns(dest):
+                self._queue(dest).has_durable_edus = True
         pos = await self._store.get_sender_position()
+        if pos is None and self._fallback_position is not None:
+            pos = await self._store.get_sender_position(self._fallback_position)
         if pos is None:
-            pos = await self._store.max_stream()  # first start: nothing sent before federation existed
+            # first start: nothing sent before federation existed
+            pos = self._bound() if self._bound is not None else await self._store.max_stream()
+        if pos is not None:
             await self._store.set_sender_position(pos)
         self._sender_pos = pos
         await self._replay(pos)
@@ -144,8 +172,9 @@ class FederationSender:
         self._update_gauges()
 
     async def _replay(self, pos: int) -> None:
+        up_to = self._bound() if self._bound is not None else None
         while True:
-            rows = await self._store.local_events_after(pos, self._server_name, REPLAY_BATCH)
+            rows = await self._store.local_events_after(pos, self._server_name, REPLAY_BATCH, up_to)
             if not rows:
                 return
             pending: dict[str, int] = {}
@@ -168,17 +197,23 @@ class FederationSender:
             d.cancel()
 
     # ---- inputs ----
-    async def on_events(self, rows: Iterable[Any]) -> None:
-        """Post-commit hook: queue local events for every other server in their rooms."""
+    async def on_events(self, rows: Iterable[Any], position: int = 0) -> None:
+        """Post-commit hook: queue local events for every other server in their rooms. ``position``: the events
+        stream position these rows complete (a sender worker's read-back batch may hold no local event at all)."""
         local = [r for r in rows if _server_of(r.sender) == self._server_name]
-        if not local or not self.enabled:
+        if not self.enabled:
+            return
+        if not local:
+            if position > self._sender_pos + 1000:
+                self._sender_pos = position
+                await self._store.set_sender_position(position)  # keep the startup replay short
             return
         async with self._fanout_lock:
             per_dest: dict[str, list[tuple[int, dict[str, Any]]]] = {}
             for row in local:
                 for dest in await self._destinations(row.room_id, row.type, row.state_key):
                     per_dest.setdefault(dest, []).append((row.stream_ordering, _wire_pdu(row.pdu)))
-            top = max(r.stream_ordering for r in local)
+            top = max(max(r.stream_ordering for r in local), position)
             if per_dest:
                 await self._store.mark_pending({d: items[0][0] for d, items in per_dest.items()}, max(top, self._sender_pos))
             elif top > self._sender_pos + 1000:
@@ -193,8 +228,40 @@ class FederationSender:
             self._kick(q)
         self._update_gauges()
 
+    async def follow(self) -> None:
+        """A sender worker: fan out our users' events committed after the fan-out position, up to the events
+        stream's finished position (advanced by replication), read back from the database in batches. The fan-out
+        position is persisted with the destinations' pending marks, so a restart neither loses nor repeats a
+        fan-out. Calls that overlap run one after the other; a call with nothing new costs no query."""
+        if self._bound is None or not self._started or self._stopping or not self.enabled:
+            return
+        async with self._follow_lock:
+            while not self._stopping:
+                up_to = self._bound()
+                if up_to <= self._sender_pos:
+                    return
+                rows = await self._store.local_events_after(self._sender_pos, self._server_name, REPLAY_BATCH, up_to)
+                full = len(rows) == REPLAY_BATCH
+                stored = [_StoredEvent(*r) for r in rows]
+                await self.on_events(stored, rows[-1][0] if full else up_to)
+                if not full:
+                    self._sender_pos = max(self._sender_pos, up_to)
+
+    async def poll_edus(self) -> None:
+        """A sender worker: find durable EDUs written (by another process) after the last outbox row seen, and
+        wake their destinations. The writer's wake-up command is the fast path; this is the one that cannot be lost."""
+        if not self._started or self._stopping:
+            return
+        dests, self._edu_pos = await self._store.destinations_with_edus_after(self._edu_pos)
+        for dest in dests:
+            self.wake(dest)
+
+    @property
+    def position(self) -> int:
+        return self._sender_pos
+
     def send_edu(self, destination: str, edu_type: str, content: dict[str, Any], key: Any = None) -> None:
-        if not self.enabled or destination == self._server_name:
+        if not self.enabled or destination == self._server_name or not self.owns(destination):
             return
         q = self._queue(destination)
         k = key if key is not None else ("_", next(self._txn_ids))
@@ -207,7 +274,7 @@ class FederationSender:
 
     def wake(self, destination: str) -> None:
         """Durable EDUs were committed for ``destination``: send them soon."""
-        if not self.enabled or destination == self._server_name:
+        if not self.enabled or destination == self._server_name or not self.owns(destination):
             return
         q = self._queue(destination)
         q.has_durable_edus = True
@@ -296,7 +363,25 @@ class FederationSender:
 
     async def _catch_up(self, q: _Queue) -> bool:
         """Send our latest event of every shared room newer than the ack, oldest first. True when done."""
-        high = max(self._sender_pos, await self._store.max_stream())
+        bound = self._bound() if self._bound is not None else await self._store.max_stream()
+        high = max(self._sender_pos, bound)
+        backlog = await self._store.pending_events(q.destination, self._server_name, q.acked_stream, high, REPLAY_MAX + 1)
+        if len(backlog) <= REPLAY_MAX:
+            # a small backlog (a restart, a short outage) is replayed whole, in order: the peer's gap filling
+            # fetches only a few missing events, so "latest of each room" would leave holes in its timeline
+            for i in range(0, len(backlog), MAX_PDUS):
+                batch = backlog[i:i + MAX_PDUS]
+                if not await self._send(q, [_wire_pdu(p) for _, p in batch], []):
+                    return False
+                q.acked_stream = batch[-1][0]
+                await self._store.acknowledge(q.destination, q.acked_stream, None, q.acked_stream, self._clock.time_msec())
+                SENT_PDUS.inc(len(batch))
+            q.acked_stream = max(q.acked_stream, high)
+            q.catching_up = False
+            still = next((s for s, _ in q.pdus if s > high), None)  # queued meanwhile: still pending after a crash
+            await self._store.acknowledge(q.destination, q.acked_stream, None, still, self._clock.time_msec())
+            self._update_gauges()
+            return True
         while True:
             events = await self._store.catch_up_events(q.destination, self._server_name, q.acked_stream, high, MAX_PDUS)
             if events and not await self._send(q, [_wire_pdu(p) for _, p in events], []):
@@ -358,6 +443,8 @@ class FederationSender:
             servers.add(_server_of(state_key))
         servers.discard(self._server_name)
         servers.discard("")
+        if self._owns is not None:
+            servers = {s for s in servers if self._owns(s)}
         return servers
 
     def _update_gauges(self) -> None:
@@ -377,6 +464,21 @@ class FederationSender:
             return {}
         return {"pending_pdus": len(q.pdus), "pending_edus": len(q.edus), "catching_up": q.catching_up, "acked_stream": q.acked_stream,
                 "retry_at_ms": q.retry_at_ms, "interval_ms": q.interval_ms, "running": q.running}
+
+
+class _StoredEvent:
+    """An event read back from the database by a sender worker: what :meth:`FederationSender.on_events` reads."""
+
+    __slots__ = ("stream_ordering", "room_id", "type", "state_key", "pdu", "sender")
+
+    def __init__(self, stream: int, room_id: str, etype: str, state_key: str | None, raw: str | None) -> None:
+        self.stream_ordering = stream
+        self.room_id = room_id
+        self.type = etype
+        self.state_key = state_key
+        self.pdu: dict[str, Any] = json.loads(raw) if raw else {}
+        sender = self.pdu.get("sender")
+        self.sender = sender if isinstance(sender, str) else ""
 
 
 OnEvents = Callable[[list[Any]], Awaitable[None]]

@@ -42,8 +42,11 @@ _COLS = "destination, acked_stream, pending_from, retry_at_ts, retry_interval_ms
 
 
 class FederationOutboundStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, position_name: str = SENDER) -> None:
+        """``position_name``: the row of ``federation_sender_position`` this sender owns ("events" for the
+        single-process sender, "events:<instance>" for each ``federation_sender`` worker)."""
         self.db = db
+        self.position_name = position_name
 
     # ---- durable EDUs (called inside someone else's transaction) ----
     @staticmethod
@@ -119,20 +122,37 @@ class FederationOutboundStore:
 
         await self.db.run("federation_mark_pending", fn)
 
-    @staticmethod
-    def _set_position_txn(txn: Txn, stream: int) -> None:
+    def _set_position_txn(self, txn: Txn, stream: int) -> None:
         txn.execute(
             "INSERT INTO federation_sender_position (name, stream) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET"
             " stream = CASE WHEN federation_sender_position.stream < excluded.stream THEN excluded.stream ELSE federation_sender_position.stream END",
-            (SENDER, stream),
+            (self.position_name, stream),
         )
 
     async def set_sender_position(self, stream: int) -> None:
         await self.db.run("federation_sender_position", self._set_position_txn, stream)
 
-    async def get_sender_position(self) -> int | None:
-        rows = await self.db.query("federation_get_sender_position", "SELECT stream FROM federation_sender_position WHERE name = ?", (SENDER,))
+    async def get_sender_position(self, name: str | None = None) -> int | None:
+        rows = await self.db.query("federation_get_sender_position", "SELECT stream FROM federation_sender_position WHERE name = ?",
+                                   (name or self.position_name,))
         return int(rows[0][0]) if rows else None
+
+    async def max_edu_id(self) -> int:
+        rows = await self.db.query("federation_max_edu_id", "SELECT COALESCE(MAX(id), 0) FROM federation_edu_outbox")
+        return int(rows[0][0])
+
+    async def destinations_with_edus_after(self, after_id: int) -> tuple[list[str], int]:
+        """Destinations with durable EDUs written after outbox row ``after_id``, and the highest row id seen
+        (a sender worker follows the outbox by position, so a lost wake-up costs latency only)."""
+
+        def fn(txn: Txn) -> tuple[list[str], int]:
+            top = txn.query_value("SELECT MAX(id) FROM federation_edu_outbox WHERE id > ?", (after_id,))
+            if top is None:
+                return [], after_id
+            rows = txn.query("SELECT DISTINCT destination FROM federation_edu_outbox WHERE id > ? AND id <= ?", (after_id, int(top)))
+            return [r[0] for r in rows], int(top)
+
+        return await self.db.read("federation_edu_destinations_after", fn)
 
     async def acknowledge(self, destination: str, acked_stream: int, max_edu_id: int | None, still_pending_from: int | None, now_ms: int) -> None:
         """A transaction was delivered: advance the ack, drop its EDUs, clear the backoff."""
@@ -163,14 +183,17 @@ class FederationOutboundStore:
         await self.db.run("federation_set_backoff", fn)
 
     # ---- events for the queues ----
-    async def local_events_after(self, after_stream: int, server_name: str, limit: int) -> list[tuple[int, str, str, str | None, str | None]]:
-        """(stream, room_id, type, state_key, json) of events sent by local users after a position (startup replay)."""
+    async def local_events_after(self, after_stream: int, server_name: str, limit: int,
+                                 up_to: int | None = None) -> list[tuple[int, str, str, str | None, str | None]]:
+        """(stream, room_id, type, state_key, json) of events sent by local users after a position (startup replay;
+        a sender worker reads what replication announced, ``up_to`` the events stream's finished position)."""
 
         def fn(txn: Txn) -> list[tuple[int, str, str, str | None, str | None]]:
+            bound = "" if up_to is None else " AND stream_ordering <= ?"
             rows = txn.query(
-                "SELECT stream_ordering, room_id, type, state_key, json FROM events WHERE stream_ordering > ? AND sender LIKE ? ESCAPE '\\'"
-                " ORDER BY stream_ordering LIMIT ?",
-                (after_stream, "%:" + _like_escape(server_name), limit),
+                "SELECT stream_ordering, room_id, type, state_key, json FROM events WHERE stream_ordering > ?" + bound +
+                " AND sender LIKE ? ESCAPE '\\' ORDER BY stream_ordering LIMIT ?",
+                (after_stream, *(() if up_to is None else (up_to,)), "%:" + _like_escape(server_name), limit),
             )
             return [(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
@@ -179,6 +202,32 @@ class FederationOutboundStore:
     async def max_stream(self) -> int:
         rows = await self.db.query("federation_max_stream", "SELECT COALESCE(MAX(stream_ordering), 0) FROM events")
         return int(rows[0][0])
+
+    async def pending_events(self, destination: str, server_name: str, after_stream: int, up_to: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Every event of ours in (after, up_to] in the rooms the destination has joined members in, oldest first,
+        at most ``limit`` (a catch-up with a small backlog replays it all rather than only each room's latest)."""
+
+        def fn(txn: Txn) -> list[tuple[int, dict[str, Any]]]:
+            rooms = self._destination_rooms_txn(txn, destination)
+            out: list[tuple[int, dict[str, Any]]] = []
+            for i in range(0, len(rooms), 500):
+                clause, params = txn.in_list("room_id", rooms[i:i + 500])
+                out += [(int(s), json.loads(j)) for s, j in txn.query(
+                    f"SELECT stream_ordering, json FROM events WHERE {clause} AND stream_ordering > ? AND stream_ordering <= ?"
+                    " AND sender LIKE ? ESCAPE '\\' ORDER BY stream_ordering LIMIT ?",
+                    (*params, after_stream, up_to, "%:" + _like_escape(server_name), limit),
+                )]
+            out.sort(key=lambda x: x[0])
+            return out[:limit]
+
+        return await self.db.read("federation_pending_events", fn)
+
+    @staticmethod
+    def _destination_rooms_txn(txn: Txn, destination: str) -> list[str]:
+        return [r[0] for r in txn.query(
+            "SELECT DISTINCT room_id FROM current_state WHERE type = 'm.room.member' AND membership = 'join' AND state_key LIKE ? ESCAPE '\\'",
+            ("%:" + _like_escape(destination),),
+        )]
 
     async def catch_up_events(self, destination: str, server_name: str, after_stream: int, up_to: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
         """For every room the destination has joined members in: our latest event in (after, up_to]; the oldest ``limit`` of those."""

@@ -43,6 +43,7 @@ from homeserver.http.outbound import IpFilter, OutboundError, OutboundHttpClient
 from storage.stores.federation_outbound import FederationOutboundStore
 from storage.stores.server_keys import ServerKeyStore
 from workers.core import Core
+from workers.federation_sharding import RemoteFederationSender, attach_commands, follow_events, runs_sender, sender_position_name
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class _RoomServers:
 
     def __init__(self, core: Core) -> None:
         self._core = core
-        self._cache: dict[str, tuple[float, set[str]]] = {}
+        self._cache: dict[str, tuple[float, set[str], Any]] = {}
 
     def invalidate(self, rows: Any) -> None:
         for row in rows:
@@ -85,9 +86,6 @@ class _RoomServers:
 
     async def servers_in_room(self, room_id: str) -> set[str]:
         now = self._core.clock.time()
-        hit = self._cache.get(room_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
         rooms = getattr(self._core, "room_cache", None)
         if rooms is None:
             return set()
@@ -95,15 +93,20 @@ class _RoomServers:
             snap = await rooms.get(room_id)
         except Exception:
             return set()
+        hit = self._cache.get(room_id)
+        # Only for the same snapshot: a sender worker sees no membership rows of other servers, but replication
+        # replaces the room's snapshot on every state change.
+        if hit is not None and hit[0] > now and hit[2] is snap:
+            return hit[1]
         servers = {u.partition(":")[2] for u in snap.joined()}
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[room_id] = (now + 60, servers)
+        self._cache[room_id] = (now + 60, servers, snap)
         return servers
 
 
 class _Membership:
-    def __init__(self, core: Core, sender: FederationSender) -> None:
+    def __init__(self, core: Core, sender: Any) -> None:
         self._core = core
         self._sender = sender  # its RoomServers: one answer to "who is in the room" for PDUs and EDUs
 
@@ -121,7 +124,8 @@ class _Membership:
         return await self._sender.room_servers.servers_in_room(room_id)
 
 
-def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers, routes: FederationRoutes, client: FederationClient) -> None:
+def _wire_edus(core: Core, sender: Any, room_servers: _RoomServers, routes: FederationRoutes, client: FederationClient,
+               sending: bool = True) -> None:
     """EDUs in (the dispatcher fedcore's /send calls) and out (typing, receipts, to-device), e2e keys over federation."""
     dispatcher = EduDispatcher()
     core.federation_edu_dispatcher = dispatcher
@@ -132,7 +136,8 @@ def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers,
                               _Membership(core, sender), sender.send_edu, routes.is_allowed)
     dispatcher.register("m.typing", ephemeral.on_typing)
     dispatcher.register("m.receipt", ephemeral.on_receipt)
-    core.notifier.add_listener(ephemeral.on_notify)
+    if sending:  # outbound typing/receipts: queued where the sender runs (a sender worker follows those streams)
+        core.notifier.add_listener(ephemeral.on_notify)
     remote_keys = FederationKeys(client, core.clock)
     core.federation_e2e_keys = remote_keys
 
@@ -143,7 +148,8 @@ def _wire_edus(core: Core, sender: FederationSender, room_servers: _RoomServers,
     presence = FederationPresence(core.server_name, getattr(core, "presence", None), sharing, sender.send_edu,
                                   core.config.federation.send_presence)
     dispatcher.register("m.presence", presence.on_edu)
-    core.notifier.add_listener(presence.on_notify)
+    if sending:
+        core.notifier.add_listener(presence.on_notify)
     device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None),
                                          remote_keys.invalidate)
     core.federation_device_lists = device_lists  # the e2e area installs it as DeviceListHandler.remote_outbox
@@ -203,20 +209,39 @@ def wire(core: Core) -> None:
     core.federation_routes = routes
 
     room_servers = _RoomServers(core)
-    outbound_store = FederationOutboundStore(core.db)
-    sender = FederationSender(core.clock, outbound_store, client, core.server_name, room_servers,
-                              max_backoff_ms=fed.max_backoff, enabled=fed.enabled)
+    outbound_store = FederationOutboundStore(core.db, sender_position_name(core))
+    sending = runs_sender(core)
+    sender: Any
+    if sending:
+        deployment = core.deployment
+        worker = core.role == "federation_sender"
+        events_stream = core.streams.get("events") if worker else None
+        real = FederationSender(
+            core.clock, outbound_store, client, core.server_name, room_servers,
+            max_backoff_ms=fed.max_backoff, enabled=fed.enabled,
+            owns=(lambda d: deployment.federation_sender_for(d) == core.instance) if worker else None,
+            position_bound=events_stream.current if events_stream is not None else None,
+            fallback_position="events" if worker else None,
+        )
+        sender = real
+        persister = getattr(core, "persister", None)
+        if worker:
+            follow_events(core, real)  # by replication, read back from the database
+        else:
+            if persister is not None:
+                async def on_events(rows: Any) -> None:
+                    room_servers.invalidate(rows)
+                    await real.on_events(rows)
+
+                persister.add_hook(on_events)
+            core.on_startup(real.start)
+            if core.deployment is not None:  # main, sending for a deployment without sender instances
+                core.on_startup(lambda: attach_commands(core, real))
+    else:
+        sender = RemoteFederationSender(core, room_servers)  # a sender worker sends; this process only tells it
     core.federation_sender = sender
     core.federation_outbound_store = outbound_store
     auth.add_origin_listener(sender.on_remote_contact)
-    persister = getattr(core, "persister", None)
-    if persister is not None:
-        async def on_events(rows: Any) -> None:
-            room_servers.invalidate(rows)
-            await sender.on_events(rows)
-
-        persister.add_hook(on_events)
-    core.on_startup(sender.start)
 
     async def cleanup() -> None:
         try:
@@ -231,7 +256,7 @@ def wire(core: Core) -> None:
     if core.runs("federation_cleanup"):
         core.on_startup(lambda: core.background.looping("federation_cleanup", cleanup, 3600, core.clock, now=False))
 
-    _wire_edus(core, sender, room_servers, routes, client)
+    _wire_edus(core, sender, room_servers, routes, client, sending)
 
     # media: remote media for local clients (media area reads core.remote_media_source), local media served
     core.remote_media_source = FederationMediaSource(client, well_known_http)

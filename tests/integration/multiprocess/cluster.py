@@ -62,8 +62,10 @@ class RedisServer:
 
 class Cluster:
     def __init__(self, tmp: str, dsn: str, instances: dict[str, str], redis: RedisServer,
-                 overrides: dict[str, Any] | None = None) -> None:
-        """``instances``: name -> role."""
+                 overrides: dict[str, Any] | None = None, listeners: dict[str, list[dict[str, Any]]] | None = None) -> None:
+        """``instances``: name -> role. ``listeners``: instance -> its own listeners (e.g. a TLS federation
+        listener); such an instance has no ``listen`` in the deployment file and a config file of its own, and
+        ``url(name)`` is its first listener without TLS."""
         self.tmp = tmp
         self.redis = redis
         self.roles = dict(instances)
@@ -83,12 +85,21 @@ class Cluster:
         self.config_path = os.path.join(tmp, "homeserver.yaml")
         with open(self.config_path, "w") as f:
             yaml.safe_dump(data, f)
+        self.config_paths: dict[str, str] = {}
+        for name, own in (listeners or {}).items():
+            plain = [lst for lst in own if not lst.get("tls_certificate")]
+            self.ports[name] = int(plain[0]["port"])
+            path = os.path.join(tmp, f"homeserver-{name}.yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump({**data, "listeners": own}, f)
+            self.config_paths[name] = path
         self.deployment_path = os.path.join(tmp, "deployment.yaml")
         with open(self.deployment_path, "w") as f:
             yaml.safe_dump({
                 "redis": {"host": "127.0.0.1", "port": redis.port, "channel": "sup-test-" + uuid.uuid4().hex[:8]},
                 "shared_secret": SHARED_SECRET,
-                "instances": {n: {"role": r, "listen": f"127.0.0.1:{self.ports[n]}"} for n, r in instances.items()},
+                "instances": {n: {"role": r} if n in self.config_paths else {"role": r, "listen": f"127.0.0.1:{self.ports[n]}"}
+                              for n, r in instances.items()},
             }, f)
 
     def url(self, name: str) -> str:
@@ -99,7 +110,8 @@ class Cluster:
         self.logs[name] = log
         env = {**os.environ, "PYTHONPATH": REPO, "SUP_DEPLOYMENT": self.deployment_path}
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker", self.roles[name], "--instance", name, "-c", self.config_path],
+            [sys.executable, "-m", "workers.cli", "worker", self.roles[name], "--instance", name, "-c",
+             self.config_paths.get(name, self.config_path)],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         if wait:

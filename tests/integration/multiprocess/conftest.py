@@ -26,14 +26,15 @@ def make_cluster(tmp_path: Any) -> Iterator[Callable[..., tuple[Cluster, Router]
         _need("redis-server")
     made: list[tuple[Cluster, Router, RedisServer, Callable[[], None]]] = []
 
-    def make(instances: dict[str, str], overrides: dict[str, Any] | None = None) -> tuple[Cluster, Router]:
+    def make(instances: dict[str, str], overrides: dict[str, Any] | None = None,
+             listeners: dict[str, list[dict[str, Any]]] | None = None) -> tuple[Cluster, Router]:
         try:
             dsn, drop = create_postgres_database(migrated=True)
         except PostgresUnavailable:
             _need("PostgreSQL")
         redis = RedisServer(str(tmp_path))
         redis.start()
-        cluster = Cluster(str(tmp_path), dsn, instances, redis, overrides)
+        cluster = Cluster(str(tmp_path), dsn, instances, redis, overrides, listeners)
         router: Router | None = None
         try:
             first = [n for n, r in instances.items() if r == "main"]

@@ -63,6 +63,19 @@ def test_sender_worker_federates_and_survives_sigkill(make_cluster: Any, tmp_pat
         bob.req("PUT", V3 + "/sendToDevice/m.test/tb1", {"messages": {alice.user_id: {alice.device_id: {"n": 2}}}})
         wait(lambda: to_device_events(alice.sync(a_since)), what="to-device at the cluster")
 
+        # typing and a read receipt: main writes them, the sender worker follows the streams and sends the EDUs
+        alice.req("PUT", V3 + f"/rooms/{room}/typing/{alice.user_id}", {"typing": True, "timeout": 20000})
+        last = alice.send(room, "read me")
+        alice.req("POST", V3 + f"/rooms/{room}/receipt/m.read/{last}", {})
+
+        def ephemeral_seen() -> bool:
+            ephemeral = bob.sync()["rooms"]["join"].get(room, {}).get("ephemeral", {}).get("events", [])
+            typing = any(e["type"] == "m.typing" and alice.user_id in e["content"].get("user_ids", []) for e in ephemeral)
+            receipt = any(e["type"] == "m.receipt" and last in e["content"] for e in ephemeral)
+            return typing and receipt
+
+        wait(ephemeral_seen, what="typing and receipt at the peer")
+
         # main sent nothing; the sender worker sent it all
         assert metric(cluster.url("fs1"), "sup_federation_outbound_transactions_total", 'outcome="ok"') > 0
         assert metric(cluster.url("main"), "sup_federation_outbound_transactions_total") == 0
@@ -74,7 +87,8 @@ def test_sender_worker_federates_and_survives_sigkill(make_cluster: Any, tmp_pat
         for i in range(10, 25):
             alice.send(room, f"k{i}")
         cluster.start("fs1")
-        assert "federation sender replayed events" in cluster.log_text("fs1")  # found from its persisted position
+        # found from its persisted fan-out position
+        wait(lambda: "federation sender replayed events" in cluster.log_text("fs1"), what="the restarted sender's replay")
         expected = [f"k{i}" for i in range(25)]
         wait(lambda: [b for b in bob.bodies(room) if b.startswith("k")] == expected, 60, "every message after the restart")
         time.sleep(1.5)  # a duplicate would arrive by now

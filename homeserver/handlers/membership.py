@@ -54,7 +54,8 @@ class MembershipHandler:
 
     async def _remote_join_servers(self, room_id: str, target: str, servers: Sequence[str]) -> list[str] | None:
         """Servers to join ``room_id`` through when this server cannot join it by itself (it does not know the
-        room, or none of its users is joined while others are); None to join locally."""
+        room, or none of its users is joined while others are); None to join locally. An unknown room always
+        gives a list (maybe empty)."""
         if self.remote is None or _domain(target) != self.server_name:
             return None
         snap = self.rooms.peek(room_id)
@@ -72,6 +73,10 @@ class MembershipHandler:
         if _domain(room_id):
             candidates.append(_domain(room_id))
         candidates = [c for c in dict.fromkeys(candidates) if c and c != self.server_name]
+        if snap is None:
+            # an unknown room goes the remote way even with no server named: a v12 room id names no server,
+            # and the remote side adds the server of a pending invite (404 there when there is none)
+            return candidates
         return candidates or None
 
     async def profile_content(self, user_id: str) -> dict[str, Any]:

@@ -230,25 +230,41 @@ class FederationOutboundStore:
         )]
 
     async def catch_up_events(self, destination: str, server_name: str, after_stream: int, up_to: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        """For every room the destination has joined members in: our latest event in (after, up_to]; the oldest ``limit`` of those."""
+        """Events in (after, up_to] that bring the destination up to date; the oldest ``limit`` of them.
+
+        For every room the destination has joined members in: our latest event there (the peer fetches the gap
+        with ``/get_missing_events``). For every room where one of our events in the range changed the membership
+        of one of the destination's users (a kick, a ban, an invite): our latest such event — the destination may
+        have no joined member left, yet it must receive the event that removed it."""
+        dest_like = "%:" + _like_escape(destination)
+        ours_like = "%:" + _like_escape(server_name)
 
         def fn(txn: Txn) -> list[tuple[int, dict[str, Any]]]:
             rooms = [r[0] for r in txn.query(
                 "SELECT DISTINCT room_id FROM current_state WHERE type = 'm.room.member' AND membership = 'join' AND state_key LIKE ? ESCAPE '\\'",
-                ("%:" + _like_escape(destination),),
+                (dest_like,),
             )]
-            out: list[tuple[int, dict[str, Any]]] = []
+            ids: set[int] = set()
             for i in range(0, len(rooms), 500):
                 clause, params = txn.in_list("room_id", rooms[i:i + 500])
                 latest = txn.query(
                     f"SELECT MAX(stream_ordering) FROM events WHERE {clause} AND stream_ordering > ? AND stream_ordering <= ?"
                     " AND sender LIKE ? ESCAPE '\\' GROUP BY room_id",
-                    (*params, after_stream, up_to, "%:" + _like_escape(server_name)),
+                    (*params, after_stream, up_to, ours_like),
                 )
-                ids = [int(r[0]) for r in latest]
-                if ids:
-                    c2, p2 = txn.in_list("stream_ordering", ids)
-                    out += [(int(s), json.loads(j)) for s, j in txn.query(f"SELECT stream_ordering, json FROM events WHERE {c2}", p2)]
+                ids.update(int(r[0]) for r in latest)
+            targeted = txn.query(
+                "SELECT MAX(stream_ordering) FROM events WHERE stream_ordering > ? AND stream_ordering <= ?"
+                " AND type = 'm.room.member' AND state_key LIKE ? ESCAPE '\\' AND sender LIKE ? ESCAPE '\\'"
+                " GROUP BY room_id",
+                (after_stream, up_to, dest_like, ours_like),
+            )
+            ids.update(int(r[0]) for r in targeted)
+            out: list[tuple[int, dict[str, Any]]] = []
+            ordered = sorted(ids)
+            for i in range(0, len(ordered), 500):
+                c2, p2 = txn.in_list("stream_ordering", ordered[i:i + 500])
+                out += [(int(s), json.loads(j)) for s, j in txn.query(f"SELECT stream_ordering, json FROM events WHERE {c2}", p2)]
             out.sort(key=lambda x: x[0])
             return out[:limit]
 

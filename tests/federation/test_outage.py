@@ -55,3 +55,39 @@ def test_peer_outage_loses_nothing_and_duplicates_nothing(make_federating_server
         assert bodies.count(f"down {i}") == 1
     _wait(lambda: _metric(a, "sup_federation_outbound_destinations_backing_off") == 0, 15)
     assert a.db_query("SELECT COUNT(*) FROM federation_edu_outbox") == [(0,)]
+
+
+def test_ban_and_kick_reach_a_peer_that_was_down_across_a_sender_restart(make_federating_server: Any) -> None:
+    """The banned (or kicked) user's server has no joined member left once the event is sent; when it was down
+    and the sender restarted meanwhile, the queue catches up — and must still send it the event that removed it."""
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = new_user(a, "alice")
+    bob = new_user(b, "bob")
+    rooms = [a.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"] for _ in range(2)]
+    for room_id in rooms:
+        assert b.post(V3 + f"/join/{quote(room_id)}", token=bob.token, params={"server_name": a.server_name}).status_code == 200
+    a.put(V3 + f"/rooms/{quote(rooms[1])}/send/m.room.message/m0", token=alice.token, json={"msgtype": "m.text", "body": "before"})
+    _wait_for_body(b, bob.token, rooms[1], "before")
+    since = _sync(b, bob.token)["next_batch"]
+
+    b.down()
+    banned, kicked = rooms
+    assert a.post(V3 + f"/rooms/{quote(banned)}/ban", token=alice.token, json={"user_id": bob.user_id, "reason": "out"}).status_code == 200
+    assert a.post(V3 + f"/rooms/{quote(kicked)}/kick", token=alice.token, json={"user_id": bob.user_id}).status_code == 200
+    for room_id in rooms:  # events after the removal: not for B any more
+        a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/after", token=alice.token, json={"msgtype": "m.text", "body": "after"})
+    _wait(lambda: _metric(a, "sup_federation_outbound_destinations_backing_off") >= 1, 15)
+    a.restart()  # the queue for B now catches up from its persisted position
+    b.up()
+    # B talks to A (bob's profile lookup): A's backoff ends at once
+    b.get(V3 + f"/profile/{quote(alice.user_id)}", token=bob.token)
+
+    def membership(room_id: str) -> Any:
+        rows = b.db_query("SELECT membership FROM current_state WHERE room_id = ? AND state_key = ?", (room_id, bob.user_id))
+        return rows[0][0] if rows else None
+
+    _wait(lambda: membership(banned) == "ban" and membership(kicked) == "leave", 30)
+    left = _sync(b, bob.token, since)["rooms"].get("leave", {})  # bob's client sees both
+    assert set(left) == {banned, kicked}
+    assert [e["content"]["membership"] for e in left[banned]["timeline"]["events"] if e["type"] == "m.room.member"][-1] == "ban"

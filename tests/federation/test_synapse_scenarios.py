@@ -29,6 +29,43 @@ def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> 
     raise AssertionError(f"timed out: {what}")
 
 
+def _sync_sees_membership(sync: Callable[[str | None], dict], room: str, user_id: str, membership: str, since: str,
+                          what: str, timeout: float = 30.0) -> None:
+    """Incremental /sync from ``since`` until the room shows ``user_id``'s ``membership`` (under ``leave`` for
+    kicks and bans). Incremental on purpose: an initial /sync leaves left rooms out, and Synapse answers
+    ``/state`` of a room to a banned user with 403 and caches an initial /sync response for a while."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = sync(since)
+        since = body["next_batch"]
+        rooms = body.get("rooms", {})
+        for section in ("leave", "join"):
+            timeline = rooms.get(section, {}).get(room, {}).get("timeline", {}).get("events", [])
+            seen = [e["content"].get("membership") for e in timeline if e.get("type") == "m.room.member" and e.get("state_key") == user_id]
+            if seen and seen[-1] == membership:
+                assert (section == "leave") == (membership in ("leave", "ban")), (section, membership)
+                return
+    raise AssertionError(f"timed out: {what}")
+
+
+def _syn_sync(synapse: Any, token: str) -> Callable[[str | None], dict]:
+    def sync(since: str | None) -> dict:
+        params = {"timeout": "1000", **({"since": since} if since else {})}
+        r = _syn(synapse, "GET", V3 + "/sync", token, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+    return sync
+
+
+def _sup_sync(sup: Any, token: str) -> Callable[[str | None], dict]:
+    def sync(since: str | None) -> dict:
+        params = {"timeout": "1000", **({"since": since} if since else {})}
+        r = sup.get(V3 + "/sync", token=token, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+    return sync
+
+
 def test_invites_kicks_and_rejections_both_ways(synapse: Any, make_federating_server: Any) -> None:
     sup = make_federating_server()
     alice, ta = _user(sup, "alice")
@@ -56,6 +93,32 @@ def test_invites_kicks_and_rejections_both_ways(synapse: Any, make_federating_se
     assert sup.post(V3 + f"/rooms/{quote(room2)}/leave", token=ta, json={}).status_code == 200
     _eventually(lambda: _syn(synapse, "GET", V3 + f"/rooms/{quote(room2)}/state/m.room.member/{quote(alice)}", tc)
                 .json().get("membership") == "leave", "Synapse sees the rejection")
+
+
+def test_synapse_kicks_and_bans_a_sup_user(synapse: Any, make_federating_server: Any) -> None:
+    """The other direction: a Synapse room, the only SUP member kicked then (after a second invite) banned by the
+    Synapse user; the SUP user's client sees each in /sync, and SUP no longer counts itself in the room."""
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc = carol["access_token"]
+    room = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "private_chat", "invite": [alice]}).json()["room_id"]
+    _eventually(lambda: room in sup.get(V3 + "/sync", token=ta).json().get("rooms", {}).get("invite", {}), "SUP sees the invite")
+    async_ = _sup_sync(sup, ta)
+    for membership in ("leave", "ban"):
+        r = sup.post(V3 + f"/join/{quote(room)}", token=ta, json={})
+        assert r.status_code == 200, r.text + synapse.log_tail()
+        since = async_(None)["next_batch"]
+        action = "kick" if membership == "leave" else "ban"
+        r = _syn(synapse, "POST", V3 + f"/rooms/{quote(room)}/{action}", tc, json={"user_id": alice, "reason": action})
+        assert r.status_code == 200, r.text
+        _sync_sees_membership(async_, room, alice, membership, since, f"SUP applies Synapse's {action}")
+        assert sup.db_query("SELECT membership FROM current_state WHERE room_id = ? AND state_key = ?", (room, alice)) == [(membership,)]
+        if membership == "leave":
+            assert _syn(synapse, "POST", V3 + f"/rooms/{quote(room)}/invite", tc, json={"user_id": alice}).status_code == 200
+            _eventually(lambda: room in sup.get(V3 + "/sync", token=ta).json().get("rooms", {}).get("invite", {}), "SUP sees the second invite")
+    r = sup.post(V3 + f"/join/{quote(room)}", token=ta, json={})
+    assert r.status_code == 403, r.text
 
 
 def test_public_room_directories_over_federation(synapse: Any, make_federating_server: Any) -> None:
@@ -162,6 +225,19 @@ def test_knock_and_restricted_join_with_synapse(synapse: Any, make_federating_se
                 "SUP records the knock")
     assert sup.post(V3 + f"/rooms/{quote(room)}/invite", token=ta, json={"user_id": cid}).status_code == 200
     _eventually(lambda: _syn(synapse, "POST", V3 + f"/rooms/{quote(room)}/join", tc, json={}).status_code == 200, "Synapse joins after the invite")
+    # kicked by the SUP user, invited again, joins again, banned: Synapse applies both (its server has no
+    # joined member left after each, yet must receive the event that removed it)
+    csync = _syn_sync(synapse, tc)
+    since = csync(None)["next_batch"]
+    assert sup.post(V3 + f"/rooms/{quote(room)}/kick", token=ta, json={"user_id": cid, "reason": "bye"}).status_code == 200
+    _sync_sees_membership(csync, room, cid, "leave", since, "Synapse applies the kick")
+    assert sup.post(V3 + f"/rooms/{quote(room)}/invite", token=ta, json={"user_id": cid}).status_code == 200
+    _eventually(lambda: _syn(synapse, "POST", V3 + f"/rooms/{quote(room)}/join", tc, json={}).status_code == 200, "Synapse joins again")
+    since = csync(None)["next_batch"]
+    assert sup.post(V3 + f"/rooms/{quote(room)}/ban", token=ta, json={"user_id": cid, "reason": "out"}).status_code == 200
+    _sync_sees_membership(csync, room, cid, "ban", since, "Synapse applies the ban")
+    r = _syn(synapse, "POST", V3 + f"/join/{quote(room)}", tc, params={"server_name": sup.server_name}, json={})
+    assert r.status_code == 403, r.text  # SUP's make_join refuses the banned user
     # restricted join through a SUP space
     space = sup.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "creation_content": {"type": "m.space"}}).json()["room_id"]
     allow = {"type": "m.room.join_rules", "state_key": "",

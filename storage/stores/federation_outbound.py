@@ -204,21 +204,28 @@ class FederationOutboundStore:
         return int(rows[0][0])
 
     async def pending_events(self, destination: str, server_name: str, after_stream: int, up_to: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        """Every event of ours in (after, up_to] in the rooms the destination has joined members in, oldest first,
-        at most ``limit`` (a catch-up with a small backlog replays it all rather than only each room's latest)."""
+        """Every event of ours in (after, up_to] in the rooms the destination has joined members in, and every
+        membership event of ours in the range targeting one of its users (a kick or ban of its last member leaves
+        it no joined member, yet it must receive that event); oldest first, at most ``limit`` (a catch-up with a
+        small backlog replays it all rather than only each room's latest)."""
 
         def fn(txn: Txn) -> list[tuple[int, dict[str, Any]]]:
             rooms = self._destination_rooms_txn(txn, destination)
-            out: list[tuple[int, dict[str, Any]]] = []
+            found: dict[int, str] = {}
             for i in range(0, len(rooms), 500):
                 clause, params = txn.in_list("room_id", rooms[i:i + 500])
-                out += [(int(s), json.loads(j)) for s, j in txn.query(
+                found.update((int(s), j) for s, j in txn.query(
                     f"SELECT stream_ordering, json FROM events WHERE {clause} AND stream_ordering > ? AND stream_ordering <= ?"
                     " AND sender LIKE ? ESCAPE '\\' ORDER BY stream_ordering LIMIT ?",
                     (*params, after_stream, up_to, "%:" + _like_escape(server_name), limit),
-                )]
-            out.sort(key=lambda x: x[0])
-            return out[:limit]
+                ))
+            found.update((int(s), j) for s, j in txn.query(
+                "SELECT stream_ordering, json FROM events WHERE stream_ordering > ? AND stream_ordering <= ?"
+                " AND type = 'm.room.member' AND state_key LIKE ? ESCAPE '\\' AND sender LIKE ? ESCAPE '\\'"
+                " ORDER BY stream_ordering LIMIT ?",
+                (after_stream, up_to, "%:" + _like_escape(destination), "%:" + _like_escape(server_name), limit),
+            ))
+            return [(s, json.loads(found[s])) for s in sorted(found)[:limit]]
 
         return await self.db.read("federation_pending_events", fn)
 
@@ -240,10 +247,7 @@ class FederationOutboundStore:
         ours_like = "%:" + _like_escape(server_name)
 
         def fn(txn: Txn) -> list[tuple[int, dict[str, Any]]]:
-            rooms = [r[0] for r in txn.query(
-                "SELECT DISTINCT room_id FROM current_state WHERE type = 'm.room.member' AND membership = 'join' AND state_key LIKE ? ESCAPE '\\'",
-                (dest_like,),
-            )]
+            rooms = self._destination_rooms_txn(txn, destination)
             ids: set[int] = set()
             for i in range(0, len(rooms), 500):
                 clause, params = txn.in_list("room_id", rooms[i:i + 500])

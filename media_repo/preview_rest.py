@@ -6,6 +6,7 @@ from typing import Any
 
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from media_repo.preview import UrlPreviewer
 
 
@@ -16,8 +17,8 @@ class PreviewUrlServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/_matrix/client/v1/media/preview_url", self.on_preview, "media_preview_url")
-        router.add("GET", "/_matrix/media/v3/preview_url", self.on_preview, "media_legacy_preview_url")
+        add_route(router, "media_client", "GET", "/preview_url", self.on_preview, "media_preview_url")
+        add_route(router, "media", "GET", "/preview_url", self.on_preview, "media_legacy_preview_url")
 
     async def on_preview(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

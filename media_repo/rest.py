@@ -13,14 +13,12 @@ from typing import Any, Awaitable, Callable, Protocol
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.http.routes import MEDIA_CLIENT_V1, MEDIA_V3
+from homeserver.http.routes import Routes
 from homeserver.http.site import FileResponse, RawResponse
 from homeserver.types.requester import Requester
 from media_repo import headers as hdrs
 from media_repo.repository import MediaFile, MediaRepository
 
-CLIENT_V1 = MEDIA_CLIENT_V1
-ADMIN_V1 = "/_synapse/admin/v1"
 
 _THUMB_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
@@ -81,17 +79,18 @@ class MediaServlet:
 
     def register(self, router: Router) -> None:
         max_body = self.max_upload
-        router.add("POST", f"{MEDIA_V3}/upload", self.upload, "media_upload", max_body=max_body)
-        router.add("PUT", f"{MEDIA_V3}/upload/{{server_name}}/{{media_id}}", self.upload_to, "media_upload_to", max_body=max_body)
-        router.add("POST", "/_matrix/media/v1/create", self.create, "media_create")
-        router.add("GET", f"{CLIENT_V1}/config", self.config, "media_config")
-        router.add("GET", f"{CLIENT_V1}/download/{{server_name}}/{{media_id}}", self.download, "media_download")
-        router.add("GET", f"{CLIENT_V1}/download/{{server_name}}/{{media_id}}/{{file_name}}", self.download, "media_download_named")
-        router.add("GET", f"{CLIENT_V1}/thumbnail/{{server_name}}/{{media_id}}", self.thumbnail, "media_thumbnail")
-        router.add("GET", f"{MEDIA_V3}/config", self.legacy_config, "media_legacy_config")
-        router.add("GET", f"{MEDIA_V3}/download/{{server_name}}/{{media_id}}", self.legacy_download, "media_legacy_download")
-        router.add("GET", f"{MEDIA_V3}/download/{{server_name}}/{{media_id}}/{{file_name}}", self.legacy_download, "media_legacy_download_named")
-        router.add("GET", f"{MEDIA_V3}/thumbnail/{{server_name}}/{{media_id}}", self.legacy_thumbnail, "media_legacy_thumbnail")
+        legacy, client, v1 = (Routes(router, f).add for f in ("media", "media_client", "media_v1"))
+        legacy("POST", "/upload", self.upload, "media_upload", max_body=max_body)
+        legacy("PUT", "/upload/{server_name}/{media_id}", self.upload_to, "media_upload_to", max_body=max_body)
+        v1("POST", "/create", self.create, "media_create")
+        client("GET", "/config", self.config, "media_config")
+        client("GET", "/download/{server_name}/{media_id}", self.download, "media_download")
+        client("GET", "/download/{server_name}/{media_id}/{file_name}", self.download, "media_download_named")
+        client("GET", "/thumbnail/{server_name}/{media_id}", self.thumbnail, "media_thumbnail")
+        legacy("GET", "/config", self.legacy_config, "media_legacy_config")
+        legacy("GET", "/download/{server_name}/{media_id}", self.legacy_download, "media_legacy_download")
+        legacy("GET", "/download/{server_name}/{media_id}/{file_name}", self.legacy_download, "media_legacy_download_named")
+        legacy("GET", "/thumbnail/{server_name}/{media_id}", self.legacy_thumbnail, "media_legacy_thumbnail")
 
     async def _uploader(self, request: SupRequest) -> Requester:
         requester = await self.auth.get_user(request)
@@ -179,18 +178,18 @@ class MediaAdminServlet:
         self.auth = auth
 
     def register(self, router: Router) -> None:
-        a = ADMIN_V1
-        router.add("GET", f"{a}/media/{{server_name}}/{{media_id}}", self.media_info, "admin_media_info")
-        router.add("DELETE", f"{a}/media/{{server_name}}/{{media_id}}", self.delete_media, "admin_media_delete")
-        router.add("POST", f"{a}/media/delete", self.delete_old, "admin_media_delete_old")
-        router.add("POST", f"{a}/media/quarantine/{{server_name}}/{{media_id}}", self.quarantine, "admin_media_quarantine")
-        router.add("POST", f"{a}/media/unquarantine/{{server_name}}/{{media_id}}", self.unquarantine, "admin_media_unquarantine")
-        router.add("POST", f"{a}/media/protect/{{media_id}}", self.protect, "admin_media_protect")
-        router.add("POST", f"{a}/media/unprotect/{{media_id}}", self.unprotect, "admin_media_unprotect")
-        router.add("GET", f"{a}/users/{{user_id}}/media", self.list_user_media, "admin_user_media")
-        router.add("DELETE", f"{a}/users/{{user_id}}/media", self.delete_user_media, "admin_user_media_delete")
-        router.add("POST", f"{a}/user/{{user_id}}/media/quarantine", self.quarantine_user, "admin_user_media_quarantine")
-        router.add("POST", f"{a}/purge_media_cache", self.purge_cache, "admin_purge_media_cache")
+        admin = Routes(router, "admin").add
+        admin("GET", "/v1/media/{server_name}/{media_id}", self.media_info, "admin_media_info")
+        admin("DELETE", "/v1/media/{server_name}/{media_id}", self.delete_media, "admin_media_delete")
+        admin("POST", "/v1/media/delete", self.delete_old, "admin_media_delete_old")
+        admin("POST", "/v1/media/quarantine/{server_name}/{media_id}", self.quarantine, "admin_media_quarantine")
+        admin("POST", "/v1/media/unquarantine/{server_name}/{media_id}", self.unquarantine, "admin_media_unquarantine")
+        admin("POST", "/v1/media/protect/{media_id}", self.protect, "admin_media_protect")
+        admin("POST", "/v1/media/unprotect/{media_id}", self.unprotect, "admin_media_unprotect")
+        admin("GET", "/v1/users/{user_id}/media", self.list_user_media, "admin_user_media")
+        admin("DELETE", "/v1/users/{user_id}/media", self.delete_user_media, "admin_user_media_delete")
+        admin("POST", "/v1/user/{user_id}/media/quarantine", self.quarantine_user, "admin_user_media_quarantine")
+        admin("POST", "/v1/purge_media_cache", self.purge_cache, "admin_purge_media_cache")
 
     async def _admin(self, request: SupRequest) -> Requester:
         requester = await self.auth.get_user(request)

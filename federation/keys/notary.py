@@ -13,6 +13,7 @@ from federation.transport.discovery import InvalidServerName, parse_server_name
 from homeserver.api.errors import BadJson, InvalidParam
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
 
 class NotaryServlet:
@@ -21,9 +22,9 @@ class NotaryServlet:
         self._clock = clock
 
     def register(self, router: Router) -> None:
-        router.add("POST", "/_matrix/key/v2/query", self.on_post, "key_v2_query")
-        router.add("GET", "/_matrix/key/v2/query/{server_name}", self.on_get, "key_v2_query_server")
-        router.add("GET", "/_matrix/key/v2/query/{server_name}/{key_id}", self.on_get_key, "key_v2_query_server_key")
+        add_route(router, "keys", "POST", "/query", self.on_post, "key_v2_query")
+        add_route(router, "keys", "GET", "/query/{server_name}", self.on_get, "key_v2_query_server")
+        add_route(router, "keys", "GET", "/query/{server_name}/{key_id}", self.on_get_key, "key_v2_query_server_key")
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         body = request.json()

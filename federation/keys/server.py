@@ -10,6 +10,7 @@ from signedjson.sign import sign_json
 from homeserver.clock import Clock
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from homeserver.signing_key import key_id
 
 
@@ -22,8 +23,8 @@ class KeyServer:
         self._clock = clock
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/_matrix/key/v2/server", self.on_get_server_keys, "key_v2_server")
-        router.add("GET", "/_matrix/key/v2/server/{key_id}", self.on_get_server_keys_deprecated, "key_v2_server_by_id")
+        add_route(router, "keys", "GET", "/server", self.on_get_server_keys, "key_v2_server")
+        add_route(router, "keys", "GET", "/server/{key_id}", self.on_get_server_keys_deprecated, "key_v2_server_by_id")
 
     def server_keys_json(self) -> dict[str, Any]:
         body = {

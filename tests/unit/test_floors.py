@@ -71,3 +71,75 @@ def test_sql_only_in_storage() -> None:
     assert not unexpected, "SQL outside storage/:\n" + "\n".join(sorted(unexpected))
     stale = SQL_OUTSIDE_STORAGE_ALLOWED - found
     assert not stale, "no longer hold SQL; remove from the allowlist:\n" + "\n".join(sorted(stale))
+
+
+# Route registration: every module registers through homeserver/http/routes.py (families, prefixes, one place).
+ROUTE_HELPER = os.path.join("homeserver", "http", "routes.py")
+# federation/ is another engineer's area this session: FederationRoutes (the federation family's own helper,
+# origin + ACL checks) and two one-route servlets still call Router.add with full paths. Never add to it.
+ROUTER_ADD_ALLOWED = {
+    os.path.join("federation", "transport", "server", "routes.py"),
+    os.path.join("federation", "openid.py"),
+    os.path.join("federation", "version.py"),
+}
+
+
+def _router_add_sites(tree: ast.Module) -> Iterator[int]:
+    """Lines reading ``<something router>.add`` (a call or an alias such as ``r = router.add``)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "add":
+            receiver = node.value
+            name = receiver.id if isinstance(receiver, ast.Name) else receiver.attr if isinstance(receiver, ast.Attribute) else ""
+            if name.lower().endswith("router"):
+                yield node.lineno
+
+
+def test_routes_only_through_the_route_helper() -> None:
+    found = {f"{rel}:{line}" for rel, _module, tree in _modules() for line in _router_add_sites(tree)
+             if rel != ROUTE_HELPER and rel not in ROUTER_ADD_ALLOWED}
+    assert not found, "register routes with homeserver.http.routes.add_route / Routes:\n" + "\n".join(sorted(found))
+    stale = {rel for rel in ROUTER_ADD_ALLOWED
+             if not any(True for r, _m, tree in _modules() if r == rel for _ in _router_add_sites(tree))}
+    assert not stale, "no longer call Router.add; remove from the allowlist:\n" + "\n".join(sorted(stale))
+
+
+def test_every_registered_route_went_through_the_helper() -> None:
+    """The same, at run time: build the main role with every optional area on and the media role, and record
+    which file called ``Router.add`` for each route (catches any indirection the AST check cannot see)."""
+    import inspect
+    import tempfile
+
+    from twisted.internet import reactor
+
+    from homeserver.config import load_config
+    from homeserver.http.router import Router
+    from workers.app import HomeServerApp
+
+    callers: dict[str, set[str]] = {}
+    original = Router.add
+
+    def recording(self: Router, method: str, pattern: str, *args: object, **kwargs: object) -> None:
+        caller = os.path.relpath(inspect.stack()[1].filename, ROOT)
+        callers.setdefault(caller, set()).add(f"{method} {pattern}")
+        original(self, method, pattern, *args, **kwargs)  # type: ignore[arg-type]
+
+    overrides = {"server_name": "localhost", "database.engine": "sqlite", "email.smtp_host": "127.0.0.1",
+                 "email.from": "sup@localhost", "rtc.livekit_url": "wss://livekit.invalid", "rtc.livekit_api_key": "k",
+                 "rtc.livekit_api_secret": "s", "url_preview.enabled": True, "server_notices.enabled": True}
+    Router.add = recording  # type: ignore[method-assign]
+    try:
+        for role in ("main", "media"):
+            with tempfile.TemporaryDirectory() as tmp:
+                app = HomeServerApp(load_config(None, overrides={**overrides, "data_dir": tmp}), reactor, role=role)
+                core = app.setup()
+                try:
+                    for resource in ("client", "media", "federation", "keys", "admin", "metrics"):
+                        core.build_router([resource])
+                finally:
+                    app.db.close()
+    finally:
+        Router.add = original  # type: ignore[method-assign]
+    assert ROUTE_HELPER in callers and len(callers[ROUTE_HELPER]) > 300
+    others = {caller: sorted(routes)[:3] for caller, routes in callers.items()
+              if caller != ROUTE_HELPER and caller not in ROUTER_ADD_ALLOWED}
+    assert not others, f"routes registered around homeserver/http/routes.py: {others}"

@@ -10,6 +10,7 @@ from federation.keys.server import KeyServer
 from federation.version import FederationVersionServlet
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from homeserver.http.site import RawResponse
 from homeserver.rest.client.rtc import LIVEKIT_SERVICE_PATH
 from homeserver.rest.client.versions import VersionsServlet
@@ -34,7 +35,7 @@ def wire(core: Core) -> None:
         return RawResponse(200, generate_latest(), CONTENT_TYPE_LATEST)
 
     def register_metrics(router: Router) -> None:
-        router.add("GET", "/metrics", metrics, "metrics")
+        add_route(router, "root", "GET", "/metrics", metrics, "metrics")
 
     core.on_resource("metrics", register_metrics)
 

@@ -7,9 +7,9 @@ from typing import Any
 from homeserver.handlers.admin_federation import AdminFederation
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import guard_params
+from homeserver.http.routes import Routes
 
-PREFIX = "/_synapse/admin/v1/federation/destinations"
+PREFIX = "/v1/federation/destinations"
 Resp = tuple[int, dict[str, Any]]
 
 
@@ -19,10 +19,11 @@ class AdminFederationServlet:
         self.federation = federation
 
     def register(self, router: Router) -> None:
-        router.add("GET", PREFIX, guard_params(self.on_list), "admin_federation_destinations")
-        router.add("GET", PREFIX + "/{destination}", guard_params(self.on_get), "admin_federation_destination")
-        router.add("GET", PREFIX + "/{destination}/rooms", guard_params(self.on_rooms), "admin_federation_destination_rooms")
-        router.add("POST", PREFIX + "/{destination}/reset_connection", guard_params(self.on_reset), "admin_federation_reset_connection")
+        r = Routes(router, "admin").add
+        r("GET", PREFIX, self.on_list, "admin_federation_destinations")
+        r("GET", PREFIX + "/{destination}", self.on_get, "admin_federation_destination")
+        r("GET", PREFIX + "/{destination}/rooms", self.on_rooms, "admin_federation_destination_rooms")
+        r("POST", PREFIX + "/{destination}/reset_connection", self.on_reset, "admin_federation_reset_connection")
 
     async def on_list(self, request: SupRequest) -> Resp:
         await self.auth.require_admin(request)

@@ -7,6 +7,7 @@ from typing import Any
 from homeserver.handlers.admin_users import AdminUsersHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import Routes
 from homeserver.ratelimit import RateLimiter
 
 
@@ -16,8 +17,9 @@ class SharedSecretRegisterServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/_synapse/admin/v1/register", self.on_get, "admin_register_nonce")
-        router.add("POST", "/_synapse/admin/v1/register", self.on_post, "admin_register")
+        r = Routes(router, "admin").add
+        r("GET", "/v1/register", self.on_get, "admin_register_nonce")
+        r("POST", "/v1/register", self.on_post, "admin_register")
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         return 200, {"nonce": self.admin.new_nonce()}

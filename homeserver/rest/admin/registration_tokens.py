@@ -8,9 +8,9 @@ from homeserver.http.auth import RequestAuth
 from homeserver.handlers.registration_tokens import RegistrationTokensHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import guard_params
+from homeserver.http.routes import Routes
 
-PREFIX = "/_synapse/admin/v1/registration_tokens"
+PREFIX = "/v1/registration_tokens"
 
 
 class RegistrationTokensServlet:
@@ -19,11 +19,12 @@ class RegistrationTokensServlet:
         self.tokens = tokens
 
     def register(self, router: Router) -> None:
-        router.add("GET", PREFIX, guard_params(self.on_list), "admin_regtokens")
-        router.add("POST", PREFIX + "/new", guard_params(self.on_new), "admin_regtoken_new")
-        router.add("GET", PREFIX + "/{token}", guard_params(self.on_get), "admin_regtoken")
-        router.add("PUT", PREFIX + "/{token}", guard_params(self.on_put), "admin_regtoken_put")
-        router.add("DELETE", PREFIX + "/{token}", guard_params(self.on_delete), "admin_regtoken_delete")
+        r = Routes(router, "admin").add
+        r("GET", PREFIX, self.on_list, "admin_regtokens")
+        r("POST", PREFIX + "/new", self.on_new, "admin_regtoken_new")
+        r("GET", PREFIX + "/{token}", self.on_get, "admin_regtoken")
+        r("PUT", PREFIX + "/{token}", self.on_put, "admin_regtoken_put")
+        r("DELETE", PREFIX + "/{token}", self.on_delete, "admin_regtoken_delete")
 
     async def on_list(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.auth.require_admin(request)

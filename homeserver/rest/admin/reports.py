@@ -14,6 +14,7 @@ from homeserver.api.errors import InvalidParam
 from homeserver.handlers.reports import ReportsHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import Routes
 
 KINDS = {"event_reports": "event", "room_reports": "room", "user_reports": "user"}
 
@@ -24,11 +25,12 @@ class AdminReportsServlet:
         self.reports = reports
 
     def register(self, router: Router) -> None:
+        r = Routes(router, "admin").add
         for path, kind in KINDS.items():
-            base = f"/_synapse/admin/v1/{path}"
-            router.add("GET", base, self._list(kind), f"admin_{path}")
-            router.add("GET", base + "/{report_id}", self._get(kind), f"admin_{path}_get")
-            router.add("DELETE", base + "/{report_id}", self._delete(kind), f"admin_{path}_delete")
+            base = f"/v1/{path}"
+            r("GET", base, self._list(kind), f"admin_{path}")
+            r("GET", base + "/{report_id}", self._get(kind), f"admin_{path}_get")
+            r("DELETE", base + "/{report_id}", self._delete(kind), f"admin_{path}_delete")
 
     @staticmethod
     def _id(raw: str) -> int:

@@ -10,9 +10,9 @@ from homeserver.api.errors import InvalidParam
 from homeserver.handlers.admin_room_ops import AdminRoomOps
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import guard_params
+from homeserver.http.routes import Routes
 
-A1 = "/_synapse/admin/v1"
+A1 = "/v1"
 Resp = tuple[int, dict[str, Any]]
 
 
@@ -22,8 +22,7 @@ class AdminRoomOpsServlet:
         self.ops = ops
 
     def register(self, router: Router) -> None:
-        def r(method: str, path: str, fn: Any, name: str) -> None:
-            router.add(method, path, guard_params(fn), name)
+        r = Routes(router, "admin").add
 
         r("GET", f"{A1}/rooms/{{room_id}}/messages", self.on_messages, "admin_room_messages")
         r("GET", f"{A1}/rooms/{{room_id}}/context/{{event_id}}", self.on_context, "admin_room_context")

@@ -10,10 +10,11 @@ from homeserver.api.errors import Codes, MatrixError, NotFound
 from homeserver.handlers.admin_rooms import RoomAdminHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import Routes
 from homeserver.rest.client.rooms import room_id_param
 
-A1 = "/_synapse/admin/v1"
-A2 = "/_synapse/admin/v2"
+A1 = "/v1"
+A2 = "/v2"
 Resp = tuple[int, dict[str, Any]]
 
 
@@ -23,7 +24,7 @@ class RoomAdminServlet:
         self.rooms = rooms
 
     def register(self, router: Router) -> None:
-        r = router.add
+        r = Routes(router, "admin").add
         r("GET", f"{A1}/rooms", self.on_list, "admin_rooms_list")
         r("GET", f"{A1}/rooms/{{room_id}}", self.on_details, "admin_room_details")
         r("GET", f"{A1}/rooms/{{room_id}}/members", self.on_members, "admin_room_members")

@@ -8,9 +8,9 @@ from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.admin_server import ServerAdmin, ServerNotices, server_version
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import guard_params
+from homeserver.http.routes import Routes
 
-A1 = "/_synapse/admin/v1"
+A1 = "/v1"
 Resp = tuple[int, dict[str, Any]]
 
 
@@ -21,8 +21,7 @@ class AdminServerServlet:
         self.notices = notices
 
     def register(self, router: Router) -> None:
-        def r(method: str, path: str, fn: Any, name: str) -> None:
-            router.add(method, path, guard_params(fn), name)
+        r = Routes(router, "admin").add
 
         r("GET", f"{A1}/server_version", self.on_version, "admin_server_version")
         r("POST", f"{A1}/send_server_notice", self.on_notice, "admin_send_server_notice")

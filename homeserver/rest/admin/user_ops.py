@@ -9,10 +9,10 @@ from homeserver.api.errors import InvalidParam
 from homeserver.handlers.admin_user_ops import AdminUserOps
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import guard_params
+from homeserver.http.routes import Routes
 
-A1 = "/_synapse/admin/v1"
-A2 = "/_synapse/admin/v2"
+A1 = "/v1"
+A2 = "/v2"
 Resp = tuple[int, dict[str, Any]]
 
 
@@ -24,8 +24,7 @@ class AdminUserOpsServlet:
         self.admin_client = admin_client  # whois
 
     def register(self, router: Router) -> None:
-        def r(method: str, path: str, fn: Any, name: str) -> None:
-            router.add(method, path, guard_params(fn), name)
+        r = Routes(router, "admin").add
 
         r("GET", f"{A1}/users/{{user_id}}/admin", self.on_get_admin, "admin_user_is_admin")
         r("PUT", f"{A1}/users/{{user_id}}/admin", self.on_put_admin, "admin_user_set_admin")
@@ -45,7 +44,7 @@ class AdminUserOpsServlet:
         r("POST", f"{A2}/users/{{user_id}}/delete_devices", self.on_delete_devices, "admin_user_delete_devices")
         r("POST", f"{A2}/users/{{user_id}}/devices", self.on_create_device, "admin_user_device_create")
         r("GET", f"{A1}/users/{{user_id}}/pushers", self.on_pushers, "admin_user_pushers")
-        r("GET", "/_synapse/admin/v3/users", self.on_list_v3, "admin_users_list_v3")
+        r("GET", "/v3/users", self.on_list_v3, "admin_users_list_v3")
         r("PUT", f"{A1}/suspend/{{user_id}}", self.on_suspend, "admin_user_suspend")
         r("GET", f"{A1}/users/{{user_id}}/sent_invite_count", self.on_sent_invites, "admin_user_sent_invite_count")
         r("GET", f"{A1}/users/{{user_id}}/cumulative_joined_room_count", self.on_joined_count, "admin_user_joined_room_count")

@@ -9,7 +9,7 @@ from homeserver.handlers.admin_users import AdminUsersHandler
 from homeserver.http.auth import RequestAuth
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import guard_params
+from homeserver.http.routes import Routes
 
 
 class AdminUsersServlet:
@@ -18,12 +18,13 @@ class AdminUsersServlet:
         self.admin = admin
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/_synapse/admin/v2/users", guard_params(self.on_list), "admin_users_list")
-        router.add("GET", "/_synapse/admin/v2/users/{user_id}", guard_params(self.on_get), "admin_user")
-        router.add("PUT", "/_synapse/admin/v2/users/{user_id}", guard_params(self.on_put), "admin_user_put")
-        router.add("POST", "/_synapse/admin/v1/deactivate/{user_id}", guard_params(self.on_deactivate), "admin_deactivate")
-        router.add("GET", "/_synapse/admin/v2/users/{user_id}/devices", guard_params(self.on_devices), "admin_user_devices")
-        router.add("DELETE", "/_synapse/admin/v2/users/{user_id}/devices/{device_id}", guard_params(self.on_delete_device), "admin_user_device_delete")
+        r = Routes(router, "admin").add
+        r("GET", "/v2/users", self.on_list, "admin_users_list")
+        r("GET", "/v2/users/{user_id}", self.on_get, "admin_user")
+        r("PUT", "/v2/users/{user_id}", self.on_put, "admin_user_put")
+        r("POST", "/v1/deactivate/{user_id}", self.on_deactivate, "admin_deactivate")
+        r("GET", "/v2/users/{user_id}/devices", self.on_devices, "admin_user_devices")
+        r("DELETE", "/v2/users/{user_id}/devices/{device_id}", self.on_delete_device, "admin_user_device_delete")
 
     async def on_list(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.auth.require_admin(request)

@@ -13,9 +13,9 @@ from homeserver.handlers.ui_auth import EMAIL_IDENTITY, UserInteractiveAuth
 from homeserver.http.models import parse_value
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
-TOTP_PREFIX = "/_matrix/client/unstable/org.sup.totp"
+TOTP_PREFIX = "/org.sup.totp"  # under the client_unstable family
 
 
 class AccountServlet:
@@ -26,14 +26,14 @@ class AccountServlet:
         self.totp = totp
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "POST", "/account/password", self.on_password, "account_password")
-        add_client_route(router, "POST", "/account/deactivate", self.on_deactivate, "account_deactivate")
-        add_client_route(router, "GET", "/account/3pid", self.on_3pid, "account_3pid")
-        router.add("GET", TOTP_PREFIX + "/status", self.on_totp_status, "totp_status")
-        router.add("POST", TOTP_PREFIX + "/enrol", self.on_totp_enrol, "totp_enrol")
-        router.add("POST", TOTP_PREFIX + "/confirm", self.on_totp_confirm, "totp_confirm")
-        router.add("POST", TOTP_PREFIX + "/disable", self.on_totp_disable, "totp_disable")
-        router.add("POST", TOTP_PREFIX + "/recovery_codes", self.on_totp_recovery_codes, "totp_recovery_codes")
+        add_route(router, "client", "POST", "/account/password", self.on_password, "account_password")
+        add_route(router, "client", "POST", "/account/deactivate", self.on_deactivate, "account_deactivate")
+        add_route(router, "client", "GET", "/account/3pid", self.on_3pid, "account_3pid")
+        add_route(router, "client_unstable", "GET", TOTP_PREFIX + "/status", self.on_totp_status, "totp_status")
+        add_route(router, "client_unstable", "POST", TOTP_PREFIX + "/enrol", self.on_totp_enrol, "totp_enrol")
+        add_route(router, "client_unstable", "POST", TOTP_PREFIX + "/confirm", self.on_totp_confirm, "totp_confirm")
+        add_route(router, "client_unstable", "POST", TOTP_PREFIX + "/disable", self.on_totp_disable, "totp_disable")
+        add_route(router, "client_unstable", "POST", TOTP_PREFIX + "/recovery_codes", self.on_totp_recovery_codes, "totp_recovery_codes")
 
     async def on_password(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         if request.access_token() is None and self.ui_auth.email_identity_enabled:

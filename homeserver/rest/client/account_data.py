@@ -8,7 +8,7 @@ from homeserver.handlers.account_data import AccountDataHandler
 from homeserver.http.auth import RequestAuth
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class AccountDataServlet:
@@ -17,13 +17,13 @@ class AccountDataServlet:
         self.account_data = account_data
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/user/{user_id}/account_data/{data_type}", self.on_get_global, "account_data")
-        add_client_route(router, "PUT", "/user/{user_id}/account_data/{data_type}", self.on_put_global, "account_data_put")
-        add_client_route(router, "GET", "/user/{user_id}/rooms/{room_id}/account_data/{data_type}", self.on_get_room, "room_account_data")
-        add_client_route(router, "PUT", "/user/{user_id}/rooms/{room_id}/account_data/{data_type}", self.on_put_room, "room_account_data_put")
-        add_client_route(router, "GET", "/user/{user_id}/rooms/{room_id}/tags", self.on_get_tags, "tags")
-        add_client_route(router, "PUT", "/user/{user_id}/rooms/{room_id}/tags/{tag}", self.on_put_tag, "tag_put")
-        add_client_route(router, "DELETE", "/user/{user_id}/rooms/{room_id}/tags/{tag}", self.on_delete_tag, "tag_delete")
+        add_route(router, "client", "GET", "/user/{user_id}/account_data/{data_type}", self.on_get_global, "account_data")
+        add_route(router, "client", "PUT", "/user/{user_id}/account_data/{data_type}", self.on_put_global, "account_data_put")
+        add_route(router, "client", "GET", "/user/{user_id}/rooms/{room_id}/account_data/{data_type}", self.on_get_room, "room_account_data")
+        add_route(router, "client", "PUT", "/user/{user_id}/rooms/{room_id}/account_data/{data_type}", self.on_put_room, "room_account_data_put")
+        add_route(router, "client", "GET", "/user/{user_id}/rooms/{room_id}/tags", self.on_get_tags, "tags")
+        add_route(router, "client", "PUT", "/user/{user_id}/rooms/{room_id}/tags/{tag}", self.on_put_tag, "tag_put")
+        add_route(router, "client", "DELETE", "/user/{user_id}/rooms/{room_id}/tags/{tag}", self.on_delete_tag, "tag_delete")
 
     async def on_get_global(self, request: SupRequest, user_id: str, data_type: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

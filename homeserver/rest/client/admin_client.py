@@ -7,9 +7,9 @@ from typing import Any
 from homeserver.handlers.admin_client import AdminClientHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route, guard_params
+from homeserver.http.routes import add_route
 
-V1 = "/_matrix/client/v1/admin"
+V1 = "/admin"  # under the client_v1 family
 
 
 class AdminClientServlet:
@@ -18,10 +18,10 @@ class AdminClientServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/admin/whois/{user_id}", self.on_whois, "admin_whois")
+        add_route(router, "client", "GET", "/admin/whois/{user_id}", self.on_whois, "admin_whois")
         for flag, segment in (("suspended", "suspend"), ("locked", "lock")):
-            router.add("GET", f"{V1}/{segment}/{{user_id}}", guard_params(self._get(flag)), f"admin_{segment}_get")
-            router.add("PUT", f"{V1}/{segment}/{{user_id}}", guard_params(self._put(flag)), f"admin_{segment}_put")
+            add_route(router, "client_v1", "GET", f"{V1}/{segment}/{{user_id}}", self._get(flag), f"admin_{segment}_get")
+            add_route(router, "client_v1", "PUT", f"{V1}/{segment}/{{user_id}}", self._put(flag), f"admin_{segment}_put")
 
     async def on_whois(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -7,9 +7,9 @@ from typing import Any
 from homeserver.handlers.contacts import ContactsHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import guard_params
+from homeserver.http.routes import add_route
 
-PREFIX = "/_matrix/client/unstable/org.sup.contacts"
+PREFIX = "/org.sup.contacts"  # under the client_unstable family
 
 
 class ContactsServlet:
@@ -27,7 +27,7 @@ class ContactsServlet:
             ("GET", "/policy", self.on_get_policy, "contacts_policy_get"),
             ("PUT", "/policy", self.on_put_policy, "contacts_policy_put"),
         ):
-            router.add(method, PREFIX + path, guard_params(fn), name)
+            add_route(router, "client_unstable", method, PREFIX + path, fn, name)
 
     async def on_list(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -9,9 +9,10 @@ from homeserver.handlers.dehydrated_devices import DehydratedDeviceHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from homeserver.rest.client.keys import AuthSource
 
-PREFIX = "/_matrix/client/unstable/org.matrix.msc3814.v1"
+PREFIX = "/org.matrix.msc3814.v1"  # under the client_unstable family
 
 
 class DehydratedDeviceServlet:
@@ -20,10 +21,10 @@ class DehydratedDeviceServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        router.add("PUT", PREFIX + "/dehydrated_device", self.on_put, "dehydrated_device_put")
-        router.add("GET", PREFIX + "/dehydrated_device", self.on_get, "dehydrated_device_get")
-        router.add("DELETE", PREFIX + "/dehydrated_device", self.on_delete, "dehydrated_device_delete")
-        router.add("POST", PREFIX + "/dehydrated_device/{device_id}/events", self.on_events, "dehydrated_device_events")
+        add_route(router, "client_unstable", "PUT", PREFIX + "/dehydrated_device", self.on_put, "dehydrated_device_put")
+        add_route(router, "client_unstable", "GET", PREFIX + "/dehydrated_device", self.on_get, "dehydrated_device_get")
+        add_route(router, "client_unstable", "DELETE", PREFIX + "/dehydrated_device", self.on_delete, "dehydrated_device_delete")
+        add_route(router, "client_unstable", "POST", PREFIX + "/dehydrated_device/{device_id}/events", self.on_events, "dehydrated_device_events")
 
     async def on_put(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

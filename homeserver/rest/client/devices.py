@@ -11,7 +11,7 @@ from homeserver.http.auth import RequestAuth
 from homeserver.http.models import parse_body, parse_value
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class DevicesServlet:
@@ -21,11 +21,11 @@ class DevicesServlet:
         self.devices = devices
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/devices", self.on_list, "devices")
-        add_client_route(router, "GET", "/devices/{device_id}", self.on_get, "device")
-        add_client_route(router, "PUT", "/devices/{device_id}", self.on_put, "device_put")
-        add_client_route(router, "DELETE", "/devices/{device_id}", self.on_delete, "device_delete")
-        add_client_route(router, "POST", "/delete_devices", self.on_delete_many, "delete_devices")
+        add_route(router, "client", "GET", "/devices", self.on_list, "devices")
+        add_route(router, "client", "GET", "/devices/{device_id}", self.on_get, "device")
+        add_route(router, "client", "PUT", "/devices/{device_id}", self.on_put, "device_put")
+        add_route(router, "client", "DELETE", "/devices/{device_id}", self.on_delete, "device_delete")
+        add_route(router, "client", "POST", "/delete_devices", self.on_delete_many, "delete_devices")
 
     async def on_list(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -12,11 +12,9 @@ from homeserver.handlers.room_upgrade import RoomUpgradeHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.http.routes import CLIENT_V3
+from homeserver.http.routes import Routes
 from homeserver.rest.client.rooms import room_id_param
 
-V3 = CLIENT_V3
-V1 = "/_matrix/client/v1"
 Resp = tuple[int, dict[str, Any]]
 
 
@@ -31,18 +29,19 @@ class DirectoryServlet:
         self.visibility = visibility
 
     def register(self, router: Router) -> None:
-        r = router.add
-        r("PUT", f"{V3}/directory/room/{{alias}}", self.on_put_alias, "directory_put_alias")
-        r("GET", f"{V3}/directory/room/{{alias}}", self.on_get_alias, "directory_get_alias")
-        r("DELETE", f"{V3}/directory/room/{{alias}}", self.on_delete_alias, "directory_delete_alias")
-        r("GET", f"{V3}/rooms/{{room_id}}/aliases", self.on_room_aliases, "room_aliases")
-        r("GET", f"{V3}/directory/list/room/{{room_id}}", self.on_get_visibility, "directory_get_visibility")
-        r("PUT", f"{V3}/directory/list/room/{{room_id}}", self.on_put_visibility, "directory_put_visibility")
-        r("GET", f"{V3}/publicRooms", self.on_get_public_rooms, "public_rooms_get")
-        r("POST", f"{V3}/publicRooms", self.on_post_public_rooms, "public_rooms_post")
-        r("POST", f"{V3}/rooms/{{room_id}}/upgrade", self.on_upgrade, "room_upgrade")
-        r("GET", f"{V1}/rooms/{{room_id}}/hierarchy", self.on_hierarchy, "room_hierarchy")
-        r("GET", f"{V1}/room_summary/{{room_id_or_alias}}", self.on_summary, "room_summary")
+        v3 = Routes(router, "client_v3").add
+        v1 = Routes(router, "client_v1").add
+        v3("PUT", "/directory/room/{alias}", self.on_put_alias, "directory_put_alias")
+        v3("GET", "/directory/room/{alias}", self.on_get_alias, "directory_get_alias")
+        v3("DELETE", "/directory/room/{alias}", self.on_delete_alias, "directory_delete_alias")
+        v3("GET", "/rooms/{room_id}/aliases", self.on_room_aliases, "room_aliases")
+        v3("GET", "/directory/list/room/{room_id}", self.on_get_visibility, "directory_get_visibility")
+        v3("PUT", "/directory/list/room/{room_id}", self.on_put_visibility, "directory_put_visibility")
+        v3("GET", "/publicRooms", self.on_get_public_rooms, "public_rooms_get")
+        v3("POST", "/publicRooms", self.on_post_public_rooms, "public_rooms_post")
+        v3("POST", "/rooms/{room_id}/upgrade", self.on_upgrade, "room_upgrade")
+        v1("GET", "/rooms/{room_id}/hierarchy", self.on_hierarchy, "room_hierarchy")
+        v1("GET", "/room_summary/{room_id_or_alias}", self.on_summary, "room_summary")
 
     async def on_put_alias(self, request: SupRequest, alias: str) -> Resp:
         requester = await self.auth.get_user(request)

@@ -15,6 +15,7 @@ from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.email_validation import SUBMIT_PATH
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from homeserver.http.site import RawResponse
 from homeserver.push.email_pusher import UNSUBSCRIBE_PATH
 
@@ -33,10 +34,10 @@ class EmailLinksServlet:
         self.app_name = app_name
 
     def register(self, router: Router) -> None:
-        router.add("GET", SUBMIT_PATH, self.on_submit_link, "email_submit_token_link")
-        router.add("POST", SUBMIT_PATH, self.on_submit_json, "email_submit_token")
-        router.add("GET", UNSUBSCRIBE_PATH, self.on_unsubscribe, "email_unsubscribe")
-        router.add("POST", UNSUBSCRIBE_PATH, self.on_unsubscribe, "email_unsubscribe_post")
+        add_route(router, "root", "GET", SUBMIT_PATH, self.on_submit_link, "email_submit_token_link")
+        add_route(router, "root", "POST", SUBMIT_PATH, self.on_submit_json, "email_submit_token")
+        add_route(router, "root", "GET", UNSUBSCRIBE_PATH, self.on_unsubscribe, "email_unsubscribe")
+        add_route(router, "root", "POST", UNSUBSCRIBE_PATH, self.on_unsubscribe, "email_unsubscribe_post")
 
     def _page(self, status: int, title: str, message: str, **extra: Any) -> RawResponse:
         return RawResponse(status, self.templates.page(title, message, self.app_name, **extra), HTML, dict(_PAGE_HEADERS))

@@ -6,7 +6,7 @@ from typing import Any
 
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class FilterServlet:
@@ -15,8 +15,8 @@ class FilterServlet:
         self._filtering = filtering
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "POST", "/user/{user_id}/filter", self.on_post, "filter_create")
-        add_client_route(router, "GET", "/user/{user_id}/filter/{filter_id}", self.on_get, "filter_get")
+        add_route(router, "client", "POST", "/user/{user_id}/filter", self.on_post, "filter_create")
+        add_route(router, "client", "GET", "/user/{user_id}/filter/{filter_id}", self.on_get, "filter_get")
 
     async def on_post(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self._auth.get_user(request)

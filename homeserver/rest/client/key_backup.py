@@ -9,7 +9,8 @@ from homeserver.handlers.key_backup import KeyBackupHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.keys import AuthSource, add_routes
+from homeserver.http.routes import add_route
+from homeserver.rest.client.keys import AuthSource
 
 
 class KeyBackupServlet:
@@ -18,15 +19,15 @@ class KeyBackupServlet:
         self.backup = backup
 
     def register(self, router: Router) -> None:
-        add_routes(router, "POST", "/room_keys/version", self.on_create, "room_keys_version_create")
-        add_routes(router, "GET", "/room_keys/version", self.on_get_current, "room_keys_version")
-        add_routes(router, "GET", "/room_keys/version/{version}", self.on_get, "room_keys_version_get")
-        add_routes(router, "PUT", "/room_keys/version/{version}", self.on_update, "room_keys_version_put")
-        add_routes(router, "DELETE", "/room_keys/version/{version}", self.on_delete, "room_keys_version_delete")
+        add_route(router, "client", "POST", "/room_keys/version", self.on_create, "room_keys_version_create")
+        add_route(router, "client", "GET", "/room_keys/version", self.on_get_current, "room_keys_version")
+        add_route(router, "client", "GET", "/room_keys/version/{version}", self.on_get, "room_keys_version_get")
+        add_route(router, "client", "PUT", "/room_keys/version/{version}", self.on_update, "room_keys_version_put")
+        add_route(router, "client", "DELETE", "/room_keys/version/{version}", self.on_delete, "room_keys_version_delete")
         for method, fn in (("PUT", self.on_put_keys), ("GET", self.on_get_keys), ("DELETE", self.on_delete_keys)):
-            add_routes(router, method, "/room_keys/keys", fn, "room_keys_keys")
-            add_routes(router, method, "/room_keys/keys/{room_id}", fn, "room_keys_keys_room")
-            add_routes(router, method, "/room_keys/keys/{room_id}/{session_id}", fn, "room_keys_keys_session")
+            add_route(router, "client", method, "/room_keys/keys", fn, "room_keys_keys")
+            add_route(router, "client", method, "/room_keys/keys/{room_id}", fn, "room_keys_keys_room")
+            add_route(router, "client", method, "/room_keys/keys/{room_id}/{session_id}", fn, "room_keys_keys_session")
 
     async def on_create(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

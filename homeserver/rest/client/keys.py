@@ -10,19 +10,11 @@ from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.http.routes import FAMILIES
+from homeserver.http.routes import add_route
 from homeserver.types.requester import Requester
-
-CLIENT_PREFIXES = FAMILIES["client"]
-
 
 class AuthSource(Protocol):
     async def get_user(self, request: SupRequest) -> Requester: ...
-
-
-def add_routes(router: Router, method: str, path: str, handler: Any, name: str, max_body: int | None = None) -> None:
-    for prefix in CLIENT_PREFIXES:
-        router.add(method, prefix + path, handler, name, max_body=max_body)
 
 
 class KeysServlet:
@@ -32,14 +24,14 @@ class KeysServlet:
         self.cross_signing = cross_signing
 
     def register(self, router: Router) -> None:
-        add_routes(router, "POST", "/keys/upload", self.on_upload, "keys_upload")
-        add_routes(router, "POST", "/keys/query", self.on_query, "keys_query")
-        add_routes(router, "POST", "/keys/claim", self.on_claim, "keys_claim")
-        add_routes(router, "GET", "/keys/changes", self.on_changes, "keys_changes")
-        add_routes(router, "POST", "/keys/device_signing/upload", self.on_device_signing_upload, "keys_device_signing_upload")
-        add_routes(router, "POST", "/keys/signatures/upload", self.on_signatures_upload, "keys_signatures_upload")
-        router.add("POST", "/_matrix/client/unstable/keys/device_signing/upload", self.on_device_signing_upload, "keys_device_signing_upload")
-        router.add("POST", "/_matrix/client/unstable/keys/signatures/upload", self.on_signatures_upload, "keys_signatures_upload")
+        add_route(router, "client", "POST", "/keys/upload", self.on_upload, "keys_upload")
+        add_route(router, "client", "POST", "/keys/query", self.on_query, "keys_query")
+        add_route(router, "client", "POST", "/keys/claim", self.on_claim, "keys_claim")
+        add_route(router, "client", "GET", "/keys/changes", self.on_changes, "keys_changes")
+        add_route(router, "client", "POST", "/keys/device_signing/upload", self.on_device_signing_upload, "keys_device_signing_upload")
+        add_route(router, "client", "POST", "/keys/signatures/upload", self.on_signatures_upload, "keys_signatures_upload")
+        add_route(router, "client_unstable", "POST", "/keys/device_signing/upload", self.on_device_signing_upload, "keys_device_signing_upload")
+        add_route(router, "client_unstable", "POST", "/keys/signatures/upload", self.on_signatures_upload, "keys_signatures_upload")
 
     async def on_upload(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -7,7 +7,7 @@ from typing import Any
 from homeserver.handlers.legacy_sync import DEFAULT_LIMIT, MAX_EVENTS_TIMEOUT_MS, MAX_LIMIT, LegacySyncHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 from homeserver.rest.client.rooms import room_id_param
 
 
@@ -17,9 +17,9 @@ class LegacySyncServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/initialSync", self.on_initial_sync, "legacy_initial_sync")
-        add_client_route(router, "GET", "/events", self.on_events, "legacy_events")
-        add_client_route(router, "GET", "/rooms/{room_id}/initialSync", self.on_room_initial_sync, "legacy_room_initial_sync")
+        add_route(router, "client", "GET", "/initialSync", self.on_initial_sync, "legacy_initial_sync")
+        add_route(router, "client", "GET", "/events", self.on_events, "legacy_events")
+        add_route(router, "client", "GET", "/rooms/{room_id}/initialSync", self.on_room_initial_sync, "legacy_room_initial_sync")
 
     async def on_initial_sync(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

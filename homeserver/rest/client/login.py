@@ -12,8 +12,8 @@ from homeserver.http.auth import RequestAuth
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from homeserver.ratelimit import RateLimiter
-from homeserver.rest.client.accounts_common import add_client_route
 
 
 class LoginServlet:
@@ -25,14 +25,14 @@ class LoginServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/login", self.on_get_login, "login_flows")
-        add_client_route(router, "POST", "/login", self.on_post_login, "login")
-        router.add("POST", "/_matrix/client/v1/login/get_token", self.on_get_token, "login_get_token")
-        add_client_route(router, "POST", "/refresh", self.on_refresh, "refresh")
-        router.add("POST", "/_matrix/client/v1/refresh", self.on_refresh, "refresh_v1")
-        add_client_route(router, "POST", "/logout", self.on_logout, "logout")
-        add_client_route(router, "POST", "/logout/all", self.on_logout_all, "logout_all")
-        add_client_route(router, "GET", "/account/whoami", self.on_whoami, "whoami")
+        add_route(router, "client", "GET", "/login", self.on_get_login, "login_flows")
+        add_route(router, "client", "POST", "/login", self.on_post_login, "login")
+        add_route(router, "client_v1", "POST", "/login/get_token", self.on_get_token, "login_get_token")
+        add_route(router, "client", "POST", "/refresh", self.on_refresh, "refresh")
+        add_route(router, "client_v1", "POST", "/refresh", self.on_refresh, "refresh_v1")
+        add_route(router, "client", "POST", "/logout", self.on_logout, "logout")
+        add_route(router, "client", "POST", "/logout/all", self.on_logout_all, "logout_all")
+        add_route(router, "client", "GET", "/account/whoami", self.on_whoami, "whoami")
 
     async def on_get_login(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         return 200, {"flows": self.login.flows()}

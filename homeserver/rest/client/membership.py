@@ -9,10 +9,9 @@ from homeserver.handlers.membership import MembershipHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.http.routes import CLIENT_V3
+from homeserver.http.routes import Routes
 from homeserver.rest.client.rooms import room_id_param
 
-V3 = CLIENT_V3
 Resp = tuple[int, dict[str, Any]]
 
 
@@ -26,12 +25,12 @@ class MembershipServlet:
     shadow_banned: Any = None
 
     def register(self, router: Router) -> None:
-        r = router.add
-        r("POST", f"{V3}/join/{{room_id_or_alias}}", self.on_join_alias, "join")
-        r("POST", f"{V3}/knock/{{room_id_or_alias}}", self.on_knock, "knock")
-        r("POST", f"{V3}/rooms/{{room_id}}/join", self.on_join, "room_join")
+        v3 = Routes(router, "client_v3").add
+        v3("POST", "/join/{room_id_or_alias}", self.on_join_alias, "join")
+        v3("POST", "/knock/{room_id_or_alias}", self.on_knock, "knock")
+        v3("POST", "/rooms/{room_id}/join", self.on_join, "room_join")
         for action in ("invite", "leave", "kick", "ban", "unban", "forget"):
-            r("POST", f"{V3}/rooms/{{room_id}}/{action}", getattr(self, f"on_{action}"), f"room_{action}")
+            v3("POST", f"/rooms/{{room_id}}/{action}", getattr(self, f"on_{action}"), f"room_{action}")
 
     def _ratelimit(self, kind: str, requester: Any) -> None:
         if self.ratelimiter is not None:

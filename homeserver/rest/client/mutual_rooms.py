@@ -7,8 +7,10 @@ from typing import Any
 from homeserver.handlers.mutual_rooms import MutualRoomsHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
-PATHS = ("/_matrix/client/v1/mutual_rooms", "/_matrix/client/unstable/uk.half-shot.msc2666/user/mutual_rooms")
+# (family, path): the stable endpoint and its unstable MSC2666 path
+PATHS = (("client_v1", "/mutual_rooms"), ("client_unstable", "/uk.half-shot.msc2666/user/mutual_rooms"))
 
 
 class MutualRoomsServlet:
@@ -17,8 +19,8 @@ class MutualRoomsServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        for path in PATHS:
-            router.add("GET", path, self.on_get, "mutual_rooms")
+        for family, path in PATHS:
+            add_route(router, family, "GET", path, self.on_get, "mutual_rooms")
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -11,7 +11,7 @@ from homeserver.handlers.notifications import (
 )
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class NotificationsServlet:
@@ -20,7 +20,7 @@ class NotificationsServlet:
         self.notifications = notifications
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/notifications", self.on_get, "notifications")
+        add_route(router, "client", "GET", "/notifications", self.on_get, "notifications")
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -7,7 +7,7 @@ from typing import Any
 from homeserver.handlers.openid import OpenIdHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class OpenIdServlet:
@@ -16,7 +16,7 @@ class OpenIdServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "POST", "/user/{user_id}/openid/request_token", self.on_request_token, "openid_request_token")
+        add_route(router, "client", "POST", "/user/{user_id}/openid/request_token", self.on_request_token, "openid_request_token")
 
     async def on_request_token(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

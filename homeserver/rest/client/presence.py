@@ -10,7 +10,7 @@ from homeserver.http.models import parse_body
 from homeserver.types.ids import InvalidId, UserID
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class PresenceServlet:
@@ -21,8 +21,8 @@ class PresenceServlet:
         self._share_room = share_room  # ``await share_room(a, b)``: the same rule as presence in /sync
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/presence/{user_id}/status", self.on_get, "presence_get")
-        add_client_route(router, "PUT", "/presence/{user_id}/status", self.on_put, "presence_put")
+        add_route(router, "client", "GET", "/presence/{user_id}/status", self.on_get, "presence_get")
+        add_route(router, "client", "PUT", "/presence/{user_id}/status", self.on_put, "presence_put")
 
     async def on_get(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self._auth.get_user(request)

@@ -9,7 +9,7 @@ from homeserver.http.auth import RequestAuth
 from homeserver.handlers.profile import ProfileHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class ProfileServlet:
@@ -18,10 +18,10 @@ class ProfileServlet:
         self.profiles = profiles
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/profile/{user_id}", self.on_get_profile, "profile")
-        add_client_route(router, "GET", "/profile/{user_id}/{key}", self.on_get_field, "profile_field")
-        add_client_route(router, "PUT", "/profile/{user_id}/{key}", self.on_put_field, "profile_field_put")
-        add_client_route(router, "DELETE", "/profile/{user_id}/{key}", self.on_delete_field, "profile_field_delete")
+        add_route(router, "client", "GET", "/profile/{user_id}", self.on_get_profile, "profile")
+        add_route(router, "client", "GET", "/profile/{user_id}/{key}", self.on_get_field, "profile_field")
+        add_route(router, "client", "PUT", "/profile/{user_id}/{key}", self.on_put_field, "profile_field_put")
+        add_route(router, "client", "DELETE", "/profile/{user_id}/{key}", self.on_delete_field, "profile_field_delete")
 
     async def on_get_profile(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         await self.auth.get_user_optional(request)

@@ -8,8 +8,8 @@ from homeserver.api.errors import Unrecognized
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from homeserver.push.rules import check_scope
-from homeserver.rest.client.accounts_common import add_client_route
 
 ATTRS = ("enabled", "actions")
 
@@ -20,15 +20,15 @@ class PushRulesServlet:
         self.rules = rules
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/pushrules/", self.on_get_all, "pushrules_all")
-        add_client_route(router, "GET", "/pushrules", self.on_get_all, "pushrules_all_noslash")
-        add_client_route(router, "GET", "/pushrules/{scope}/", self.on_get_scope, "pushrules_scope")
-        add_client_route(router, "GET", "/pushrules/{scope}", self.on_get_scope, "pushrules_scope_noslash")
-        add_client_route(router, "GET", "/pushrules/{scope}/{kind}/{rule_id}", self.on_get_rule, "pushrule_get")
-        add_client_route(router, "PUT", "/pushrules/{scope}/{kind}/{rule_id}", self.on_put_rule, "pushrule_put")
-        add_client_route(router, "DELETE", "/pushrules/{scope}/{kind}/{rule_id}", self.on_delete_rule, "pushrule_delete")
-        add_client_route(router, "GET", "/pushrules/{scope}/{kind}/{rule_id}/{attr}", self.on_get_attr, "pushrule_attr_get")
-        add_client_route(router, "PUT", "/pushrules/{scope}/{kind}/{rule_id}/{attr}", self.on_put_attr, "pushrule_attr_put")
+        add_route(router, "client", "GET", "/pushrules/", self.on_get_all, "pushrules_all")
+        add_route(router, "client", "GET", "/pushrules", self.on_get_all, "pushrules_all_noslash")
+        add_route(router, "client", "GET", "/pushrules/{scope}/", self.on_get_scope, "pushrules_scope")
+        add_route(router, "client", "GET", "/pushrules/{scope}", self.on_get_scope, "pushrules_scope_noslash")
+        add_route(router, "client", "GET", "/pushrules/{scope}/{kind}/{rule_id}", self.on_get_rule, "pushrule_get")
+        add_route(router, "client", "PUT", "/pushrules/{scope}/{kind}/{rule_id}", self.on_put_rule, "pushrule_put")
+        add_route(router, "client", "DELETE", "/pushrules/{scope}/{kind}/{rule_id}", self.on_delete_rule, "pushrule_delete")
+        add_route(router, "client", "GET", "/pushrules/{scope}/{kind}/{rule_id}/{attr}", self.on_get_attr, "pushrule_attr_get")
+        add_route(router, "client", "PUT", "/pushrules/{scope}/{kind}/{rule_id}/{attr}", self.on_put_attr, "pushrule_attr_put")
 
     async def on_get_all(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -9,7 +9,7 @@ from homeserver.handlers.pushers import PushersHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class PushersServlet:
@@ -19,8 +19,8 @@ class PushersServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/pushers", self.on_get, "pushers_get")
-        add_client_route(router, "POST", "/pushers/set", self.on_set, "pushers_set")
+        add_route(router, "client", "GET", "/pushers", self.on_get, "pushers_get")
+        add_route(router, "client", "POST", "/pushers/set", self.on_set, "pushers_set")
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -8,7 +8,7 @@ from homeserver.api.models.read_markers import ReadMarkersBody
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class ReadMarkersServlet:
@@ -17,7 +17,7 @@ class ReadMarkersServlet:
         self._read_markers = read_markers
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "POST", "/rooms/{room_id}/read_markers", self.on_post, "read_markers")
+        add_route(router, "client", "POST", "/rooms/{room_id}/read_markers", self.on_post, "read_markers")
 
     async def on_post(self, request: SupRequest, room_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self._auth.get_user(request)

@@ -9,7 +9,7 @@ from homeserver.api.models.read_markers import ReadMarkersBody, ReceiptBody
 from homeserver.http.models import parse_body, parse_value
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class ReceiptServlet:
@@ -19,7 +19,7 @@ class ReceiptServlet:
         self._read_markers = read_markers
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "POST", "/rooms/{room_id}/receipt/{receipt_type}/{event_id}", self.on_post, "receipt")
+        add_route(router, "client", "POST", "/rooms/{room_id}/receipt/{receipt_type}/{event_id}", self.on_post, "receipt")
 
     async def on_post(self, request: SupRequest, room_id: str, receipt_type: str, event_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self._auth.get_user(request)

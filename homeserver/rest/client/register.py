@@ -9,8 +9,8 @@ from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from homeserver.ratelimit import RateLimiter
-from homeserver.rest.client.accounts_common import add_client_route
 
 
 class RegisterServlet:
@@ -20,9 +20,9 @@ class RegisterServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "POST", "/register", self.on_register, "register")
-        add_client_route(router, "GET", "/register/available", self.on_available, "register_available")
-        router.add("GET", "/_matrix/client/v1/register/m.login.registration_token/validity", self.on_token_validity, "registration_token_validity")
+        add_route(router, "client", "POST", "/register", self.on_register, "register")
+        add_route(router, "client", "GET", "/register/available", self.on_available, "register_available")
+        add_route(router, "client_v1", "GET", "/register/m.login.registration_token/validity", self.on_token_validity, "registration_token_validity")
 
     async def on_register(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         self.ratelimiter.check("register", request.client_ip)

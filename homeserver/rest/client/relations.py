@@ -8,8 +8,9 @@ from homeserver.api.errors import InvalidParam
 from homeserver.handlers.relations import RelationsHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
-BASE = "/_matrix/client/v1/rooms/{room_id}/relations/{event_id}"
+BASE = "/rooms/{room_id}/relations/{event_id}"
 
 
 class RelationsServlet:
@@ -18,9 +19,9 @@ class RelationsServlet:
         self.relations = relations
 
     def register(self, router: Router) -> None:
-        router.add("GET", BASE, self.on_get, "relations")
-        router.add("GET", BASE + "/{rel_type}", self.on_get, "relations_type")
-        router.add("GET", BASE + "/{rel_type}/{event_type}", self.on_get, "relations_type_event")
+        add_route(router, "client_v1", "GET", BASE, self.on_get, "relations")
+        add_route(router, "client_v1", "GET", BASE + "/{rel_type}", self.on_get, "relations_type")
+        add_route(router, "client_v1", "GET", BASE + "/{rel_type}/{event_type}", self.on_get, "relations_type_event")
 
     async def on_get(self, request: SupRequest, room_id: str, event_id: str, rel_type: str | None = None,
                      event_type: str | None = None) -> tuple[int, dict[str, Any]]:

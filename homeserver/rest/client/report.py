@@ -9,9 +9,8 @@ from homeserver.handlers.reports import ReportsHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.http.routes import CLIENT_V3
+from homeserver.http.routes import add_route
 
-PREFIX = CLIENT_V3
 
 
 class ReportServlet:
@@ -20,10 +19,9 @@ class ReportServlet:
         self.reports = reports
 
     def register(self, router: Router) -> None:
-        for prefix in (PREFIX, "/_matrix/client/r0"):
-            router.add("POST", prefix + "/rooms/{room_id}/report/{event_id}", self.on_event, "report_event")
-        router.add("POST", PREFIX + "/rooms/{room_id}/report", self.on_room, "report_room")
-        router.add("POST", PREFIX + "/users/{user_id}/report", self.on_user, "report_user")
+        add_route(router, "client", "POST", "/rooms/{room_id}/report/{event_id}", self.on_event, "report_event")
+        add_route(router, "client_v3", "POST", "/rooms/{room_id}/report", self.on_room, "report_room")
+        add_route(router, "client_v3", "POST", "/users/{user_id}/report", self.on_user, "report_user")
 
     async def on_event(self, request: SupRequest, room_id: str, event_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

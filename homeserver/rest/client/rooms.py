@@ -15,11 +15,10 @@ from homeserver.handlers.room_state import RoomStateHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.http.routes import CLIENT_V3
+from homeserver.http.routes import Routes, add_route
 from homeserver.types.ids import InvalidId, parse_event_id, parse_room_id
 from homeserver.types.requester import Requester
 
-V3 = CLIENT_V3
 Resp = tuple[int, dict[str, Any]]
 
 
@@ -72,25 +71,25 @@ class RoomServlet:
         self.load_filter = load_filter
 
     def register(self, router: Router) -> None:
-        r = router.add
-        r("POST", f"{V3}/createRoom", self.on_create_room, "createRoom")
-        r("PUT", f"{V3}/rooms/{{room_id}}/send/{{event_type}}/{{txn_id}}", self.on_send, "room_send")
-        r("PUT", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/{{state_key}}", self.on_put_state, "room_put_state")
-        r("PUT", f"{V3}/rooms/{{room_id}}/state/{{event_type}}", self.on_put_state_empty, "room_put_state_empty")
-        r("GET", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/{{state_key}}", self.on_get_state_event, "room_get_state_event")
-        r("GET", f"{V3}/rooms/{{room_id}}/state/{{event_type}}", self.on_get_state_event_empty, "room_get_state_event_empty")
+        v3 = Routes(router, "client_v3").add
+        v3("POST", "/createRoom", self.on_create_room, "createRoom")
+        v3("PUT", "/rooms/{room_id}/send/{event_type}/{txn_id}", self.on_send, "room_send")
+        v3("PUT", "/rooms/{room_id}/state/{event_type}/{state_key}", self.on_put_state, "room_put_state")
+        v3("PUT", "/rooms/{room_id}/state/{event_type}", self.on_put_state_empty, "room_put_state_empty")
+        v3("GET", "/rooms/{room_id}/state/{event_type}/{state_key}", self.on_get_state_event, "room_get_state_event")
+        v3("GET", "/rooms/{room_id}/state/{event_type}", self.on_get_state_event_empty, "room_get_state_event_empty")
         # An empty state key written out: ``/state/{eventType}/`` (what matrix-js-sdk sends for stateKey "").
-        r("PUT", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/", self.on_put_state_empty, "room_put_state_empty_slash")
-        r("GET", f"{V3}/rooms/{{room_id}}/state/{{event_type}}/", self.on_get_state_event_empty, "room_get_state_event_empty_slash")
-        r("GET", f"{V3}/rooms/{{room_id}}/state", self.on_get_state, "room_get_state")
-        r("GET", f"{V3}/rooms/{{room_id}}/event/{{event_id}}", self.on_get_event, "room_get_event")
-        r("GET", f"{V3}/rooms/{{room_id}}/members", self.on_members, "room_members")
-        r("GET", f"{V3}/rooms/{{room_id}}/joined_members", self.on_joined_members, "room_joined_members")
-        r("GET", f"{V3}/joined_rooms", self.on_joined_rooms, "joined_rooms")
-        r("PUT", f"{V3}/rooms/{{room_id}}/redact/{{event_id}}/{{txn_id}}", self.on_redact, "room_redact")
-        r("GET", f"{V3}/rooms/{{room_id}}/messages", self.on_messages, "room_messages")
-        r("GET", f"{V3}/rooms/{{room_id}}/context/{{event_id}}", self.on_context, "room_context")
-        r("GET", "/_matrix/client/v1/rooms/{room_id}/timestamp_to_event", self.on_timestamp_to_event, "timestamp_to_event")
+        v3("PUT", "/rooms/{room_id}/state/{event_type}/", self.on_put_state_empty, "room_put_state_empty_slash")
+        v3("GET", "/rooms/{room_id}/state/{event_type}/", self.on_get_state_event_empty, "room_get_state_event_empty_slash")
+        v3("GET", "/rooms/{room_id}/state", self.on_get_state, "room_get_state")
+        v3("GET", "/rooms/{room_id}/event/{event_id}", self.on_get_event, "room_get_event")
+        v3("GET", "/rooms/{room_id}/members", self.on_members, "room_members")
+        v3("GET", "/rooms/{room_id}/joined_members", self.on_joined_members, "room_joined_members")
+        v3("GET", "/joined_rooms", self.on_joined_rooms, "joined_rooms")
+        v3("PUT", "/rooms/{room_id}/redact/{event_id}/{txn_id}", self.on_redact, "room_redact")
+        v3("GET", "/rooms/{room_id}/messages", self.on_messages, "room_messages")
+        v3("GET", "/rooms/{room_id}/context/{event_id}", self.on_context, "room_context")
+        add_route(router, "client_v1", "GET", "/rooms/{room_id}/timestamp_to_event", self.on_timestamp_to_event, "timestamp_to_event")
 
     def _ratelimit(self, kind: str, requester: Requester) -> None:
         if self.ratelimiter is not None:

@@ -13,6 +13,7 @@ from homeserver.api.errors import BadJson, MissingParam
 from homeserver.handlers.rtc import RtcTokenHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
 LIVEKIT_SERVICE_PATH = "/_sup/livekit"
 
@@ -31,7 +32,7 @@ class RtcTokenServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        router.add("POST", LIVEKIT_SERVICE_PATH + "/sfu/get", self.on_get_token, "livekit_sfu_get")
+        add_route(router, "sup", "POST", "/livekit/sfu/get", self.on_get_token, "livekit_sfu_get")
 
     async def on_get_token(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         body = request.json()

@@ -7,7 +7,7 @@ from typing import Any
 from homeserver.handlers.search import SearchHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.http.routes import FAMILIES
+from homeserver.http.routes import add_route
 
 
 class SearchServlet:
@@ -17,8 +17,7 @@ class SearchServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        for prefix in FAMILIES["client"]:
-            router.add("POST", prefix + "/search", self.on_post, "search")
+        add_route(router, "client", "POST", "/search", self.on_post, "search")
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

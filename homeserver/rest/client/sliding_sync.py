@@ -7,12 +7,12 @@ from typing import Any
 from homeserver.api.errors import InvalidParam
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 from homeserver.http.site import RawResponse
-from homeserver.rest.client.accounts_common import guard_params
 from homeserver.rest.client.sync import encode_sync
 from homeserver.sync.sliding.request import PRESENCE_VALUES, parse_request
 
-PATH = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+PATH = "/org.matrix.simplified_msc3575/sync"  # under the client_unstable family
 
 
 class SlidingSyncServlet:
@@ -21,7 +21,7 @@ class SlidingSyncServlet:
         self._handler = handler
 
     def register(self, router: Router) -> None:
-        router.add("POST", PATH, guard_params(self.on_post), "sliding_sync")
+        add_route(router, "client_unstable", "POST", PATH, self.on_post, "sliding_sync")
 
     async def on_post(self, request: SupRequest) -> RawResponse:
         requester = await self._auth.get_user(request)

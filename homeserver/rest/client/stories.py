@@ -7,11 +7,11 @@ from typing import Any
 from homeserver.handlers.stories import StoriesHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import guard_params
+from homeserver.http.routes import add_route
 from homeserver.types import InvalidId, UserID
 from homeserver.api.errors import InvalidParam
 
-PREFIX = "/_matrix/client/unstable/org.sup.stories"
+PREFIX = "/org.sup.stories"  # under the client_unstable family
 
 
 class StoriesServlet:
@@ -29,7 +29,7 @@ class StoriesServlet:
             ("POST", "/stories/{event_id}/react", self.on_react, "stories_react"),
             ("POST", "/stories/{event_id}/reply", self.on_reply, "stories_reply"),
         ):
-            router.add(method, PREFIX + path, guard_params(fn), name)
+            add_route(router, "client_unstable", method, PREFIX + path, fn, name)
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -7,6 +7,7 @@ from typing import Any
 from homeserver.api.errors import NotFound
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
 
 class SupportServlet:
@@ -18,7 +19,7 @@ class SupportServlet:
             self.body["support_page"] = page
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/.well-known/matrix/support", self.on_get, "wellknown_support")
+        add_route(router, "root", "GET", "/.well-known/matrix/support", self.on_get, "wellknown_support")
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         if not self.body:

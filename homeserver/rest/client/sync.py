@@ -8,7 +8,7 @@ from homeserver.api.errors import InvalidParam
 from homeserver.http.site import RawResponse, json_bytes
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 from homeserver.sync.result import SyncRequest
 from homeserver.sync.token import StreamToken
 
@@ -54,7 +54,7 @@ class SyncServlet:
         self._sync = sync_handler
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/sync", self.on_get, "sync")
+        add_route(router, "client", "GET", "/sync", self.on_get, "sync")
 
     async def on_get(self, request: SupRequest) -> RawResponse:
         requester = await self._auth.get_user(request)

@@ -9,7 +9,7 @@ from homeserver.api.errors import MissingParam
 from homeserver.handlers.thirdparty import ThirdPartyHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class ThirdPartyServlet:
@@ -18,12 +18,12 @@ class ThirdPartyServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/thirdparty/protocols", self.on_protocols, "thirdparty_protocols")
-        add_client_route(router, "GET", "/thirdparty/protocol/{protocol}", self.on_protocol, "thirdparty_protocol")
-        add_client_route(router, "GET", "/thirdparty/location/{protocol}", self.on_location_protocol, "thirdparty_location_protocol")
-        add_client_route(router, "GET", "/thirdparty/user/{protocol}", self.on_user_protocol, "thirdparty_user_protocol")
-        add_client_route(router, "GET", "/thirdparty/location", self.on_location, "thirdparty_location")
-        add_client_route(router, "GET", "/thirdparty/user", self.on_user, "thirdparty_user")
+        add_route(router, "client", "GET", "/thirdparty/protocols", self.on_protocols, "thirdparty_protocols")
+        add_route(router, "client", "GET", "/thirdparty/protocol/{protocol}", self.on_protocol, "thirdparty_protocol")
+        add_route(router, "client", "GET", "/thirdparty/location/{protocol}", self.on_location_protocol, "thirdparty_location_protocol")
+        add_route(router, "client", "GET", "/thirdparty/user/{protocol}", self.on_user_protocol, "thirdparty_user_protocol")
+        add_route(router, "client", "GET", "/thirdparty/location", self.on_location, "thirdparty_location")
+        add_route(router, "client", "GET", "/thirdparty/user", self.on_user, "thirdparty_user")
 
     async def on_protocols(self, request: SupRequest) -> tuple[int, Any]:
         await self.auth.get_user(request)

@@ -8,6 +8,7 @@ from homeserver.api.errors import InvalidParam
 from homeserver.handlers.threads import ThreadsHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
 
 class ThreadsServlet:
@@ -16,7 +17,7 @@ class ThreadsServlet:
         self.threads = threads
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/_matrix/client/v1/rooms/{room_id}/threads", self.on_get, "threads")
+        add_route(router, "client_v1", "GET", "/rooms/{room_id}/threads", self.on_get, "threads")
 
     async def on_get(self, request: SupRequest, room_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -9,7 +9,7 @@ from typing import Any
 from homeserver.handlers.threepid import ThreePidHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class ThreePidServlet:
@@ -20,15 +20,15 @@ class ThreePidServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "POST", "/account/3pid", self.on_add_legacy, "account_3pid_post")
-        add_client_route(router, "POST", "/account/3pid/add", self.on_add, "account_3pid_add")
-        add_client_route(router, "POST", "/account/3pid/bind", self.on_bind, "account_3pid_bind")
-        add_client_route(router, "POST", "/account/3pid/delete", self.on_delete, "account_3pid_delete")
-        add_client_route(router, "POST", "/account/3pid/unbind", self.on_unbind, "account_3pid_unbind")
+        add_route(router, "client", "POST", "/account/3pid", self.on_add_legacy, "account_3pid_post")
+        add_route(router, "client", "POST", "/account/3pid/add", self.on_add, "account_3pid_add")
+        add_route(router, "client", "POST", "/account/3pid/bind", self.on_bind, "account_3pid_bind")
+        add_route(router, "client", "POST", "/account/3pid/delete", self.on_delete, "account_3pid_delete")
+        add_route(router, "client", "POST", "/account/3pid/unbind", self.on_unbind, "account_3pid_unbind")
         for medium in ("email", "msisdn"):
-            add_client_route(router, "POST", f"/account/3pid/{medium}/requestToken", self._token("account", medium, True), f"account_3pid_{medium}_token")
-            add_client_route(router, "POST", f"/register/{medium}/requestToken", self._token("register", medium, False), f"register_{medium}_token")
-            add_client_route(router, "POST", f"/account/password/{medium}/requestToken", self._token("password", medium, False), f"password_{medium}_token")
+            add_route(router, "client", "POST", f"/account/3pid/{medium}/requestToken", self._token("account", medium, True), f"account_3pid_{medium}_token")
+            add_route(router, "client", "POST", f"/register/{medium}/requestToken", self._token("register", medium, False), f"register_{medium}_token")
+            add_route(router, "client", "POST", f"/account/password/{medium}/requestToken", self._token("password", medium, False), f"password_{medium}_token")
 
     def _token(self, purpose: str, medium: str, authenticated: bool) -> Any:
         async def on_request_token(request: SupRequest) -> tuple[int, dict[str, Any]]:

@@ -9,7 +9,8 @@ from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.keys import AuthSource, add_routes
+from homeserver.http.routes import add_route
+from homeserver.rest.client.keys import AuthSource
 
 
 class ToDeviceServlet:
@@ -19,7 +20,7 @@ class ToDeviceServlet:
         self.ratelimiter = ratelimiter
 
     def register(self, router: Router) -> None:
-        add_routes(router, "PUT", "/sendToDevice/{event_type}/{txn_id}", self.on_send, "send_to_device")
+        add_route(router, "client", "PUT", "/sendToDevice/{event_type}/{txn_id}", self.on_send, "send_to_device")
 
     async def on_send(self, request: SupRequest, event_type: str, txn_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -8,7 +8,7 @@ from homeserver.api.models.ephemeral import TypingBody
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class TypingServlet:
@@ -17,7 +17,7 @@ class TypingServlet:
         self._typing = typing
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "PUT", "/rooms/{room_id}/typing/{user_id}", self.on_put, "typing")
+        add_route(router, "client", "PUT", "/rooms/{room_id}/typing/{user_id}", self.on_put, "typing")
 
     async def on_put(self, request: SupRequest, room_id: str, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self._auth.get_user(request)

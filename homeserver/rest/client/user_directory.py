@@ -10,7 +10,7 @@ from homeserver.api.models.read_markers import UserDirectorySearchBody
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class UserDirectoryServlet:
@@ -19,7 +19,7 @@ class UserDirectoryServlet:
         self.directory = directory
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "POST", "/user_directory/search", self.on_search, "user_directory_search")
+        add_route(router, "client", "POST", "/user_directory/search", self.on_search, "user_directory_search")
 
     async def on_search(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -6,6 +6,7 @@ from typing import Any
 
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
 # Spec versions whose client-server endpoints SUP implements (optional modules it does not
 # offer: SSO, OAuth 2.0, identity-server 3PID binding, URL previews). Extend only when true.
@@ -28,10 +29,10 @@ class VersionsServlet:
         self._federation_port = federation_port
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/_matrix/client/versions", self.on_versions, "versions")
-        router.add("GET", "/.well-known/matrix/client", self.on_wellknown_client, "wellknown_client")
-        router.add("GET", "/.well-known/matrix/server", self.on_wellknown_server, "wellknown_server")
-        router.add("GET", "/health", self.on_health, "health")
+        add_route(router, "root", "GET", "/_matrix/client/versions", self.on_versions, "versions")
+        add_route(router, "root", "GET", "/.well-known/matrix/client", self.on_wellknown_client, "wellknown_client")
+        add_route(router, "root", "GET", "/.well-known/matrix/server", self.on_wellknown_server, "wellknown_server")
+        add_route(router, "root", "GET", "/health", self.on_health, "health")
 
     async def on_versions(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         return 200, {"versions": list(SUPPORTED_VERSIONS), "unstable_features": dict(UNSTABLE_FEATURES)}

@@ -7,7 +7,7 @@ from typing import Any
 from homeserver.handlers.voip import TurnHandler
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
-from homeserver.rest.client.accounts_common import add_client_route
+from homeserver.http.routes import add_route
 
 
 class VoipServlet:
@@ -16,7 +16,7 @@ class VoipServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        add_client_route(router, "GET", "/voip/turnServer", self.on_get, "voip_turn_server")
+        add_route(router, "client", "GET", "/voip/turnServer", self.on_get, "voip_turn_server")
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from homeserver.api.errors import BadJson, InvalidParam, MatrixError, NotFound
+from homeserver.api.errors import InvalidParam, MatrixError, NotFound
+from homeserver.api.models.push import PushRuleBody
 from homeserver.linearizer import Linearizer
 from homeserver.push.evaluator import CompiledRule, compile_ruleset
 from homeserver.push.rules import (
@@ -25,7 +26,6 @@ from homeserver.push.rules import (
     check_scope,
     empty_document,
     parse_rule_body,
-    validate_actions,
 )
 from homeserver.types.caches import LruCache, drop_key
 from storage.stores.push_rules import PushRulesStore
@@ -110,7 +110,7 @@ class PushRulesHandler:
         if doc is None:
             await self._mutate(user_id, lambda d: None)
 
-    async def put_rule(self, user_id: str, scope: str, kind: str, rule_id: str, body: Any,
+    async def put_rule(self, user_id: str, scope: str, kind: str, rule_id: str, body: PushRuleBody,
                        before: str | None, after: str | None) -> None:
         check_scope(scope)
         check_kind(kind)
@@ -176,12 +176,9 @@ class PushRulesHandler:
 
         await self._mutate(user_id, apply)
 
-    async def set_enabled(self, user_id: str, scope: str, kind: str, rule_id: str, body: Any) -> None:
-        if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
-            raise BadJson("'enabled' must be a boolean")
-        await self._set_attr(user_id, scope, kind, rule_id, "enabled", body["enabled"])
+    async def set_enabled(self, user_id: str, scope: str, kind: str, rule_id: str, enabled: bool) -> None:
+        await self._set_attr(user_id, scope, kind, rule_id, "enabled", enabled)
 
-    async def set_actions(self, user_id: str, scope: str, kind: str, rule_id: str, body: Any) -> None:
-        if not isinstance(body, dict) or "actions" not in body:
-            raise BadJson("Missing 'actions'")
-        await self._set_attr(user_id, scope, kind, rule_id, "actions", validate_actions(body["actions"]))
+    async def set_actions(self, user_id: str, scope: str, kind: str, rule_id: str, actions: list[Any]) -> None:
+        """``actions`` as ``PushRuleActionsBody`` checked them (historical actions already dropped)."""
+        await self._set_attr(user_id, scope, kind, rule_id, "actions", list(actions))

@@ -15,10 +15,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from homeserver.api.errors import BadJson, InvalidParam
+from homeserver.api.errors import Codes, InvalidParam, MatrixError
+from homeserver.api.models.push import HISTORICAL_ACTIONS, PushRuleBody  # noqa: F401 (HISTORICAL_ACTIONS re-exported)
 
 KINDS = ("override", "content", "room", "sender", "underride")
-HISTORICAL_ACTIONS = frozenset({"dont_notify", "coalesce"})
 # Deprecated (v1.7) rules that only apply to events without ``m.mentions``.
 LEGACY_MENTION_RULES = frozenset({".m.rule.contains_display_name", ".m.rule.contains_user_name", ".m.rule.roomnotif"})
 MAX_RULE_ID = 255
@@ -158,75 +158,17 @@ def check_new_rule_id(kind: str, rule_id: str) -> None:
         raise InvalidParam("The rule_id of a sender rule must be a user id")
 
 
-def _is_scalar(v: Any) -> bool:
-    if v is None or isinstance(v, (str, bool)):
-        return True
-    return isinstance(v, int) and -(2**53) + 1 <= v <= 2**53 - 1
-
-
-def validate_actions(actions: Any) -> list[Any]:
-    """Check an actions array; historical actions (dont_notify, coalesce) are stripped."""
-    if not isinstance(actions, list):
-        raise BadJson("'actions' must be an array")
-    out: list[Any] = []
-    for a in actions:
-        if isinstance(a, str):
-            if a in HISTORICAL_ACTIONS:
-                continue
-            if a != "notify":
-                raise InvalidParam(f"Unknown action {a[:32]!r}")
-            out.append(a)
-        elif isinstance(a, dict):
-            tweak = a.get("set_tweak")
-            if not isinstance(tweak, str) or not tweak:
-                raise InvalidParam("An object action must be a set_tweak with a string name")
-            if tweak == "highlight" and "value" in a and not isinstance(a["value"], bool):
-                raise InvalidParam("The highlight tweak's value must be a boolean")
-            out.append(a)
-        else:
-            raise InvalidParam("Actions must be strings or objects")
-    return out
-
-
-_CONDITION_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "event_match": (("key", "str"), ("pattern", "str")),
-    "event_property_is": (("key", "str"), ("value", "scalar")),
-    "event_property_contains": (("key", "str"), ("value", "scalar")),
-    "room_member_count": (("is", "str"),),
-    "sender_notification_permission": (("key", "str"),),
-    "contains_display_name": (),
-}
-
-
-def validate_conditions(conditions: Any) -> list[dict[str, Any]]:
-    if not isinstance(conditions, list):
-        raise BadJson("'conditions' must be an array")
-    for c in conditions:
-        if not isinstance(c, dict) or not isinstance(c.get("kind"), str):
-            raise BadJson("Each condition must be an object with a string 'kind'")
-        for name, typ in _CONDITION_FIELDS.get(c["kind"], ()):  # unknown kinds are kept: they never match
-            if name not in c:
-                raise BadJson(f"{c['kind']} condition needs {name!r}")
-            ok = isinstance(c[name], str) if typ == "str" else _is_scalar(c[name])
-            if not ok:
-                raise BadJson(f"{c['kind']} condition: bad {name!r}")
-    return conditions
-
-
-def parse_rule_body(kind: str, rule_id: str, body: Any) -> dict[str, Any]:
-    """A user rule from a PUT body (enabled by default)."""
-    if not isinstance(body, dict):
-        raise BadJson("The body must be a JSON object")
-    if "actions" not in body:
-        raise BadJson("Missing 'actions'")
-    rule: dict[str, Any] = {"rule_id": rule_id, "enabled": True, "actions": validate_actions(body["actions"])}
+def parse_rule_body(kind: str, rule_id: str, body: PushRuleBody) -> dict[str, Any]:
+    """A user rule from a (validated) PUT body, enabled by default; what the rule's kind needs is checked here."""
+    rule: dict[str, Any] = {"rule_id": rule_id, "enabled": True, "actions": list(body.actions)}
     if kind in ("override", "underride"):
-        rule["conditions"] = validate_conditions(body.get("conditions", []))
+        rule["conditions"] = list(body.conditions or [])
     elif kind == "content":
-        pattern = body.get("pattern")
-        if not isinstance(pattern, str) or not pattern:
-            raise BadJson("A content rule needs a non-empty string 'pattern'")
-        rule["pattern"] = pattern
+        if body.pattern is None:
+            raise MatrixError(400, Codes.MISSING_PARAM, "A content rule needs a 'pattern'")
+        if not body.pattern:
+            raise InvalidParam("A content rule's 'pattern' must not be empty")
+        rule["pattern"] = body.pattern
     return rule
 
 

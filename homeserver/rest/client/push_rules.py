@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Unrecognized
+from homeserver.api.models.push import PushRuleActionsBody, PushRuleBody, PushRuleEnabledBody
 from homeserver.handlers.push_rules import PushRulesHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -46,7 +48,7 @@ class PushRulesServlet:
 
     async def on_put_rule(self, request: SupRequest, scope: str, kind: str, rule_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json()
+        body = parse_body(request, PushRuleBody)
         await self.rules.put_rule(requester.user_id, scope, kind, rule_id, body,
                                   request.query_str("before"), request.query_str("after"))
         return 200, {}
@@ -72,9 +74,10 @@ class PushRulesServlet:
     async def on_put_attr(self, request: SupRequest, scope: str, kind: str, rule_id: str, attr: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
         self._check_attr(attr)
-        body = request.json()
         if attr == "enabled":
-            await self.rules.set_enabled(requester.user_id, scope, kind, rule_id, body)
+            enabled = parse_body(request, PushRuleEnabledBody).enabled
+            await self.rules.set_enabled(requester.user_id, scope, kind, rule_id, enabled)
         else:
-            await self.rules.set_actions(requester.user_id, scope, kind, rule_id, body)
+            actions = parse_body(request, PushRuleActionsBody).actions
+            await self.rules.set_actions(requester.user_id, scope, kind, rule_id, actions)
         return 200, {}

@@ -97,8 +97,8 @@ def test_errors(server):
     err(server.get(PR + "/global/override/nope/actions", token=tok), 404, "M_NOT_FOUND")
     err(server.get(PR + "/global/weird/x", token=tok), 400, "M_INVALID_PARAM")
     err(server.get(PR + "/device/override/x", token=tok), 400, "M_INVALID_PARAM")
-    err(server.put(PR + "/global/content/x", token=tok, json={"actions": ["notify"]}), 400, "M_BAD_JSON")  # no pattern
-    err(server.put(PR + "/global/override/x", token=tok, json={"conditions": []}), 400, "M_BAD_JSON")  # no actions
+    err(server.put(PR + "/global/content/x", token=tok, json={"actions": ["notify"]}), 400, "M_MISSING_PARAM")  # no pattern
+    err(server.put(PR + "/global/override/x", token=tok, json={"conditions": []}), 400, "M_MISSING_PARAM")  # no actions
     err(server.put(PR + "/global/override/x", token=tok, json={"actions": "notify"}), 400, "M_BAD_JSON")
     err(server.put(PR + "/global/override/x", token=tok, json={"actions": ["explode"]}), 400, "M_INVALID_PARAM")
     err(server.put(PR + "/global/override/x", token=tok, json={"actions": [], "conditions": [{"kind": "event_match"}]}), 400, "M_BAD_JSON")
@@ -110,7 +110,7 @@ def test_errors(server):
     err(server.put(PR + "/global/override/x", token=tok, json={"actions": []}, params={"before": "missing"}), 404, "M_NOT_FOUND")
     err(server.put(PR + "/global/override/x", token=tok, json={"actions": []}, params={"after": ".m.rule.master"}), 400, "M_INVALID_PARAM")
     err(server.put(PR + "/global/override/.m.rule.master/enabled", token=tok, json={"enabled": "yes"}), 400, "M_BAD_JSON")
-    err(server.put(PR + "/global/override/.m.rule.master/actions", token=tok, json={}), 400, "M_BAD_JSON")
+    err(server.put(PR + "/global/override/.m.rule.master/actions", token=tok, json={}), 400, "M_MISSING_PARAM")
     err(server.put(PR + "/global/override/.m.rule.master/bogus", token=tok, json={}), 400, "M_UNRECOGNIZED")
     err(server.put(PR + "/global/override/x", token=tok, data=b"{not json"), 400, "M_NOT_JSON")
     err(server.get(PR + "/"), 401, "M_MISSING_TOKEN")

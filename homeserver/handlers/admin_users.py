@@ -8,6 +8,8 @@ import secrets
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.api.models.admin import AdminUserBody
+from homeserver.api.models.profile import ProfileFieldBody
 from homeserver.clock import Clock
 from homeserver.types.ttl_map import TtlMap
 from homeserver.handlers.account import AccountHandler
@@ -156,19 +158,10 @@ class AdminUsersHandler:
             out["next_token"] = str(offset + len(rows))
         return out
 
-    async def put_user(self, user_id: str, body: dict[str, Any], ip: str) -> tuple[int, dict[str, Any]]:
+    async def put_user(self, user_id: str, body: AdminUserBody, ip: str) -> tuple[int, dict[str, Any]]:
         user_id = self.local_user(user_id)
-        password = check_password_value(body.get("password"))
-        for key in ("admin", "deactivated", "logout_devices"):
-            if key in body and not isinstance(body[key], bool):
-                raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must be a boolean")
-        for key in ("displayname", "avatar_url", "user_type"):
-            if body.get(key) is not None and not isinstance(body[key], str):
-                raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must be a string")
-        if body.get("avatar_url") is not None:
-            ProfileHandler.check_value("avatar_url", body["avatar_url"])
-        if body.get("displayname") is not None:
-            ProfileHandler.check_value("displayname", body["displayname"])
+        sent = body.model_fields_set
+        password = body.password
         row = await self.users.get_user(user_id)
         created = False
         if row is None:
@@ -177,27 +170,27 @@ class AdminUsersHandler:
             if f"@{localpart}:{self.server_name}" != user_id:
                 raise MatrixError(400, Codes.INVALID_USERNAME, "User ids must be lower case")
             await self.registration.create_account(
-                localpart, password, admin=bool(body.get("admin", False)), displayname=body.get("displayname"), user_type=body.get("user_type")
+                localpart, password, admin=body.admin, displayname=body.displayname, user_type=body.user_type
             )
             created = True
         else:
             if password is not None:
-                await self.accounts.change_password(user_id, password, bool(body.get("logout_devices", True)), None, None)
-            if "admin" in body:
-                await self.users.set_admin(user_id, body["admin"])
-            if body.get("displayname") is not None:
-                await self.profiles.set_field(user_id, user_id, "displayname", body["displayname"])
-            if "deactivated" in body:
-                if body["deactivated"] and not row.deactivated:
+                await self.accounts.change_password(user_id, password, body.logout_devices, None, None)
+            if "admin" in sent:
+                await self.users.set_admin(user_id, body.admin)
+            if body.displayname is not None:
+                await self.profiles.set_field(user_id, user_id, ProfileFieldBody.of("displayname", body.displayname))
+            if "deactivated" in sent:
+                if body.deactivated and not row.deactivated:
                     await self.accounts.deactivate(user_id, erase=False)
-                elif not body["deactivated"] and row.deactivated:
+                elif not body.deactivated and row.deactivated:
                     if password is None:
                         raise MatrixError(400, Codes.MISSING_PARAM, "Must provide a password to re-activate an account")
                     await self.users.set_deactivated(user_id, False)
                     await self.accounts.change_password(user_id, password, False, None, None)
                     await self.profile_store.db.run("refresh_directory", ProfileStore.refresh_directory_txn, user_id)
-        if body.get("avatar_url") is not None:
-            await self.profiles.set_field(user_id, user_id, "avatar_url", body["avatar_url"])
+        if body.avatar_url is not None:
+            await self.profiles.set_field(user_id, user_id, ProfileFieldBody.of("avatar_url", body.avatar_url))
         return (201 if created else 200), await self.get_user(user_id)
 
     async def deactivate(self, user_id: str, erase: bool) -> None:

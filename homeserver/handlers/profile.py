@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from typing import Any, Awaitable, Callable
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
+from homeserver.api.models.profile import MAX_PROFILE_BYTES, ProfileFieldBody, check_key
 from homeserver.types.ids import InvalidId, UserID
 from storage.stores.profiles import ProfileStore
 from storage.stores.users import UserStore
 
 logger = logging.getLogger(__name__)
-
-MAX_PROFILE_BYTES = 64 * 1024
-MAX_KEY_BYTES = 255
-MAX_DISPLAYNAME_LENGTH = 256
-MAX_FIELD_BYTES = 16 * 1024  # our per-field limit for custom fields
-_KEY_RE = re.compile(r"^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
 
 ProfileListener = Callable[[str, str, Any], Awaitable[None]]
 
@@ -61,40 +54,16 @@ class ProfileHandler:
         value = (await self.store.get_profile(user_id)).get("avatar_url")
         return value if isinstance(value, str) else None
 
-    @staticmethod
-    def check_key(key: str) -> None:
-        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-            raise MatrixError(400, Codes.KEY_TOO_LARGE, f"Profile keys may be at most {MAX_KEY_BYTES} bytes")
-        if not _KEY_RE.match(key):
-            raise MatrixError(400, Codes.INVALID_PARAM, "Invalid profile key: use displayname, avatar_url, m.tz or a namespaced key like com.example.field")
+    check_key = staticmethod(check_key)
 
-    @staticmethod
-    def check_value(key: str, value: Any) -> None:
-        if isinstance(value, str) and "\x00" in value:
-            raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must not contain NUL characters")
-        if key == "displayname":
-            if not isinstance(value, str):
-                raise MatrixError(400, Codes.INVALID_PARAM, "displayname must be a string")
-            if len(value) > MAX_DISPLAYNAME_LENGTH:
-                raise MatrixError(400, Codes.INVALID_PARAM, f"displayname may be at most {MAX_DISPLAYNAME_LENGTH} characters")
-        elif key == "avatar_url":
-            if not isinstance(value, str) or not value.startswith("mxc://"):
-                raise MatrixError(400, Codes.INVALID_PARAM, "avatar_url must be an mxc:// URI")
-        elif key == "m.tz":
-            if not isinstance(value, str):
-                raise MatrixError(400, Codes.INVALID_PARAM, "m.tz must be a string")
-        if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > MAX_FIELD_BYTES:
-            raise MatrixError(400, Codes.PROFILE_TOO_LARGE, f"A profile field may be at most {MAX_FIELD_BYTES} bytes")
-
-    async def set_field(self, requester_user_id: str, user_id: str, key: str, value: Any) -> None:
+    async def set_field(self, requester_user_id: str, user_id: str, field: ProfileFieldBody) -> None:
+        """Store a checked field (``ProfileFieldBody``: key and value rules already applied at the edge)."""
         self._parse_user(user_id)
         if requester_user_id != user_id:
             raise Forbidden("You may only change your own profile")
-        self.check_key(key)
-        self.check_value(key, value)
-        if not await self.store.set_field(user_id, key, value, MAX_PROFILE_BYTES):
+        if not await self.store.set_field(user_id, field.key, field.value, MAX_PROFILE_BYTES):
             raise MatrixError(400, Codes.PROFILE_TOO_LARGE, "The profile would exceed 64 KiB")
-        await self._notify(user_id, key, value)
+        await self._notify(user_id, field.key, field.value)
 
     async def delete_field(self, requester_user_id: str, user_id: str, key: str) -> None:
         self._parse_user(user_id)

@@ -13,7 +13,7 @@ Only the first error is reported (the spec's error body has one ``error`` string
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -24,6 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 __all__ = ["parse_body", "parse_value", "validation_error"]
 
 
-def parse_body(request: SupRequest, model: type[M], optional: bool = False) -> M:
-    """The request's JSON object body as ``model``. ``optional``: an empty body counts as ``{}``."""
-    return parse_value(request.json_or_empty() if optional else request.json(), model)
+def parse_body(request: SupRequest, model: type[M], optional: bool = False, context: dict[str, Any] | None = None) -> M:
+    """The request's JSON object body as ``model``. ``optional``: an empty body counts as ``{}``. ``context``: path
+    parameters the model's validators need (e.g. the profile key a ``PUT /profile/{userId}/{keyName}`` body names)."""
+    return parse_value(request.json_or_empty() if optional else request.json(), model, context)

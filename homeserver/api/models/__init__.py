@@ -69,9 +69,10 @@ def validation_error(err: ValidationError) -> MatrixError:
     return MatrixError(400, Codes.INVALID_PARAM, f"'{where}': {first['msg']}")
 
 
-def parse_value(value: Mapping[str, Any], model: type[M]) -> M:
-    """``value`` (already-parsed JSON) as ``model``, or the spec's 400."""
+def parse_value(value: Mapping[str, Any], model: type[M], context: dict[str, Any] | None = None) -> M:
+    """``value`` (already-parsed JSON) as ``model``, or the spec's 400. ``context``: what the body's meaning
+    depends on outside the body (a path parameter), for the model's validators."""
     try:
-        return model.model_validate(value)
+        return model.model_validate(value, context=context)
     except ValidationError as e:
         raise validation_error(e) from None

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.models.admin import AdminDeactivateBody, AdminUserBody
 from homeserver.handlers.admin_users import AdminUsersHandler
 from homeserver.http.auth import RequestAuth
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import Routes
@@ -47,17 +49,12 @@ class AdminUsersServlet:
 
     async def on_put(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         await self.auth.require_admin(request)
-        return await self.admin.put_user(user_id, request.json(), request.client_ip)
+        return await self.admin.put_user(user_id, parse_body(request, AdminUserBody), request.client_ip)
 
     async def on_deactivate(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await self.auth.require_admin(request)
-        body = request.json_or_empty()
-        erase = body.get("erase", False)
-        if not isinstance(erase, bool):
-            raise MatrixError(400, Codes.INVALID_PARAM, "erase must be a boolean")
-        if requester.user_id == user_id:
-            pass  # allowed, as with the client API
-        await self.admin.deactivate(user_id, erase)
+        await self.auth.require_admin(request)
+        body = parse_body(request, AdminDeactivateBody, optional=True)
+        await self.admin.deactivate(user_id, body.erase)  # an admin may deactivate themself, as with the client API
         return 200, {"id_server_unbind_result": "success"}
 
     async def on_devices(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:

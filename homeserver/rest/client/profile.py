@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.api.errors import NotFound
+from homeserver.api.models.profile import ProfileFieldBody
 from homeserver.http.auth import RequestAuth
 from homeserver.handlers.profile import ProfileHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -37,10 +39,8 @@ class ProfileServlet:
 
     async def on_put_field(self, request: SupRequest, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        if key not in body:
-            raise MatrixError(400, Codes.MISSING_PARAM, f"Missing {key!r} in the request body")
-        await self.profiles.set_field(requester.user_id, user_id, key, body[key])
+        field = parse_body(request, ProfileFieldBody, context={"key": key})
+        await self.profiles.set_field(requester.user_id, user_id, field)
         return 200, {}
 
     async def on_delete_field(self, request: SupRequest, user_id: str, key: str) -> tuple[int, dict[str, Any]]:

@@ -57,7 +57,11 @@ def test_admin_user_api(server):
         r = server.get(ADMIN + path, token=root)
         assert (r.status_code, r.json()["errcode"]) == (status, errcode)
     r = server.put(ADMIN + "/v2/users/@dan:test.local", token=root, json={"admin": "yes"})
+    assert (r.status_code, r.json()["errcode"]) == (400, "M_BAD_JSON")  # a wrong JSON type, as in the client API
+    r = server.put(ADMIN + "/v2/users/@dan:test.local", token=root, json={"displayname": "d" * 300})
     assert (r.status_code, r.json()["errcode"]) == (400, "M_INVALID_PARAM")
+    r = server.post(ADMIN + "/v1/deactivate/@carol:test.local", token=root, json={"erase": "yes"})
+    assert (r.status_code, r.json()["errcode"]) == (400, "M_BAD_JSON")
 
 
 def test_registration_tokens(make_server):

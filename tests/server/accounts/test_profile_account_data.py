@@ -22,7 +22,7 @@ def test_profile_fields(server):
     assert (r.status_code, r.json()["errcode"]) == (404, "M_NOT_FOUND")
     cases = [
         ("PUT", me + "/avatar_url", a, {"avatar_url": "https://evil/x.png"}, 400, "M_INVALID_PARAM"),
-        ("PUT", me + "/displayname", a, {"displayname": 12}, 400, "M_INVALID_PARAM"),
+        ("PUT", me + "/displayname", a, {"displayname": 12}, 400, "M_BAD_JSON"),
         ("PUT", me + "/displayname", a, {"other": "x"}, 400, "M_MISSING_PARAM"),
         ("PUT", me + "/Not-Valid", a, {"Not-Valid": 1}, 400, "M_INVALID_PARAM"),
         ("PUT", me + "/com.example." + "k" * 300, a, {"com.example." + "k" * 300: 1}, 400, "M_KEY_TOO_LARGE"),

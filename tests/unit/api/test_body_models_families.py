@@ -52,3 +52,50 @@ def test_push_rule_bodies_keep_what_clients_send() -> None:
     assert body.conditions[1]["x"] == 1 and body.pattern == "p"
     assert parse_value({"enabled": False}, PushRuleEnabledBody).enabled is False
     assert parse_value({"actions": []}, PushRuleActionsBody).actions == []
+
+
+def _profile(key: str, body: dict[str, Any]) -> Any:
+    from homeserver.api.models.profile import ProfileFieldBody
+
+    return parse_value(body, ProfileFieldBody, {"key": key})
+
+
+@pytest.mark.parametrize("key,body,errcode", [
+    ("displayname", {}, "M_MISSING_PARAM"),
+    ("displayname", {"displayname": 12}, "M_BAD_JSON"),
+    ("displayname", {"displayname": None}, "M_BAD_JSON"),
+    ("displayname", {"displayname": "d" * 257}, "M_INVALID_PARAM"),
+    ("displayname", {"displayname": "a\u0000"}, "M_INVALID_PARAM"),
+    ("avatar_url", {"avatar_url": "https://x/y.png"}, "M_INVALID_PARAM"),
+    ("avatar_url", {"avatar_url": ["mxc://x/y"]}, "M_BAD_JSON"),
+    ("m.tz", {"m.tz": 1}, "M_BAD_JSON"),
+    ("Not-Valid", {"Not-Valid": 1}, "M_INVALID_PARAM"),
+    ("com.example." + "k" * 300, {"com.example." + "k" * 300: 1}, "M_KEY_TOO_LARGE"),
+    ("com.example.big", {"com.example.big": "x" * 20000}, "M_PROFILE_TOO_LARGE"),
+])
+def test_profile_field_errors(key: str, body: dict[str, Any], errcode: str) -> None:
+    with pytest.raises(MatrixError) as e:
+        _profile(key, body)
+    assert (e.value.status, e.value.errcode) == (400, errcode), e.value.msg
+
+
+def test_profile_field_keeps_custom_values() -> None:
+    from homeserver.api.models.profile import ProfileFieldBody
+
+    field = _profile("com.example.pronouns", {"com.example.pronouns": {"en": "she/her", "n": 1}, "other": 2})
+    assert (field.key, field.value) == ("com.example.pronouns", {"en": "she/her", "n": 1})
+    assert ProfileFieldBody.of("displayname", "Alice").value == "Alice"
+
+
+def test_admin_user_body() -> None:
+    from homeserver.api.models.admin import AdminDeactivateBody, AdminUserBody
+
+    for body, errcode in (({"admin": "yes"}, "M_BAD_JSON"), ({"deactivated": 1}, "M_BAD_JSON"), ({"password": ""}, "M_WEAK_PASSWORD"),
+                          ({"password": 5}, "M_BAD_JSON"), ({"avatar_url": "http://x"}, "M_INVALID_PARAM"),
+                          ({"displayname": 5}, "M_BAD_JSON"), ({"user_type": []}, "M_BAD_JSON")):
+        with pytest.raises(MatrixError) as e:
+            parse_value(body, AdminUserBody)
+        assert e.value.errcode == errcode, body
+    user = parse_value({"deactivated": False, "password": "pw"}, AdminUserBody)
+    assert user.model_fields_set == {"deactivated", "password"} and user.logout_devices is True
+    assert parse_value({}, AdminDeactivateBody).erase is False

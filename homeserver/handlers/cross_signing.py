@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from homeserver.api.errors import BadJson, Codes, Forbidden, InvalidParam, MatrixError
+from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError
+from homeserver.api.models.keys import DeviceSigningUploadBody, SignaturesUploadBody
 from homeserver.clock import Clock
 from homeserver.handlers.device_lists import DeviceListHandler
 from homeserver.handlers.e2e_keys import (
@@ -24,13 +25,11 @@ class UIA(Protocol):
     async def check(self, body: dict[str, Any], description: str, requester: Requester | None = None) -> dict[str, Any]: ...
 
 
-def _validate_cross_signing_key(key: Any, field: str, usage: str, user_id: str) -> str:
-    if not isinstance(key, dict):
-        raise BadJson(f"'{field}' must be an object")
-    if key.get("user_id") != user_id:
+def _validate_cross_signing_key(key: dict[str, Any], field: str, usage: str, user_id: str) -> str:
+    """What the key must say for this user (its JSON types were checked by ``DeviceSigningUploadBody``)."""
+    if key["user_id"] != user_id:
         raise Forbidden(f"{field}.user_id does not match the authenticated user")
-    usages = key.get("usage")
-    if not isinstance(usages, list) or usage not in usages or not all(isinstance(u, str) for u in usages):
+    if usage not in key["usage"]:
         raise InvalidParam(f"{field}.usage must contain {usage!r}")
     pub = public_key_of(key)
     if pub is None:
@@ -38,9 +37,6 @@ def _validate_cross_signing_key(key: Any, field: str, usage: str, user_id: str) 
     (key_id,) = key["keys"].keys()
     if key_id != f"ed25519:{pub}":
         raise InvalidParam(f"{field}: the key id must be ed25519:<public key>")
-    sigs = key.get("signatures")
-    if sigs is not None and not isinstance(sigs, dict):
-        raise InvalidParam(f"{field}.signatures must be an object")
     return pub
 
 
@@ -65,12 +61,13 @@ class CrossSigningHandler:
         self.clock = clock
         self.ui_auth = ui_auth
 
-    async def upload_signing_keys(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:
+    async def upload_signing_keys(self, requester: Requester, body: DeviceSigningUploadBody) -> dict[str, Any]:
         user_id = requester.user_id
         new: dict[str, tuple[str, dict[str, Any]]] = {}
         for field, key_type in KEY_TYPES:
-            if body.get(field) is not None:
-                new[key_type] = (_validate_cross_signing_key(body[field], field, key_type, user_id), body[field])
+            key = getattr(body, field)
+            if key is not None:
+                new[key_type] = (_validate_cross_signing_key(key, field, key_type, user_id), key)
         if not new:
             raise MatrixError(400, Codes.MISSING_PARAM, "No cross-signing keys in the request")
 
@@ -83,7 +80,7 @@ class CrossSigningHandler:
         if "master" in existing and any(existing.get(t) != k for t, (_, k) in new.items()):
             if self.ui_auth is None:
                 raise Forbidden("Replacing cross-signing keys needs user-interactive authentication, which is unavailable")
-            await self.ui_auth.check(body, "replace cross-signing keys", requester=requester)
+            await self.ui_auth.check(body.uia_body(), "replace cross-signing keys", requester=requester)
         if all(existing.get(t) == k for t, (_, k) in new.items()):
             return {}  # idempotent retry
         master = new["master"][1] if "master" in new else existing.get("master")
@@ -103,7 +100,7 @@ class CrossSigningHandler:
         await self.device_lists.write_with_change("cross_signing_upload", user_id, write, kind="signing_key")
         return {}
 
-    async def upload_signatures(self, requester: Requester, body: dict[str, Any]) -> dict[str, Any]:
+    async def upload_signatures(self, requester: Requester, body: SignaturesUploadBody) -> dict[str, Any]:
         signer = requester.user_id
         failures: dict[str, dict[str, Any]] = {}
         rows: list[tuple[str, str, str, str, str]] = []
@@ -112,9 +109,7 @@ class CrossSigningHandler:
         def fail(user_id: str, key_id: str, errcode: str, msg: str) -> None:
             failures.setdefault(user_id, {})[key_id] = {"errcode": errcode, "error": msg}
 
-        for user_id, objs in body.items():
-            if not isinstance(user_id, str) or not user_id.startswith("@") or ":" not in user_id or not isinstance(objs, dict):
-                raise InvalidParam(f"Invalid entry for {user_id!r}: expected user id to key id to signed object")
+        for user_id, objs in body.root.items():
             for key_id, obj in objs.items():
                 if not isinstance(obj, dict):
                     fail(user_id, key_id, Codes.BAD_JSON, "Expected a signed JSON object")

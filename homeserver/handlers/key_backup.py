@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import BadJson, Codes, InvalidParam, MatrixError, NotFound
-from homeserver.api.models.keys import BackupVersionBody
+from homeserver.api.errors import Codes, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.keys import BackupVersionBody, KeyBackupData, KeyBackupKeysBody, RoomKeyBackup
 from homeserver.handlers.e2e_keys import check_algorithm
 from homeserver.types.requester import Requester
 from storage.stores.key_backup import KeyBackupStore
@@ -18,20 +18,6 @@ def parse_version(value: Any) -> int:
     if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise NotFound("Unknown backup version")
     return int(value)
-
-
-def validate_key_data(data: Any, where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise BadJson(f"{where} must be an object")
-    for field in ("first_message_index", "forwarded_count"):
-        v = data.get(field)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 2**53:
-            raise InvalidParam(f"{where}.{field} must be a non-negative integer")
-    if not isinstance(data.get("is_verified"), bool):
-        raise InvalidParam(f"{where}.is_verified must be a boolean")
-    if not isinstance(data.get("session_data"), dict):
-        raise InvalidParam(f"{where}.session_data must be an object")
-    return data
 
 
 class KeyBackupHandler:
@@ -85,23 +71,19 @@ class KeyBackupHandler:
             raise NotFound("Unknown backup version")
         return info.version
 
-    async def put_keys(self, requester: Requester, version: str | None, room_id: str | None, session_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    async def put_keys(self, requester: Requester, version: str | None, room_id: str | None, session_id: str | None,
+                       body: KeyBackupData | RoomKeyBackup | KeyBackupKeysBody) -> dict[str, Any]:
+        """``body`` is the model ``backup_keys_body(room_id, session_id)`` names for this path."""
         keys: list[tuple[str, str, dict[str, Any]]] = []
-        if room_id is not None and session_id is not None:
-            keys.append((room_id, session_id, validate_key_data(body, "body")))
-        elif room_id is not None:
-            sessions = body.get("sessions")
-            if not isinstance(sessions, dict):
-                raise BadJson("'sessions' must be an object")
-            keys.extend((room_id, sid, validate_key_data(d, f"sessions.{sid}")) for sid, d in sessions.items())
+        if isinstance(body, KeyBackupData):
+            assert room_id is not None and session_id is not None
+            keys.append((room_id, session_id, body.model_dump()))
+        elif isinstance(body, RoomKeyBackup):
+            assert room_id is not None
+            keys.extend((room_id, sid, d.model_dump()) for sid, d in body.sessions.items())
         else:
-            rooms = body.get("rooms")
-            if not isinstance(rooms, dict):
-                raise BadJson("'rooms' must be an object")
-            for rid, room in rooms.items():
-                if not isinstance(room, dict) or not isinstance(room.get("sessions"), dict):
-                    raise BadJson(f"rooms.{rid}.sessions must be an object")
-                keys.extend((rid, sid, validate_key_data(d, f"rooms.{rid}.sessions.{sid}")) for sid, d in room["sessions"].items())
+            for rid, room in body.rooms.items():
+                keys.extend((rid, sid, d.model_dump()) for sid, d in room.sessions.items())
         if len(keys) > MAX_SESSIONS_PER_REQUEST:
             raise InvalidParam(f"At most {MAX_SESSIONS_PER_REQUEST} sessions per request")
         v = await self._writable_version(requester.user_id, version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.models.keys import BackupVersionBody
+from homeserver.api.models.keys import BackupVersionBody, backup_keys_body
 from homeserver.handlers.key_backup import KeyBackupHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
@@ -51,8 +51,8 @@ class KeyBackupServlet:
 
     async def on_put_keys(self, request: SupRequest, room_id: str | None = None, session_id: str | None = None) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        return 200, await self.backup.put_keys(requester, request.query_str("version"), room_id, session_id, body)
+        body = parse_body(request, backup_keys_body(room_id, session_id))
+        return 200, await self.backup.put_keys(requester, request.query_str("version"), room_id, session_id, body)  # type: ignore[arg-type]
 
     async def on_get_keys(self, request: SupRequest, room_id: str | None = None, session_id: str | None = None) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from homeserver.api.models.keys import KeysClaimBody, KeysQueryBody, KeysUploadBody
+from homeserver.api.models.keys import (
+    DeviceSigningUploadBody,
+    KeysClaimBody,
+    KeysQueryBody,
+    KeysUploadBody,
+    SignaturesUploadBody,
+)
 from homeserver.handlers.cross_signing import CrossSigningHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.http.models import parse_body
@@ -54,8 +60,8 @@ class KeysServlet:
 
     async def on_device_signing_upload(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.cross_signing.upload_signing_keys(requester, request.json())
+        return 200, await self.cross_signing.upload_signing_keys(requester, parse_body(request, DeviceSigningUploadBody))
 
     async def on_signatures_upload(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.cross_signing.upload_signatures(requester, request.json())
+        return 200, await self.cross_signing.upload_signatures(requester, parse_body(request, SignaturesUploadBody))

@@ -99,3 +99,53 @@ def test_admin_user_body() -> None:
     user = parse_value({"deactivated": False, "password": "pw"}, AdminUserBody)
     assert user.model_fields_set == {"deactivated", "password"} and user.logout_devices is True
     assert parse_value({}, AdminDeactivateBody).erase is False
+
+
+def _key(**over: Any) -> dict[str, Any]:
+    return {"user_id": "@a:x", "usage": ["master"], "keys": {"ed25519:K": "K"}, **over}
+
+
+KEY_DATA = {"first_message_index": 0, "forwarded_count": 0, "is_verified": False, "session_data": {"x": 1}}
+
+
+@pytest.mark.parametrize("model,body,errcode", [
+    ("DeviceSigningUploadBody", {"master_key": "k"}, "M_BAD_JSON"),
+    ("DeviceSigningUploadBody", {"master_key": {"usage": ["master"], "keys": {}}}, "M_MISSING_PARAM"),
+    ("DeviceSigningUploadBody", {"master_key": _key(usage="master")}, "M_BAD_JSON"),
+    ("DeviceSigningUploadBody", {"master_key": _key(usage=[1])}, "M_BAD_JSON"),
+    ("DeviceSigningUploadBody", {"self_signing_key": _key(keys={"ed25519:K": 1})}, "M_BAD_JSON"),
+    ("DeviceSigningUploadBody", {"user_signing_key": _key(signatures={"@a:x": "sig"})}, "M_BAD_JSON"),
+    ("DeviceSigningUploadBody", {"master_key": _key(), "auth": "x"}, "M_BAD_JSON"),
+    ("SignaturesUploadBody", {"nobody": {}}, "M_INVALID_PARAM"),
+    ("SignaturesUploadBody", {"@a:x": []}, "M_BAD_JSON"),
+    ("KeyBackupData", {}, "M_MISSING_PARAM"),
+    ("KeyBackupData", {**KEY_DATA, "first_message_index": -1}, "M_INVALID_PARAM"),
+    ("KeyBackupData", {**KEY_DATA, "first_message_index": True}, "M_BAD_JSON"),
+    ("KeyBackupData", {**KEY_DATA, "forwarded_count": 1.5}, "M_BAD_JSON"),
+    ("KeyBackupData", {**KEY_DATA, "is_verified": "yes"}, "M_BAD_JSON"),
+    ("KeyBackupData", {**KEY_DATA, "session_data": "x"}, "M_BAD_JSON"),
+    ("RoomKeyBackup", {}, "M_MISSING_PARAM"),
+    ("RoomKeyBackup", {"sessions": {"s": "x"}}, "M_BAD_JSON"),
+    ("KeyBackupKeysBody", {"rooms": []}, "M_BAD_JSON"),
+    ("KeyBackupKeysBody", {"rooms": {"!r:x": {"sessions": {"s": {**KEY_DATA, "is_verified": None}}}}}, "M_BAD_JSON"),
+])
+def test_e2e_bodies(model: str, body: dict[str, Any], errcode: str) -> None:
+    from homeserver.api.models import keys
+
+    with pytest.raises(MatrixError) as e:
+        parse_value(body, getattr(keys, model))
+    assert (e.value.status, e.value.errcode) == (400, errcode), e.value.msg
+
+
+def test_e2e_bodies_keep_signed_objects_as_sent() -> None:
+    from homeserver.api.models.keys import DeviceSigningUploadBody, KeyBackupKeysBody, SignaturesUploadBody, backup_keys_body
+
+    master = _key(signatures={"@a:x": {"ed25519:D": "s"}}, **{"org.example.extra": [1]})
+    up = parse_value({"master_key": master, "auth": {"type": "m.login.password", "session": "S"}}, DeviceSigningUploadBody)
+    assert up.master_key == master and up.uia_body() == {"auth": {"type": "m.login.password", "session": "S"}}
+    assert parse_value({}, DeviceSigningUploadBody).uia_body() == {}
+    sigs = parse_value({"@a:x": {"K": {"anything": 1}, "L": "not an object"}}, SignaturesUploadBody)
+    assert sigs.root["@a:x"]["L"] == "not an object"  # a per-key failure, answered in ``failures``
+    body = parse_value({"rooms": {"!r:x": {"sessions": {"s": {**KEY_DATA, "extra": 1}}}}}, KeyBackupKeysBody)
+    assert body.rooms["!r:x"].sessions["s"].model_dump() == KEY_DATA
+    assert backup_keys_body("!r:x", "s").__name__ == "KeyBackupData" and backup_keys_body(None, None) is KeyBackupKeysBody

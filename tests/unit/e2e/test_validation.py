@@ -15,7 +15,9 @@ from homeserver.handlers.e2e_keys import (
     validate_device_keys,
     verify_ed25519,
 )
-from homeserver.handlers.key_backup import parse_version, validate_key_data
+from homeserver.api.models.keys import KeyBackupData
+from homeserver.handlers.key_backup import parse_version
+from homeserver.http.models import parse_value
 from storage.stores.key_backup import _new_is_better
 
 
@@ -91,7 +93,7 @@ def test_backup_input_validation():
                 {"first_message_index": 0, "forwarded_count": 0, "is_verified": "yes", "session_data": {}},
                 {"first_message_index": True, "forwarded_count": 0, "is_verified": False, "session_data": {}}):
         with pytest.raises(MatrixError):
-            validate_key_data(bad, "body")
+            parse_value(bad, KeyBackupData)
 
 
 def test_other_users_signatures_only_visible_to_them():

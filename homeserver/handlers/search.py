@@ -13,14 +13,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from homeserver.api.errors import BadJson, Codes, InvalidParam, MatrixError
+from homeserver.api.errors import InvalidParam, MatrixError
+from homeserver.api.models.search import MAX_CONTEXT, RoomEventsBody, SearchBody
 from homeserver.sync.filter import EventFilter
 from homeserver.types import room_position
-from storage.stores.search import ALL_KEYS, RoomScope, SearchStore, query_terms
+from storage.stores.search import RoomScope, SearchStore, query_terms
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-MAX_CONTEXT = 20
 MAX_ROUNDS = 5  # refills when visibility hides candidates
 COUNT_EXACT_MAX = 1000  # up to this many matches, ``count`` is exact after the visibility filter
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -40,79 +40,13 @@ class RoomEventsCriteria:
     group_by: tuple[str, ...]
 
 
-def _bad(msg: str) -> MatrixError:
-    return BadJson(msg)
-
-
-def _int_in(obj: dict[str, Any], key: str, default: int, lo: int, hi: int, where: str) -> int:
-    value = obj.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(f"{where}.{key} must be an integer")
-    if value < lo:
-        raise InvalidParam(f"{where}.{key} must be at least {lo}")
-    return min(value, hi)
-
-
-def parse_search_body(body: Any) -> RoomEventsCriteria | None:
-    """Validate a /search body. ``None`` when no ``room_events`` category is asked for."""
-    if not isinstance(body, dict):
-        raise _bad("Body must be an object")
-    cats = body.get("search_categories")
-    if cats is None:
-        raise MatrixError(400, Codes.MISSING_PARAM, "Missing 'search_categories'")
-    if not isinstance(cats, dict):
-        raise _bad("'search_categories' must be an object")
-    unknown = [k for k in cats if k != "room_events"]
-    if unknown:
-        raise InvalidParam(f"Unknown search category {str(unknown[0])[:64]!r}")
-    re_ = cats.get("room_events")
-    if re_ is None:
-        return None
-    if not isinstance(re_, dict):
-        raise _bad("'search_categories.room_events' must be an object")
-    where = "room_events"
-    term = re_.get("search_term")
-    if term is None:
-        raise MatrixError(400, Codes.MISSING_PARAM, "Missing 'search_term'")
-    if not isinstance(term, str):
-        raise _bad("'search_term' must be a string")
-    if len(term) > 1000:
-        raise InvalidParam("'search_term' is too long")
-    keys = re_.get("keys", list(ALL_KEYS))
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise _bad("'keys' must be a list of strings")
-    bad_keys = [k for k in keys if k not in ALL_KEYS]
-    if bad_keys:
-        raise InvalidParam(f"Unknown key {bad_keys[0][:64]!r}: expected content.body, content.name or content.topic")
-    flt = EventFilter.parse(re_.get("filter"), f"{where}.filter")
-    order_by = re_.get("order_by", "rank")
-    if order_by not in ("rank", "recent"):
-        raise InvalidParam("'order_by' must be 'rank' or 'recent'")
-    ctx = re_.get("event_context")
-    before = after = 0
-    include_profile = False
-    if ctx is not None:
-        if not isinstance(ctx, dict):
-            raise _bad("'event_context' must be an object")
-        before = _int_in(ctx, "before_limit", 5, 0, MAX_CONTEXT, "event_context")
-        after = _int_in(ctx, "after_limit", 5, 0, MAX_CONTEXT, "event_context")
-        include_profile = ctx.get("include_profile", False)
-        if not isinstance(include_profile, bool):
-            raise _bad("'event_context.include_profile' must be a boolean")
-    include_state = re_.get("include_state", False)
-    if not isinstance(include_state, bool):
-        raise _bad("'include_state' must be a boolean")
-    group_by: list[str] = []
-    groupings = re_.get("groupings")
-    if groupings is not None:
-        if not isinstance(groupings, dict) or not isinstance(groupings.get("group_by", []), list):
-            raise _bad("'groupings.group_by' must be a list")
-        for g in groupings.get("group_by", []):
-            if not isinstance(g, dict) or g.get("key") not in ("room_id", "sender"):
-                raise InvalidParam("Each group_by entry must be {\"key\": \"room_id\"} or {\"key\": \"sender\"}")
-            group_by.append(g["key"])
-    return RoomEventsCriteria(term, tuple(dict.fromkeys(keys)), flt, order_by, before, after, include_profile,
-                              ctx is not None, include_state, tuple(dict.fromkeys(group_by)))
+def criteria(body: RoomEventsBody) -> RoomEventsCriteria:
+    """The search criteria of a validated ``room_events`` body (its filter parsed by the filter module)."""
+    ctx = body.event_context
+    return RoomEventsCriteria(
+        body.search_term, tuple(body.keys), EventFilter.parse(body.filter, "room_events.filter"), body.order_by,
+        min(ctx.before_limit, MAX_CONTEXT) if ctx else 0, min(ctx.after_limit, MAX_CONTEXT) if ctx else 0,
+        ctx.include_profile if ctx else False, ctx is not None, body.include_state, body.group_by)
 
 
 @dataclass(frozen=True)
@@ -195,10 +129,11 @@ class SearchHandler:
                 scopes.append(RoomScope(room_id, int(stream)))
         return scopes
 
-    async def search(self, user_id: str, device_id: str | None, body: Any, next_batch: str | None) -> dict[str, Any]:
-        crit = parse_search_body(body)
-        if crit is None:
+    async def search(self, user_id: str, device_id: str | None, body: SearchBody, next_batch: str | None) -> dict[str, Any]:
+        room_events = body.search_categories.room_events
+        if room_events is None:
             return {"search_categories": {}}
+        crit = criteria(room_events)
         batch = decode_batch(next_batch, crit.order_by)
         offset, stream_bound = batch.offset, (batch.stream if next_batch is not None else None)
         flt = crit.filter

@@ -16,11 +16,12 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from homeserver.api.models.search import SEARCH_KEYS
 from storage.database import Database, Txn
 
 INDEXED = {"m.room.message": ("content.body", "body"), "m.room.name": ("content.name", "name"),
            "m.room.topic": ("content.topic", "topic")}
-ALL_KEYS = ("content.body", "content.name", "content.topic")
+ALL_KEYS = SEARCH_KEYS  # the keys /search may name (validated at the edge)
 MAX_VALUE_CHARS = 32_768
 MAX_TERMS = 16
 _WORD_RE = re.compile(r"\w+", re.UNICODE)

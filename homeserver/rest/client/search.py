@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.search import SearchHandler
+from homeserver.api.models.search import SearchBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -21,5 +23,5 @@ class SearchServlet:
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json()
+        body = parse_body(request, SearchBody)
         return 200, await self.search.search(requester.user_id, requester.device_id, body, request.query_str("next_batch"))

@@ -149,3 +149,51 @@ def test_e2e_bodies_keep_signed_objects_as_sent() -> None:
     body = parse_value({"rooms": {"!r:x": {"sessions": {"s": {**KEY_DATA, "extra": 1}}}}}, KeyBackupKeysBody)
     assert body.rooms["!r:x"].sessions["s"].model_dump() == KEY_DATA
     assert backup_keys_body("!r:x", "s").__name__ == "KeyBackupData" and backup_keys_body(None, None) is KeyBackupKeysBody
+
+
+def _search(room_events: Any) -> dict[str, Any]:
+    return {"search_categories": {"room_events": room_events}}
+
+
+@pytest.mark.parametrize("body,errcode", [
+    ({}, "M_MISSING_PARAM"),
+    ({"search_categories": "room_events"}, "M_BAD_JSON"),
+    ({"search_categories": {"rooms": {}}}, "M_INVALID_PARAM"),
+    (_search("x"), "M_BAD_JSON"),
+    (_search({}), "M_MISSING_PARAM"),
+    (_search({"search_term": 5}), "M_BAD_JSON"),
+    (_search({"search_term": "x" * 1001}), "M_INVALID_PARAM"),
+    (_search({"search_term": "x", "keys": ["content.secret"]}), "M_INVALID_PARAM"),
+    (_search({"search_term": "x", "keys": "content.body"}), "M_BAD_JSON"),
+    (_search({"search_term": "x", "order_by": "random"}), "M_INVALID_PARAM"),
+    (_search({"search_term": "x", "filter": []}), "M_BAD_JSON"),
+    (_search({"search_term": "x", "groupings": {"group_by": [{"key": "type"}]}}), "M_INVALID_PARAM"),
+    (_search({"search_term": "x", "groupings": {"group_by": ["room_id"]}}), "M_BAD_JSON"),
+    (_search({"search_term": "x", "event_context": {"before_limit": -1}}), "M_INVALID_PARAM"),
+    (_search({"search_term": "x", "event_context": {"after_limit": "5"}}), "M_BAD_JSON"),
+    (_search({"search_term": "x", "event_context": {"include_profile": 1}}), "M_BAD_JSON"),
+    (_search({"search_term": "x", "include_state": "no"}), "M_BAD_JSON"),
+])
+def test_search_body_errors(body: dict[str, Any], errcode: str) -> None:
+    from homeserver.api.models.search import SearchBody
+
+    with pytest.raises(MatrixError) as e:
+        parse_value(body, SearchBody)
+    assert (e.value.status, e.value.errcode) == (400, errcode), e.value.msg
+
+
+def test_search_body_defaults() -> None:
+    from homeserver.api.models.search import SEARCH_KEYS, SearchBody
+    from homeserver.handlers.search import criteria
+    from storage.stores.search import ALL_KEYS
+
+    assert ALL_KEYS == SEARCH_KEYS
+    assert parse_value({"search_categories": {}}, SearchBody).search_categories.room_events is None
+    body = parse_value(_search({"search_term": "x", "keys": ["content.name", "content.name"],
+                                "event_context": {"before_limit": 50}, "filter": {"limit": 3},
+                                "groupings": {"group_by": [{"key": "sender"}, {"key": "sender"}]}}), SearchBody)
+    room_events = body.search_categories.room_events
+    assert room_events is not None
+    crit = criteria(room_events)
+    assert crit.keys == ("content.name",) and crit.before_limit == 20 and crit.after_limit == 5 and crit.want_context
+    assert crit.group_by == ("sender",) and crit.filter.limit == 3 and crit.order_by == "rank"

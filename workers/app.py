@@ -17,6 +17,7 @@ from storage.engines import make_engine
 from storage.migrations import apply_migrations
 from storage.stores.server_facts import claim_fact_txn
 from workers.core import Core
+from workers.internal_api import InternalApi, listen_address
 from workers.roles import area_of, check_role, get_role, providers
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class HomeServerApp:
         self._check_server_name()
         core = Core(self.config, self.reactor, self.clock, self.db, self.signing_key)
         core.role, core.instance, core.role_spec, core.deployment = self.role, self.instance, self.role_spec, self.deployment
+        if self.deployment is not None:
+            core.internal_api = InternalApi(self.deployment.shared_secret)
         core._providers = providers(modules)
         for module in modules:
             with core.wiring(area_of(module)):
@@ -100,9 +103,28 @@ class HomeServerApp:
             logger.info("listening on %s:%d for %s", listener["bind_address"], port.getHost().port, ", ".join(listener["resources"]))
             self.ports.append(port)
             self.sites.append(site)
+        self._listen_internal()
         for hook in self.core.startup_hooks:
             self.core.background.spawn(f"startup:{getattr(hook, '__qualname__', 'hook')}", hook)
         return self.ports
+
+    def _listen_internal(self) -> None:
+        """The internal API (workers/internal_api.py) on the instance's ``internal`` address, apart from every
+        public listener; only when the deployment file gives this instance one and some area registered an endpoint."""
+        assert self.core is not None
+        if self.deployment is None or not self.core.internal_api.endpoints():
+            return
+        url = self.deployment.instance(self.instance).internal
+        if not url:
+            return
+        host, port_no = listen_address(url)
+        root = DispatchResource(self.core.internal_api.router(), 4 * 1024 * 1024, listener_name="internal")
+        site = SupSite(root, 4 * 1024 * 1024, False, self.config.http.request_read_timeout / 1000)
+        port = self.reactor.listenTCP(port_no, site, interface=host)
+        logger.info("internal API on %s:%d (%s)", host, port.getHost().port, ", ".join(self.core.internal_api.endpoints()))
+        self.internal_port = port
+        self.ports.append(port)
+        self.sites.append(site)
 
     def port_for(self, resource: str) -> int:
         for listener, port in zip(self.config.listeners, self.ports):

@@ -19,6 +19,7 @@ from homeserver.types.background import BackgroundRunner
 from homeserver.types.caches import CACHES, CacheRegistry
 from storage.database import Database
 from storage.streams import StreamIdGenerator
+from workers.internal_api import InternalApi
 from workers.roles import Area, MissingDependency, Role, get_role
 
 RouteRegistrar = Callable[[Router], None]
@@ -46,6 +47,8 @@ class Core:
         self.instance = "main"
         self.deployment: Any = None  # workers.deployment.Deployment when run as one of several processes
         self.replication: Any = None  # workers.replication.Replication when Redis replication is on
+        # Endpoints other processes call (workers/internal_api.py); served on the instance's internal listener only.
+        self.internal_api = InternalApi("")
         self._area: Area | None = None
         self.role_spec: Role | None = None  # set by the composition root
         # Stream name -> position generator. Owners create theirs in their wiring:

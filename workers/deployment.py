@@ -33,6 +33,8 @@ _LISTEN_RE = re.compile(r"^([0-9A-Za-z.\-:\[\]]+):(\d{1,5})$")
 
 # Streams and the role that writes them. Every stream is written by exactly one instance today:
 # the first instance of that role, or main.
+# With ``event_persister`` instances the events stream has several writers (one per persister, positions
+# from a PostgreSQL sequence; see ``Deployment.event_writers``).
 STREAM_WRITER_ROLE: dict[str, str] = {
     "events": "main",
     "account_data": "main",
@@ -46,6 +48,17 @@ STREAM_WRITER_ROLE: dict[str, str] = {
 
 class DeploymentError(ValueError):
     pass
+
+
+def shard_index(room_id: str, n: int) -> int:
+    """The shard (0..n-1) of ``room_id`` among ``n`` event persisters: the first 8 bytes of SHA-256 of the
+    room id (UTF-8), big-endian, modulo ``n``. A pure function of its arguments, so every process of a
+    deployment (and any tool) computes the same owner; changing the number of persisters moves rooms, which
+    is safe only with every process stopped (nothing about a room is kept outside the database)."""
+    if n <= 1:
+        return 0
+    digest = hashlib.sha256(room_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % n
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ class Deployment:
         return mains[0]
 
     def writer_of(self, stream: str) -> str:
-        """The instance that writes ``stream``."""
+        """The instance that writes ``stream`` (for ``events`` with persisters: the first of :meth:`event_writers`)."""
         role = STREAM_WRITER_ROLE.get(stream, "main")
         found = self.of_role(role)
         return found[0].name if found else self.main().name
@@ -103,7 +116,30 @@ class Deployment:
         return names[h % len(names)]
 
     def streams_written_by(self, instance: str) -> list[str]:
-        return [s for s in STREAM_WRITER_ROLE if self.writer_of(s) == instance]
+        out = [s for s in STREAM_WRITER_ROLE if s != "events" and self.writer_of(s) == instance]
+        if instance in self.event_writers():
+            out.insert(0, "events")
+        return out
+
+    def multi_writer_events(self) -> bool:
+        """Is the events stream written by event persisters (positions from the database sequence)?"""
+        return bool(self.persisters())
+
+    def persisters(self) -> list[Instance]:
+        """The event persister instances in shard order (their ``shard`` number, else their name)."""
+        found = self.of_role("event_persister")
+        return sorted(found, key=lambda i: (i.shard if i.shard is not None else len(found) + 1, i.name))
+
+    def event_writers(self) -> list[str]:
+        """The instances that write the events stream: the persisters, or main when there are none."""
+        return [i.name for i in self.persisters()] or [self.main().name]
+
+    def persister_for(self, room_id: str) -> Instance:
+        """The event persister that owns ``room_id`` (:func:`shard_index` over :meth:`persisters`); main if none."""
+        found = self.persisters()
+        if not found:
+            return self.main()
+        return found[shard_index(room_id, len(found))]
 
 
 def parse(data: Any) -> Deployment:
@@ -153,6 +189,15 @@ def parse(data: Any) -> Deployment:
         extra={k: v for k, v in data.items() if k not in ("instances", "redis", "shared_secret")},
     )
     dep.main()  # exactly one main
+    persisters = dep.persisters()
+    for p in persisters:
+        if p.internal is None:
+            raise DeploymentError(f"instances.{p.name}.internal: an event persister needs an internal API URL")
+    shards = [p.shard for p in persisters if p.shard is not None]
+    if shards and sorted(shards) != list(range(len(persisters))):
+        raise DeploymentError("event persisters' shard numbers: 0..N-1, each once (or none at all)")
+    if persisters and not secret:
+        raise DeploymentError("shared_secret: required when there are event persisters (internal API)")
     return dep
 
 

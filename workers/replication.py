@@ -34,6 +34,7 @@ from twisted.internet import defer
 
 from homeserver.types.caches import CACHES, set_broadcast
 from storage.stores.stream_positions import StreamPositionStore
+from storage.streams import MultiWriterIdGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ REPLICATED_CACHES = (
 )
 PERSISTED_STREAMS = ("events", "account_data", "receipts", "presence", "to_device", "device_lists")
 MAX_PENDING_PUBLISHES = 200
+MAX_HELD = 10_000
 
 
 def _tuplify(key: Any) -> Any:
@@ -84,6 +86,7 @@ class Replication:
         self._saved: dict[str, int] = {}
         self._peers: dict[str, tuple[str, int]] = {}  # instance -> (boot, last seq)
         self._command_handlers: dict[str, Any] = {}
+        self._held: list[tuple[int, str, Any, Any]] = []  # multi-writer notifications above the readable position
         self._publisher: Any = None
         self._sub_factory: Any = None
         self.connected = False
@@ -173,14 +176,15 @@ class Replication:
                     pass
 
     def _followed(self) -> list[str]:
-        return [s for s in self.core.streams if s not in self.writes]
+        return [s for s in self.core.streams
+                if s not in self.writes or isinstance(self.core.streams[s], MultiWriterIdGenerator)]
 
     # ------------------------------------------------------------------ writer side
     def _on_notify(self, stream: str, position: int, users: frozenset[str], rooms: frozenset[str]) -> None:
         if self._applying or stream not in self.writes:
             return
         gen = self.core.streams.get(stream)
-        current = gen.current() if gen is not None else position
+        current = gen.writer_position() if gen is not None else position
         extra: Any = None
         if stream == "typing":
             typing = self.core.__dict__.get("typing")
@@ -213,6 +217,10 @@ class Replication:
 
     def _flush(self) -> None:
         self._flush_call = None
+        multi = self._multi_written()
+        if multi is not None and multi.claim_raised() and not any(e[0] == multi.name for e in self._out):
+            # an idle writer raises its claim when others advance: readers must not wait for its next write
+            self._out.append([multi.name, multi.writer_position(), multi.writer_position(), [], [], None])
         if not (self._out or self._events or self._inv or self._cmds):
             return
         # a message carries the finished position of every stream it mentions, taken now (after the hooks)
@@ -220,7 +228,9 @@ class Replication:
         for entry in self._out:
             gen = streams.get(entry[0])
             if gen is not None:
-                entry[2] = max(entry[2], gen.current())
+                entry[2] = max(entry[2], gen.writer_position())
+        if multi is not None:
+            multi.announced(multi.writer_position())
         msg: dict[str, Any] = {"i": self.instance, "b": self.boot, "q": self._seq + 1, "m": self._out}
         if self._events:
             msg["ev"] = self._events
@@ -256,11 +266,19 @@ class Replication:
             if stream not in PERSISTED_STREAMS:
                 continue
             gen = self.core.streams.get(stream)
-            if gen is not None and gen.current() > self._saved.get(stream, -1):
-                changed[stream] = gen.current()
+            if gen is not None and gen.writer_position() > self._saved.get(stream, -1):
+                changed[stream] = gen.writer_position()
         if changed:
             await self.store.save(self.instance, changed)
             self._saved.update(changed)
+        multi = self._multi_written()
+        if multi is not None and multi.claim_raised():  # e.g. an abandoned write: nothing else announces it
+            self._schedule()
+
+    def _multi_written(self) -> MultiWriterIdGenerator | None:
+        """This process's multi-writer stream generator if it is one of that stream's writers."""
+        gen = self.core.streams.get("events")
+        return gen if isinstance(gen, MultiWriterIdGenerator) and gen.is_writer else None
 
     # ------------------------------------------------------------------ follower side
     def _on_connected(self) -> None:
@@ -311,20 +329,51 @@ class Replication:
             if msg.get("ev"):
                 self._apply_events(msg["ev"], extend_indexes)
             notifier = self.core.notifier
+            multi_claimed = False
             for stream, position, current, users, rooms, extra in msg.get("m") or ():
+                gen = self.core.streams.get(stream)
+                if isinstance(gen, MultiWriterIdGenerator):
+                    # several writers: this one's claim; notify once everything up to ``position`` is readable
+                    gen.on_claim(str(msg.get("i")), int(current))
+                    multi_claimed = True
+                    if users or rooms:
+                        self._held.append((int(position), stream, users, rooms))
+                    continue
                 if stream in self.writes:
                     continue
                 self._apply_extra(stream, position, extra)
-                gen = self.core.streams.get(stream)
                 if gen is not None:
                     gen.advance_to(int(current))
                 notifier.notify(stream, int(position), users=users, rooms=rooms)
+            if multi_claimed:
+                self._release_held()
         finally:
             self._applying = False
         for cmd in msg.get("cmd") or ():
             self._apply_command(cmd)
         self.applied += 1
         RECEIVED.inc()
+
+    def _release_held(self) -> None:
+        """Notify the held notifications of the multi-writer stream that are now readable, in position order."""
+        if not self._held:
+            return
+        gen = self.core.streams.get("events")
+        if not isinstance(gen, MultiWriterIdGenerator):
+            return
+        now = gen.current()
+        ready = sorted((h for h in self._held if h[0] <= now), key=lambda h: h[0])
+        if not ready:
+            if gen.claim_raised():
+                self._schedule()
+            return
+        self._held = [h for h in self._held if h[0] > now]
+        if len(self._held) > MAX_HELD:  # a writer that never claims: keep memory bounded, wake from the database
+            self._held = []
+        for position, stream, users, rooms in ready:
+            self.core.notifier.notify(stream, position, users=users, rooms=rooms)
+        if gen.claim_raised():
+            self._schedule()
 
     def _apply_command(self, cmd: list[Any]) -> None:
         handler = self._command_handlers.get(cmd[0]) if cmd else None
@@ -390,6 +439,8 @@ class Replication:
         for stream in self._followed():
             by_instance = positions.get(stream)
             gen = self.core.streams.get(stream)
+            if isinstance(gen, MultiWriterIdGenerator):
+                continue  # its writers' claims were read when it was built
             if by_instance and gen is not None:
                 gen.follow_from(min(by_instance.values()) if len(by_instance) > 1 else next(iter(by_instance.values())))
 
@@ -401,6 +452,14 @@ class Replication:
             by_instance = positions.get(stream)
             gen = self.core.streams.get(stream)
             if not by_instance or gen is None:
+                continue
+            if isinstance(gen, MultiWriterIdGenerator):
+                before = gen.current()
+                for writer, claim in by_instance.items():
+                    gen.on_claim(writer, claim)
+                if gen.current() > before:
+                    advanced[stream] = gen.current()
+                self._held = [h for h in self._held if h[0] > gen.current()]  # everyone is woken below
                 continue
             pos = max(by_instance.values())
             if pos > gen.current():

@@ -37,6 +37,7 @@ from storage.persistence.event_persister import (
     Rebuild,
     UnstorableEvent,
 )
+from homeserver.handlers.room_writer import Check, RoomWriter, SendRequest
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
 from storage.stores.events import EventStore
 
@@ -82,10 +83,12 @@ class SendCheck(Protocol):
     async def __call__(self, room_id: str, sender: str, type: str, content: Mapping[str, Any]) -> None: ...
 
 
-class PreCheck(Protocol):
-    """Runs under the room lock on the head the event will be built on (membership rules, redaction rights)."""
+class CheckRunner(Protocol):
+    """Runs a typed check (``homeserver/handlers/room_writer.py``: membership rules, redaction rights) under the
+    room lock on the head the event will be built on; may fill in ``content`` / ``unsigned``; raises a MatrixError."""
 
-    async def __call__(self, draft: "Draft", head: RoomSnapshot) -> None: ...
+    async def __call__(self, check: Any, draft: "Draft", head: RoomSnapshot, content: dict[str, Any],
+                       unsigned: dict[str, Any]) -> None: ...
 
 
 def auth_error(e: AuthError) -> MatrixError:
@@ -105,6 +108,12 @@ class EventCreationHandler:
         # ``await check(room_id, sender, type, content)`` runs under the room lock before a client event is
         # built; it may raise a MatrixError (M_DUPLICATE_ANNOTATION: messaging, issue #7).
         self.send_checks: list[SendCheck] = []
+        # Runners of the typed checks a send may carry, by ``check.kind`` (registered by the membership and
+        # redaction handlers). Checks are data, so a send forwarded to the room's persister carries them.
+        self.check_runners: dict[str, CheckRunner] = {}
+        # Where rooms are written: None = here (one process); else a RoomWriter that forwards the sends of
+        # rooms another process owns (workers/room_writer.py).
+        self.writer: RoomWriter | None = None
 
     # ---- fetching auth events ----
     async def get_event_objs(self, draft: Draft, event_ids: list[str]) -> dict[str, Event]:
@@ -205,13 +214,20 @@ class EventCreationHandler:
     # ---- build + persist ----
     async def send(self, room_id: str, sender: str, type: str, content: Mapping[str, Any], state_key: str | None = None,
                    redacts: str | None = None, client_txn: ClientTxn | None = None, unsigned: dict[str, Any] | None = None,
-                   dedupe_state: bool = True, pre_check: "PreCheck | None" = None) -> tuple[str, int]:
+                   dedupe_state: bool = True, check: Check | None = None) -> tuple[str, int]:
         """Create one event and persist it. Returns (event_id, stream position) once it is committed.
 
         The room lock is held only while the event is built, on the room's head (committed state plus events
         queued before it); the commit itself is shared with whatever else is queued (see EventPersister).
-        ``pre_check(draft, snapshot)`` (async) runs under the lock before building (membership checks...).
+        ``check`` (typed, see room_writer.py) runs under the lock before building (membership rules...).
+        When another process owns the room (event persisters), the whole send runs there (``self.writer``).
         """
+        writer = self.writer
+        if writer is not None and not writer.is_local(room_id):
+            return await writer.send(SendRequest(room_id, sender, type, dict(content), state_key, redacts, client_txn,
+                                                 unsigned, dedupe_state, check))
+        if check is not None and unsigned is None:
+            unsigned = {}
         if type == "m.room.redaction":
             await self._check_redaction(room_id, state_key, redacts or (content.get("redacts") if isinstance(content, Mapping) else None))
         key = (client_txn.user_id, client_txn.device_id, client_txn.txn_id) if client_txn is not None else None
@@ -227,8 +243,8 @@ class EventCreationHandler:
                         waiting = found
                     if waiting is None:
                         draft = Draft.of(head)
-                        if pre_check is not None:
-                            await pre_check(draft, head)
+                        if check is not None:
+                            await self.check_runners[check.kind](check, draft, head, content, unsigned)  # type: ignore[arg-type]
                         if state_key is None:
                             for check in self.send_checks:
                                 await check(room_id, sender, type, content)

@@ -9,6 +9,7 @@ from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, N
 from homeserver.events.event import thaw
 from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
+from homeserver.handlers.room_writer import MembershipRules
 from homeserver.types.ids import InvalidId, RoomAlias, UserID
 from storage.persistence.room_cache import RoomCache, RoomSnapshot, UnknownRoom
 from storage.stores.room_aliases import RoomAliasStore
@@ -51,6 +52,7 @@ class MembershipHandler:
         self.remote: RemoteMembership | None = None
         # resolves aliases of other servers: ``await get_alias(alias) -> {room_id, servers}`` (the directory handler)
         self.directory: Any = None
+        creation.check_runners["membership"] = self.run_check  # type: ignore[assignment]
 
     async def _remote_join_servers(self, room_id: str, target: str, servers: Sequence[str]) -> list[str] | None:
         """Servers to join ``room_id`` through when this server cannot join it by itself (it does not know the
@@ -173,36 +175,38 @@ class MembershipHandler:
             content.update({k: v for k, v in (await self.profile_content(target)).items() if k not in content})
         if membership == "invite" and _domain(target) != self.server_name and self.remote is not None:
             return await self.remote.invite(room_id, sender, target, content)
-        unsigned: dict[str, Any] = {}
-
-        async def pre_check(draft: Draft, current: RoomSnapshot) -> None:
-            if current.blocked and membership in ("join", "knock", "invite"):
-                raise Forbidden("This room has been blocked on this server")
-            target_now = current.membership_of(target)
-            if membership == "join":
-                await self._check_join(draft, current, target, content)
-            elif membership == "invite":
-                if target_now == "join":
-                    raise Forbidden(f"{target} is already in the room")
-                if target_now == "ban":
-                    raise Forbidden(f"{target} is banned from the room")
-                unsigned["invite_room_state"] = await self.stripped_state(current, draft, sender)
-            elif membership == "knock":
-                if target_now == "join":
-                    raise Forbidden("You are already in the room")
-                if target_now == "ban":
-                    raise Forbidden("You are banned from this room")
-                unsigned["knock_room_state"] = await self.stripped_state(current, draft, sender)
-            elif membership == "leave" and sender == target and target_now in (None, "leave"):
-                raise Forbidden("You are not in this room")
-            elif membership == "leave" and sender != target and target_now not in ("join", "invite", "knock", "ban"):
-                raise Forbidden(f"{target} is not in the room")
-
         event_id, _ = await self.creation.send(room_id, sender, "m.room.member", content, state_key=target,
-                                               unsigned=unsigned, pre_check=pre_check,  # filled by pre_check
+                                               unsigned={}, check=MembershipRules(sender, target, membership),
                                                dedupe_state=membership in ("join", "leave", "ban"))
         # (a join also clears a "forgotten" mark: done by the persister in the event's own transaction)
         return event_id
+
+    async def run_check(self, check: MembershipRules, draft: Draft, current: RoomSnapshot, content: dict[str, Any],
+                        unsigned: dict[str, Any]) -> None:
+        """The typed membership check, on the room's owner under the room lock, on the head the event is built on.
+        Fills in a restricted join's authorising user (``content``) and the stripped state of an invite or knock."""
+        membership, target, sender = check.membership, check.target, check.sender
+        if current.blocked and membership in ("join", "knock", "invite"):
+            raise Forbidden("This room has been blocked on this server")
+        target_now = current.membership_of(target)
+        if membership == "join":
+            await self._check_join(draft, current, target, content)
+        elif membership == "invite":
+            if target_now == "join":
+                raise Forbidden(f"{target} is already in the room")
+            if target_now == "ban":
+                raise Forbidden(f"{target} is banned from the room")
+            unsigned["invite_room_state"] = await self.stripped_state(current, draft, sender)
+        elif membership == "knock":
+            if target_now == "join":
+                raise Forbidden("You are already in the room")
+            if target_now == "ban":
+                raise Forbidden("You are banned from this room")
+            unsigned["knock_room_state"] = await self.stripped_state(current, draft, sender)
+        elif membership == "leave" and sender == target and target_now in (None, "leave"):
+            raise Forbidden("You are not in this room")
+        elif membership == "leave" and sender != target and target_now not in ("join", "invite", "knock", "ban"):
+            raise Forbidden(f"{target} is not in the room")
 
     async def _check_join(self, draft: Draft, snap: RoomSnapshot, user_id: str, content: dict[str, Any]) -> None:
         rv = snap.version

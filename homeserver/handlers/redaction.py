@@ -7,6 +7,7 @@ from typing import Any
 from homeserver.api.errors import Forbidden, NotFound
 from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import ClientTxn, Draft, EventCreationHandler
+from homeserver.handlers.room_writer import RedactionRights
 from storage.persistence.room_cache import RoomSnapshot
 from storage.stores.events import EventStore
 
@@ -15,6 +16,7 @@ class RedactionHandler:
     def __init__(self, creation: EventCreationHandler, events: EventStore) -> None:
         self.creation = creation
         self.events = events
+        creation.check_runners["redaction"] = self.run_check  # type: ignore[assignment]
 
     async def redact(self, room_id: str, sender: str, event_id: str, reason: str | None, client_txn: ClientTxn) -> str:
         """Redact ``event_id`` (in ``room_id``) as ``sender``: one's own events always, others' with the
@@ -24,15 +26,18 @@ class RedactionHandler:
         if target is not None and target.room_id != room_id:
             raise NotFound("Event not found in this room")
 
-        async def pre_check(draft: Draft, snap: RoomSnapshot) -> None:
-            if target is None or target.sender == sender:
-                return
-            keys = [("m.room.power_levels", ""), ("m.room.create", "")]
-            auth = {k: ev for k in keys if (ev := await self.creation.state_event(draft, k)) is not None}
-            pls = PowerLevels(auth, snap.version)
-            if pls.user_level(sender) < pls.level("redact"):
-                raise Forbidden("You may not redact other users' events")
-
         new_id, _ = await self.creation.send(room_id, sender, "m.room.redaction", content, redacts=event_id,
-                                             client_txn=client_txn, pre_check=pre_check)
+                                             client_txn=client_txn, check=RedactionRights(sender, event_id))
         return new_id
+
+    async def run_check(self, check: RedactionRights, draft: Draft, snap: RoomSnapshot, content: dict[str, Any],
+                        unsigned: dict[str, Any]) -> None:
+        """The typed check of a redaction, on the room's owner under the room lock."""
+        target = await self.events.get_event(check.target_event_id)
+        if target is None or target.sender == check.sender:
+            return
+        keys = [("m.room.power_levels", ""), ("m.room.create", "")]
+        auth = {k: ev for k in keys if (ev := await self.creation.state_event(draft, k)) is not None}
+        pls = PowerLevels(auth, snap.version)
+        if pls.user_level(check.sender) < pls.level("redact"):
+            raise Forbidden("You may not redact other users' events")

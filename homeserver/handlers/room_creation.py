@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 import secrets
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.api.models.rooms import CHANNEL_PRESET, CreateRoomBody
 from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
 from homeserver.handlers.membership import MembershipHandler
+from homeserver.handlers.room_writer import RoomWriter
 from homeserver.types.ids import InvalidId, RoomAlias
 from storage.persistence.event_persister import NewRoom, PersistItem
 from storage.stores.room_aliases import AliasInUse, RoomAliasStore
@@ -19,6 +20,7 @@ from storage.stores.room_aliases import AliasInUse, RoomAliasStore
 logger = logging.getLogger(__name__)
 
 DEFAULT_ROOM_VERSION = "11"
+MAX_ROOM_ID_TRIES = 64
 
 _PRESET_STATE = {
     "private_chat": ("invite", "shared", "can_join"),
@@ -70,12 +72,24 @@ class RoomCreationHandler:
         self.aliases = aliases
         self.clock = clock
         self.default_version = default_version
+        # Event persisters (docs/workers.md): ``writer`` forwards createRoom to a persister when this process
+        # creates no rooms; ``owns(room_id)`` says whether this process may write a room (a persister picks a
+        # room id of its own shard). None / None in one process.
+        self.writer: RoomWriter | None = None
+        self.owns: Callable[[str], bool] | None = None
 
     def _new_room_id(self) -> str:
-        return f"!{secrets.token_urlsafe(18)}:{self.server_name}"
+        for _ in range(MAX_ROOM_ID_TRIES):
+            room_id = f"!{secrets.token_urlsafe(18)}:{self.server_name}"
+            if self.owns is None or self.owns(room_id):
+                return room_id
+        raise MatrixError(500, Codes.UNKNOWN, "Could not pick a room id of this shard")
 
     async def create_room(self, creator: str, body: CreateRoomBody, is_guest: bool = False) -> dict[str, Any]:
         """Create a room from a validated ``createRoom`` body (shape checks are done by the model)."""
+        writer = self.writer
+        if writer is not None and not writer.creates_rooms_locally():
+            return await writer.create_room(creator, body.model_dump(mode="json", by_alias=True), is_guest)
         v = body.room_version or self.default_version
         if v not in KNOWN_ROOM_VERSIONS:
             raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION, f"Room version {v!r} is not supported")
@@ -128,6 +142,7 @@ class RoomCreationHandler:
         room_id = None if version.room_id_from_create_event else self._new_room_id()
         draft = Draft(room_id, version, {}, [], 0)
         items: list[PersistItem] = []
+        tries = 0
 
         async def add(type: str, content: Mapping[str, Any], state_key: str | None = "", unsigned: Any = None) -> None:
             try:
@@ -140,6 +155,16 @@ class RoomCreationHandler:
             items.append(PersistItem(ev, None, unsigned))
 
         await add("m.room.create", create_content)
+        while self.owns is not None and draft.room_id is not None and not self.owns(draft.room_id):
+            # the room id is the create event's hash (v12): build it again (a later origin_server_ts) until
+            # this persister owns the room; with N persisters that takes N tries on average
+            tries += 1
+            if tries >= MAX_ROOM_ID_TRIES:
+                raise MatrixError(500, Codes.UNKNOWN, "Could not pick a room id of this shard")
+            await self.clock.sleep(0.001)
+            draft = Draft(None, version, {}, [], 0)
+            items.clear()
+            await add("m.room.create", create_content)
         join_content = {"membership": "join", **await self.membership.profile_content(creator)}
         await add("m.room.member", join_content, creator)
         pl = default_power_levels(creator, version, preset, invitees, channel)

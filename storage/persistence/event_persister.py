@@ -153,6 +153,8 @@ class EventPersister:
                  events: EventStore, state: StateStore, clock: Any, max_batch: int = 100) -> None:
         self.db = db
         self.stream = stream
+        # Several writers (event persisters): positions come from the database sequence (one round trip per batch).
+        self._allocate_async = getattr(stream, "allocate_many_async", None)
         self.notifier = notifier
         self.rooms = rooms
         self.events = events
@@ -481,7 +483,7 @@ class EventPersister:
             raise ValueError("persist_out_of_band takes a member event with a context")
         before = set_id_of(item.context.state_before)
         plan = Plan(item, before, before, None, [])
-        pos = self.stream.allocate_many(1)[0]
+        pos = (await self._allocate_async(1))[0] if self._allocate_async is not None else self.stream.allocate_many(1)[0]
 
         def txn_fn(txn: Txn) -> list[EventRow]:
             rows, _, _ = write_batch(txn, room_id, [plan], [], 0, None, self.clock.time_msec(), None, [], [])
@@ -561,7 +563,8 @@ class EventPersister:
             except BaseException:
                 self._finish_prepared(prepared, False)
                 raise
-        positions = self.stream.allocate_many(sum(p.positions_needed() for p in plans))
+        needed = sum(p.positions_needed() for p in plans)
+        positions = await self._allocate_async(needed) if self._allocate_async is not None else self.stream.allocate_many(needed)
         at = 0
         for plan in plans:
             n = plan.positions_needed()

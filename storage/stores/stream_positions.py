@@ -32,3 +32,37 @@ class StreamPositionStore:
         for stream, instance, position in rows:
             out.setdefault(stream, {})[instance] = int(position)
         return out
+
+
+EVENTS_SEQUENCE = "events_stream_seq"
+_SEQUENCE_LOCK = 0x5355_0170  # advisory lock: one writer at a time brings the sequence up to the events table
+
+
+def start_events_writers_txn(txn: Txn, instance: str, writers: list[str], is_writer: bool) -> dict[str, int]:
+    """The start claims of the multi-writer events stream (PostgreSQL), for ``instance``.
+
+    A writer first brings the sequence up to ``MAX(events.stream_ordering)`` (after single-process operation,
+    which allocates in memory) under an advisory lock, then claims the sequence's value (nothing of its own is
+    in flight at start) and persists that claim before serving, so that a writer without a row has never run.
+    Every writer's claim is its persisted row, or the sequence's value for a writer that never ran."""
+    if is_writer:
+        txn.execute("SELECT pg_advisory_xact_lock(?)", (_SEQUENCE_LOCK,))
+        highest = int(txn.query_value("SELECT COALESCE(MAX(stream_ordering), 0) FROM events", default=0))
+        last = int(txn.query_value(f"SELECT last_value FROM {EVENTS_SEQUENCE}", default=0))
+        if highest > last:
+            txn.execute(f"SELECT setval('{EVENTS_SEQUENCE}', ?)", (highest,))
+    last = int(txn.query_value(f"SELECT last_value FROM {EVENTS_SEQUENCE}", default=0))
+    if is_writer:
+        StreamPositionStore.save_txn(txn, instance, {"events": last})
+    rows = txn.query("SELECT instance, position FROM stream_positions WHERE stream = ?", ("events",))
+    persisted = {str(i): int(p) for i, p in rows}
+    claims = {w: persisted.get(w, last) for w in writers}
+    if is_writer:
+        claims[instance] = max(last, persisted.get(instance, 0))
+    return claims
+
+
+def allocate_events_txn(txn: Txn, n: int) -> list[int]:
+    """``n`` new positions of the multi-writer events stream (PostgreSQL sequence), ascending."""
+    rows = txn.query(f"SELECT nextval('{EVENTS_SEQUENCE}') FROM generate_series(1, ?)", (int(n),))
+    return sorted(int(r[0]) for r in rows)

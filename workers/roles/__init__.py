@@ -21,7 +21,7 @@ from types import ModuleType
 # What every Core has before any area runs (workers/core.py).
 BASE_ATTRIBUTES: frozenset[str] = frozenset({
     "config", "reactor", "clock", "db", "signing_key", "server_name", "notifier", "streams", "background",
-    "caches", "role", "instance", "deployment", "replication",
+    "caches", "role", "instance", "deployment", "replication", "internal_api",
 })
 
 

@@ -22,6 +22,7 @@ ROLE = Role(
         "workers.wiring.retention",
         "workers.wiring.sliding_sync",
         "workers.wiring.admin",
+        "workers.wiring.room_writer",
         "workers.wiring.runtime_metrics",
         "workers.wiring.replication",
     ),

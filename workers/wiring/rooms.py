@@ -31,7 +31,8 @@ from storage.stores.room_aliases import RoomAliasStore
 from storage.stores.rooms import RoomStore
 from storage.stores.state import StateStore
 from storage.stores.txn_ids import TxnIdStore
-from storage.streams import StreamIdGenerator
+from storage.stores.stream_positions import allocate_events_txn, start_events_writers_txn
+from storage.streams import MultiWriterIdGenerator, StreamIdGenerator
 from workers.core import Core
 from workers.roles import Area
 
@@ -59,9 +60,26 @@ class _RoomSharing:
         return {c for c in candidates if c in visible}
 
 
+def events_stream(core: Core) -> Any:
+    """The events stream's positions: allocated in memory by the one writer (one process, or main without event
+    persisters), or from the PostgreSQL sequence when event persisters write it (docs/workers.md)."""
+    db = core.db
+    dep = core.deployment
+    if dep is None or not dep.multi_writer_events():
+        return db.run_sync("load_events_stream", lambda txn: StreamIdGenerator.load(txn, "events", [("events", "stream_ordering")]))
+    writers = dep.event_writers()
+    is_writer = core.instance in writers
+    claims = db.run_sync("start_events_writers", start_events_writers_txn, core.instance, writers, is_writer)
+
+    async def allocate(n: int) -> list[int]:
+        return await db.run("allocate_event_positions", allocate_events_txn, n)
+
+    return MultiWriterIdGenerator("events", core.instance, writers, claims, allocate if is_writer else None)
+
+
 def wire(core: Core) -> None:
     db, clock = core.db, core.clock
-    stream = db.run_sync("load_events_stream", lambda txn: StreamIdGenerator.load(txn, "events", [("events", "stream_ordering")]))
+    stream = events_stream(core)
     core.streams["events"] = stream
 
     events = EventStore(db)

@@ -70,6 +70,8 @@ class Cluster:
         self.redis = redis
         self.roles = dict(instances)
         self.ports = {name: free_port() for name in instances}
+        # event persisters also get an internal API listener (shared secret), never routed to by the front
+        self.internal_ports = {name: free_port() for name, role in instances.items() if role == "event_persister"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Any] = {}
         from homeserver.config import load_config
@@ -98,9 +100,17 @@ class Cluster:
             yaml.safe_dump({
                 "redis": {"host": "127.0.0.1", "port": redis.port, "channel": "sup-test-" + uuid.uuid4().hex[:8]},
                 "shared_secret": SHARED_SECRET,
-                "instances": {n: {"role": r} if n in self.config_paths else {"role": r, "listen": f"127.0.0.1:{self.ports[n]}"}
-                              for n, r in instances.items()},
+                "instances": {n: self._instance_entry(n, r) for n, r in instances.items()},
             }, f)
+
+    def _instance_entry(self, name: str, role: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"role": role} if name in self.config_paths else {"role": role, "listen": f"127.0.0.1:{self.ports[name]}"}
+        if name in self.internal_ports:
+            entry["internal"] = f"http://127.0.0.1:{self.internal_ports[name]}"
+        return entry
+
+    def internal_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.internal_ports[name]}"
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"

@@ -1,0 +1,2 @@
+-- Multi-writer events stream: PostgreSQL only (a sequence). SQLite is single-process; nothing to create.
+SELECT 1;

@@ -1,0 +1,129 @@
+"""Main + two event persisters (+ a sync worker) through the routed front: rooms land on both shards; sends,
+state, membership, redaction and createRoom are forwarded to the room's persister; clients on different
+processes see each other's events; a SIGKILLed persister loses nothing it acknowledged and its rooms resume."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import requests
+
+from tests.integration.multiprocess.cluster import SHARED_SECRET, Client
+from tests.integration.multiprocess.test_sync_worker import in_background, timeline, wait_sync
+from workers.deployment import load
+
+PERSISTERS = {"main": "main", "p1": "event_persister", "p2": "event_persister", "sync1": "sync"}
+
+
+def owner(cluster, room_id: str) -> str:  # type: ignore[no-untyped-def]
+    return load(cluster.deployment_path).persister_for(room_id).name
+
+
+def test_rooms_are_written_by_their_persister(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster, router = make_cluster(PERSISTERS)
+    alice = Client.register(router.url, "alice")
+    bob = Client.register(router.url, "bob")
+    rooms = [alice.create_room() for _ in range(8)]
+    assert {owner(cluster, r) for r in rooms} == {"p1", "p2"}  # both shards (8 rooms: (1/2)^7 odds otherwise)
+    for room in rooms[:2]:
+        bob.join(room)
+    room = rooms[0]
+    since = bob.sync()["next_batch"]
+
+    # a message sent through main (forwarded to the persister) wakes bob's long-poll on the sync worker
+    pending = in_background(lambda: wait_sync(bob, since, lambda r: bool(timeline(r, room))))
+    time.sleep(0.3)
+    sent = time.monotonic()
+    event_id = alice.send(room, "hello")
+    resp, _, since = pending()
+    assert time.monotonic() - sent < 1.0
+    assert [e["event_id"] for e in timeline(resp, room)] == [event_id]
+    # read your writes: the sender's own sync (right after the answer) has it
+    assert event_id in [e["event_id"] for e in timeline(alice.sync(filter='{"room":{"timeline":{"limit":5}}}'), room)]
+
+    # txn-id idempotency across the forward
+    txn = alice.txn()
+    path = f"/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}"
+    first = alice.req("PUT", path, {"msgtype": "m.text", "body": "once"})["event_id"]
+    assert alice.req("PUT", path, {"msgtype": "m.text", "body": "once"})["event_id"] == first
+
+    # state, then a redaction
+    alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.name/", {"name": "Renamed"})
+    resp, _, since = wait_sync(bob, since, lambda r: any(e["type"] == "m.room.name" for e in timeline(r, room)))
+    alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/redact/{event_id}/{alice.txn()}", {})
+    resp, _, since = wait_sync(bob, since, lambda r: any(e["type"] == "m.room.redaction" for e in timeline(r, room)))
+
+    # membership: invite, kick, ban; the persister's errors come back as the same Matrix errors
+    carol = Client.register(router.url, "carol")
+    alice.req("POST", f"/_matrix/client/v3/rooms/{room}/invite", {"user_id": carol.user_id})
+    carol.join(room)
+    alice.req("POST", f"/_matrix/client/v3/rooms/{room}/kick", {"user_id": carol.user_id})
+    r = carol.http.put(f"{router.url}/_matrix/client/v3/rooms/{room}/send/m.room.message/{carol.txn()}",
+                       json={"msgtype": "m.text", "body": "x"}, timeout=30)
+    assert r.status_code == 403 and r.json()["errcode"] == "M_FORBIDDEN", r.text
+    alice.req("POST", f"/_matrix/client/v3/rooms/{room}/ban", {"user_id": carol.user_id})
+    r = carol.http.post(f"{router.url}/_matrix/client/v3/join/{room}", json={}, timeout=30)
+    assert r.status_code == 403 and r.json()["errcode"] == "M_FORBIDDEN", r.text
+    r = bob.http.post(f"{router.url}/_matrix/client/v3/rooms/{room}/invite", json={"user_id": "@x:nowhere.invalid", "y": 1}, timeout=30)
+    assert r.status_code in (403, 404, 502) and "errcode" in r.json(), r.text
+
+    # events from both shards reach a sync
+    other = rooms[1] if owner(cluster, rooms[1]) != owner(cluster, room) else next(
+        r for r in rooms if owner(cluster, r) != owner(cluster, room))
+    if other != rooms[1]:
+        bob.join(other)
+    e1, e2 = alice.send(room, "shard a"), alice.send(other, "shard b")
+    got: set[str] = set()
+    deadline = time.monotonic() + 10
+    while not {e1, e2} <= got:
+        assert time.monotonic() < deadline, got
+        resp = bob.sync(since, timeout_ms=2000)
+        since = resp["next_batch"]
+        got |= {e["event_id"] for rid in (room, other) for e in timeline(resp, rid)}
+
+    # the internal API is not on the public listeners, and wants the shared secret
+    r = requests.post(f"{router.url}/_sup/internal/v1/send_event", json={}, timeout=10)
+    assert r.status_code == 404
+    r = requests.post(f"{cluster.internal_url('p1')}/_sup/internal/v1/send_event", json={}, timeout=10)
+    assert r.status_code == 401 and r.json()["errcode"] == "M_MISSING_TOKEN"
+    r = requests.post(f"{cluster.internal_url('p1')}/_sup/internal/v1/send_event", json={},
+                      headers={"Authorization": "Bearer wrong"}, timeout=10)
+    assert r.status_code == 403 and r.json()["errcode"] == "M_FORBIDDEN"
+    r = requests.post(f"{cluster.internal_url('p1')}/_sup/internal/v1/send_event", json={},
+                      headers={"Authorization": f"Bearer {SHARED_SECRET}"}, timeout=10)
+    assert r.status_code == 400 and r.json()["errcode"] == "M_BAD_JSON"
+
+
+def test_a_killed_persister_loses_nothing_and_its_rooms_resume(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster, router = make_cluster(PERSISTERS)
+    alice = Client.register(router.url, "alice")
+    bob = Client.register(router.url, "bob")
+    room = alice.create_room()
+    victim = owner(cluster, room)
+    bob.join(room)
+    since = bob.sync()["next_batch"]
+    sent: list[str] = []
+    seen: list[str] = []
+
+    def collect(until: int, timeout: float = 20.0) -> None:
+        nonlocal since
+        deadline = time.monotonic() + timeout
+        while len(seen) < until:
+            assert time.monotonic() < deadline, f"saw {len(seen)} of {until}"
+            resp = bob.sync(since, timeout_ms=2000, filter='{"room":{"timeline":{"limit":100}}}')
+            since = resp["next_batch"]
+            seen.extend(e["event_id"] for e in timeline(resp, room) if e["type"] == "m.room.message")
+
+    for i in range(10):
+        sent.append(alice.send(room, f"burst {i}"))
+    cluster.stop(victim, signal.SIGKILL)
+    cluster.start(victim)
+    r = requests.get(f"{router.url}/_matrix/client/v3/rooms/{room}/messages", params={"dir": "b", "limit": 100},
+                     headers={"Authorization": f"Bearer {alice.token}"}, timeout=30)
+    stored = [e["event_id"] for e in r.json()["chunk"] if e["type"] == "m.room.message"]
+    assert set(sent) <= set(stored)
+    for i in range(3):
+        sent.append(alice.send(room, f"after restart {i}"))
+    collect(len(sent))
+    assert seen == sent  # nothing lost, nothing twice, in order

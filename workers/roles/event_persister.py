@@ -1,0 +1,27 @@
+"""An event persister (``sup worker event_persister``): writes the events of the rooms it owns.
+
+A room's persister is ``deployment.persister_for(room_id)`` (SHA-256 of the room id modulo the number of
+persisters, docs/workers.md). Other processes forward sends, state, membership changes, redactions and
+createRoom of its rooms over the internal API (its ``internal`` URL, shared secret); it builds, checks and
+commits them with positions from the PostgreSQL sequence, and announces them by replication. It serves no
+public endpoints beyond /health and /metrics, and runs no background job.
+"""
+
+from workers.roles import Role
+
+ROLE = Role(
+    "event_persister",
+    modules=(
+        "workers.wiring.foundation",
+        "workers.wiring.accounts",
+        "workers.wiring.rooms",
+        "workers.wiring.sync",
+        "workers.wiring.messaging",
+        "workers.wiring.room_writer",
+        "workers.wiring.replication",
+    ),
+    resources=("client", "metrics"),
+    description="writes the events of the rooms of its shard (internal API)",
+    jobs=(),
+    routes=("health", "metrics"),
+)

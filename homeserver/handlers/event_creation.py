@@ -246,8 +246,8 @@ class EventCreationHandler:
                         if check is not None:
                             await self.check_runners[check.kind](check, draft, head, content, unsigned)  # type: ignore[arg-type]
                         if state_key is None:
-                            for check in self.send_checks:
-                                await check(room_id, sender, type, content)
+                            for send_check in self.send_checks:
+                                await send_check(room_id, sender, type, content)
                         if dedupe_state and state_key is not None and client_txn is None:
                             existing = await self.state_event(draft, (type, state_key))
                             if existing is not None and existing.sender == sender and _same(existing.content, content):

@@ -43,6 +43,9 @@ class TransactionHandler:
         self.routes = routes
         self.clock = clock
         self.edus: EduDispatcher = edus or NoEdus()
+        # A ``federation_inbound`` worker hands the PDUs and EDUs to the processes that own them (after the
+        # deduplication here): ``forward(origin, pdus, edus) -> {"pdus": results}``. None: process them here.
+        self.forward: Any = None
         self._in_flight: dict[tuple[str, str], list[defer.Deferred[dict[str, Any]]]] = {}
 
     async def on_transaction(self, origin: str, txn_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +66,7 @@ class TransactionHandler:
             return done
         waiters = self._in_flight[key] = []
         try:
-            response = await self._process(origin, pdus, edus)
+            response = await (self.forward or self._process)(origin, pdus, edus)
             await self.store.store_txn_response(origin, txn_id, response, self.clock.time_msec())
         except BaseException as e:
             del self._in_flight[key]
@@ -74,6 +77,12 @@ class TransactionHandler:
         for d in waiters:
             d.callback(response)
         return response
+
+    async def process(self, origin: str, pdus: list[Any], edus: list[Any]) -> dict[str, Any]:
+        """The PDUs and EDUs of a transaction another process deduplicated and forwarded here."""
+        if not isinstance(pdus, list) or not isinstance(edus, list):
+            raise BadJson("'pdus' and 'edus' must be lists")
+        return await self._process(origin, pdus, edus)
 
     async def _process(self, origin: str, pdus: list[Any], edus: list[Any]) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {}

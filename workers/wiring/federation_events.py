@@ -31,6 +31,7 @@ from federation.membership.remote import FederatedMembership
 from federation.server.events_api import EventsServlet
 from storage.stores.federation_events import FederationEventStore
 from workers.core import Core
+from workers.federation_inbound import forward_writes, owns_federation_writes, serve_owner
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +96,9 @@ def wire(core: Core) -> None:
                                                authoriser).register)
     core.on_resource("federation", EventsServlet(routes, store, core.state_store, core.room_cache, core.server_name,
                                                  core.clock).register)
+    # several processes: a federation_inbound worker forwards the writes; their owners serve them internally
+    if core.deployment is not None:
+        if core.role == "federation_inbound":
+            forward_writes(core, routes, transactions)
+        elif owns_federation_writes(core):
+            serve_owner(core, routes, transactions)

@@ -215,7 +215,10 @@ def wire(core: Core) -> None:
     if sending:
         deployment = core.deployment
         worker = core.role == "federation_sender"
-        events_stream = core.streams.get("events") if worker else None
+        # Read events back by position when this process is not the only events writer (a sender worker, or
+        # main in a deployment with event persisters): a persister hook would see only this process's events.
+        follow = worker or bool(deployment is not None and deployment.of_role("event_persister"))
+        events_stream = core.streams.get("events") if follow else None
         real = FederationSender(
             core.clock, outbound_store, client, core.server_name, room_servers,
             max_backoff_ms=fed.max_backoff, enabled=fed.enabled,
@@ -225,7 +228,7 @@ def wire(core: Core) -> None:
         )
         sender = real
         persister = getattr(core, "persister", None)
-        if worker:
+        if follow:
             follow_events(core, real)  # by replication, read back from the database
         else:
             if persister is not None:

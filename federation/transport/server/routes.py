@@ -34,10 +34,19 @@ class NoAcls:
         return None
 
 
+Forwarder = Callable[[str, str | None, dict[str, str], SupRequest], Awaitable[Any]]
+
+
 class FederationRoutes:
     def __init__(self, auth: FederationAuth, acls: RoomAclSource | None = None) -> None:
         self.auth = auth
         self.acls: RoomAclSource = acls or NoAcls()
+        # A process that serves the federation API but does not own the writes (a ``federation_inbound`` worker):
+        # the routes named in ``forwarded`` are authenticated and ACL-checked here, then handed to ``forward(name,
+        # origin, path params, request)`` instead of their handler; the owner runs them with ``run_forwarded``.
+        self.forward: Forwarder | None = None
+        self.forwarded: frozenset[str] = frozenset()
+        self.handlers: dict[str, Callable[..., Awaitable[Any]]] = {}
 
     async def is_allowed(self, origin: str, room_id: str) -> bool:
         return server_allowed(origin, await self.acls.server_acl(room_id))
@@ -54,6 +63,20 @@ class FederationRoutes:
                 origin = await self.auth.authenticate(request)
                 if room_param is not None:
                     await self.check_acl(origin, params[room_param])
+            if self.forward is not None and name in self.forwarded:
+                return await self.forward(name, origin, params, request)
             return await handler(request, origin, **params)
 
+        self.handlers[name] = handler
         router.add(method, pattern, run, name, max_body=max_body)
+
+    async def run_forwarded(self, name: str, origin: str | None, params: dict[str, str], args: dict[str, list[str]],
+                            body: Any) -> Any:
+        """Run route ``name`` for a request another process of this deployment authenticated (and ACL-checked):
+        ``(status, answer)`` of its handler. 404 ``M_UNRECOGNIZED`` for a route this process does not have."""
+        from federation.transport.server.forwarded import ForwardedRequest
+
+        handler = self.handlers.get(name)
+        if handler is None:
+            raise MatrixError(404, Codes.UNRECOGNIZED, f"No federation route {name!r} here")
+        return await handler(ForwardedRequest(name, params, args, body, origin), origin, **params)

@@ -1,0 +1,95 @@
+"""The ``federation_inbound`` role: the federation API served by a worker, writes forwarded to their owner over the
+internal API. A deployment (main + federation_inbound + federation_sender) federates with a second SUP server whose
+only way in is the inbound worker's TLS listener: joins both ways, messages both ways, to-device both ways exactly
+once, backfill and state reads answered by the worker."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+from urllib.parse import quote
+
+from tests.federation.peers import start_federating_server
+from tests.integration.multiprocess.cluster import Client
+from tests.integration.multiprocess.fed import V3, PeerUser, cluster_bodies, federation_setup, metric, to_device_events, wait
+from tests.harness import on_reactor
+
+
+def _route_count(base: str, route: str) -> float:
+    return metric(base, "sup_http_requests_total", f'route="{route}"')
+
+
+def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any, tmp_path: Any) -> None:
+    tmp = str(tmp_path)
+    ca, overrides, listeners = federation_setup(tmp, "fi1", ["client", "metrics"])
+    path = os.path.join(tmp, "peer")
+    os.makedirs(path, exist_ok=True)
+    peer = start_federating_server(path, "sqlite", ca)
+    try:
+        cluster, router = make_cluster({"main": "main", "fi1": "federation_inbound", "fs1": "federation_sender"},
+                                       overrides, listeners)
+        server_name = overrides["server_name"]
+        alice = Client.register(router.url, "alice")
+        bob = PeerUser(peer, "bob")
+
+        # peer -> cluster join: make_join answered by the worker, send_join forwarded to main
+        room = alice.create_room(preset="public_chat")
+        bob.join(room, server_name)
+        wait(lambda: bob.user_id in alice.req("GET", V3 + f"/rooms/{room}/joined_members")["joined"], what="bob joined")
+        alice.send(room, "hello bob")
+        wait(lambda: "hello bob" in bob.bodies(room), what="cluster -> peer")
+        bob.send(room, "hello alice")
+        wait(lambda: "hello alice" in cluster_bodies(alice, room), what="peer -> cluster (/send via the worker)")
+
+        # cluster -> peer join: the peer's room; its /send and the invite-free join go through the worker
+        peer_room = bob.req("POST", V3 + "/createRoom", {"preset": "public_chat"})["room_id"]
+        alice.req("POST", V3 + f"/join/{quote(peer_room)}", {}, server_name=peer.server_name)
+        bob.send(peer_room, "in my room")
+        wait(lambda: "in my room" in cluster_bodies(alice, peer_room), what="peer room message at the cluster")
+        alice.send(peer_room, "thanks")
+        wait(lambda: "thanks" in bob.bodies(peer_room), what="cluster message in the peer's room")
+
+        # an invite from the peer to a cluster user (federation invite forwarded to main), accepted
+        carol = Client.register(router.url, "carol")
+        bob.req("POST", V3 + f"/rooms/{quote(peer_room)}/invite", {"user_id": carol.user_id})
+        wait(lambda: peer_room in carol.sync()["rooms"].get("invite", {}), what="carol's invite")
+        carol.join(peer_room)
+        wait(lambda: carol.user_id in bob.req("GET", V3 + f"/rooms/{quote(peer_room)}/joined_members")["joined"], what="carol joined")
+
+        # to-device peer -> cluster exactly once (an EDU: forwarded to main, the to-device writer)
+        since = alice.sync()["next_batch"]
+        bob.req("PUT", V3 + "/sendToDevice/m.test/t1", {"messages": {alice.user_id: {alice.device_id: {"n": 7}}}})
+        got: list[Any] = []
+
+        def alice_got() -> bool:
+            nonlocal since
+            body = alice.sync(since)
+            since = body["next_batch"]
+            got.extend(to_device_events(body))
+            return bool(got)
+
+        wait(alice_got, what="to-device at the cluster")
+        time.sleep(1.0)
+        alice_got()
+        assert [e["content"] for e in got] == [{"n": 7}]
+
+        # reads answered by the worker: state_ids and backfill of the cluster's room, asked by the peer
+        client = peer.app.core.federation_client
+        state = on_reactor(client.get_json, server_name, f"/_matrix/federation/v1/state_ids/{quote(room)}",
+                           {"event_id": alice.req("GET", V3 + f"/rooms/{room}/messages", dir="b", limit=1)["chunk"][0]["event_id"]})
+        assert state["pdu_ids"]
+        last = alice.req("GET", V3 + f"/rooms/{room}/messages", dir="b", limit=1)["chunk"][0]["event_id"]
+        back = on_reactor(client.get_json, server_name, f"/_matrix/federation/v1/backfill/{quote(room)}", {"v": [last], "limit": "10"})
+        assert back["pdus"]
+
+        fi = cluster.url("fi1")
+        assert _route_count(fi, "federation_send") > 0
+        assert _route_count(fi, "federation_send_join_v2") > 0 and _route_count(fi, "federation_make_join") > 0
+        assert _route_count(fi, "federation_state_ids") > 0 and _route_count(fi, "federation_backfill") > 0
+        assert _route_count(fi, "federation_invite_v2") > 0
+        assert _route_count(cluster.url("main"), "federation_send") == 0  # main's API was never asked directly
+        assert "Traceback" not in cluster.log_text("fi1")
+        assert metric(cluster.url("main"), "sup_federation_outbound_transactions_total") == 0
+    finally:
+        peer.stop()

@@ -1,0 +1,139 @@
+"""The federation API on a worker (issue 18's ``federation_inbound`` role): reads here, writes on their owner.
+
+A ``federation_inbound`` instance serves ``/_matrix/federation/*`` and ``/_matrix/key/*``. It authenticates every
+request (X-Matrix, keyring, server ACLs) and answers the reads from the database (events, state, state_ids,
+event_auth, get_missing_events, backfill, make_join/make_leave/make_knock, queries, user keys and devices,
+hierarchy, public rooms, media). The writes go over the internal HTTP API (``workers/internal_api.py``, shared
+secret) to the process that owns them:
+
+- ``PUT /send/{txnId}``: deduplicated here (the stored answer), then split: each room's PDUs to the room's
+  event writer (:func:`room_owner`), the EDUs to main (the writer of typing, receipts, presence, to-device and
+  device lists), endpoint ``federation_transaction`` ``{origin, pdus, edus} -> {"pdus": results}``; the answers
+  are merged. If an owner cannot be reached the transaction fails (503) and the peer retries it: processing a
+  PDU or EDU twice is harmless (known events are dropped, to-device messages are deduplicated by message id).
+- ``send_join``, ``send_leave``, ``send_knock``, ``invite`` (v1, v2): endpoint ``federation_request``
+  ``{name, origin, params, args, body} -> {status, body}`` on the room's event writer, which runs the same servlet
+  method (:meth:`FederationRoutes.run_forwarded`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twisted.internet import defer
+
+from federation.inbound.transaction import TransactionHandler
+from federation.transport.server.routes import FederationRoutes
+from homeserver.api.errors import Codes, MatrixError
+from workers.deployment import DeploymentError
+from workers.roles import get_role
+
+logger = logging.getLogger(__name__)
+
+FORWARDED_ROUTES = frozenset({
+    "federation_send_join_v2", "federation_send_leave_v2", "federation_send_knock",
+    "federation_invite_v1", "federation_invite_v2",
+})
+TRANSACTION_ENDPOINT = "federation_transaction"
+REQUEST_ENDPOINT = "federation_request"
+FEDERATION_AREA = "workers.wiring.federation_events"
+
+
+def persisters_apply_federation() -> bool:
+    """Do event persisters wire the federation event area (so they can apply a room's PDUs themselves)?"""
+    try:
+        return FEDERATION_AREA in get_role("event_persister").modules
+    except KeyError:
+        return False
+
+
+def room_owner(deployment: Any, room_id: Any) -> str:
+    """The instance that applies federation writes to ``room_id``: its event persister when persisters apply
+    federation PDUs, else main (which persists every room without persisters)."""
+    persisters = getattr(deployment, "persisters", None)
+    if isinstance(room_id, str) and persisters is not None and persisters() and persisters_apply_federation():
+        return str(deployment.persister_for(room_id).name)
+    return str(deployment.main().name)
+
+
+def owns_federation_writes(core: Any) -> bool:
+    return core.deployment is not None and core.role in ("main", "event_persister")
+
+
+def serve_owner(core: Any, routes: FederationRoutes, transactions: TransactionHandler) -> None:
+    """On a process that owns federation writes: the internal endpoints a ``federation_inbound`` worker calls."""
+    api = getattr(core, "internal_api", None)
+    if api is None:
+        return
+    built = {"done": False}
+
+    def ensure_routes() -> None:
+        if not built["done"]:  # the servlets register their handlers when a federation router is built
+            built["done"] = True
+            if not routes.handlers or "federation_send_join_v2" not in routes.handlers:
+                core.build_router(["federation"])
+
+    async def transaction(body: dict[str, Any]) -> dict[str, Any]:
+        origin = body.get("origin")
+        if not isinstance(origin, str) or not origin:
+            raise MatrixError(400, Codes.BAD_JSON, "origin (string) is required")
+        return await transactions.process(origin, body.get("pdus") or [], body.get("edus") or [])
+
+    async def request(body: dict[str, Any]) -> dict[str, Any]:
+        name, origin, params, args = body.get("name"), body.get("origin"), body.get("params"), body.get("args")
+        if name not in FORWARDED_ROUTES or not isinstance(origin, str) or not isinstance(params, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "name (a forwarded federation route), origin and params are required")
+        ensure_routes()
+        status, answer = await routes.run_forwarded(name, origin, {str(k): str(v) for k, v in params.items()},
+                                                    args if isinstance(args, dict) else {}, body.get("body"))
+        return {"status": int(status), "body": answer}
+
+    api.register(TRANSACTION_ENDPOINT, transaction)
+    api.register(REQUEST_ENDPOINT, request)
+
+
+def forward_writes(core: Any, routes: FederationRoutes, transactions: TransactionHandler) -> None:
+    """On a ``federation_inbound`` worker: hand every federation write to its owner."""
+    from workers.internal_api import InternalClient
+
+    deployment = core.deployment
+    if not deployment.main().internal or not deployment.shared_secret:
+        raise DeploymentError(f"instances.{deployment.main().name}.internal and shared_secret: a federation_inbound instance "
+                              "forwards federation writes to main's internal API")
+    client = InternalClient(core.reactor, core.clock, deployment)
+    core.on_shutdown(client.close)
+    main = deployment.main().name
+
+    async def forward_transaction(origin: str, pdus: list[Any], edus: list[Any]) -> dict[str, Any]:
+        parts: dict[str, tuple[list[Any], list[Any]]] = {}
+        for pdu in pdus:
+            owner = room_owner(deployment, pdu.get("room_id") if isinstance(pdu, dict) else None)
+            parts.setdefault(owner, ([], []))[0].append(pdu)
+        if edus:
+            parts.setdefault(main, ([], []))[1].extend(edus)
+        if not parts:
+            return {"pdus": {}}
+        calls = [defer.ensureDeferred(client.call(inst, TRANSACTION_ENDPOINT, {"origin": origin, "pdus": p, "edus": e}))
+                 for inst, (p, e) in parts.items()]
+        try:
+            answers = await defer.gatherResults(calls, consumeErrors=True)
+        except defer.FirstError as e:
+            raise e.subFailure.value from None  # a MatrixError (503 when the owner is down): the peer retries
+        results: dict[str, Any] = {}
+        for answer in answers:
+            got = answer.get("pdus") if isinstance(answer, dict) else None
+            if isinstance(got, dict):
+                results.update(got)
+        return {"pdus": results}
+
+    async def forward_request(name: str, origin: str | None, params: dict[str, str], request: Any) -> Any:
+        body = request.json()
+        owner = room_owner(deployment, params.get("room_id"))
+        answer = await client.call(owner, REQUEST_ENDPOINT, {"name": name, "origin": origin, "params": params,
+                                                              "args": request.args, "body": body})
+        return int(answer.get("status", 200)), answer.get("body")
+
+    transactions.forward = forward_transaction
+    routes.forward = forward_request
+    routes.forwarded = FORWARDED_ROUTES

@@ -72,6 +72,8 @@ class Cluster:
         self.ports = {name: free_port() for name in instances}
         # event persisters also get an internal API listener (shared secret), never routed to by the front
         self.internal_ports = {name: free_port() for name, role in instances.items() if role == "event_persister"}
+        if "federation_inbound" in instances.values():  # it forwards federation writes to main's internal API
+            self.internal_ports.update({name: free_port() for name, role in instances.items() if role == "main"})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Any] = {}
         from homeserver.config import load_config

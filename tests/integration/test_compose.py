@@ -18,8 +18,8 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DOCKER = os.path.join(REPO, "contrib", "docker")
 FILES = ("docker-compose.yml", "compose.scaled.yml")
 # The roles that exist (workers/roles/*.py); the scaled compose runs one of each and nothing else.
-ROLES = {"main", "client", "sync", "media", "pusher", "background"}
-HTTP_ROLES = {"main", "client", "sync", "media"}
+ROLES = {"main", "client", "sync", "media", "pusher", "background", "event_persister", "federation_inbound", "federation_sender"}
+HTTP_ROLES = {"main", "client", "sync", "media", "federation_inbound"}
 
 
 def load(name: str) -> dict:

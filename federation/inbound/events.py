@@ -152,6 +152,14 @@ class FederationEventHandler:
         await d
         return Outcome(ev.event_id, ctx.status, ctx.reason)
 
+    async def on_room_pdus(self, origin: str, events: list[Event]) -> list[Outcome | BaseException]:
+        """:meth:`on_pdu` for one room's events of a transaction, in order: the outcome of each, or the exception
+        ``on_pdu`` would have raised. Events extending the room's head are committed together
+        (:mod:`federation.inbound.room_batch`)."""
+        from federation.inbound.room_batch import RoomBatch
+
+        return await RoomBatch(self, origin).run(events)
+
     async def _known_timeline(self, ids: tuple[str, ...] | list[str]) -> set[str]:
         st = await self.store.statuses(ids)
         return {e for e, s in st.items() if s == "accepted"}

@@ -121,18 +121,22 @@ class TransactionHandler:
         return {"pdus": results}
 
     async def _room(self, origin: str, events: list[Event], results: dict[str, dict[str, Any]]) -> None:
-        for ev in events:  # in order within a room
-            try:
-                outcome = await self.events.on_pdu(origin, ev)
-                if outcome.status is None or outcome.status.value == "accepted":
-                    results[ev.event_id] = {}
-                else:
-                    results[ev.event_id] = {"error": f"{outcome.status.value}: {outcome.reason}"}
-            except PduRejected as e:
-                results[ev.event_id] = {"error": str(e)}
-            except Exception as e:
-                logger.exception("processing %s from %s failed", ev.event_id, origin)
-                results[ev.event_id] = {"error": f"internal error: {type(e).__name__}"}
+        try:
+            outcomes = await self.events.on_room_pdus(origin, events)  # in order within a room
+        except Exception as e:  # noqa: BLE001 - never fail the transaction
+            logger.exception("processing %d PDU(s) of %s from %s failed", len(events), events[0].room_id, origin)
+            outcomes = [e] * len(events)
+        for ev, outcome in zip(events, outcomes):
+            if isinstance(outcome, PduRejected):
+                results[ev.event_id] = {"error": str(outcome)}
+            elif isinstance(outcome, BaseException):
+                logger.error("processing %s from %s failed", ev.event_id, origin,
+                             exc_info=(type(outcome), outcome, outcome.__traceback__))
+                results[ev.event_id] = {"error": f"internal error: {type(outcome).__name__}"}
+            elif outcome.status is None or outcome.status.value == "accepted":
+                results[ev.event_id] = {}
+            else:
+                results[ev.event_id] = {"error": f"{outcome.status.value}: {outcome.reason}"}
 
 
 class TransactionServlet:

@@ -226,7 +226,8 @@ class FederationSender:
                 q.pdus.clear()
                 q.catching_up = True  # too far behind: send the latest events, the peer fetches the gap
             self._kick(q)
-        self._update_gauges()
+        if per_dest:  # nothing queued: the gauges did not move (the common case: a room without remote members)
+            self._update_gauges()
 
     async def follow(self) -> None:
         """A sender worker: fan out our users' events committed after the fan-out position, up to the events

@@ -18,6 +18,8 @@ def _reject_constants(name: str) -> Any:
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# one decoder for every body (json.loads with options builds a new decoder and scanner per call)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constants)
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -96,7 +98,7 @@ class SupRequest:
         if self._json_cache is None:
             body = self.content()
             try:
-                value = json.loads(body.decode("utf-8"), parse_constant=_reject_constants)
+                value = _DECODER.decode(body.decode("utf-8"))
             except (UnicodeDecodeError, ValueError, RecursionError):
                 raise NotJson() from None
             if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(value):
@@ -158,3 +160,4 @@ class SupRequest:
 
 def decode_path(raw_path: bytes) -> str:
     return unquote(raw_path.decode("utf-8", "replace"))
+

@@ -47,21 +47,26 @@ class BackgroundRunner:
             result = fn() if callable(fn) else fn
             d: defer.Deferred[Any] = defer.ensureDeferred(result) if _awaitable(result) else defer.succeed(result)
         except Exception:
-            self._failed(name, Failure())
+            self._failed(Failure(), name)
             return defer.succeed(None)
         if d.called:  # finished synchronously: nothing to track
-            return d.addCallbacks(lambda r: _ok(name, r), lambda f: self._failed(name, f))
+            return d.addCallbacks(self._ok_cb, self._failed, callbackArgs=(name,), errbackArgs=(name,))
         self._running[d] = name
-        RUNNING.labels(name).inc()
-
-        def done(result: Any) -> Any:
-            self._running.pop(d, None)
-            RUNNING.labels(name).dec()
-            return result
-
-        d.addBoth(done)
-        d.addCallbacks(lambda r: _ok(name, r), lambda f: self._failed(name, f))
+        running, _ok_count = _children(name)
+        running.inc()
+        d.addBoth(self._done, d, running)
+        d.addCallbacks(self._ok_cb, self._failed, callbackArgs=(name,), errbackArgs=(name,))
         return d
+
+    def _done(self, result: Any, d: defer.Deferred[Any], running: Any) -> Any:
+        self._running.pop(d, None)
+        running.dec()
+        return result
+
+    @staticmethod
+    def _ok_cb(result: Any, name: str) -> Any:
+        _children(name)[1].inc()
+        return result
 
     def looping(self, name: str, fn: Work, interval_s: float, clock: Any, now: bool = False) -> Any:
         """Run ``fn`` every ``interval_s`` seconds on ``clock`` (each run spawned under ``name``).
@@ -99,7 +104,7 @@ class BackgroundRunner:
             d.cancel()
         return len(pending)
 
-    def _failed(self, name: str, failure: Failure) -> None:
+    def _failed(self, failure: Failure, name: str) -> None:
         if failure.check(defer.CancelledError):
             TASKS.labels(name, "cancelled").inc()
             return None
@@ -114,9 +119,16 @@ def _awaitable(result: Any) -> bool:
     return isinstance(result, defer.Deferred) or hasattr(result, "__await__")
 
 
-def _ok(name: str, result: Any) -> Any:
-    TASKS.labels(name, "ok").inc()
-    return result
+_CHILDREN: dict[str, tuple[Any, Any]] = {}
+
+
+def _children(name: str) -> tuple[Any, Any]:
+    """The (running gauge, ok counter) of ``name``: looked up once per name, not per task (``labels()`` takes a
+    lock and validates on every call, and the persister spawns a task per committed batch)."""
+    found = _CHILDREN.get(name)
+    if found is None:
+        found = _CHILDREN[name] = (RUNNING.labels(name), TASKS.labels(name, "ok"))
+    return found
 
 
 DEFAULT = BackgroundRunner("default")

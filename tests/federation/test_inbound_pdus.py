@@ -239,3 +239,40 @@ def test_serving_events_with_server_visibility(make_federating_server: Any, fake
     assert get(f"/event/{quote(secret)}", remote=other).status_code == 403
     assert get(f"/event/{quote(secret)}").status_code == 200  # bob's server is joined
     assert get("/event/%24nope").status_code == 404
+
+
+def test_one_rooms_pdus_of_a_transaction_are_committed_together(make_federating_server: Any, fake_remote: Any) -> None:
+    """A transaction's run of events extending the room (a join, messages, a state change, a rejected event in the
+    middle, a duplicate) gets the same per-PDU results and room as one-by-one processing, in fewer commits."""
+    sup, token, room_id, rr, bob = _setup(make_federating_server, fake_remote)
+    commits: list[int] = []
+    on_reactor(lambda: sup.app.core.persister.add_hook(lambda rows: commits.append(len(rows)), all_statuses=True))
+    join = rr.build(bob, "m.room.member", {"membership": "join"}, bob)
+    first = [rr.build(bob, "m.room.message", {"msgtype": "m.text", "body": f"m{i}"}) for i in range(5)]
+    rename = rr.build(bob, "m.room.member", {"membership": "join", "displayname": "Bob B."}, bob)
+    good_head = rename.event_id
+    mallory = f"@mallory:{fake_remote.server_name}"
+    rejected = rr.build(mallory, "m.room.message", {"msgtype": "m.text", "body": "not a member"},
+                        auth=list(first[0].auth_event_ids))
+    rr.extremities = [good_head]
+    after = [rr.build(bob, "m.room.message", {"msgtype": "m.text", "body": f"n{i}"}) for i in range(3)]
+    accepted = [join, *first, rename, *after]
+    pdus = [rr.pdu(e) for e in [join, *first, rename, rejected, *after]] + [rr.pdu(after[0])]
+    res = _send(fake_remote, sup, pdus)
+    assert "rejected" in res.pop(rejected.event_id)["error"]
+    assert res == {e.event_id: {} for e in accepted}
+    assert _timeline_ids(sup, room_id)[-len(accepted):] == [e.event_id for e in accepted]
+    assert sup.db_query("SELECT status FROM event_outliers WHERE event_id = ?", (rejected.event_id,)) == [("rejected",)]
+    snap = on_reactor(sup.app.core.room_cache.get, room_id)
+    assert snap.extremities == [after[-1].event_id]
+    assert snap.state[("m.room.member", bob)] == rename.event_id and snap.memberships[bob] == "join"
+    # the current state as stored (not only in memory) has the rename
+    r = sup.get(V3 + f"/rooms/{room_id}/state/m.room.member/{bob}", token=token)
+    assert r.status_code == 200 and r.json().get("displayname") == "Bob B."
+    assert sum(commits) == len(accepted) + 1 and len(commits) < len(accepted)  # one row per event, fewer commits
+    bodies = [e["content"].get("body") for e in _messages(sup, token, room_id)]
+    assert bodies[:3] == ["n2", "n1", "n0"] and "not a member" not in bodies
+    # the next transaction builds on the batch's last event through the one-by-one path's checks as well
+    more = rr.build(bob, "m.room.message", {"msgtype": "m.text", "body": "later"})
+    assert _send(fake_remote, sup, [rr.pdu(more)]) == {more.event_id: {}}
+    assert _timeline_ids(sup, room_id)[-1] == more.event_id

@@ -6,6 +6,7 @@ import json
 import unicodedata
 from typing import Any
 
+from homeserver.types.caches import LruCache, drop_key
 from storage.database import Database, Txn
 
 
@@ -19,9 +20,26 @@ def _localpart(user_id: str) -> str:
     return user_id[1:].split(":", 1)[0]
 
 
+class _ProfileCache(LruCache):
+    """Counts removals, so a read that raced a change does not put the old profile back."""
+
+    generation = 0
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self.generation += 1
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        self.generation += 1
+        super().clear()
+
+
 class ProfileStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # user -> {field: value}: every join, invite and createRoom copies the member's displayname/avatar into its
+        # member event. Dropped on every change through this store (and by name from other processes).
+        self._cache = _ProfileCache("profiles", 20_000, invalidate_on={"user": drop_key})
 
     @staticmethod
     def get_profile_txn(txn: Txn, user_id: str) -> dict[str, Any]:
@@ -51,6 +69,21 @@ class ProfileStore:
     async def get_profile(self, user_id: str) -> dict[str, Any]:
         return await self.db.run("get_profile", self.get_profile_txn, user_id)
 
+    async def get_profile_cached(self, user_id: str) -> dict[str, Any]:
+        """The whole profile (a read-only transaction, then memory); the caller must not change the dict."""
+        hit = self._cache.get_(user_id)
+        if hit is not None:
+            return hit
+        generation = self._cache.generation
+        profile = await self.db.read("get_profile", self.get_profile_txn, user_id)
+        # An empty profile is not kept: a user being registered gets a displayname in the same transaction.
+        if profile and self._cache.generation == generation:
+            self._cache.put(user_id, profile)
+        return profile
+
+    def _changed(self, user_id: str) -> None:
+        self._cache.invalidate(user_id)
+
     async def set_field(self, user_id: str, field: str, value: Any, max_total_bytes: int) -> bool:
         """Set one field; False (nothing written) if the whole profile would exceed ``max_total_bytes``."""
 
@@ -62,7 +95,10 @@ class ProfileStore:
             self.set_field_txn(txn, user_id, field, value)
             return True
 
-        return await self.db.run("set_profile_field", fn)
+        try:
+            return await self.db.run("set_profile_field", fn)
+        finally:
+            self._changed(user_id)
 
     async def delete_field(self, user_id: str, field: str) -> None:
         def fn(txn: Txn) -> None:
@@ -70,14 +106,20 @@ class ProfileStore:
             if field in ("displayname", "avatar_url"):
                 self.refresh_directory_txn(txn, user_id)
 
-        await self.db.run("delete_profile_field", fn)
+        try:
+            await self.db.run("delete_profile_field", fn)
+        finally:
+            self._changed(user_id)
 
     async def erase(self, user_id: str) -> None:
         def fn(txn: Txn) -> None:
             txn.execute("DELETE FROM profile_fields WHERE user_id = ?", (user_id,))
             txn.execute("DELETE FROM user_directory WHERE user_id = ?", (user_id,))
 
-        await self.db.run("erase_profile", fn)
+        try:
+            await self.db.run("erase_profile", fn)
+        finally:
+            self._changed(user_id)
 
     async def remove_from_directory(self, user_id: str) -> None:
         await self.db.run("directory_remove", lambda txn: txn.execute("DELETE FROM user_directory WHERE user_id = ?", (user_id,)))

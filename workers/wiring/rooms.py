@@ -97,9 +97,9 @@ def wire(core: Core) -> None:
         if profiles is None:
             return {}
         store = getattr(profiles, "store", None)
-        if store is not None and hasattr(store, "get_profile_txn"):
-            # one read-only transaction for both fields (was two write transactions per join/createRoom/invite)
-            profile = await db.read("get_profile", store.get_profile_txn, user_id)
+        if store is not None and hasattr(store, "get_profile_cached"):
+            # one read-only transaction for both fields, then memory until the profile changes
+            profile = await store.get_profile_cached(user_id)
             dn, av = profile.get("displayname"), profile.get("avatar_url")
             dn, av = (dn if isinstance(dn, str) else None), (av if isinstance(av, str) else None)
         else:

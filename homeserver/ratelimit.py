@@ -9,79 +9,45 @@ at ``per_second``. An action takes one token; an empty bucket answers 429
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from homeserver.api.errors import LimitExceeded
 from homeserver.clock import Clock
+from homeserver.shared_state import (
+    BucketSpec,
+    MemorySharedState,
+    SharedState,
+    SharedStateUnavailable,
+    TokenBuckets,
+    unavailable_error,
+)
+
+__all__ = ["KINDS", "BucketSpec", "TokenBuckets", "RateLimiter", "FailedLoginCounter"]
 
 KINDS = ("login", "register", "message", "join", "invite", "media", "to_device", "thumbnail")
-_MAX_BUCKETS = 100_000
-
-
-@dataclass(frozen=True)
-class BucketSpec:
-    per_second: float
-    burst: int
-
-
-class TokenBuckets:
-    """Buckets of one or more kinds, independent of the global on/off switch."""
-
-    def __init__(self, clock: Clock, specs: dict[str, BucketSpec]) -> None:
-        self._clock = clock
-        self._specs = dict(specs)
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # -> (tokens, last_update_s)
-
-    def set_spec(self, kind: str, spec: BucketSpec) -> None:
-        self._specs[kind] = spec
-
-    def _current(self, kind: str, key: str) -> tuple[BucketSpec, float, float]:
-        spec = self._specs[kind]
-        now = self._clock.time()
-        tokens, last = self._buckets.get((kind, key), (float(spec.burst), now))
-        tokens = min(float(spec.burst), tokens + max(0.0, now - last) * spec.per_second)
-        return spec, tokens, now
-
-    def take(self, kind: str, key: str, cost: float = 1.0) -> int:
-        """Take ``cost`` tokens. Returns 0 on success, else the milliseconds to wait (nothing taken)."""
-        spec, tokens, now = self._current(kind, key)
-        if tokens < cost:
-            self._buckets[(kind, key)] = (tokens, now)
-            return max(1, int((cost - tokens) / spec.per_second * 1000 + 0.999))
-        if len(self._buckets) > _MAX_BUCKETS:
-            self._prune(now)
-        self._buckets[(kind, key)] = (tokens - cost, now)
-        return 0
-
-    def peek_wait_ms(self, kind: str, key: str, cost: float = 1.0) -> int:
-        spec, tokens, _ = self._current(kind, key)
-        if tokens >= cost:
-            return 0
-        return max(1, int((cost - tokens) / spec.per_second * 1000 + 0.999))
-
-    def reset(self, kind: str, key: str) -> None:
-        self._buckets.pop((kind, key), None)
-
-    def _prune(self, now: float) -> None:
-        """Forget buckets that have refilled completely (they equal a fresh bucket)."""
-        for (kind, key), (tokens, last) in list(self._buckets.items()):
-            spec = self._specs.get(kind)
-            if spec is None or tokens + (now - last) * spec.per_second >= spec.burst:
-                del self._buckets[(kind, key)]
 
 
 class RateLimiter:
     """The server's rate limits (``core.ratelimiter``).
 
-    ``check(kind, key)`` raises :class:`LimitExceeded` when the bucket is empty;
+    ``await check(kind, key)`` raises :class:`LimitExceeded` when the bucket is empty;
     it does nothing when ``rate_limits.enabled`` is false. Pass
     ``exempt=True`` (e.g. for server admins) to skip the check.
+
+    Single process (``shared`` absent or in memory): in-memory buckets, no I/O. In a workers deployment
+    (``shared.shared``) every bucket lives in the shared backend, so N processes share one budget; while it
+    cannot be reached each process falls back to its local buckets with 1/``local_share`` of the budget
+    (``local_share`` = the deployment's process count), so the deployment as a whole still grants at most
+    about one budget.
     """
 
-    def __init__(self, clock: Clock, enabled: bool, specs: dict[str, BucketSpec]) -> None:
+    def __init__(self, clock: Clock, enabled: bool, specs: dict[str, BucketSpec],
+                 shared: SharedState | None = None, local_share: int = 1) -> None:
         self.enabled = enabled
+        self._specs = dict(specs)
         self._buckets = TokenBuckets(clock, specs)
+        self._shared = shared if shared is not None and shared.shared else None
+        self._local_share = max(1, int(local_share))
         # Per-user overrides of the "message" limit set by admins (None = not limited at all).
         self._overrides: dict[str, BucketSpec | None] = {}
         self._override_buckets = TokenBuckets(clock, {})
@@ -95,46 +61,66 @@ class RateLimiter:
         self._overrides.pop(key, None)
 
     @classmethod
-    def from_config(cls, clock: Clock, rate_limits: Any) -> "RateLimiter":
+    def from_config(cls, clock: Clock, rate_limits: Any, shared: SharedState | None = None, local_share: int = 1) -> "RateLimiter":
         specs = {
             kind: BucketSpec(float(getattr(rate_limits, f"{kind}_per_second")), int(getattr(rate_limits, f"{kind}_burst")))
             for kind in KINDS
         }
-        return cls(clock, bool(rate_limits.enabled), specs)
+        return cls(clock, bool(rate_limits.enabled), specs, shared, local_share)
 
-    def check(self, kind: str, key: str, cost: float = 1.0, exempt: bool = False) -> None:
+    async def check(self, kind: str, key: str, cost: float = 1.0, exempt: bool = False) -> None:
         if not self.enabled or exempt:
             return
         if kind == "message" and key in self._overrides:
-            if self._overrides[key] is None:
+            spec = self._overrides[key]
+            if spec is None:
                 return
-            wait_ms = self._override_buckets.take(key, kind, cost)
-            if wait_ms:
-                raise LimitExceeded(wait_ms)
-            return
-        wait_ms = self._buckets.take(kind, key, cost)
+            if self._shared is None:
+                wait_ms = self._override_buckets.take(key, kind, cost)
+            else:
+                wait_ms = await self._take_shared("message_override", key, spec, cost)
+        elif self._shared is None:
+            wait_ms = self._buckets.take(kind, key, cost)
+        else:
+            wait_ms = await self._take_shared(kind, key, self._specs[kind], cost)
         if wait_ms:
             raise LimitExceeded(wait_ms)
 
-    def would_allow(self, kind: str, key: str) -> bool:
-        return not self.enabled or self._buckets.peek_wait_ms(kind, key) == 0
+    async def _take_shared(self, kind: str, key: str, spec: BucketSpec, cost: float) -> int:
+        assert self._shared is not None
+        try:
+            return await self._shared.take("rl." + kind, key, spec, cost)
+        except SharedStateUnavailable:
+            n = self._local_share
+            local = BucketSpec(spec.per_second / n, max(1, spec.burst // n))
+            return self._buckets.take("fallback." + kind, key, cost, spec=local)
 
 
 class FailedLoginCounter:
-    """Failed logins per account: after ``max_failures`` in a row the account is refused
-    (429 with the wait) until the window passes; a success resets the count."""
+    """Failed logins per account: ``max_failures`` attempts, refilling over the window; a success refills.
 
-    def __init__(self, clock: Clock, max_failures: int, window_s: float = 600.0) -> None:
-        # A bucket of max_failures tokens refilling over the window.
-        self._buckets = TokenBuckets(clock, {"failed_login": BucketSpec(max_failures / window_s, max_failures)})
+    :meth:`attempt` takes one token *before* the password is checked (so concurrent guesses, on one process
+    or many, cannot all slip past a check made before any failure was counted); :meth:`record_success`
+    gives the budget back. With a shared backend that cannot be reached, attempts are refused (fail closed).
+    """
 
-    def check(self, user_id: str) -> None:
-        wait_ms = self._buckets.peek_wait_ms("failed_login", user_id)
+    KIND = "failed_login"
+
+    def __init__(self, clock: Clock, max_failures: int, window_s: float = 600.0, shared: SharedState | None = None) -> None:
+        self._spec = BucketSpec(max_failures / window_s, max_failures)
+        self._state: SharedState = shared if shared is not None else MemorySharedState(clock)
+
+    async def attempt(self, user_id: str) -> None:
+        """Count one attempt on ``user_id``; raises 429 when the account's budget is spent."""
+        try:
+            wait_ms = await self._state.take(self.KIND, user_id, self._spec)
+        except SharedStateUnavailable:
+            raise unavailable_error() from None
         if wait_ms:
             raise LimitExceeded(wait_ms, "Too many failed login attempts for this account; try again later")
 
-    def record_failure(self, user_id: str) -> None:
-        self._buckets.take("failed_login", user_id)
-
-    def record_success(self, user_id: str) -> None:
-        self._buckets.reset("failed_login", user_id)
+    async def record_success(self, user_id: str) -> None:
+        try:
+            await self._state.reset(self.KIND, user_id)
+        except SharedStateUnavailable:
+            pass  # the budget refills over the window anyway

@@ -13,7 +13,7 @@ import logging
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from prometheus_client import Counter, Histogram
 from twisted.internet import defer
@@ -138,7 +138,7 @@ class MediaRepository:
         # upload hashing has threads of its own: thumbnail work can never make an upload wait (review #11)
         self.hash_pool = hash_pool or image_pool
         # ``check(user_id)`` before an on-demand thumbnail is generated; raises 429 (rate_limits.thumbnail_*)
-        self.thumbnail_ratelimit: Callable[[str], None] | None = None
+        self.thumbnail_ratelimit: Callable[[str], Awaitable[None]] | None = None
         self.settings = settings
         self.remote: RemoteMediaSource = remote or NoRemoteMedia()
         self.legacy_freeze_ts = settings.legacy_freeze_ts
@@ -455,7 +455,7 @@ class MediaRepository:
         if self.settings.dynamic_thumbnails or animated or best is None:
             if self.thumbnail_ratelimit is not None and user_id is not None:
                 try:
-                    self.thumbnail_ratelimit(user_id)
+                    await self.thumbnail_ratelimit(user_id)
                 except MatrixError:
                     if best is not None:
                         return best, None

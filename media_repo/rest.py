@@ -28,7 +28,7 @@ class Authenticator(Protocol):
 
 
 class RateLimiter(Protocol):
-    def check(self, kind: str, key: str, cost: float = 1.0, exempt: bool = False) -> None: ...
+    async def check(self, kind: str, key: str, cost: float = 1.0, exempt: bool = False) -> None: ...
 
 
 class NoAuth:
@@ -95,7 +95,7 @@ class MediaServlet:
     async def _uploader(self, request: SupRequest) -> Requester:
         requester = await self.auth.get_user(request)
         if self.ratelimiter is not None:
-            self.ratelimiter.check("media", requester.user_id, exempt=requester.is_admin)
+            await self.ratelimiter.check("media", requester.user_id, exempt=requester.is_admin)
         return requester
 
     # ---- uploads ----

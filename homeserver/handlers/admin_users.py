@@ -11,7 +11,7 @@ from homeserver.api.errors import Codes, MatrixError, NotFound
 from homeserver.api.models.admin import AdminUserBody
 from homeserver.api.models.profile import ProfileFieldBody
 from homeserver.clock import Clock
-from homeserver.types.ttl_map import TtlMap
+from homeserver.shared_state import MapSpec, MemorySharedState, SharedState, SharedStateUnavailable, unavailable_error
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import Sessions
 from homeserver.handlers.devices import DeviceHandler
@@ -25,6 +25,7 @@ from storage.stores.users import UserRow, UserStore
 
 MAX_NONCES = 10_000  # outstanding shared-secret registration nonces (oldest dropped beyond)
 NONCE_LIFETIME_S = 60.0
+NONCES = MapSpec(NONCE_LIFETIME_S, MAX_NONCES)
 
 
 def shared_secret_mac(secret: str, nonce: str, username: str, password: str, admin: bool, user_type: str | None = None) -> str:
@@ -50,6 +51,7 @@ class AdminUsersHandler:
         profile_store: ProfileStore,
         sessions: Sessions,
         hasher: PasswordHasher,
+        shared: SharedState | None = None,
     ) -> None:
         self.clock = clock
         self.server_name = server_name
@@ -64,18 +66,22 @@ class AdminUsersHandler:
         self.sessions = sessions
         self.hasher = hasher
         # bounded and expiring in order: the endpoint is unauthenticated (security review #22)
-        self._nonces: TtlMap[float] = TtlMap(clock.time, NONCE_LIFETIME_S, MAX_NONCES)
+        # A nonce fetched from one process may be used on another: kept in the shared state (single use, atomic take).
+        self._nonces: SharedState = shared if shared is not None else MemorySharedState(clock)
         # ``await is_shadow_banned(user_id) -> bool``, set by the admin wiring (workers/wiring/admin.py)
         self.is_shadow_banned: Any = None
         # ``await threepids_for(user_id) -> [{medium, address, validated_at, added_at}]``, set by the admin wiring
         self.threepids_for: Any = None
 
     # ---- shared-secret registration ----
-    def new_nonce(self) -> str:
+    async def new_nonce(self) -> str:
         if not self.shared_secret:  # nothing to register with: hand out nothing (and keep nothing)
             raise MatrixError(400, Codes.UNKNOWN, "Shared secret registration is not enabled")
         nonce = secrets.token_hex(32)
-        self._nonces.put(nonce, self.clock.time())
+        try:
+            await self._nonces.put("nonce", NONCES, nonce, {"issued": self.clock.time()})
+        except SharedStateUnavailable:
+            raise unavailable_error() from None
         return nonce
 
     async def shared_secret_register(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
@@ -84,8 +90,10 @@ class AdminUsersHandler:
         nonce = body.get("nonce")
         if not isinstance(nonce, str):
             raise MatrixError(400, Codes.MISSING_PARAM, "nonce must be specified")
-        issued = self._nonces.get(nonce)
-        self._nonces.pop(nonce)
+        try:
+            issued = await self._nonces.pop("nonce", NONCES, nonce) if nonce else None  # single use, even across processes
+        except SharedStateUnavailable:
+            raise unavailable_error() from None
         if issued is None:
             raise MatrixError(400, Codes.UNKNOWN, "unrecognised nonce")
         username, password, mac = body.get("username"), body.get("password"), body.get("mac")

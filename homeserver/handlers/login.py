@@ -86,22 +86,19 @@ class LoginHandler:
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing password")
         user = await self.users.find_user_case_insensitive(user_id)
         if user is not None:
-            self.failed.check(user.user_id)
+            await self.failed.attempt(user.user_id)  # counted before the check; a success gives it back
         ok = await self.hasher.check(password, user.password_hash if user else None)
         if user is not None and user.deactivated:
             raise MatrixError(403, Codes.USER_DEACTIVATED, "This account has been deactivated")
         if not ok or user is None:
-            if user is not None:
-                self.failed.record_failure(user.user_id)
             raise MatrixError(403, Codes.FORBIDDEN, "Invalid username or password")
         if await self.totp.is_enabled(user.user_id):
             code, recovery = body.totp_code, body.recovery_code
             if not code and not recovery:
                 raise MatrixError(401, Codes.TOTP_REQUIRED, f"This account uses two-factor authentication: send {TOTP_CODE_FIELD} or {RECOVERY_CODE_FIELD}")
             if not await self.totp.verify(user.user_id, code, recovery):
-                self.failed.record_failure(user.user_id)
                 raise MatrixError(403, Codes.TOTP_INVALID, "The two-factor code is wrong, expired or already used")
-        self.failed.record_success(user.user_id)
+        await self.failed.record_success(user.user_id)
         return user.user_id
 
     async def create_login_token(self, user_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pyotp
 
 from homeserver.api.errors import Codes, LimitExceeded, MatrixError
 from homeserver.clock import Clock
-from homeserver.ratelimit import BucketSpec, TokenBuckets
+from homeserver.shared_state import BucketSpec, MemorySharedState, SharedState, SharedStateUnavailable, unavailable_error
 from storage.stores.totp import TotpStore
 
 PERIOD_S = 30
@@ -59,11 +59,14 @@ def matching_step(secret: str, code: str, now_s: float, last_used_step: int, win
 
 
 class TotpManager:
-    def __init__(self, store: TotpStore, clock: Clock, issuer: str, attempts_per_second: float, attempts_burst: int) -> None:
+    def __init__(self, store: TotpStore, clock: Clock, issuer: str, attempts_per_second: float, attempts_burst: int,
+                 shared: SharedState | None = None) -> None:
         self._store = store
         self._clock = clock
         self._issuer = issuer
-        self._attempts = TokenBuckets(clock, {"totp": BucketSpec(attempts_per_second, attempts_burst)})
+        # Attempts per account: one budget for the whole deployment when ``shared`` is (docs/security.md).
+        self._attempt_spec = BucketSpec(attempts_per_second, attempts_burst)
+        self._attempts: SharedState = shared if shared is not None else MemorySharedState(clock)
 
     async def is_enabled(self, user_id: str) -> bool:
         return await self._store.is_enabled(user_id)
@@ -84,7 +87,7 @@ class TotpManager:
         row = await self._store.get(user_id)
         if row is None or row["enabled"]:
             raise MatrixError(400, Codes.INVALID_PARAM, "No two-factor enrolment is pending")
-        self._take_attempt(user_id)
+        await self._take_attempt(user_id)
         step = matching_step(row["secret"], code, self._clock.time(), row["last_used_step"]) if isinstance(code, str) else None
         if step is None:
             raise MatrixError(403, Codes.TOTP_INVALID, "The two-factor code is wrong or expired")
@@ -101,8 +104,11 @@ class TotpManager:
     async def disable(self, user_id: str) -> None:
         await self._store.delete(user_id)
 
-    def _take_attempt(self, user_id: str) -> None:
-        wait_ms = self._attempts.take("totp", user_id)
+    async def _take_attempt(self, user_id: str) -> None:
+        try:
+            wait_ms = await self._attempts.take("totp", user_id, self._attempt_spec)
+        except SharedStateUnavailable:
+            raise unavailable_error() from None  # fail closed: never an unbounded guess
         if wait_ms:
             raise LimitExceeded(wait_ms, "Too many two-factor attempts; try again later")
 
@@ -111,7 +117,7 @@ class TotpManager:
         row = await self._store.get(user_id)
         if row is None or not row["enabled"]:
             return False
-        self._take_attempt(user_id)
+        await self._take_attempt(user_id)
         if isinstance(code, str) and code:
             step = matching_step(row["secret"], code, self._clock.time(), row["last_used_step"])
             return step is not None and await self._store.use_step(user_id, step)

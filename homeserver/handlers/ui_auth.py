@@ -12,8 +12,9 @@ returns (all stages of one flow are complete) or raises the 401 challenge
 - ``org.sup.login.totp`` — a TOTP code (``code``) or a recovery code (``recovery_code``);
   added to every flow for sensitive operations when the account has two-factor enabled.
 
-Sessions live in memory for ``SESSION_LIFETIME_S`` and are removed once a flow
-completes (so a completed session cannot be replayed).
+Sessions live for ``SESSION_LIFETIME_S`` in the shared state (``homeserver/shared_state.py``: in memory for
+one process, Redis for a workers deployment, so a flow may continue on another process) and are taken
+atomically once a flow completes (so a completed session cannot be replayed, even by two processes at once).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from homeserver.clock import Clock
 from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import FailedLoginCounter
 from homeserver.types.requester import Requester
-from homeserver.types.ttl_map import TtlMap
+from homeserver.shared_state import MapSpec, MemorySharedState, SharedState, SharedStateUnavailable, unavailable_error
 from storage.stores.users import UserStore
 
 DUMMY = "m.login.dummy"
@@ -38,6 +39,8 @@ TOTP = "org.sup.login.totp"
 SESSION_LIFETIME_S = 15 * 60
 MAX_SESSIONS = 100_000  # in all (about 45 MB at worst)
 MAX_SESSIONS_PER_USER = 20  # an authenticated user's open sessions; their oldest goes first
+SESSIONS = MapSpec(SESSION_LIFETIME_S, MAX_SESSIONS, MAX_SESSIONS_PER_USER)
+_NS = "uia"
 
 
 class InteractiveAuthRequired(MatrixError):
@@ -63,6 +66,15 @@ class _Session:
     user_id: str | None
     completed: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.session_id, "created": self.created_s, "description": self.description,
+                "user_id": self.user_id, "completed": list(self.completed), "data": self.data}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "_Session":
+        return cls(raw["id"], float(raw["created"]), raw["description"], raw.get("user_id"),
+                   list(raw.get("completed") or ()), dict(raw.get("data") or {}))
 
 
 def resolve_user_identifier(auth: dict[str, Any], server_name: str) -> str | None:
@@ -97,6 +109,7 @@ class UserInteractiveAuth:
         hasher: PasswordHasher,
         totp: Any,
         failed_logins: FailedLoginCounter,
+        shared: SharedState | None = None,
     ) -> None:
         self._clock = clock
         self._server_name = server_name
@@ -106,7 +119,7 @@ class UserInteractiveAuth:
         self._failed = failed_logins
         # Bounded, expiring in creation order (no full scan per request); one user's abandoned sessions only
         # ever evict their own (security review #22).
-        self._sessions: TtlMap[_Session] = TtlMap(clock.time, SESSION_LIFETIME_S, MAX_SESSIONS, MAX_SESSIONS_PER_USER)
+        self._state: SharedState = shared if shared is not None else MemorySharedState(clock)
         # Extra stage checkers: type -> async fn(session_data, auth_dict) -> None (raise to fail).
         self._registration_token_checker: Callable[[str], Awaitable[bool]] | None = None
         self._registration_token_pending: Callable[[str], Awaitable[None]] | None = None
@@ -158,14 +171,15 @@ class UserInteractiveAuth:
         session: _Session | None = None
         sid = auth.get("session") if isinstance(auth, dict) else None
         if sid is not None:
-            session = self._sessions.get(sid) if isinstance(sid, str) else None
+            raw = await self._shared(self._state.get(_NS, SESSIONS, sid)) if isinstance(sid, str) and sid else None
+            session = _Session.from_json(raw) if raw is not None else None
             if session is None:
                 raise MatrixError(400, Codes.INVALID_PARAM, "Unknown or expired UIA session")
             if session.description != description or (requester is not None and session.user_id not in (None, requester.user_id)):
                 raise MatrixError(403, Codes.FORBIDDEN, "This UIA session belongs to another operation")
         if session is None:
             session = _Session(secrets.token_urlsafe(18), self._clock.time(), description, requester.user_id if requester else None)
-            self._sessions.put(session.session_id, session, session.user_id)
+            await self._shared(self._state.put(_NS, SESSIONS, session.session_id, session.to_json(), session.user_id))
 
         if not isinstance(auth, dict) or "type" not in auth:
             raise InteractiveAuthRequired(self._challenge(session, flows, params))
@@ -183,11 +197,23 @@ class UserInteractiveAuth:
 
         for flow in flows:
             if all(s in session.completed for s in flow):
-                self._sessions.pop(session.session_id)
+                # Taken atomically: of two requests completing the same session (on any processes) one wins.
+                if await self._shared(self._state.pop(_NS, SESSIONS, session.session_id)) is None:
+                    raise MatrixError(400, Codes.INVALID_PARAM, "Unknown or expired UIA session")
                 result = dict(session.data)
                 result.setdefault("user_id", session.user_id)
                 return result
+        if not await self._shared(self._state.replace(_NS, SESSIONS, session.session_id, session.to_json())):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Unknown or expired UIA session")
         raise InteractiveAuthRequired(self._challenge(session, flows, params))
+
+    @staticmethod
+    async def _shared(op: Awaitable[Any]) -> Any:
+        """Await a shared-state operation; while the backend is down UIA refuses with 429 (fail closed)."""
+        try:
+            return await op
+        except SharedStateUnavailable:
+            raise unavailable_error() from None
 
     async def _run_stage(self, stage: str, auth: dict[str, Any], session: _Session, requester: Requester | None) -> None:
         if stage == DUMMY:
@@ -219,13 +245,11 @@ class UserInteractiveAuth:
             if session.user_id is not None and user is not None and user.user_id != session.user_id:
                 raise MatrixError(403, Codes.FORBIDDEN, "The identified user does not match this session")
             if user is not None:
-                self._failed.check(user.user_id)
+                await self._failed.attempt(user.user_id)  # counted before the check; a success gives it back
             ok = await self._hasher.check(password, user.password_hash if user else None)
             if not ok or user is None or user.deactivated:
-                if user is not None:
-                    self._failed.record_failure(user.user_id)
                 raise _StageFailed(Codes.FORBIDDEN, "Invalid username or password")
-            self._failed.record_success(user.user_id)
+            await self._failed.record_success(user.user_id)
             session.user_id = user.user_id
             return
         if stage == EMAIL_IDENTITY:

@@ -60,6 +60,14 @@ class TtlMap(Generic[V]):
         if owner is not None:
             self._by_owner.setdefault(owner, deque()).append(key)
 
+    def replace(self, key: str, value: V) -> bool:
+        """Overwrite a live entry's value, keeping its creation time, owner and place in the expiry order."""
+        got = self._items.get(key)
+        if got is None:
+            return False
+        self._items[key] = (got[0], got[1], value)
+        return True
+
     def pop(self, key: str) -> V | None:
         got = self._items.get(key)
         if got is None:

@@ -2,7 +2,7 @@
 
 Exposes on the core:
   core.auth          RequestAuth (homeserver/http/auth.py): ``await core.auth.get_user(request, allow_expired=False) -> Requester``
-  core.ratelimiter   RateLimiter: ``core.ratelimiter.check(kind, key)`` (kinds: login, register, message, join, invite, media)
+  core.ratelimiter   RateLimiter: ``await core.ratelimiter.check(kind, key)`` (kinds: login, register, message, join, invite, media)
   core.ui_auth       UserInteractiveAuth: ``await core.ui_auth.check(body, "description", requester=requester)``
   core.devices       DeviceHandler (``add_device_deleted_listener(async fn(user_id, device_id))``)
   core.accounts      AccountHandler (``add_user_deactivated_listener(async fn(user_id, erase))``)
@@ -10,6 +10,8 @@ Exposes on the core:
   core.account_data  AccountDataHandler (``add_listener(fn(user_id, room_id, type, stream_id))``, ``get_ignored_users``)
   core.user_directory UserDirectoryHandler (``set_visibility(DirectoryVisibility)`` for the room-sharing rule)
   core.is_admin      ``await core.is_admin(user_id) -> bool``
+  core.shared_state  SharedState (homeserver/shared_state.py): memory for one process, Redis in a workers
+                     deployment; rate limits, failed-login and TOTP counters, UIA sessions and nonces use it
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ from storage.stores.totp import TotpStore
 from storage.stores.users import UserStore
 from workers.core import Core
 from workers.roles import Area
+from workers.shared_state import shared_state_for
 
 AREA = Area(
     "accounts",
     provides=("auth", "ratelimiter", "ui_auth", "devices", "accounts", "profiles", "account_data", "user_directory",
-              "totp", "registration", "sessions", "password_hasher", "is_admin", "admin_users", "device_store"),
+              "totp", "registration", "sessions", "password_hasher", "is_admin", "admin_users", "device_store", "shared_state"),
 )
 
 def wire(core: Core) -> None:
@@ -65,13 +68,17 @@ def wire(core: Core) -> None:
 
     hasher = PasswordHasher(core.reactor, config.registration.bcrypt_rounds)
     core.on_shutdown(hasher.stop)
-    ratelimiter = RateLimiter.from_config(clock, config.rate_limits)
-    failed_logins = FailedLoginCounter(clock, config.auth.max_failed_logins)
-    totp = TotpManager(totp_store, clock, config.auth.totp_issuer or core.server_name, config.auth.totp_attempts_per_second, config.auth.totp_attempts_burst)
+    # One budget per deployment (issue 18 item 4): in memory for one process, Redis for several.
+    shared = shared_state_for(core)
+    processes = len(core.deployment.instances) if core.deployment is not None else 1
+    ratelimiter = RateLimiter.from_config(clock, config.rate_limits, shared, local_share=processes)
+    failed_logins = FailedLoginCounter(clock, config.auth.max_failed_logins, shared=shared)
+    totp = TotpManager(totp_store, clock, config.auth.totp_issuer or core.server_name, config.auth.totp_attempts_per_second,
+                       config.auth.totp_attempts_burst, shared=shared)
 
     auth = RequestAuth(device_store, users, clock)
     sessions = Sessions(db, clock, config.auth.access_token_lifetime, config.auth.refresh_token_lifetime)
-    ui_auth = UserInteractiveAuth(clock, core.server_name, users, hasher, totp, failed_logins)
+    ui_auth = UserInteractiveAuth(clock, core.server_name, users, hasher, totp, failed_logins, shared)
     devices = DeviceHandler(device_store)
     sessions.on_device_created(devices.device_created)
     sessions.on_tokens_revoked(device_store.invalidate_token_cache)
@@ -90,6 +97,7 @@ def wire(core: Core) -> None:
     core.auth = auth
     core.device_store = device_store  # ``on_revocation(fn(user_id))``: live sessions re-authenticate
     core.ratelimiter = ratelimiter
+    core.shared_state = shared
     core.ui_auth = ui_auth
     core.devices = devices
     core.accounts = accounts
@@ -114,7 +122,7 @@ def wire(core: Core) -> None:
     # ---- admin API (on the client listener and on dedicated admin listeners) ----
     admin = AdminUsersHandler(
         clock, core.server_name, config.registration.shared_secret, users, device_store, devices,
-        registration, accounts, profiles, profile_store, sessions, hasher,
+        registration, accounts, profiles, profile_store, sessions, hasher, shared,
     )
     core.admin_users = admin
     tokens = RegistrationTokensHandler(users, clock)

@@ -127,7 +127,21 @@ def wire(core: Core) -> None:
     if devices is not None and hasattr(devices, "add_device_deleted_listener"):
         devices.add_device_deleted_listener(keys.on_device_deleted)
     if devices is not None and hasattr(devices, "add_device_created_listener"):
-        devices.add_device_created_listener(keys.on_device_created)
+        deployment = core.deployment
+        if deployment is not None and deployment.writer_of("device_lists") != core.instance:
+            # A login or registration on a client worker: the device-list change is the writer's to record
+            # (it owns the stream's positions), so it is forwarded to it over replication.
+            async def forward_device_created(user_id: str, device_id: str, *_: object) -> None:
+                keys.keys_changed(user_id, device_id)
+                replication = core.__dict__.get("replication")
+                if replication is not None:
+                    replication.command("device_lists", "created", user_id, device_id)
+
+            devices.add_device_created_listener(forward_device_created)
+        else:
+            devices.add_device_created_listener(keys.on_device_created)
+            if deployment is not None:
+                core.on_startup(lambda: _apply_forwarded_device_changes(core, keys))
 
     async def create_device(user_id: str, device_id: str, display_name: str | None) -> None:
         from storage.stores.devices import DeviceStore
@@ -200,3 +214,16 @@ def _hook_membership(core: Core, device_lists: DeviceListHandler) -> None:
         device_lists.finish_membership_rows(room_id, records, committed, joined)
 
     persister.add_prepared_txn_writer(prepare, writer, finish)
+
+
+def _apply_forwarded_device_changes(core: Core, keys: E2EKeysHandler) -> None:
+    """The device-list writer records the new devices of logins and registrations served by client workers."""
+    replication = core.__dict__.get("replication")
+    if replication is None:
+        return
+
+    def apply(args: list[Any]) -> None:
+        if len(args) == 3 and args[0] == "created" and isinstance(args[1], str) and isinstance(args[2], str):
+            core.background.spawn("device_lists_remote_created", keys.on_device_created(args[1], args[2]))
+
+    replication.on_command("device_lists", apply)

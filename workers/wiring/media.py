@@ -93,7 +93,7 @@ def wire(core: Core) -> None:
     )
     ratelimiter = getattr(core, "ratelimiter", None)
     if ratelimiter is not None:
-        repo.thumbnail_ratelimit = lambda user_id: ratelimiter.check("thumbnail", user_id)
+        repo.thumbnail_ratelimit = lambda user_id: ratelimiter.check("thumbnail", user_id)  # an awaitable
     core.media_repository = repo  # type: ignore[attr-defined]
     enabled = config.media.enabled
 

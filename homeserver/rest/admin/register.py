@@ -22,8 +22,8 @@ class SharedSecretRegisterServlet:
         r("POST", "/v1/register", self.on_post, "admin_register")
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        return 200, {"nonce": self.admin.new_nonce()}
+        return 200, {"nonce": await self.admin.new_nonce()}
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        self.ratelimiter.check("register", request.client_ip)
+        await self.ratelimiter.check("register", request.client_ip)
         return 200, await self.admin.shared_secret_register(request.json(), request.client_ip)

@@ -38,7 +38,7 @@ class LoginServlet:
         return 200, {"flows": self.login.flows()}
 
     async def on_post_login(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        self.ratelimiter.check("login", request.client_ip)
+        await self.ratelimiter.check("login", request.client_ip)
         return 200, await self.login.login(parse_body(request, LoginBody), request.client_ip)
 
     async def on_get_token(self, request: SupRequest) -> tuple[int, dict[str, Any]]:

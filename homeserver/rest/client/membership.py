@@ -32,16 +32,16 @@ class MembershipServlet:
         for action in ("invite", "leave", "kick", "ban", "unban", "forget"):
             v3("POST", f"/rooms/{{room_id}}/{action}", getattr(self, f"on_{action}"), f"room_{action}")
 
-    def _ratelimit(self, kind: str, requester: Any) -> None:
+    async def _ratelimit(self, kind: str, requester: Any) -> None:
         if self.ratelimiter is not None:
-            self.ratelimiter.check(kind, requester.user_id, exempt=requester.is_admin)
+            await self.ratelimiter.check(kind, requester.user_id, exempt=requester.is_admin)
 
     async def _join(self, request: SupRequest, room: str) -> Resp:
         requester = await self.auth.get_user(request)
         body = parse_body(request, MembershipBody, optional=True)
         room_id, alias_servers = await self.membership.resolve_room_servers(room)
         room_id_param(room_id)
-        self._ratelimit("join", requester)
+        await self._ratelimit("join", requester)
         servers = request.query_list("via") + request.query_list("server_name") + alias_servers
         await self.membership.update(requester.user_id, requester.user_id, room_id, "join", body.reason,
                                      servers=servers)
@@ -57,7 +57,7 @@ class MembershipServlet:
         requester = await self.auth.get_user(request)
         body = parse_body(request, MembershipBody, optional=True)
         room_id, alias_servers = await self.membership.resolve_room_servers(room_id_or_alias)
-        self._ratelimit("join", requester)
+        await self._ratelimit("join", requester)
         servers = request.query_list("via") + request.query_list("server_name") + alias_servers
         await self.membership.update(requester.user_id, requester.user_id, room_id, "knock", body.reason, servers=servers)
         return 200, {"room_id": room_id}
@@ -66,7 +66,7 @@ class MembershipServlet:
         requester = await self.auth.get_user(request)
         room_id = room_id_param(room_id)
         body = parse_body(request, InviteBody)
-        self._ratelimit("invite", requester)
+        await self._ratelimit("invite", requester)
         if self.shadow_banned is not None and await self.shadow_banned(requester.user_id):
             return 200, {}  # a shadow-banned user's invite looks sent but is not
         await self.membership.update(requester.user_id, body.user_id, room_id, "invite", body.reason)

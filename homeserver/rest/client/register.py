@@ -25,13 +25,13 @@ class RegisterServlet:
         add_route(router, "client_v1", "GET", "/register/m.login.registration_token/validity", self.on_token_validity, "registration_token_validity")
 
     async def on_register(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        self.ratelimiter.check("register", request.client_ip)
+        await self.ratelimiter.check("register", request.client_ip)
         body = request.json()
         kind = request.query_str("kind", "user") or "user"
         return 200, await self.registration.register(body, kind, self.ui_auth, request.client_ip)
 
     async def on_available(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        self.ratelimiter.check("register", request.client_ip)
+        await self.ratelimiter.check("register", request.client_ip)
         username = request.query_str("username", required=True)
         if not self.registration.enabled:
             raise MatrixError(403, Codes.FORBIDDEN, "Registration has been disabled")
@@ -39,7 +39,7 @@ class RegisterServlet:
         return 200, {"available": True}
 
     async def on_token_validity(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        self.ratelimiter.check("register", request.client_ip)
+        await self.ratelimiter.check("register", request.client_ip)
         token = request.query_str("token", required=True)
         if not self.registration.enabled or not self.registration.require_token:
             raise MatrixError(403, Codes.FORBIDDEN, "Registration tokens are not in use on this server")

@@ -91,14 +91,14 @@ class RoomServlet:
         v3("GET", "/rooms/{room_id}/context/{event_id}", self.on_context, "room_context")
         add_route(router, "client_v1", "GET", "/rooms/{room_id}/timestamp_to_event", self.on_timestamp_to_event, "timestamp_to_event")
 
-    def _ratelimit(self, kind: str, requester: Requester) -> None:
+    async def _ratelimit(self, kind: str, requester: Requester) -> None:
         if self.ratelimiter is not None:
-            self.ratelimiter.check(kind, requester.user_id, exempt=requester.is_admin)
+            await self.ratelimiter.check(kind, requester.user_id, exempt=requester.is_admin)
 
     async def on_create_room(self, request: SupRequest) -> Resp:
         requester = await self.auth.get_user(request)
         body = parse_body(request, CreateRoomBody, optional=True)
-        self._ratelimit("message", requester)
+        await self._ratelimit("message", requester)
         if body.invite and await self._shadow_banned(requester):
             body = body.model_copy(update={"invite": []})  # the room is made; its invites are silently not sent
         return 200, await self.room_creation.create_room(requester.user_id, body, requester.is_guest)
@@ -109,7 +109,7 @@ class RoomServlet:
         event_type = event_type_param(event_type)
         content = request.json()
         ct = client_txn(requester, txn_id)
-        self._ratelimit("message", requester)
+        await self._ratelimit("message", requester)
         if await self._shadow_banned(requester):
             return 200, {"event_id": fake_event_id()}
         event_id, _ = await self.creation.send(room_id, requester.user_id, event_type, content, client_txn=ct)
@@ -126,7 +126,7 @@ class RoomServlet:
                 raise MatrixError(400, Codes.BAD_JSON, "Invalid membership")
         if event_type == "m.room.canonical_alias":
             await self._check_canonical_alias(room_id, content)
-        self._ratelimit("message", requester)
+        await self._ratelimit("message", requester)
         if await self._shadow_banned(requester):
             return 200, {"event_id": fake_event_id()}
         if event_type == "m.room.member":
@@ -198,7 +198,7 @@ class RoomServlet:
         event_id = event_id_param(event_id)
         body = parse_body(request, RedactBody, optional=True)
         ct = client_txn(requester, txn_id)
-        self._ratelimit("message", requester)
+        await self._ratelimit("message", requester)
         return 200, {"event_id": await self.redactions.redact(room_id, requester.user_id, event_id, body.reason, ct)}
 
     async def _filter(self, request: SupRequest, user_id: str) -> Any:

@@ -34,7 +34,7 @@ class ThreePidServlet:
         async def on_request_token(request: SupRequest) -> tuple[int, dict[str, Any]]:
             user_id = (await self.auth.get_user(request)).user_id if authenticated else None
             if self.ratelimiter is not None and self.handler.email_enabled and medium == "email":
-                self.ratelimiter.check("register", user_id or request.client_ip)  # each request may send a mail
+                await self.ratelimiter.check("register", user_id or request.client_ip)  # each request may send a mail
             return 200, await self.handler.request_token(purpose, medium, request.json(), user_id)
 
         return on_request_token

@@ -25,6 +25,6 @@ class ToDeviceServlet:
     async def on_send(self, request: SupRequest, event_type: str, txn_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
         if self.ratelimiter is not None:
-            self.ratelimiter.check("to_device", requester.user_id, exempt=requester.is_admin)
+            await self.ratelimiter.check("to_device", requester.user_id, exempt=requester.is_admin)
         await self.to_device.send(requester, event_type, txn_id, parse_body(request, SendToDeviceBody))
         return 200, {}

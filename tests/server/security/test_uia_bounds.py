@@ -16,7 +16,9 @@ def test_uia_session_flood_is_bounded_and_harmless(server):
     a_id, a = user(server, "attacker")
     for _ in range(300):
         assert server.post(V3 + "/delete_devices", token=a, json={"devices": []}).status_code == 401
-    sessions = server.app.core.ui_auth._sessions
+    from homeserver.handlers.ui_auth import SESSIONS
+
+    sessions = server.app.core.ui_auth._state.map("uia", SESSIONS)  # the single-process (memory) backend
     assert len(sessions) <= 25
     auth = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": v_id}, "password": "password-123",
             "session": victim_session}
@@ -32,7 +34,9 @@ def test_nonce_refused_without_shared_secret(make_server):
         assert r.status_code == 400
     admin_users = server.app.core.admin_users if hasattr(server.app.core, "admin_users") else None
     if admin_users is not None:
-        assert len(admin_users._nonces) == 0
+        from homeserver.handlers.admin_users import NONCES
+
+        assert len(admin_users._nonces.map("nonce", NONCES)) == 0
 
 
 def test_variant_nonces_bounded_with_secret(server):

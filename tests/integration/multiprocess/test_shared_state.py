@@ -1,0 +1,113 @@
+"""Abuse state is one budget per deployment (issue 18 item 4): main and a client worker, real PostgreSQL and Redis.
+
+Each request below goes to one process directly (no router), alternating between them as an attacker would.
+With per-process memory every budget here would be twice as large and a UIA session or nonce fetched from
+one process would be unknown on the other; these assertions fail in that world.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import pyotp
+import requests
+
+from tests.integration.multiprocess.cluster import SHARED_SECRET
+
+V3 = "/_matrix/client/v3"
+TOTP = "/_matrix/client/unstable/org.sup.totp"
+
+OVERRIDES = {
+    "rate_limits.enabled": True,
+    "rate_limits.login_burst": 12, "rate_limits.login_per_second": 0.001,
+    "rate_limits.register_burst": 50, "rate_limits.register_per_second": 1.0,
+    "auth.max_failed_logins": 4,
+    "auth.totp_attempts_burst": 3, "auth.totp_attempts_per_second": 0.001,
+}
+
+
+def _post(base: str, path: str, body: Any, token: str | None = None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.post(base + path, json=body, headers=headers, timeout=30)
+
+
+def _register(base: str, name: str) -> str:
+    r = _post(base, V3 + "/register", {"username": name, "password": "pw-" + name, "auth": {"type": "m.login.dummy"}})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def _login(base: str, name: str, password: str, **extra: Any) -> requests.Response:
+    body = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": name}, "password": password, **extra}
+    return _post(base, V3 + "/login", body)
+
+
+def test_abuse_state_is_shared_between_main_and_a_client_worker(make_cluster: Any) -> None:
+    cluster, _router = make_cluster({"main": "main", "client1": "client"}, OVERRIDES)
+    main, client = cluster.url("main"), cluster.url("client1")
+    procs = [main, client]
+    _register(main, "bob")
+    carol = _register(client, "carol")  # registration (and its login) served by the client worker
+    _register(main, "dave")
+    logins = 0  # requests to /login so far (the per-IP "login" budget is 12 for the whole deployment)
+
+    # 1. Failed logins: four wrong passwords on main lock bob out on the client worker too.
+    for _ in range(4):
+        assert _login(main, "bob", "wrong").status_code == 403
+    r = _login(client, "bob", "pw-bob")
+    assert r.status_code == 429 and "failed login" in r.json()["error"], r.text
+    logins += 5
+
+    # 2. A UIA session started on main completes on the client worker (TOTP enrolment, password stage).
+    r = _post(main, TOTP + "/enrol", {}, carol)
+    assert r.status_code == 401 and r.json()["session"], r.text
+    auth = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "carol"}, "password": "pw-carol",
+            "session": r.json()["session"]}
+    r = _post(client, TOTP + "/enrol", {"auth": auth}, carol)
+    assert r.status_code == 200, r.text
+    secret = r.json()["secret"]
+    r = _post(main, TOTP + "/confirm", {"code": pyotp.TOTP(secret).now()}, carol)  # one of carol's 3 TOTP attempts
+    assert r.status_code == 200, r.text
+
+    # 3. TOTP attempts: one wrong code on each process; the third attempt (even with the right code) is refused.
+    for base in procs:
+        r = _login(base, "carol", "pw-carol", **{"org.sup.totp_code": "000000"})
+        assert r.status_code == 403, r.text
+    r = _login(main, "carol", "pw-carol", **{"org.sup.totp_code": pyotp.TOTP(secret).now()})
+    assert r.status_code == 429 and "two-factor" in r.json()["error"], r.text
+    logins += 3
+
+    # 4. The per-IP login rate limit: whatever process the attacker picks, 12 logins in all.
+    accepted = 0
+    for i in range(12):
+        r = _login(procs[i % 2], "dave", "pw-dave")
+        if r.status_code == 200:
+            accepted += 1
+        else:
+            assert r.status_code == 429 and "retry_after_ms" in r.json(), r.text
+    assert accepted == 12 - logins, (accepted, logins)
+    for base in procs:
+        assert _login(base, "dave", "pw-dave").status_code == 429
+
+    # 5. Registration's UIA: started on the client worker, completed on main.
+    r = _post(client, V3 + "/register", {"username": "erin", "password": "pw-erin"})
+    assert r.status_code == 401, r.text
+    session = r.json()["session"]
+    r = _post(main, V3 + "/register", {"username": "erin", "password": "pw-erin", "auth": {"type": "m.login.dummy", "session": session}})
+    assert r.status_code == 200 and r.json()["user_id"].startswith("@erin:"), r.text
+
+    # 6. A shared-secret registration nonce from one process works once, on the other.
+    nonce = requests.get(client + "/_synapse/admin/v1/register", timeout=30).json()["nonce"]
+
+    def mac(user: str, password: str) -> str:
+        msg = b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"notadmin"])
+        return hmac.new(SHARED_SECRET.encode(), msg, hashlib.sha1).hexdigest()
+
+    body = {"nonce": nonce, "username": "frank", "password": "pw-frank", "mac": mac("frank", "pw-frank"), "admin": False}
+    r = _post(main, "/_synapse/admin/v1/register", body)
+    assert r.status_code == 200, r.text
+    body = {**body, "username": "grace", "mac": mac("grace", "pw-frank")}
+    r = _post(client, "/_synapse/admin/v1/register", body)
+    assert r.status_code == 400 and "nonce" in r.json()["error"], r.text

@@ -39,6 +39,15 @@ def _register(base: str, name: str) -> str:
     return str(r.json()["access_token"])
 
 
+def _sync(base: str, token: str, since: str | None, timeout_ms: int) -> Any:
+    params: dict[str, Any] = {"timeout": timeout_ms}
+    if since is not None:
+        params["since"] = since
+    r = requests.get(base + V3 + "/sync", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_ms / 1000 + 30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def _login(base: str, name: str, password: str, **extra: Any) -> requests.Response:
     body = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": name}, "password": password, **extra}
     return _post(base, V3 + "/login", body)
@@ -48,10 +57,25 @@ def test_abuse_state_is_shared_between_main_and_a_client_worker(make_cluster: An
     cluster, _router = make_cluster({"main": "main", "client1": "client"}, OVERRIDES)
     main, client = cluster.url("main"), cluster.url("client1")
     procs = [main, client]
-    _register(main, "bob")
+    bob = _register(main, "bob")
     carol = _register(client, "carol")  # registration (and its login) served by the client worker
     _register(main, "dave")
-    logins = 0  # requests to /login so far (the per-IP "login" budget is 12 for the whole deployment)
+
+    # 0. A login on the client worker creates a device; the device-list writer (main) records the change,
+    # so bob, who shares a room with carol, sees it in his /sync from main.
+    room = _post(main, V3 + "/createRoom", {"preset": "public_chat"}, bob).json()["room_id"]
+    assert _post(main, V3 + f"/join/{room}", {}, carol).status_code == 200
+    since = _sync(main, bob, None, 0)["next_batch"]
+    assert _login(client, "carol", "pw-carol").status_code == 200
+    logins = 1  # requests to /login so far (the per-IP "login" budget is 12 for the whole deployment)
+    changed: list[str] = []
+    for _ in range(10):  # bounded: each long-poll returns as soon as something arrives
+        body = _sync(main, bob, since, 5000)
+        since = body["next_batch"]
+        changed += body.get("device_lists", {}).get("changed", [])
+        if any(u.startswith("@carol:") for u in changed):
+            break
+    assert any(u.startswith("@carol:") for u in changed), changed
 
     # 1. Failed logins: four wrong passwords on main lock bob out on the client worker too.
     for _ in range(4):

@@ -1,4 +1,4 @@
-"""Bodies of the session endpoints: ``POST /login``, ``POST /refresh``."""
+"""Bodies of the session endpoints: ``POST /login``, ``POST /refresh``, ``POST /register``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 
 from homeserver.api.models import Body, matrix_error
+from homeserver.api.models.account import MAX_PASSWORD_LENGTH
 
 
 class RefreshBody(Body):
@@ -59,3 +60,29 @@ class LoginBody(DeviceParams):
         if self.user is not None:
             out["user"] = self.user
         return out
+
+
+class RegisterBody(DeviceParams):
+    """``POST /register``. The JSON types are checked here; whether the username is free, reserved or well formed,
+    and UIA's ``auth``, are the registration handler's (they need the server). A non-string ``username`` is
+    ``M_INVALID_USERNAME`` like any other unusable one."""
+
+    username: str | None = None
+    password: str | None = None
+    inhibit_login: bool = False
+    refresh_token: bool = False
+    auth: dict[str, Any] | None = None
+
+    @field_validator("username", mode="before")
+    @classmethod
+    def _username(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, str):
+            raise matrix_error("M_INVALID_USERNAME", "The username must be a string")
+        return v
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: str | None) -> str | None:
+        if v is not None and len(v) > MAX_PASSWORD_LENGTH:
+            raise matrix_error("M_INVALID_PARAM", f"Password is longer than {MAX_PASSWORD_LENGTH} characters")
+        return v

@@ -197,3 +197,17 @@ def test_search_body_defaults() -> None:
     crit = criteria(room_events)
     assert crit.keys == ("content.name",) and crit.before_limit == 20 and crit.after_limit == 5 and crit.want_context
     assert crit.group_by == ("sender",) and crit.filter.limit == 3 and crit.order_by == "rank"
+
+
+def test_register_body() -> None:
+    from homeserver.api.models.auth import RegisterBody
+
+    for body, errcode in (({"username": 5}, "M_INVALID_USERNAME"), ({"password": 7}, "M_BAD_JSON"),
+                          ({"password": "p" * 513}, "M_INVALID_PARAM"), ({"inhibit_login": "yes"}, "M_BAD_JSON"),
+                          ({"refresh_token": 1}, "M_BAD_JSON"), ({"device_id": ""}, "M_INVALID_PARAM"),
+                          ({"auth": "nope"}, "M_BAD_JSON"), ({"initial_device_display_name": 5}, "M_BAD_JSON")):
+        with pytest.raises(MatrixError) as e:
+            parse_value(body, RegisterBody)
+        assert e.value.errcode == errcode, body
+    ok = parse_value({"username": "a", "password": "p", "auth": {"type": "m.login.dummy"}, "x": 1}, RegisterBody)
+    assert ok.username == "a" and ok.inhibit_login is False and ok.auth == {"type": "m.login.dummy"}

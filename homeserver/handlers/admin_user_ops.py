@@ -9,15 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
+from homeserver.api.models.admin import (
+    EXPERIMENTAL_FEATURES,
+    AdminDeviceBody,
+    LoginAsBody,
+    RatelimitOverrideBody,
+    ResetPasswordBody,
+)
 from homeserver.clock import Clock
-from homeserver.handlers.registration import check_password_value
 from homeserver.ratelimit import BucketSpec
 from homeserver.types.ids import InvalidId, UserID
 from storage.stores.admin_ops import AdminQueries, AdminSettingsStore
 
 # Per-user features an admin may switch on (names as Synapse's admin API uses them).
-EXPERIMENTAL_FEATURES = ("msc3026", "msc3881", "msc3967")
-MAX_DEVICE_ID_LENGTH = 512
 
 
 class AdminUserOps:
@@ -52,21 +56,15 @@ class AdminUserOps:
     async def get_admin(self, user_id: str) -> bool:
         return bool((await self.existing_user(user_id)).is_admin)
 
-    async def set_admin(self, requester_id: str, user_id: str, body: dict[str, Any]) -> None:
-        value = body.get("admin")
-        if not isinstance(value, bool):
-            raise MatrixError(400, Codes.MISSING_PARAM if value is None else Codes.INVALID_PARAM, "'admin' must be a boolean")
+    async def set_admin(self, requester_id: str, user_id: str, value: bool) -> None:
         await self.existing_user(user_id)
         if requester_id == user_id and not value:
             raise MatrixError(400, Codes.UNKNOWN, "You may not demote yourself")
         await self.core.admin_users.users.set_admin(user_id, value)
 
     # ---- password ----
-    async def reset_password(self, user_id: str, body: dict[str, Any]) -> None:
-        password = check_password_value(body.get("new_password"), required=True)
-        logout = body.get("logout_devices", True)
-        if not isinstance(logout, bool):
-            raise MatrixError(400, Codes.INVALID_PARAM, "logout_devices must be a boolean")
+    async def reset_password(self, user_id: str, body: ResetPasswordBody) -> None:
+        password, logout = body.new_password, body.logout_devices
         row = await self.existing_user(user_id)
         if row.deactivated:
             raise MatrixError(400, Codes.UNKNOWN, "The user is deactivated")
@@ -84,10 +82,8 @@ class AdminUserOps:
         return {"account_data": {"global": global_data, "rooms": room_data}}
 
     # ---- login as user ----
-    async def login_as(self, requester_id: str, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        valid_until = body.get("valid_until_ms")
-        if valid_until is not None and (isinstance(valid_until, bool) or not isinstance(valid_until, int)):
-            raise MatrixError(400, Codes.INVALID_PARAM, "valid_until_ms must be an integer")
+    async def login_as(self, requester_id: str, user_id: str, body: LoginAsBody) -> dict[str, Any]:
+        valid_until = body.valid_until_ms
         if valid_until is not None and valid_until < self.clock.time_msec():
             raise MatrixError(400, Codes.INVALID_PARAM, "valid_until_ms is in the past")
         if requester_id == user_id:
@@ -112,14 +108,9 @@ class AdminUserOps:
             return {}
         return {"messages_per_second": s.messages_per_second, "burst_count": s.burst_count}
 
-    async def set_ratelimit(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def set_ratelimit(self, user_id: str, body: RatelimitOverrideBody) -> dict[str, Any]:
         await self.existing_user(user_id)
-        values = {}
-        for key in ("messages_per_second", "burst_count"):
-            v = body.get(key, 0)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise MatrixError(400, Codes.INVALID_PARAM, f"{key!r} parameter must be a positive integer")
-            values[key] = v
+        values = {"messages_per_second": body.messages_per_second, "burst_count": body.burst_count}
         await self.settings.update(user_id, self.clock.time_msec(), ratelimit_override=True, **values)
         await self._apply_override(user_id)
         return values
@@ -173,33 +164,23 @@ class AdminUserOps:
             raise NotFound("Device not found")
         return {**device, "user_id": user_id}
 
-    async def update_device(self, user_id: str, device_id: str, body: dict[str, Any]) -> None:
+    async def update_device(self, user_id: str, device_id: str, body: AdminDeviceBody) -> None:
         await self.existing_user(user_id)
-        name = body.get("display_name")
-        if name is not None and not isinstance(name, str):
-            raise MatrixError(400, Codes.INVALID_PARAM, "display_name must be a string")
-        if name is not None and len(name) > 100:
-            raise MatrixError(400, Codes.TOO_LARGE, "Device display name is too long (max 100)")
-        if "display_name" in body:
+        name = body.display_name
+        if "display_name" in body.model_fields_set:
             if not await self.core.admin_users.device_store.set_display_name(user_id, device_id, name):
                 raise NotFound("Device not found")
         elif await self.core.admin_users.device_store.get_device(user_id, device_id) is None:
             raise NotFound("Device not found")
 
-    async def delete_devices(self, user_id: str, body: dict[str, Any]) -> None:
+    async def delete_devices(self, user_id: str, devices: list[str]) -> None:
         await self.existing_user(user_id)
-        devices = body.get("devices")
-        if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-            raise MatrixError(400, Codes.INVALID_PARAM, "'devices' must be a list of device ids")
         await self.core.devices.delete_devices(user_id, devices)
 
-    async def create_device(self, user_id: str, body: dict[str, Any]) -> None:
+    async def create_device(self, user_id: str, device_id: str) -> None:
         row = await self.existing_user(user_id)
         if row.deactivated:
             raise MatrixError(400, Codes.UNKNOWN, "The user is deactivated")
-        device_id = body.get("device_id")
-        if not isinstance(device_id, str) or not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH or "\x00" in device_id:
-            raise MatrixError(400, Codes.INVALID_PARAM, "'device_id' must be a non-empty string")
         from storage.stores.devices import DeviceStore
 
         now = self.clock.time_msec()
@@ -217,10 +198,7 @@ class AdminUserOps:
         return {"pushers": out, "total": len(out)}
 
     # ---- suspend (Synapse's admin route; the client-admin route shares the flag) ----
-    async def suspend(self, requester_id: str, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        value = body.get("suspend")
-        if not isinstance(value, bool):
-            raise MatrixError(400, Codes.INVALID_PARAM, "'suspend' must be a boolean")
+    async def suspend(self, requester_id: str, user_id: str, value: bool) -> dict[str, Any]:
         row = await self.existing_user(user_id)
         if row.deactivated:
             raise NotFound("User not found")
@@ -253,16 +231,8 @@ class AdminUserOps:
         stored = (await self.settings.get(user_id)).experimental_features
         return {"features": {name: bool(stored.get(name, False)) for name in EXPERIMENTAL_FEATURES}}
 
-    async def set_features(self, user_id: str, body: dict[str, Any]) -> None:
+    async def set_features(self, user_id: str, features: dict[str, bool]) -> None:
         await self.existing_user(user_id)
-        features = body.get("features")
-        if not isinstance(features, dict):
-            raise MatrixError(400, Codes.BAD_JSON, "'features' must be an object")
-        for name, value in features.items():
-            if name not in EXPERIMENTAL_FEATURES:
-                raise MatrixError(400, Codes.INVALID_PARAM, f"{name!r} is not recognised as a valid experimental feature")
-            if not isinstance(value, bool):
-                raise MatrixError(400, Codes.INVALID_PARAM, f"feature {name!r} must be true or false")
         merged = dict((await self.settings.get(user_id)).experimental_features)
         merged.update(features)
         await self.settings.update(user_id, self.clock.time_msec(), experimental_features=merged)

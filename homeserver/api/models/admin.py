@@ -3,9 +3,9 @@ JSON type is M_BAD_JSON, a missing field M_MISSING_PARAM, a bad value M_INVALID_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from homeserver.api.models import Body, matrix_error
 from homeserver.api.models.account import MAX_PASSWORD_LENGTH
@@ -61,4 +61,93 @@ class AdminDeactivateBody(Body):
     erase: bool = False
 
 
-__all__ = ["AdminDeactivateBody", "AdminUserBody", "password_value"]
+
+NonNegative = Annotated[int, Field(ge=0)]
+EXPERIMENTAL_FEATURES = ("msc3026", "msc3881", "msc3967")
+MAX_DEVICE_ID_LENGTH = 512  # the admin API's own bound (the client API's is 255)
+MAX_ADMIN_DEVICE_NAME = 100
+
+
+class SetAdminBody(Body):
+    """``PUT /_synapse/admin/v1/users/{userId}/admin``."""
+
+    admin: bool
+
+
+class ResetPasswordBody(Body):
+    """``POST /_synapse/admin/v1/reset_password/{userId}``."""
+
+    new_password: str
+    logout_devices: bool = True
+
+    _password = field_validator("new_password")(password_value)
+
+
+class LoginAsBody(Body):
+    """``POST /_synapse/admin/v1/users/{userId}/login`` (whether ``valid_until_ms`` is in the past is the handler's)."""
+
+    valid_until_ms: NonNegative | None = None
+
+
+class RatelimitOverrideBody(Body):
+    """``POST /_synapse/admin/v1/users/{userId}/override_ratelimit`` (0 = unlimited)."""
+
+    messages_per_second: NonNegative = 0
+    burst_count: NonNegative = 0
+
+
+class AdminDeviceBody(Body):
+    """``PUT /_synapse/admin/v2/users/{userId}/devices/{deviceId}``: sending ``display_name`` (even null) sets it."""
+
+    display_name: str | None = None
+
+    @field_validator("display_name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and len(v) > MAX_ADMIN_DEVICE_NAME:
+            raise matrix_error("M_TOO_LARGE", f"Device display name is too long (max {MAX_ADMIN_DEVICE_NAME})")
+        return v
+
+
+class AdminDeleteDevicesBody(Body):
+    """``POST /_synapse/admin/v2/users/{userId}/delete_devices``."""
+
+    devices: list[str]
+
+
+class AdminCreateDeviceBody(Body):
+    """``POST /_synapse/admin/v2/users/{userId}/devices``."""
+
+    device_id: str
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, v: str) -> str:
+        if not v or len(v) > MAX_DEVICE_ID_LENGTH or "\x00" in v:
+            raise matrix_error("M_INVALID_PARAM", "'device_id' must be a non-empty string of at most 255 characters, without NUL")
+        return v
+
+
+class SuspendBody(Body):
+    """``PUT /_synapse/admin/v1/suspend/{userId}``."""
+
+    suspend: bool
+
+
+class ExperimentalFeaturesBody(Body):
+    """``PUT /_synapse/admin/v1/experimental_features/{userId}``: feature name → on/off."""
+
+    features: dict[str, bool]
+
+    @field_validator("features")
+    @classmethod
+    def _known(cls, v: dict[str, bool]) -> dict[str, bool]:
+        for name in v:
+            if name not in EXPERIMENTAL_FEATURES:
+                raise matrix_error("M_INVALID_PARAM", f"{name[:64]!r} is not recognised as a valid experimental feature")
+        return v
+
+
+__all__ = ["EXPERIMENTAL_FEATURES", "AdminCreateDeviceBody", "AdminDeactivateBody", "AdminDeleteDevicesBody",
+           "AdminDeviceBody", "AdminUserBody", "ExperimentalFeaturesBody", "LoginAsBody", "RatelimitOverrideBody",
+           "ResetPasswordBody", "SetAdminBody", "SuspendBody", "password_value"]

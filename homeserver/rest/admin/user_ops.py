@@ -6,7 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import InvalidParam
+from homeserver.api.models.admin import (
+    AdminCreateDeviceBody,
+    AdminDeleteDevicesBody,
+    AdminDeviceBody,
+    ExperimentalFeaturesBody,
+    LoginAsBody,
+    RatelimitOverrideBody,
+    ResetPasswordBody,
+    SetAdminBody,
+    SuspendBody,
+)
 from homeserver.handlers.admin_user_ops import AdminUserOps
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import Routes
@@ -61,12 +73,12 @@ class AdminUserOpsServlet:
 
     async def on_put_admin(self, request: SupRequest, user_id: str) -> Resp:
         requester = await self._admin(request)
-        await self.ops.set_admin(requester.user_id, user_id, request.json())
+        await self.ops.set_admin(requester.user_id, user_id, parse_body(request, SetAdminBody).admin)
         return 200, {}
 
     async def on_reset_password(self, request: SupRequest, user_id: str) -> Resp:
         await self._admin(request)
-        await self.ops.reset_password(user_id, request.json())
+        await self.ops.reset_password(user_id, parse_body(request, ResetPasswordBody))
         return 200, {}
 
     async def on_joined_rooms(self, request: SupRequest, user_id: str) -> Resp:
@@ -79,7 +91,7 @@ class AdminUserOpsServlet:
 
     async def on_login(self, request: SupRequest, user_id: str) -> Resp:
         requester = await self._admin(request)
-        return 200, await self.ops.login_as(requester.user_id, user_id, request.json_or_empty())
+        return 200, await self.ops.login_as(requester.user_id, user_id, parse_body(request, LoginAsBody, optional=True))
 
     async def on_get_ratelimit(self, request: SupRequest, user_id: str) -> Resp:
         await self._admin(request)
@@ -87,7 +99,7 @@ class AdminUserOpsServlet:
 
     async def on_set_ratelimit(self, request: SupRequest, user_id: str) -> Resp:
         await self._admin(request)
-        return 200, await self.ops.set_ratelimit(user_id, request.json_or_empty())
+        return 200, await self.ops.set_ratelimit(user_id, parse_body(request, RatelimitOverrideBody, optional=True))
 
     async def on_delete_ratelimit(self, request: SupRequest, user_id: str) -> Resp:
         await self._admin(request)
@@ -118,17 +130,17 @@ class AdminUserOpsServlet:
 
     async def on_put_device(self, request: SupRequest, user_id: str, device_id: str) -> Resp:
         await self._admin(request)
-        await self.ops.update_device(user_id, device_id, request.json())
+        await self.ops.update_device(user_id, device_id, parse_body(request, AdminDeviceBody))
         return 200, {}
 
     async def on_delete_devices(self, request: SupRequest, user_id: str) -> Resp:
         await self._admin(request)
-        await self.ops.delete_devices(user_id, request.json())
+        await self.ops.delete_devices(user_id, parse_body(request, AdminDeleteDevicesBody).devices)
         return 200, {}
 
     async def on_create_device(self, request: SupRequest, user_id: str) -> Resp:
         await self._admin(request)
-        await self.ops.create_device(user_id, request.json())
+        await self.ops.create_device(user_id, parse_body(request, AdminCreateDeviceBody).device_id)
         return 201, {}
 
     async def on_pushers(self, request: SupRequest, user_id: str) -> Resp:
@@ -157,7 +169,7 @@ class AdminUserOpsServlet:
 
     async def on_suspend(self, request: SupRequest, user_id: str) -> Resp:
         requester = await self._admin(request)
-        return 200, await self.ops.suspend(requester.user_id, user_id, request.json())
+        return 200, await self.ops.suspend(requester.user_id, user_id, parse_body(request, SuspendBody).suspend)
 
     def _from_ts(self, request: SupRequest) -> int:
         value = request.query_int("from_ts", None, minimum=0)
@@ -179,7 +191,7 @@ class AdminUserOpsServlet:
 
     async def on_put_features(self, request: SupRequest, user_id: str) -> Resp:
         await self._admin(request)
-        await self.ops.set_features(user_id, request.json())
+        await self.ops.set_features(user_id, parse_body(request, ExperimentalFeaturesBody).features)
         return 200, {}
 
     async def on_threepid_user(self, request: SupRequest, medium: str, address: str) -> Resp:

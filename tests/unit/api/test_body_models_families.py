@@ -211,3 +211,42 @@ def test_register_body() -> None:
         assert e.value.errcode == errcode, body
     ok = parse_value({"username": "a", "password": "p", "auth": {"type": "m.login.dummy"}, "x": 1}, RegisterBody)
     assert ok.username == "a" and ok.inhibit_login is False and ok.auth == {"type": "m.login.dummy"}
+
+
+@pytest.mark.parametrize("model,body,errcode", [
+    ("SetAdminBody", {}, "M_MISSING_PARAM"),
+    ("SetAdminBody", {"admin": "true"}, "M_BAD_JSON"),
+    ("ResetPasswordBody", {}, "M_MISSING_PARAM"),
+    ("ResetPasswordBody", {"new_password": ""}, "M_WEAK_PASSWORD"),
+    ("ResetPasswordBody", {"new_password": "p", "logout_devices": "no"}, "M_BAD_JSON"),
+    ("LoginAsBody", {"valid_until_ms": "1"}, "M_BAD_JSON"),
+    ("LoginAsBody", {"valid_until_ms": True}, "M_BAD_JSON"),
+    ("RatelimitOverrideBody", {"messages_per_second": -1}, "M_INVALID_PARAM"),
+    ("RatelimitOverrideBody", {"burst_count": 1.5}, "M_BAD_JSON"),
+    ("AdminDeviceBody", {"display_name": 5}, "M_BAD_JSON"),
+    ("AdminDeviceBody", {"display_name": "n" * 101}, "M_TOO_LARGE"),
+    ("AdminDeleteDevicesBody", {"devices": "D"}, "M_BAD_JSON"),
+    ("AdminDeleteDevicesBody", {"devices": [1]}, "M_BAD_JSON"),
+    ("AdminCreateDeviceBody", {}, "M_MISSING_PARAM"),
+    ("AdminCreateDeviceBody", {"device_id": ""}, "M_INVALID_PARAM"),
+    ("AdminCreateDeviceBody", {"device_id": "a\u0000"}, "M_INVALID_PARAM"),
+    ("SuspendBody", {"suspend": 1}, "M_BAD_JSON"),
+    ("ExperimentalFeaturesBody", {"features": []}, "M_BAD_JSON"),
+    ("ExperimentalFeaturesBody", {"features": {"msc9999": True}}, "M_INVALID_PARAM"),
+    ("ExperimentalFeaturesBody", {"features": {"msc3026": "on"}}, "M_BAD_JSON"),
+])
+def test_admin_bodies(model: str, body: dict[str, Any], errcode: str) -> None:
+    from homeserver.api.models import admin
+
+    with pytest.raises(MatrixError) as e:
+        parse_value(body, getattr(admin, model))
+    assert (e.value.status, e.value.errcode) == (400, errcode), e.value.msg
+
+
+def test_admin_bodies_keep_what_was_sent() -> None:
+    from homeserver.api.models.admin import AdminDeviceBody, ExperimentalFeaturesBody, RatelimitOverrideBody
+
+    assert parse_value({"display_name": None}, AdminDeviceBody).model_fields_set == {"display_name"}
+    assert parse_value({}, AdminDeviceBody).model_fields_set == set()
+    assert parse_value({}, RatelimitOverrideBody).messages_per_second == 0
+    assert parse_value({"features": {"msc3881": False}}, ExperimentalFeaturesBody).features == {"msc3881": False}

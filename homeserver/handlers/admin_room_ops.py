@@ -11,6 +11,7 @@ from typing import Any
 from twisted.internet import defer
 
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.admin import PurgeHistoryBody, RedactUserBody
 from homeserver.api.models.rooms import CreateRoomBody
 from homeserver.events.event import thaw
 from homeserver.events.power_levels import PowerLevels
@@ -144,8 +145,8 @@ class AdminRoomOps:
         return {"deleted": deleted}
 
     # ---- make room admin / join ----
-    async def make_room_admin(self, requester_id: str, room_id: str, body: dict[str, Any]) -> None:
-        target = self.local_user(body.get("user_id", requester_id))
+    async def make_room_admin(self, requester_id: str, room_id: str, user_id: str | None) -> None:
+        target = self.local_user(user_id if user_id is not None else requester_id)
         snap = await self.room(room_id)
         creation = self.core.event_creation
         from homeserver.handlers.event_creation import Draft
@@ -178,8 +179,8 @@ class AdminRoomOps:
             if (rule or {}).get("join_rule") != "public" and snap.membership_of(target) != "invite":
                 await self.core.membership.update(admin_user, target, room_id, "invite")
 
-    async def join(self, requester_id: str, room_id_or_alias: str, body: dict[str, Any]) -> dict[str, Any]:
-        target = self.local_user(body.get("user_id"))
+    async def join(self, requester_id: str, room_id_or_alias: str, user_id: str) -> dict[str, Any]:
+        target = self.local_user(user_id)
         row = await self.core.admin_users.users.get_user(target)
         if row is None or row.deactivated:
             raise NotFound("User not found")
@@ -198,23 +199,17 @@ class AdminRoomOps:
         return {"room_id": room_id}
 
     # ---- purge history ----
-    async def start_purge_history(self, room_id: str, event_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    async def start_purge_history(self, room_id: str, event_id: str | None, body: PurgeHistoryBody) -> dict[str, Any]:
         await self.room(room_id)
-        delete_local = body.get("delete_local_events", False)
-        if not isinstance(delete_local, bool):
-            raise InvalidParam("delete_local_events must be a boolean")
-        event_id = event_id or body.get("purge_up_to_event_id")
-        ts = body.get("purge_up_to_ts")
+        delete_local = body.delete_local_events
+        event_id = event_id or body.purge_up_to_event_id
+        ts = body.purge_up_to_ts
         if event_id is not None:
-            if not isinstance(event_id, str):
-                raise InvalidParam("purge_up_to_event_id must be a string")
             row = await self.core.event_store.get_event(event_id)
             if row is None or row.room_id != room_id:
                 raise MatrixError(404, Codes.NOT_FOUND, "Event not found in this room")
             point = (row.topological_ordering, row.stream_ordering)
         elif ts is not None:
-            if isinstance(ts, bool) or not isinstance(ts, int):
-                raise InvalidParam("purge_up_to_ts must be an integer")
             row = await self.core.event_store.get_event_near_ts(room_id, ts, True)
             if row is None:  # everything is older than ts: purge up to the newest event
                 latest = await self.core.event_store.get_latest_event_at(room_id, self.core.streams["events"].current())
@@ -257,20 +252,12 @@ class AdminRoomOps:
         return out
 
     # ---- redact all of a user's events ----
-    async def start_redact_user(self, requester_id: str, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def start_redact_user(self, requester_id: str, user_id: str, body: RedactUserBody) -> dict[str, Any]:
         try:
             UserID.parse(user_id)
         except InvalidId as e:
             raise InvalidParam(f"Invalid user id: {e}") from None
-        rooms = body.get("rooms", [])
-        if not isinstance(rooms, list) or not all(isinstance(r, str) for r in rooms):
-            raise InvalidParam("'rooms' must be a list of room ids")
-        reason = body.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            raise InvalidParam("'reason' must be a string")
-        limit = body.get("limit", 1000)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidParam("'limit' must be a positive integer")
+        rooms, reason, limit = list(body.rooms), body.reason, body.limit
         if not rooms:
             rooms = sorted(await self.core.room_store.get_rooms_for_user(user_id, ("join", "leave", "ban", "invite", "knock")))
         redact_id = secrets.token_urlsafe(12)

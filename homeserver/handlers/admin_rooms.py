@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from homeserver.api.errors import Codes, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.admin import DeleteRoomBody
 from homeserver.types.background import spawn
 from homeserver.types.caches import broadcast
 from storage.stores.room_purges import RoomPurgeStore
@@ -127,12 +128,9 @@ class RoomAdminHandler:
         return {"block": True, "user_id": room["blocked_by"]}
 
     # ---- delete / purge ----
-    async def start_delete(self, room_id: str, requester_id: str, block: bool, purge: bool,
-                           options: dict[str, Any]) -> str:
+    async def start_delete(self, room_id: str, requester_id: str, body: DeleteRoomBody) -> str:
         """Start deleting a room in the background; returns its delete id."""
-        for key, value in options.items():
-            if value is not None and not isinstance(value, str):
-                raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must be a string")
+        block, purge, options = body.block, body.purge, body.options()
         new_user = options.get("new_room_user_id")
         if new_user is not None and not (new_user.startswith("@") and new_user.endswith(":" + self.core.server_name)):
             raise MatrixError(400, Codes.INVALID_PARAM, "new_room_user_id must be a local user")

@@ -148,6 +148,56 @@ class ExperimentalFeaturesBody(Body):
         return v
 
 
-__all__ = ["EXPERIMENTAL_FEATURES", "AdminCreateDeviceBody", "AdminDeactivateBody", "AdminDeleteDevicesBody",
+class RoomBlockBody(Body):
+    """``PUT /_synapse/admin/v1/rooms/{roomId}/block``."""
+
+    block: bool
+
+
+class DeleteRoomBody(Body):
+    """``DELETE /_synapse/admin/v1|v2/rooms/{roomId}`` (optional body). Whether ``new_room_user_id`` is a local user
+    is the handler's check."""
+
+    block: bool = False
+    purge: bool = True
+    new_room_user_id: str | None = None
+    room_name: str | None = None
+    message: str | None = None
+
+    def options(self) -> dict[str, str | None]:
+        """The shutdown-room options (a replacement room for the members, with this name and message)."""
+        return {"new_room_user_id": self.new_room_user_id, "room_name": self.room_name, "message": self.message}
+
+
+class MakeRoomAdminBody(Body):
+    """``POST /_synapse/admin/v1/rooms/{roomId}/make_room_admin`` (default: the requesting admin)."""
+
+    user_id: str | None = None
+
+
+class AdminJoinBody(Body):
+    """``POST /_synapse/admin/v1/join/{roomIdOrAlias}``."""
+
+    user_id: str
+
+
+class PurgeHistoryBody(Body):
+    """``POST /_synapse/admin/v1/purge_history/{roomId}[/{eventId}]``: up to an event or a timestamp."""
+
+    delete_local_events: bool = False
+    purge_up_to_event_id: str | None = None
+    purge_up_to_ts: int | None = None
+
+
+class RedactUserBody(Body):
+    """``POST /_synapse/admin/v1/user/{userId}/redact``: every event of the user in ``rooms`` (all: empty)."""
+
+    rooms: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    limit: Annotated[int, Field(ge=1)] = 1000
+
+
+__all__ = ["EXPERIMENTAL_FEATURES", "AdminJoinBody", "DeleteRoomBody", "MakeRoomAdminBody", "PurgeHistoryBody",
+           "RedactUserBody", "RoomBlockBody", "AdminCreateDeviceBody", "AdminDeactivateBody", "AdminDeleteDevicesBody",
            "AdminDeviceBody", "AdminUserBody", "ExperimentalFeaturesBody", "LoginAsBody", "RatelimitOverrideBody",
            "ResetPasswordBody", "SetAdminBody", "SuspendBody", "password_value"]

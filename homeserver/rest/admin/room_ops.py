@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 from homeserver.api.errors import InvalidParam
+from homeserver.api.models.admin import AdminJoinBody, MakeRoomAdminBody, PurgeHistoryBody, RedactUserBody
 from homeserver.handlers.admin_room_ops import AdminRoomOps
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import Routes
@@ -84,20 +86,20 @@ class AdminRoomOpsServlet:
 
     async def on_make_admin(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self._admin(request)
-        await self.ops.make_room_admin(requester.user_id, room_id, request.json_or_empty())
+        await self.ops.make_room_admin(requester.user_id, room_id, parse_body(request, MakeRoomAdminBody, optional=True).user_id)
         return 200, {}
 
     async def on_join(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self._admin(request)
-        return 200, await self.ops.join(requester.user_id, room_id, request.json())
+        return 200, await self.ops.join(requester.user_id, room_id, parse_body(request, AdminJoinBody).user_id)
 
     async def on_purge(self, request: SupRequest, room_id: str) -> Resp:
         await self._admin(request)
-        return 200, await self.ops.start_purge_history(room_id, None, request.json_or_empty())
+        return 200, await self.ops.start_purge_history(room_id, None, parse_body(request, PurgeHistoryBody, optional=True))
 
     async def on_purge_at(self, request: SupRequest, room_id: str, event_id: str) -> Resp:
         await self._admin(request)
-        return 200, await self.ops.start_purge_history(room_id, event_id, request.json_or_empty())
+        return 200, await self.ops.start_purge_history(room_id, event_id, parse_body(request, PurgeHistoryBody, optional=True))
 
     async def on_purge_status(self, request: SupRequest, purge_id: str) -> Resp:
         await self._admin(request)
@@ -105,7 +107,7 @@ class AdminRoomOpsServlet:
 
     async def on_redact_user(self, request: SupRequest, user_id: str) -> Resp:
         requester = await self._admin(request)
-        return 200, await self.ops.start_redact_user(requester.user_id, user_id, request.json_or_empty())
+        return 200, await self.ops.start_redact_user(requester.user_id, user_id, parse_body(request, RedactUserBody, optional=True))
 
     async def on_redact_status(self, request: SupRequest, redact_id: str) -> Resp:
         await self._admin(request)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.api.errors import NotFound
+from homeserver.api.models.admin import DeleteRoomBody, RoomBlockBody
 from homeserver.handlers.admin_rooms import RoomAdminHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import Routes
@@ -63,9 +65,7 @@ class RoomAdminServlet:
     async def on_block(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self._admin(request)
         room_id = room_id_param(room_id)
-        block = request.json().get("block")
-        if not isinstance(block, bool):
-            raise MatrixError(400, Codes.BAD_JSON, "'block' must be a boolean")
+        block = parse_body(request, RoomBlockBody).block
         return 200, await self.rooms.set_block(room_id, requester.user_id, block)
 
     async def on_get_block(self, request: SupRequest, room_id: str) -> Resp:
@@ -80,11 +80,8 @@ class RoomAdminServlet:
     async def on_delete(self, request: SupRequest, room_id: str) -> Resp:
         requester = await self._admin(request)
         room_id = room_id_param(room_id)
-        body = request.json_or_empty()
-        block = body.get("block", False) is True
-        purge = body.get("purge", True) is not False
-        options = {k: body.get(k) for k in ("new_room_user_id", "room_name", "message")}
-        return 200, {"delete_id": await self.rooms.start_delete(room_id, requester.user_id, block, purge, options)}
+        body = parse_body(request, DeleteRoomBody, optional=True)
+        return 200, {"delete_id": await self.rooms.start_delete(room_id, requester.user_id, body)}
 
     async def on_room_delete_status(self, request: SupRequest, room_id: str) -> Resp:
         await self._admin(request)

@@ -250,3 +250,33 @@ def test_admin_bodies_keep_what_was_sent() -> None:
     assert parse_value({}, AdminDeviceBody).model_fields_set == set()
     assert parse_value({}, RatelimitOverrideBody).messages_per_second == 0
     assert parse_value({"features": {"msc3881": False}}, ExperimentalFeaturesBody).features == {"msc3881": False}
+
+
+@pytest.mark.parametrize("model,body,errcode", [
+    ("RoomBlockBody", {}, "M_MISSING_PARAM"),
+    ("RoomBlockBody", {"block": "yes"}, "M_BAD_JSON"),
+    ("DeleteRoomBody", {"block": 1}, "M_BAD_JSON"),
+    ("DeleteRoomBody", {"room_name": 5}, "M_BAD_JSON"),
+    ("MakeRoomAdminBody", {"user_id": 5}, "M_BAD_JSON"),
+    ("AdminJoinBody", {}, "M_MISSING_PARAM"),
+    ("PurgeHistoryBody", {"delete_local_events": "yes"}, "M_BAD_JSON"),
+    ("PurgeHistoryBody", {"purge_up_to_ts": "1"}, "M_BAD_JSON"),
+    ("PurgeHistoryBody", {"purge_up_to_event_id": 5}, "M_BAD_JSON"),
+    ("RedactUserBody", {"rooms": "x"}, "M_BAD_JSON"),
+    ("RedactUserBody", {"limit": 0}, "M_INVALID_PARAM"),
+    ("RedactUserBody", {"reason": 1}, "M_BAD_JSON"),
+])
+def test_admin_room_bodies(model: str, body: dict[str, Any], errcode: str) -> None:
+    from homeserver.api.models import admin
+
+    with pytest.raises(MatrixError) as e:
+        parse_value(body, getattr(admin, model))
+    assert (e.value.status, e.value.errcode) == (400, errcode), e.value.msg
+
+
+def test_delete_room_defaults() -> None:
+    from homeserver.api.models.admin import DeleteRoomBody
+
+    body = parse_value({}, DeleteRoomBody)
+    assert (body.block, body.purge) == (False, True)
+    assert body.options() == {"new_room_user_id": None, "room_name": None, "message": None}

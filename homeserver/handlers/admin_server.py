@@ -8,9 +8,10 @@ from typing import Any
 
 from twisted.internet import defer
 
-from homeserver.api.errors import Codes, InvalidParam, MatrixError, NotFound
+from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.api.models.admin import ServerNoticeBody
 from homeserver.api.models.rooms import CreateRoomBody
-from homeserver.types.ids import InvalidId, UserID
+from homeserver.types.ids import UserID
 from storage.stores.admin_ops import AdminQueries, AdminTaskStore
 from storage.stores.server_facts import ServerFactsStore
 
@@ -70,28 +71,13 @@ class ServerNotices:
         await self.queries.set_notice_room(user_id, room_id, self.core.clock.time_msec())
         return room_id
 
-    async def send(self, body: dict[str, Any], txn_id: str | None, requester: Any) -> dict[str, Any]:
-        user_id = body.get("user_id")
-        if not isinstance(user_id, str):
-            raise MatrixError(400, Codes.MISSING_PARAM, "'user_id' must be a string")
-        try:
-            parsed = UserID.parse(user_id)
-        except InvalidId as e:
-            raise InvalidParam(f"Invalid user id: {e}") from None
-        if parsed.domain != self.server_name:
+    async def send(self, body: ServerNoticeBody, txn_id: str | None, requester: Any) -> dict[str, Any]:
+        user_id, content, event_type, state_key = body.user_id, body.content, body.type, body.state_key
+        if UserID.parse(user_id).domain != self.server_name:
             raise MatrixError(400, Codes.UNKNOWN, "Server notices can only be sent to local users")
         row = await self.core.admin_users.users.get_user(user_id)
         if row is None or row.deactivated:
             raise NotFound("User not found")
-        content = body.get("content")
-        if not isinstance(content, dict):
-            raise MatrixError(400, Codes.BAD_JSON, "'content' must be an object")
-        event_type = body.get("type", "m.room.message")
-        if not isinstance(event_type, str) or not event_type:
-            raise InvalidParam("'type' must be a string")
-        state_key = body.get("state_key")
-        if state_key is not None and not isinstance(state_key, str):
-            raise InvalidParam("'state_key' must be a string")
         if user_id == self.system_user:
             raise MatrixError(400, Codes.UNKNOWN, "Cannot send a server notice to the server notices user")
         await self._ensure_system_user()
@@ -167,10 +153,7 @@ class ServerAdmin:
                                    "average_items_per_ms": items / duration}
         return {"enabled": await self.enabled(), "current_updates": current}
 
-    async def start_job(self, body: dict[str, Any]) -> None:
-        job = body.get("job_name")
-        if not isinstance(job, str):
-            raise MatrixError(400, Codes.MISSING_PARAM, "'job_name' must be a string")
+    async def start_job(self, job: str) -> None:
         if job not in BACKGROUND_JOBS:
             raise MatrixError(400, Codes.UNKNOWN, f"Invalid job_name: {job}")
         if not await self.enabled():

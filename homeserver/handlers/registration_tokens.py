@@ -3,26 +3,16 @@ read, update, delete. The servlet parses and renders; the checks and the store c
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
-from typing import Any, Mapping
+from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.api.models.admin import RegistrationTokenBody
 from homeserver.clock import Clock
 from storage.stores.users import UserStore
 
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 _ALPHABET = string.ascii_letters + string.digits + "._~-"
-
-
-def _optional_int(body: Mapping[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MatrixError(400, Codes.INVALID_PARAM, f"{key} must be a non-negative integer or null")
-    return value
 
 
 class RegistrationTokensHandler:
@@ -34,8 +24,7 @@ class RegistrationTokensHandler:
         now = self.clock.time_msec()
         return (t["expiry_time"] is None or t["expiry_time"] > now) and (t["uses_allowed"] is None or t["completed"] + t["pending"] < t["uses_allowed"])
 
-    def _expiry(self, body: Mapping[str, Any]) -> int | None:
-        expiry = _optional_int(body, "expiry_time")
+    def _expiry(self, expiry: int | None) -> int | None:
         if expiry is not None and expiry < self.clock.time_msec():
             raise MatrixError(400, Codes.INVALID_PARAM, "expiry_time must not be in the past")
         return expiry
@@ -44,21 +33,16 @@ class RegistrationTokensHandler:
         tokens = await self.users.list_registration_tokens()
         return tokens if valid is None else [t for t in tokens if self._is_valid(t) == valid]
 
-    async def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        uses_allowed = _optional_int(body, "uses_allowed")
-        expiry_time = self._expiry(body)
-        token = body.get("token")
+    async def create(self, body: RegistrationTokenBody) -> dict[str, Any]:
+        uses_allowed = body.uses_allowed
+        expiry_time = self._expiry(body.expiry_time)
+        token = body.token
         if token is not None:
-            if not isinstance(token, str) or not _TOKEN_RE.match(token):
-                raise MatrixError(400, Codes.INVALID_PARAM, "token must be 1-64 characters of A-Z a-z 0-9 . _ ~ -")
             if not await self.users.create_registration_token(token, uses_allowed, expiry_time):
                 raise MatrixError(400, Codes.INVALID_PARAM, f"Token already exists: {token}")
         else:
-            length = body.get("length", 16)
-            if isinstance(length, bool) or not isinstance(length, int) or not 0 < length <= 64:
-                raise MatrixError(400, Codes.INVALID_PARAM, "length must be an integer between 1 and 64")
             while True:
-                token = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+                token = "".join(secrets.choice(_ALPHABET) for _ in range(body.length))
                 if await self.users.create_registration_token(token, uses_allowed, expiry_time):
                     break
         return {"token": token, "uses_allowed": uses_allowed, "pending": 0, "completed": 0, "expiry_time": expiry_time}
@@ -69,12 +53,13 @@ class RegistrationTokensHandler:
             raise NotFound(f"No such registration token: {token}")
         return row
 
-    async def update(self, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def update(self, token: str, body: RegistrationTokenBody) -> dict[str, Any]:
+        """Only the fields sent change (``null`` clears a limit)."""
         changes: dict[str, Any] = {}
-        if "uses_allowed" in body:
-            changes["uses_allowed"] = _optional_int(body, "uses_allowed")
-        if "expiry_time" in body:
-            changes["expiry_time"] = self._expiry(body)
+        if "uses_allowed" in body.model_fields_set:
+            changes["uses_allowed"] = body.uses_allowed
+        if "expiry_time" in body.model_fields_set:
+            changes["expiry_time"] = self._expiry(body.expiry_time)
         row = await self.users.update_registration_token(token, changes)
         if row is None:
             raise NotFound(f"No such registration token: {token}")

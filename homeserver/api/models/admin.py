@@ -3,6 +3,7 @@ JSON type is M_BAD_JSON, a missing field M_MISSING_PARAM, a bad value M_INVALID_
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
@@ -10,6 +11,9 @@ from pydantic import Field, field_validator
 from homeserver.api.models import Body, matrix_error
 from homeserver.api.models.account import MAX_PASSWORD_LENGTH
 from homeserver.api.models.profile import value_problem
+from homeserver.types.ids import InvalidId, UserID
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 
 
 def password_value(v: str) -> str:
@@ -197,7 +201,59 @@ class RedactUserBody(Body):
     limit: Annotated[int, Field(ge=1)] = 1000
 
 
-__all__ = ["EXPERIMENTAL_FEATURES", "AdminJoinBody", "DeleteRoomBody", "MakeRoomAdminBody", "PurgeHistoryBody",
+class ServerNoticeBody(Body):
+    """``POST /_synapse/admin/v1/send_server_notice[/{txnId}]``: a message (or state event) for a local user,
+    its content kept exactly as sent. Whether the user is local and active is the handler's check."""
+
+    user_id: str
+    content: dict[str, Any]
+    type: Annotated[str, Field(min_length=1)] = "m.room.message"
+    state_key: str | None = None
+
+    @field_validator("user_id")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        try:
+            UserID.parse(v)
+        except InvalidId as e:
+            raise matrix_error("M_INVALID_PARAM", f"Invalid user id: {e}") from None
+        return v
+
+
+class BackgroundUpdatesEnabledBody(Body):
+    """``POST /_synapse/admin/v1/background_updates/enabled``."""
+
+    enabled: bool = True
+
+
+class StartJobBody(Body):
+    """``POST /_synapse/admin/v1/background_updates/start_job`` (an unknown job name is the handler's 400)."""
+
+    job_name: str
+
+
+OptionalCount = Annotated[int, Field(ge=0)] | None
+
+
+class RegistrationTokenBody(Body):
+    """``POST /_synapse/admin/v1/registration_tokens/new`` and ``PUT .../{token}``: which fields were sent matters
+    on update (``model_fields_set``); an expiry in the past is the handler's check (it needs the clock)."""
+
+    token: str | None = None
+    length: Annotated[int, Field(ge=1, le=64)] = 16
+    uses_allowed: OptionalCount = None
+    expiry_time: OptionalCount = None
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        if v is not None and not TOKEN_RE.match(v):
+            raise matrix_error("M_INVALID_PARAM", "token must be 1-64 characters of A-Z a-z 0-9 . _ ~ -")
+        return v
+
+
+__all__ = ["EXPERIMENTAL_FEATURES", "TOKEN_RE", "BackgroundUpdatesEnabledBody", "RegistrationTokenBody", "ServerNoticeBody",
+           "StartJobBody", "AdminJoinBody", "DeleteRoomBody", "MakeRoomAdminBody", "PurgeHistoryBody",
            "RedactUserBody", "RoomBlockBody", "AdminCreateDeviceBody", "AdminDeactivateBody", "AdminDeleteDevicesBody",
            "AdminDeviceBody", "AdminUserBody", "ExperimentalFeaturesBody", "LoginAsBody", "RatelimitOverrideBody",
            "ResetPasswordBody", "SetAdminBody", "SuspendBody", "password_value"]

@@ -6,6 +6,8 @@ from typing import Any
 
 from homeserver.http.auth import RequestAuth
 from homeserver.handlers.registration_tokens import RegistrationTokensHandler
+from homeserver.api.models.admin import RegistrationTokenBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import Routes
@@ -33,7 +35,7 @@ class RegistrationTokensServlet:
 
     async def on_new(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.auth.require_admin(request)
-        return 200, await self.tokens.create(request.json_or_empty())
+        return 200, await self.tokens.create(parse_body(request, RegistrationTokenBody, optional=True))
 
     async def on_get(self, request: SupRequest, token: str) -> tuple[int, dict[str, Any]]:
         await self.auth.require_admin(request)
@@ -41,7 +43,7 @@ class RegistrationTokensServlet:
 
     async def on_put(self, request: SupRequest, token: str) -> tuple[int, dict[str, Any]]:
         await self.auth.require_admin(request)
-        return 200, await self.tokens.update(token, request.json_or_empty())
+        return 200, await self.tokens.update(token, parse_body(request, RegistrationTokenBody, optional=True))
 
     async def on_delete(self, request: SupRequest, token: str) -> tuple[int, dict[str, Any]]:
         await self.auth.require_admin(request)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.models.admin import BackgroundUpdatesEnabledBody, ServerNoticeBody, StartJobBody
 from homeserver.handlers.admin_server import ServerAdmin, ServerNotices, server_version
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import Routes
@@ -45,7 +47,7 @@ class AdminServerServlet:
         requester = await self._admin(request)
         if self.notices is None:
             raise MatrixError(400, Codes.UNKNOWN, "Server notices are not enabled on this server")
-        return 200, await self.notices.send(request.json(), None, requester)
+        return 200, await self.notices.send(parse_body(request, ServerNoticeBody), None, requester)
 
     async def on_notice_txn(self, request: SupRequest, txn_id: str) -> Resp:
         requester = await self._admin(request)
@@ -53,7 +55,7 @@ class AdminServerServlet:
             raise MatrixError(400, Codes.UNKNOWN, "Server notices are not enabled on this server")
         if not txn_id or len(txn_id) > 200:
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid transaction id")
-        return 200, await self.notices.send(request.json(), txn_id, requester)
+        return 200, await self.notices.send(parse_body(request, ServerNoticeBody), txn_id, requester)
 
     async def on_media_stats(self, request: SupRequest) -> Resp:
         await self._admin(request)
@@ -73,9 +75,7 @@ class AdminServerServlet:
 
     async def on_bg_set_enabled(self, request: SupRequest) -> Resp:
         await self._admin(request)
-        enabled = request.json().get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise MatrixError(400, Codes.INVALID_PARAM, "'enabled' must be a boolean")
+        enabled = parse_body(request, BackgroundUpdatesEnabledBody).enabled
         await self.server.set_enabled(enabled)
         return 200, {"enabled": enabled}
 
@@ -85,7 +85,7 @@ class AdminServerServlet:
 
     async def on_bg_start(self, request: SupRequest) -> Resp:
         await self._admin(request)
-        await self.server.start_job(request.json())
+        await self.server.start_job(parse_body(request, StartJobBody).job_name)
         return 200, {}
 
     async def on_scheduled_tasks(self, request: SupRequest) -> Resp:

@@ -280,3 +280,35 @@ def test_delete_room_defaults() -> None:
     body = parse_value({}, DeleteRoomBody)
     assert (body.block, body.purge) == (False, True)
     assert body.options() == {"new_room_user_id": None, "room_name": None, "message": None}
+
+
+@pytest.mark.parametrize("model,body,errcode", [
+    ("ServerNoticeBody", {"content": {}}, "M_MISSING_PARAM"),
+    ("ServerNoticeBody", {"user_id": "nobody", "content": {}}, "M_INVALID_PARAM"),
+    ("ServerNoticeBody", {"user_id": "@a:x", "content": "hi"}, "M_BAD_JSON"),
+    ("ServerNoticeBody", {"user_id": "@a:x", "content": {}, "type": ""}, "M_INVALID_PARAM"),
+    ("ServerNoticeBody", {"user_id": "@a:x", "content": {}, "state_key": 1}, "M_BAD_JSON"),
+    ("BackgroundUpdatesEnabledBody", {"enabled": "no"}, "M_BAD_JSON"),
+    ("StartJobBody", {}, "M_MISSING_PARAM"),
+    ("StartJobBody", {"job_name": 1}, "M_BAD_JSON"),
+    ("RegistrationTokenBody", {"token": "bad token!"}, "M_INVALID_PARAM"),
+    ("RegistrationTokenBody", {"length": 100}, "M_INVALID_PARAM"),
+    ("RegistrationTokenBody", {"length": "5"}, "M_BAD_JSON"),
+    ("RegistrationTokenBody", {"uses_allowed": -1}, "M_INVALID_PARAM"),
+    ("RegistrationTokenBody", {"expiry_time": 1.5}, "M_BAD_JSON"),
+])
+def test_admin_server_bodies(model: str, body: dict[str, Any], errcode: str) -> None:
+    from homeserver.api.models import admin
+
+    with pytest.raises(MatrixError) as e:
+        parse_value(body, getattr(admin, model))
+    assert (e.value.status, e.value.errcode) == (400, errcode), e.value.msg
+
+
+def test_registration_token_body_fields_sent() -> None:
+    from homeserver.api.models.admin import RegistrationTokenBody, ServerNoticeBody
+
+    assert parse_value({"uses_allowed": None}, RegistrationTokenBody).model_fields_set == {"uses_allowed"}
+    assert parse_value({}, RegistrationTokenBody).length == 16
+    notice = parse_value({"user_id": "@a:x", "content": {"msgtype": "m.text", "body": "hi", "x": [1]}}, ServerNoticeBody)
+    assert notice.type == "m.room.message" and notice.content["x"] == [1]

@@ -32,6 +32,7 @@ from twisted.internet.error import ConnectError
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.http.outbound import OutboundError, OutboundHttpClient
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ class InternalApi:
 
     def router(self) -> Router:
         router = Router()
-        router.add("POST", PREFIX + "{endpoint}", self._dispatch, "internal", max_body=MAX_INTERNAL_BODY)
-        router.add("GET", "/health", self._health, "internal_health")
+        add_route(router, "sup", "POST", "/internal/v1/{endpoint}", self._dispatch, "internal", max_body=MAX_INTERNAL_BODY)
+        add_route(router, "root", "GET", "/health", self._health, "internal_health")
         return router
 
     def check_auth(self, header: str | None) -> None:

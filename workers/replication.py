@@ -7,7 +7,7 @@ channel::
      "m": [[stream, notified position, stream's finished position, [users], [rooms], extra], ...],
      "ev": [[room, position, event id, type, state key, redacts], ...],    # persisted events
      "inv": [[cache name, key], ...],                                       # cache invalidations
-     "cmd": [["presence", "syncing"|"sync_ended"|"active", user, arg], ...]} # for a stream's writer
+     "cmd": [["presence", "syncing"|"sync_ended"|"active"|"alive", user, arg, origin instance], ...]}
 
 Every process applies the messages of the others in order: cache invalidations (through the cache
 registry, by name), then the event rows (the sync timeline index, room snapshots of state changes,
@@ -108,8 +108,15 @@ class Replication:
 
     def forward_presence(self, kind: str, user_id: str, arg: Any) -> None:
         """A follower's syncing / sync ended / active report, for the presence writer."""
-        self._cmds.append(["presence", kind, user_id, arg])
+        self._cmds.append(["presence", kind, user_id, arg, self.instance])
         self._schedule()
+
+    def _presence_heartbeat(self) -> None:
+        """A presence reporter's lease renewal: "alive" with its running syncs (the writer ends them if these stop)."""
+        presence = self.core.__dict__.get("presence")
+        if presence is not None and presence.enabled:
+            self._cmds.append(["presence", "alive", "", presence.running_syncs(), self.instance])
+            self._schedule()
 
     def command(self, kind: str, *args: Any) -> None:
         """Publish a command for whichever process handles ``kind`` (``on_command``); it rides the next message."""
@@ -160,6 +167,11 @@ class Replication:
             bg.looping("replication_persist_positions", self.persist_positions, self.persist_interval, clock, now=False)
         if self._followed():
             bg.looping("replication_check", lambda: self.catch_up("check"), self.check_interval, clock, now=False)
+        presence = self.core.__dict__.get("presence")
+        if presence is not None and "presence" not in self.writes and presence.forward is not None:
+            from homeserver.handlers.presence import HEARTBEAT_S
+
+            bg.looping("presence_heartbeat", self._presence_heartbeat, HEARTBEAT_S, clock, now=True)
 
     async def stop(self) -> None:
         set_broadcast(None)
@@ -388,11 +400,14 @@ class Replication:
         presence = self.core.__dict__.get("presence")
         if presence is None:
             return
-        _, kind, user_id, arg = cmd
+        kind, user_id, arg = cmd[1], cmd[2], cmd[3]
+        origin = cmd[4] if len(cmd) > 4 and isinstance(cmd[4], str) else None
         if kind == "syncing":
-            self.core.background.spawn("presence_remote_syncing", presence.user_syncing(user_id, arg))
+            self.core.background.spawn("presence_remote_syncing", presence.user_syncing(user_id, arg, origin))
         elif kind == "sync_ended":
-            presence.sync_ended(user_id)
+            presence.sync_ended(user_id, origin)
+        elif kind == "alive" and origin is not None and isinstance(arg, dict):
+            presence.origin_alive(origin, {u: int(n) for u, n in arg.items() if isinstance(u, str) and isinstance(n, int)})
         elif kind == "active":
             self.core.background.spawn("presence_remote_active", presence.user_active(user_id))
 

@@ -35,6 +35,11 @@ IDLE_TIMEOUT_MS = 5 * 60_000
 OFFLINE_TIMEOUT_MS = 30_000
 ACTIVE_WINDOW_MS = 60_000  # "currently_active" while the last activity is this recent
 CHECK_INTERVAL_S = 5.0
+# A process that reports syncs to the presence writer (a sync worker) says "alive" with its running syncs every
+# HEARTBEAT_S; when the writer hears nothing from it for ORIGIN_LEASE_MS, its syncs count as ended (a dead sync
+# worker's users go offline after OFFLINE_TIMEOUT_MS instead of staying "syncing" until the writer restarts).
+HEARTBEAT_S = 10.0
+ORIGIN_LEASE_MS = 35_000
 MAX_STATUS_MSG = 1024
 
 
@@ -77,6 +82,9 @@ class PresenceHandler:
         # In a process that does not write presence (a sync worker): ``forward(kind, user_id, arg)`` hands
         # syncing / sync ended / active to the presence writer instead of writing (workers/replication.py).
         self.forward: Callable[[str, str, Any], None] | None = None
+        # On the writer: running syncs reported by each other process, and when it was last heard of.
+        self._by_origin: dict[str, dict[str, int]] = {}
+        self._origin_seen: dict[str, int] = {}
 
     def apply_remote(self, user_id: str, row: list[Any]) -> None:
         """Replication from the presence writer: the user's state as of its stream position."""
@@ -151,14 +159,19 @@ class PresenceHandler:
             new = replace(new, currently_active=False)
         await self._update(old, new, force_write=True)
 
-    async def user_syncing(self, user_id: str, set_presence: str | None) -> None:
-        """A sync started: ``set_presence`` (default online) unless the user chose offline/unavailable explicitly."""
+    async def user_syncing(self, user_id: str, set_presence: str | None, origin: str | None = None) -> None:
+        """A sync started: ``set_presence`` (default online) unless the user chose offline/unavailable explicitly.
+        ``origin``: the process that runs the sync, when it is not this one (its syncs end with its lease)."""
         if not self.enabled:
             return
-        if self.forward is not None:
+        self._syncing[user_id] = self._syncing.get(user_id, 0) + 1
+        if self.forward is not None:  # counted here too, for the heartbeat
             self.forward("syncing", user_id, set_presence)
             return
-        self._syncing[user_id] = self._syncing.get(user_id, 0) + 1
+        if origin is not None:
+            mine = self._by_origin.setdefault(origin, {})
+            mine[user_id] = mine.get(user_id, 0) + 1
+            self._origin_seen[origin] = self._clock.time_msec()
         target = set_presence or "online"
         old = self.get_state(user_id)
         if target == "offline":
@@ -170,17 +183,68 @@ class PresenceHandler:
             new = replace(old, state="unavailable" if old.state != "online" or set_presence else old.state)
         await self._update(old, new)
 
-    def sync_ended(self, user_id: str) -> None:
+    def sync_ended(self, user_id: str, origin: str | None = None) -> None:
         if self.forward is not None:
+            self._count_down(user_id, 1)
             if self.enabled:
                 self.forward("sync_ended", user_id, None)
             return
-        n = self._syncing.get(user_id, 0) - 1
+        if origin is not None:
+            mine = self._by_origin.get(origin)
+            if mine is None or user_id not in mine:
+                return  # already ended with the origin's lease
+            self._origin_seen[origin] = self._clock.time_msec()
+            if mine[user_id] <= 1:
+                del mine[user_id]
+            else:
+                mine[user_id] -= 1
+        self._count_down(user_id, 1)
+        self._last_sync_end[user_id] = self._clock.time_msec()
+
+    def _count_down(self, user_id: str, by: int) -> None:
+        n = self._syncing.get(user_id, 0) - by
         if n <= 0:
             self._syncing.pop(user_id, None)
         else:
             self._syncing[user_id] = n
-        self._last_sync_end[user_id] = self._clock.time_msec()
+
+    def running_syncs(self) -> dict[str, int]:
+        """This process's running syncs per user (a sync worker's heartbeat)."""
+        return dict(self._syncing)
+
+    def origin_alive(self, origin: str, running: dict[str, int]) -> None:
+        """A reporting process's heartbeat: renew its lease and take its running syncs as the truth (a lost
+        "syncing" or "sync ended" report heals here)."""
+        now = self._clock.time_msec()
+        self._origin_seen[origin] = now
+        mine = self._by_origin.setdefault(origin, {})
+        for user_id in set(mine) | set(running):
+            have, want = mine.get(user_id, 0), running.get(user_id, 0)
+            if want == have:
+                continue
+            if want > have:
+                self._syncing[user_id] = self._syncing.get(user_id, 0) + (want - have)
+                mine[user_id] = want
+            else:
+                self._count_down(user_id, have - want)
+                self._last_sync_end[user_id] = now
+                if want:
+                    mine[user_id] = want
+                else:
+                    del mine[user_id]
+
+    def expire_origins(self) -> None:
+        """End the syncs of every reporting process not heard of for ORIGIN_LEASE_MS (it died)."""
+        now = self._clock.time_msec()
+        for origin, seen in list(self._origin_seen.items()):
+            if now - seen <= ORIGIN_LEASE_MS:
+                continue
+            logger.warning("presence: no heartbeat from %s for %d s; ending its %d running syncs",
+                           origin, (now - seen) // 1000, sum(self._by_origin.get(origin, {}).values()))
+            for user_id, n in self._by_origin.pop(origin, {}).items():
+                self._count_down(user_id, n)
+                self._last_sync_end[user_id] = now
+            del self._origin_seen[origin]
 
     async def user_active(self, user_id: str) -> None:
         """The user did something (sent an event, a receipt...)."""
@@ -197,6 +261,7 @@ class PresenceHandler:
 
     def check_timeouts(self) -> None:
         """Apply the idle and offline timeouts (runs every CHECK_INTERVAL_S on the clock)."""
+        self.expire_origins()
         now = self._clock.time_msec()
         for user_id, st in list(self._states.items()):
             if st.state == "offline":

@@ -14,7 +14,7 @@ from typing import Any
 import pyotp
 import requests
 
-from tests.integration.multiprocess.cluster import SHARED_SECRET
+from tests.integration.multiprocess.cluster import SERVER_NAME, SHARED_SECRET
 
 V3 = "/_matrix/client/v3"
 TOTP = "/_matrix/client/unstable/org.sup.totp"
@@ -135,3 +135,60 @@ def test_abuse_state_is_shared_between_main_and_a_client_worker(make_cluster: An
     body = {**body, "username": "grace", "mac": mac("grace", "pw-frank")}
     r = _post(client, "/_synapse/admin/v1/register", body)
     assert r.status_code == 400 and "nonce" in r.json()["error"], r.text
+
+
+def test_users_of_a_killed_sync_worker_go_offline_on_main(make_cluster: Any) -> None:
+    """A sync worker dies (SIGKILL) while its user long-polls: main stops hearing its heartbeat, ends the sync
+    after the lease (ORIGIN_LEASE_MS) and the user goes offline OFFLINE_TIMEOUT_MS later (bounded wait),
+    instead of staying online until main restarts."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from homeserver.handlers.presence import CHECK_INTERVAL_S, OFFLINE_TIMEOUT_MS, ORIGIN_LEASE_MS
+
+    cluster, _router = make_cluster({"main": "main", "sync1": "sync"})
+    main, sync1 = cluster.url("main"), cluster.url("sync1")
+    token = _register(main, "heidi")
+    headers = {"Authorization": f"Bearer {token}"}
+    user = "@heidi:" + SERVER_NAME
+
+    def status() -> str:
+        r = requests.get(main + V3 + f"/presence/{user}/status", headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+        return str(r.json()["presence"])
+
+    def sync(params: dict[str, Any]) -> Any:
+        r = requests.get(sync1 + V3 + "/sync", params=params, headers=headers, timeout=90)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    sync({"timeout": 0, "set_presence": "online"})
+    deadline = time.monotonic() + 20
+    while status() != "online":
+        assert time.monotonic() < deadline, "a sync on sync1 never made heidi online on main"
+        time.sleep(0.2)
+    since = sync({"timeout": 0, "set_presence": "online"})["next_batch"]  # after her own presence change
+
+    def hold() -> None:  # a long-poll running on sync1 when it is killed (nothing new: it stays held)
+        try:
+            sync({"since": since, "timeout": 60000, "set_presence": "online"})
+        except (requests.RequestException, AssertionError):
+            pass
+
+    poller = threading.Thread(target=hold, daemon=True)
+    poller.start()
+    time.sleep(1)  # let the "syncing" report reach main (it is flushed within 10 ms)
+    cluster.stop("sync1", signal.SIGKILL)
+    poller.join(30)
+    bound = (ORIGIN_LEASE_MS + OFFLINE_TIMEOUT_MS) / 1000 + 4 * CHECK_INTERVAL_S + 30
+    deadline = time.monotonic() + bound
+    killed = time.monotonic()
+    while status() != "offline":
+        assert time.monotonic() < deadline, f"heidi still {status()} on main {bound:.0f} s after sync1 died"
+        time.sleep(1)
+    print(f"offline {time.monotonic() - killed:.1f} s after the kill")
+    with open(os.path.join(cluster.tmp, "main.log"), encoding="utf-8", errors="replace") as f:
+        assert "no heartbeat from sync1" in f.read()  # the lease ended the running sync, not a sync end
+

@@ -202,11 +202,11 @@ def test_presence_reports_reach_only_the_presence_writer() -> None:
     class _Presence:
         forward = None
 
-        async def user_syncing(self, user: str, arg: Any) -> None:
-            calls.append(("syncing", user, arg))
+        async def user_syncing(self, user: str, arg: Any, origin: str | None = None) -> None:
+            calls.append(("syncing", user, arg, origin))
 
-        def sync_ended(self, user: str) -> None:
-            calls.append(("ended", user))
+        def sync_ended(self, user: str, origin: str | None = None) -> None:
+            calls.append(("ended", user, origin))
 
     writer.writes = frozenset({"presence"})
     writer.core.presence = _Presence()
@@ -215,7 +215,8 @@ def test_presence_reports_reach_only_the_presence_writer() -> None:
     follower.forward_presence("sync_ended", "@u:x", None)
     clock.advance(0.011)
     writer.apply(follower._publisher.sent[-1])
-    assert calls == [("syncing", "@u:x", "online"), ("ended", "@u:x")]
+    # each report names the process it comes from: the writer ends its syncs if that process stops heartbeating
+    assert calls == [("syncing", "@u:x", "online", follower.instance), ("ended", "@u:x", follower.instance)]
 
 
 def test_broadcast_keeps_the_local_entry_and_tells_the_others() -> None:

@@ -94,11 +94,13 @@ def serve_owner(core: Any, routes: FederationRoutes, transactions: TransactionHa
 
 
 def forward_writes(core: Any, routes: FederationRoutes, transactions: TransactionHandler) -> None:
-    """On a ``federation_inbound`` worker: hand every federation write to its owner."""
+    """On a ``federation_inbound`` worker (and on main when event persisters own the rooms): hand every federation
+    write to its owner; what this process owns itself runs here."""
     from workers.internal_api import InternalClient
 
     deployment = core.deployment
-    if not deployment.main().internal or not deployment.shared_secret:
+    me = core.instance
+    if me != deployment.main().name and (not deployment.main().internal or not deployment.shared_secret):
         raise DeploymentError(f"instances.{deployment.main().name}.internal and shared_secret: a federation_inbound instance "
                               "forwards federation writes to main's internal API")
     client = InternalClient(core.reactor, core.clock, deployment)
@@ -114,7 +116,8 @@ def forward_writes(core: Any, routes: FederationRoutes, transactions: Transactio
             parts.setdefault(main, ([], []))[1].extend(edus)
         if not parts:
             return {"pdus": {}}
-        calls = [defer.ensureDeferred(client.call(inst, TRANSACTION_ENDPOINT, {"origin": origin, "pdus": p, "edus": e}))
+        calls = [defer.ensureDeferred(transactions.process(origin, p, e) if inst == me else
+                                      client.call(inst, TRANSACTION_ENDPOINT, {"origin": origin, "pdus": p, "edus": e}))
                  for inst, (p, e) in parts.items()]
         try:
             answers = await defer.gatherResults(calls, consumeErrors=True)
@@ -130,6 +133,8 @@ def forward_writes(core: Any, routes: FederationRoutes, transactions: Transactio
     async def forward_request(name: str, origin: str | None, params: dict[str, str], request: Any) -> Any:
         body = request.json()
         owner = room_owner(deployment, params.get("room_id"))
+        if owner == me:
+            return await routes.run_forwarded(name, origin, params, request.args, body)
         answer = await client.call(owner, REQUEST_ENDPOINT, {"name": name, "origin": origin, "params": params,
                                                               "args": request.args, "body": body})
         return int(answer.get("status", 200)), answer.get("body")
@@ -137,3 +142,66 @@ def forward_writes(core: Any, routes: FederationRoutes, transactions: Transactio
     transactions.forward = forward_transaction
     routes.forward = forward_request
     routes.forwarded = FORWARDED_ROUTES
+
+
+MEMBERSHIP_ENDPOINT = "federation_membership"
+MEMBERSHIP_OPS = ("join", "knock", "invite", "leave_unknown_room")
+
+
+class ForwardedRemoteMembership:
+    """``membership.remote`` of a process that does not write the room (main with event persisters): our users'
+    joins, knocks, invites and leaves of rooms on other servers run on the room's persister (endpoint
+    ``federation_membership``), which makes the federation requests and persists the result; the answer comes back
+    once this process's events stream has reached what was written (read your writes)."""
+
+    def __init__(self, core: Any, local: Any) -> None:
+        self._core = core
+        self._local = local  # this process's own FederatedMembership, for rooms it owns
+        self._client: Any = None
+
+    async def _call(self, room_id: str, op: str, args: list[Any]) -> Any:
+        core = self._core
+        owner = room_owner(core.deployment, room_id)
+        if owner == core.instance:
+            return await getattr(self._local, op)(*args)
+        if self._client is None:
+            from workers.internal_api import InternalClient
+
+            self._client = InternalClient(core.reactor, core.clock, core.deployment)
+            core.on_shutdown(self._client.close)
+        answer = await self._client.call(owner, MEMBERSHIP_ENDPOINT, {"op": op, "args": args})
+        position = answer.get("position")
+        writer = core.__dict__.get("room_writer")
+        if isinstance(position, int) and writer is not None:
+            await writer.waiter.wait_for(position)
+        return answer.get("result")
+
+    async def join(self, room_id: str, user_id: str, servers: list[str], content: dict[str, Any]) -> Any:
+        return await self._call(room_id, "join", [room_id, user_id, list(servers), content])
+
+    async def knock(self, room_id: str, user_id: str, servers: list[str], content: dict[str, Any]) -> Any:
+        return await self._call(room_id, "knock", [room_id, user_id, list(servers), content])
+
+    async def invite(self, room_id: str, sender: str, target: str, content: dict[str, Any]) -> Any:
+        return await self._call(room_id, "invite", [room_id, sender, target, content])
+
+    async def leave_unknown_room(self, room_id: str, user_id: str) -> Any:
+        return await self._call(room_id, "leave_unknown_room", [room_id, user_id])
+
+
+def serve_remote_membership(core: Any, local: Any) -> None:
+    """On an event persister: run the remote membership changes other processes forward for its rooms."""
+    api = getattr(core, "internal_api", None)
+    if api is None:
+        return
+
+    async def membership(body: dict[str, Any]) -> dict[str, Any]:
+        op, args = body.get("op"), body.get("args")
+        if op not in MEMBERSHIP_OPS or not isinstance(args, list) or not args or not isinstance(args[0], str):
+            raise MatrixError(400, Codes.BAD_JSON, f"op (one of {', '.join(MEMBERSHIP_OPS)}) and args are required")
+        result = await getattr(local, op)(*args)
+        snap = core.room_cache.peek(args[0])
+        position = snap.last_stream if snap is not None else core.streams["events"].current()
+        return {"result": result, "position": int(position)}
+
+    api.register(MEMBERSHIP_ENDPOINT, membership)

@@ -4,7 +4,9 @@ A room's persister is ``deployment.persister_for(room_id)`` (SHA-256 of the room
 persisters, docs/workers.md). Other processes forward sends, state, membership changes, redactions and
 createRoom of its rooms over the internal API (its ``internal`` URL, shared secret); it builds, checks and
 commits them with positions from the PostgreSQL sequence, and announces them by replication. It serves no
-public endpoints beyond /health and /metrics, and runs no background job.
+public endpoints beyond /health and /metrics, and runs no background job. It applies the federation writes of its
+rooms too (PDUs of ``/send``, send_join/leave/knock, invites: forwarded by main or a ``federation_inbound`` worker,
+``workers/federation_inbound.py``), and runs the joins of its rooms' users into other servers' rooms.
 """
 
 from workers.roles import Role
@@ -17,6 +19,8 @@ ROLE = Role(
         "workers.wiring.rooms",
         "workers.wiring.sync",
         "workers.wiring.messaging",
+        "workers.wiring.federation_transport",  # federation PDUs and membership of its rooms (fedroles)
+        "workers.wiring.federation_events",
         "workers.wiring.room_writer",
         "workers.wiring.replication",
     ),

@@ -31,7 +31,14 @@ from federation.membership.remote import FederatedMembership
 from federation.server.events_api import EventsServlet
 from storage.stores.federation_events import FederationEventStore
 from workers.core import Core
-from workers.federation_inbound import forward_writes, owns_federation_writes, serve_owner
+from workers.federation_inbound import (
+    ForwardedRemoteMembership,
+    forward_writes,
+    owns_federation_writes,
+    persisters_apply_federation,
+    serve_owner,
+    serve_remote_membership,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +91,12 @@ def wire(core: Core) -> None:
         leaver = RemoteLeaver(core.server_name, core.signing_key, core.clock, client, handler)
         knocker = RemoteKnocker(core.server_name, core.signing_key, core.clock, client, handler)
         membership.remote = FederatedMembership(joiner, inviter, leaver, store, knocker)
+        dep = core.deployment
+        if dep is not None and dep.of_role("event_persister") and persisters_apply_federation():
+            if core.role == "event_persister":
+                serve_remote_membership(core, membership.remote)
+            else:  # the room's persister joins, knocks, invites and leaves for us
+                membership.remote = ForwardedRemoteMembership(core, membership.remote)
         directory = getattr(core, "directory", None)
         if directory is not None and hasattr(directory, "get_alias"):
             membership.directory = directory
@@ -102,3 +115,5 @@ def wire(core: Core) -> None:
             forward_writes(core, routes, transactions)
         elif owns_federation_writes(core):
             serve_owner(core, routes, transactions)
+            if core.role == "main" and core.deployment.of_role("event_persister") and persisters_apply_federation():
+                forward_writes(core, routes, transactions)  # the rooms' PDUs belong to their persisters

@@ -93,3 +93,42 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
         assert metric(cluster.url("main"), "sup_federation_outbound_transactions_total") == 0
     finally:
         peer.stop()
+
+
+def test_federation_with_event_persisters(make_cluster: Any, tmp_path: Any) -> None:
+    """Rooms owned by two event persisters: the inbound worker sends each room's PDUs and membership writes to the
+    room's persister, the persisters run our users' joins into the peer's rooms, the sender follows both writers."""
+    tmp = str(tmp_path)
+    ca, overrides, listeners = federation_setup(tmp, "fi1", ["client", "metrics"])
+    path = os.path.join(tmp, "peer")
+    os.makedirs(path, exist_ok=True)
+    peer = start_federating_server(path, "sqlite", ca)
+    try:
+        cluster, router = make_cluster({"main": "main", "p1": "event_persister", "p2": "event_persister",
+                                        "fi1": "federation_inbound", "fs1": "federation_sender"}, overrides, listeners)
+        server_name = overrides["server_name"]
+        alice = Client.register(router.url, "alice")
+        bob = PeerUser(peer, "bob")
+        rooms = [alice.create_room(preset="public_chat") for _ in range(4)]
+        for room in rooms:
+            bob.join(room, server_name)
+        for room in rooms:
+            wait(lambda room=room: bob.user_id in alice.req("GET", V3 + f"/rooms/{room}/joined_members")["joined"], what="bob joined")
+            alice.send(room, f"to bob in {room}")
+            bob.send(room, f"to alice in {room}")
+        for room in rooms:
+            wait(lambda room=room: f"to bob in {room}" in bob.bodies(room), what="cluster -> peer")
+            wait(lambda room=room: f"to alice in {room}" in cluster_bodies(alice, room), what="peer -> cluster")
+        # the cluster's user joins a room of the peer (run by that room's persister) and talks
+        peer_room = bob.req("POST", V3 + "/createRoom", {"preset": "public_chat"})["room_id"]
+        alice.req("POST", V3 + f"/join/{quote(peer_room)}", {}, server_name=peer.server_name)
+        bob.send(peer_room, "welcome")
+        wait(lambda: "welcome" in cluster_bodies(alice, peer_room), what="peer room message at the cluster")
+        alice.send(peer_room, "hi")
+        wait(lambda: "hi" in bob.bodies(peer_room), what="cluster message in the peer's room")
+        # both persisters applied federation PDUs (the rooms hash to both with 4 rooms, almost surely)
+        applied = {p: metric(cluster.url(p), "sup_http_requests_total", 'route="internal"') for p in ("p1", "p2")}
+        assert applied["p1"] > 0 and applied["p2"] > 0, applied
+        assert metric(cluster.url("main"), "sup_federation_outbound_transactions_total") == 0
+    finally:
+        peer.stop()

@@ -7,6 +7,9 @@ set -u
 QUICK=${QUICK:-}
 ENGINE=${1:-sqlite}; RUNS=${2:-1}; SCEN=${3:-send,fanout,sync,rooms}; OUT=${4:-/tmp/ab}
 mkdir -p $OUT
+# each tree writes its own config on first start: keep it per A/B (a config written by a newer tree can name
+# options an older tree refuses)
+DATA=${DATA:-$OUT/data}
 for i in $(seq 1 $RUNS); do
   for side in base lead; do
     if [ $side = base ]; then cd "$BASE"; else cd "$LEAD"; fi
@@ -14,10 +17,11 @@ for i in $(seq 1 $RUNS); do
     if [ $ENGINE = postgres ]; then
       EXTRA="--engine postgres --dsn dbname=sup_ab_$side user=postgres host=127.0.0.1"
     else EXTRA=""; fi
-    PYTHONPATH=$PWD python3 -m workers.cli bench-server $EXTRA --data-dir /tmp/ab-data/$side-$ENGINE --port $PORT --fresh > $OUT/server-$side-$ENGINE-$i.log 2>&1 &
+    PYTHONPATH=$PWD python3 -m workers.cli bench-server $EXTRA --data-dir $DATA/$side-$ENGINE --port $PORT --fresh > $OUT/server-$side-$ENGINE-$i.log 2>&1 &
     SPID=$!
     for t in $(seq 1 100); do curl -fs http://127.0.0.1:$PORT/_matrix/client/versions >/dev/null 2>&1 && break; sleep 0.3; done
     PID=$SPID
+    if ! kill -0 $SPID 2>/dev/null; then echo "$side server did not start: see $OUT/server-$side-$ENGINE-$i.log"; exit 1; fi
     PYTHONPATH="$LEAD" python3 -m bench --url http://127.0.0.1:$PORT --pid $PID --scenarios $SCEN $QUICK --out $OUT/$side-$ENGINE-$i.json --label $side > $OUT/bench-$side-$ENGINE-$i.log 2>&1
     kill $SPID 2>/dev/null; sleep 1; kill -9 $SPID 2>/dev/null
     wait $SPID 2>/dev/null

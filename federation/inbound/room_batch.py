@@ -56,11 +56,10 @@ class PendingOverlay:
         ids = [e for e in dict.fromkeys(event_ids) if e not in self._status]
         if not ids:
             return
-        found = await self._store.statuses(ids)
-        for e in ids:
-            self._status[e] = found.get(e)
-        stored = await self._store.get_pdus([e for e in ids if found.get(e) is not None])
+        stored = await self._store.get_pdus(ids)  # one read: the events with their statuses
         self._pdus.update(stored)
+        for e in ids:
+            self._status[e] = stored[e].status if e in stored else None
 
     async def statuses(self, event_ids: Any) -> dict[str, str]:
         ids = list(dict.fromkeys(event_ids))

@@ -131,11 +131,11 @@ def check_storable(item: PersistItem) -> None:
     cannot hold NUL): the same answer on both engines, and nobody else's event shares its fate."""
     ev = item.event
     ct = item.client_txn
-    values = [ev.type, ev.state_key, ev.sender]
-    if ct is not None:
-        values += [ct.user_id, ct.device_id, ct.txn_id]
-    if any(isinstance(v, str) and "\x00" in v for v in values):
-        raise UnstorableEvent("Event type, state key and transaction id must not contain NUL")
+    values = (ev.type, ev.state_key, ev.sender) if ct is None else \
+        (ev.type, ev.state_key, ev.sender, ct.user_id, ct.device_id, ct.txn_id)
+    for v in values:  # a loop, not any(genexpr): this runs for every event
+        if isinstance(v, str) and "\x00" in v:
+            raise UnstorableEvent("Event type, state key and transaction id must not contain NUL")
 
 
 def _new_head(base: RoomSnapshot) -> RoomSnapshot:

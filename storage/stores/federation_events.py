@@ -61,7 +61,7 @@ class FederationEventStore:
         ids = list(dict.fromkeys(event_ids))
         if not ids:
             return {}
-        return await self.db.run("fed_get_pdus", self._pdus_txn, ids)
+        return await self.db.read("fed_get_pdus", self._pdus_txn, ids)
 
     async def statuses(self, event_ids: Iterable[str]) -> dict[str, str]:
         """Which of ``event_ids`` we hold, and how (accepted | rejected | soft_failed | outlier)."""
@@ -77,7 +77,7 @@ class FederationEventStore:
                 out.update({r[0]: r[1] for r in txn.query(f"SELECT event_id, status FROM event_outliers WHERE {clause}", params)})
             return out
 
-        return await self.db.run("fed_statuses", fn)
+        return await self.db.read("fed_statuses", fn)
 
     async def auth_chain_ids(self, event_ids: Iterable[str]) -> set[str]:
         """Every event reachable through auth_events from ``event_ids`` (not including them)."""
@@ -101,7 +101,7 @@ class FederationEventStore:
                 frontier = nxt
             return seen
 
-        return await self.db.run("fed_auth_chain", fn)
+        return await self.db.read("fed_auth_chain", fn)
 
     async def walk_back(self, room_id: str, start: list[str], stop: set[str], limit: int,
                         min_depth: int = 0) -> list[Event]:

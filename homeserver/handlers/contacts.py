@@ -7,23 +7,15 @@ on Y's list L" without loading and parsing a whole account-data blob. docs/conta
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.api.models.contacts import LIST_NAME, ContactBody, ContactPolicyBody
 from homeserver.clock import Clock
 from homeserver.types import InvalidId, UserID
 from storage.stores.contacts import Contact, ContactPolicy, ContactStore
 
 MAX_CONTACTS = 5_000
-MAX_LISTS_PER_CONTACT = 50
-MAX_NICKNAME = 256
-LIST_NAME = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
-POLICY_VALUES = ("anyone", "contacts")
-
-
-def _bad(msg: str) -> MatrixError:
-    return MatrixError(400, Codes.BAD_JSON, msg)
 
 
 def parse_user_id(value: str) -> str:
@@ -54,19 +46,11 @@ class ContactsHandler:
             raise NotFound("Not a contact")
         return contact_json(found[0])
 
-    async def put(self, user_id: str, contact_id: str, body: dict[str, Any]) -> None:
+    async def put(self, user_id: str, contact_id: str, body: ContactBody) -> None:
         contact_id = parse_user_id(contact_id)
         if contact_id == user_id:
             raise MatrixError(400, Codes.INVALID_PARAM, "You cannot add yourself as a contact")
-        nickname = body.get("nickname")
-        if nickname is not None and (not isinstance(nickname, str) or len(nickname) > MAX_NICKNAME or "\x00" in nickname):
-            raise _bad(f"'nickname' must be a string of at most {MAX_NICKNAME} characters")
-        lists = body.get("lists")
-        if lists is not None:
-            if not isinstance(lists, list) or len(lists) > MAX_LISTS_PER_CONTACT \
-                    or not all(isinstance(x, str) and LIST_NAME.match(x) for x in lists):
-                raise _bad(f"'lists' must be a list of at most {MAX_LISTS_PER_CONTACT} names matching [A-Za-z0-9._~-]{{1,64}}")
-            lists = list(dict.fromkeys(lists))
+        nickname, lists = body.nickname, body.lists
         if not await self.store.has_contact(user_id, contact_id) and await self.store.count(user_id) >= MAX_CONTACTS:
             raise MatrixError(400, Codes.LIMIT_EXCEEDED, f"At most {MAX_CONTACTS} contacts")
         await self.store.upsert(user_id, contact_id, nickname, lists, self.clock.time_msec())
@@ -82,14 +66,9 @@ class ContactsHandler:
         p = await self.store.get_policy(user_id)
         return {"invites": p.invites, "direct_messages": p.direct_messages}
 
-    async def set_policy(self, user_id: str, body: dict[str, Any]) -> None:
+    async def set_policy(self, user_id: str, body: ContactPolicyBody) -> None:
         current = await self.store.get_policy(user_id)
-        values = {"invites": current.invites, "direct_messages": current.direct_messages}
-        for key in values:
-            if key in body:
-                if body[key] not in POLICY_VALUES:
-                    raise _bad(f"'{key}' must be one of {', '.join(POLICY_VALUES)}")
-                values[key] = body[key]
+        values = {"invites": current.invites, "direct_messages": current.direct_messages, **body.changes()}
         await self.store.set_policy(user_id, ContactPolicy(**values))
 
 

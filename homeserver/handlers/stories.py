@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError, NotFound
 from homeserver.api.models.rooms import CreateRoomBody
+from homeserver.api.models.stories import StoryPostBody
 from homeserver.clock import Clock
 from homeserver.events import get_room_version, redact_event_dict
 from storage.stores.contacts import ContactStore
@@ -32,9 +33,6 @@ logger = logging.getLogger(__name__)
 
 STORY_ROOM_TYPE = "org.sup.stories"
 STORY_EVENT_TYPE = "org.sup.story"
-AUDIENCES = ("public", "contacts", "list", "shared_rooms")
-MSGTYPES = ("m.text", "m.image", "m.video")
-MAX_BODY = 4_000
 FEED_LIMIT = 500
 PURGE_BATCH = 100
 
@@ -55,10 +53,6 @@ class StoryMediaStore(Protocol):
 
 JoinedRooms = Callable[[str], Awaitable[list[str]]]
 GetEventJson = Callable[[str], Awaitable["dict[str, Any] | None"]]
-
-
-def _bad(msg: str) -> MatrixError:
-    return MatrixError(400, Codes.BAD_JSON, msg)
 
 
 class StoryAudience:
@@ -114,11 +108,11 @@ class StoriesHandler:
         self.max_lifetime_ms = max_lifetime_ms
 
     # ---- posting ----
-    async def post(self, author: str, body: dict[str, Any]) -> dict[str, Any]:
-        content = self._parse_content(body.get("content"))
-        audience, audience_list = self._parse_audience(body.get("audience", {"kind": "contacts"}))
-        lifetime = body.get("lifetime_ms", self.default_lifetime_ms)
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not 60_000 <= lifetime <= self.max_lifetime_ms:
+    async def post(self, author: str, body: StoryPostBody) -> dict[str, Any]:
+        content = body.content.event_content()
+        audience, audience_list = body.audience.kind, (body.audience.list if body.audience.kind == "list" else None)
+        lifetime = body.lifetime_ms if body.lifetime_ms is not None else self.default_lifetime_ms
+        if not 60_000 <= lifetime <= self.max_lifetime_ms:
             raise MatrixError(400, Codes.INVALID_PARAM, f"lifetime_ms must be between 60000 and {self.max_lifetime_ms}")
         media = await self._own_media(author, content)
         room_id = await self._story_room(author)
@@ -129,38 +123,6 @@ class StoriesHandler:
         event_id, _ = await self.sender.send(room_id, author, STORY_EVENT_TYPE, content)
         await self.store.add(StoryRow(event_id, author, room_id, now, expires, audience, audience_list, tuple(media)))
         return {"event_id": event_id, "expires_ts": expires}
-
-    def _parse_content(self, content: Any) -> dict[str, Any]:
-        if not isinstance(content, dict):
-            raise MatrixError(400, Codes.MISSING_PARAM, "Missing content")
-        msgtype, text = content.get("msgtype"), content.get("body")
-        if msgtype not in MSGTYPES:
-            raise _bad(f"content.msgtype must be one of {', '.join(MSGTYPES)}")
-        if not isinstance(text, str) or len(text) > MAX_BODY or "\x00" in text:
-            raise _bad(f"content.body must be a string of at most {MAX_BODY} characters")
-        out: dict[str, Any] = {"msgtype": msgtype, "body": text}
-        if msgtype != "m.text":
-            url = content.get("url")
-            if not isinstance(url, str) or not url.startswith("mxc://"):
-                raise _bad("content.url must be an mxc:// URI for image and video stories")
-            out["url"] = url
-            info = content.get("info")
-            if info is not None:
-                if not isinstance(info, dict) or len(json.dumps(info)) > 4_096:
-                    raise _bad("content.info must be a small object")
-                out["info"] = info
-        return out
-
-    @staticmethod
-    def _parse_audience(value: Any) -> tuple[str, str | None]:
-        if not isinstance(value, dict) or value.get("kind") not in AUDIENCES:
-            raise _bad(f"audience.kind must be one of {', '.join(AUDIENCES)}")
-        if value["kind"] != "list":
-            return value["kind"], None
-        name = value.get("list")
-        if not isinstance(name, str) or not 0 < len(name) <= 64:
-            raise _bad("audience.list must name one of your contact lists")
-        return "list", name
 
     async def _own_media(self, author: str, content: dict[str, Any]) -> list[str]:
         """A story may only use media its author uploaded here (it is deleted when the story expires)."""
@@ -241,20 +203,14 @@ class StoriesHandler:
         return {"viewers": [{"user_id": v, "viewed_ts": ts, **({"reaction": r} if r else {})}
                             for v, ts, r in await self.store.viewers(event_id)]}
 
-    async def react(self, viewer: str, event_id: str, body: dict[str, Any]) -> None:
-        key = body.get("key")
-        if not isinstance(key, str) or not 0 < len(key) <= 64 or "\x00" in key:
-            raise _bad("key must be a short string (an emoji)")
+    async def react(self, viewer: str, event_id: str, key: str) -> None:
         story = await self._visible_story(viewer, event_id)
         if viewer == story.author:
             raise Forbidden("You cannot react to your own story")
         await self.store.record_reaction(event_id, viewer, key, self.clock.time_msec())
 
-    async def reply(self, viewer: str, event_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def reply(self, viewer: str, event_id: str, text: str) -> dict[str, Any]:
         """Send the reply as a message in a direct chat with the author (created on first reply)."""
-        text = body.get("body")
-        if not isinstance(text, str) or not 0 < len(text) <= MAX_BODY or "\x00" in text:
-            raise _bad(f"body must be a non-empty string of at most {MAX_BODY} characters")
         story = await self._visible_story(viewer, event_id)
         if viewer == story.author:
             raise Forbidden("You cannot reply to your own story")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.contacts import ContactsHandler
+from homeserver.api.models.contacts import ContactBody, ContactPolicyBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -39,7 +41,7 @@ class ContactsServlet:
 
     async def on_put(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        await self.handler.put(requester.user_id, user_id, request.json_or_empty())
+        await self.handler.put(requester.user_id, user_id, parse_body(request, ContactBody, optional=True))
         return 200, {}
 
     async def on_delete(self, request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
@@ -57,5 +59,5 @@ class ContactsServlet:
 
     async def on_put_policy(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        await self.handler.set_policy(requester.user_id, request.json())
+        await self.handler.set_policy(requester.user_id, parse_body(request, ContactPolicyBody))
         return 200, {}

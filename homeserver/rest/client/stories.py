@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.stories import StoryPostBody, StoryReactBody, StoryReplyBody
 from homeserver.handlers.stories import StoriesHandler
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -33,7 +35,7 @@ class StoriesServlet:
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.handler.post(requester.user_id, request.json())
+        return 200, await self.handler.post(requester.user_id, parse_body(request, StoryPostBody))
 
     async def on_feed(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
@@ -57,9 +59,9 @@ class StoriesServlet:
 
     async def on_react(self, request: SupRequest, event_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        await self.handler.react(requester.user_id, event_id, request.json())
+        await self.handler.react(requester.user_id, event_id, parse_body(request, StoryReactBody).key)
         return 200, {}
 
     async def on_reply(self, request: SupRequest, event_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.handler.reply(requester.user_id, event_id, request.json())
+        return 200, await self.handler.reply(requester.user_id, event_id, parse_body(request, StoryReplyBody).body)

@@ -312,3 +312,47 @@ def test_registration_token_body_fields_sent() -> None:
     assert parse_value({}, RegistrationTokenBody).length == 16
     notice = parse_value({"user_id": "@a:x", "content": {"msgtype": "m.text", "body": "hi", "x": [1]}}, ServerNoticeBody)
     assert notice.type == "m.room.message" and notice.content["x"] == [1]
+
+
+@pytest.mark.parametrize("module,model,body,errcode", [
+    ("stories", "StoryPostBody", {}, "M_MISSING_PARAM"),
+    ("stories", "StoryPostBody", {"content": {"msgtype": "m.file", "body": "x"}}, "M_INVALID_PARAM"),
+    ("stories", "StoryPostBody", {"content": {"msgtype": "m.text", "body": 5}}, "M_BAD_JSON"),
+    ("stories", "StoryPostBody", {"content": {"msgtype": "m.text", "body": "x" * 4001}}, "M_INVALID_PARAM"),
+    ("stories", "StoryPostBody", {"content": {"msgtype": "m.image", "body": "x", "url": "https://evil"}}, "M_INVALID_PARAM"),
+    ("stories", "StoryPostBody", {"content": {"msgtype": "m.image", "body": "x", "url": "mxc://a/b", "info": "x"}}, "M_BAD_JSON"),
+    ("stories", "StoryPostBody", {"content": {"msgtype": "m.text", "body": "x"}, "audience": {"kind": "friends"}}, "M_INVALID_PARAM"),
+    ("stories", "StoryPostBody", {"content": {"msgtype": "m.text", "body": "x"}, "audience": {"kind": "list"}}, "M_MISSING_PARAM"),
+    ("stories", "StoryPostBody", {"content": {"msgtype": "m.text", "body": "x"}, "lifetime_ms": True}, "M_BAD_JSON"),
+    ("stories", "StoryReactBody", {"key": ""}, "M_INVALID_PARAM"),
+    ("stories", "StoryReactBody", {"key": 1}, "M_BAD_JSON"),
+    ("stories", "StoryReplyBody", {"body": "a\u0000"}, "M_INVALID_PARAM"),
+    ("stories", "StoryReplyBody", {}, "M_MISSING_PARAM"),
+    ("contacts", "ContactBody", {"nickname": 5}, "M_BAD_JSON"),
+    ("contacts", "ContactBody", {"nickname": "n" * 257}, "M_INVALID_PARAM"),
+    ("contacts", "ContactBody", {"lists": "work"}, "M_BAD_JSON"),
+    ("contacts", "ContactBody", {"lists": ["bad name"]}, "M_INVALID_PARAM"),
+    ("contacts", "ContactBody", {"lists": ["l"] * 51}, "M_INVALID_PARAM"),
+    ("contacts", "ContactPolicyBody", {"invites": "nobody"}, "M_INVALID_PARAM"),
+    ("contacts", "ContactPolicyBody", {"direct_messages": None}, "M_BAD_JSON"),
+])
+def test_sup_extension_bodies(module: str, model: str, body: dict[str, Any], errcode: str) -> None:
+    import importlib
+
+    with pytest.raises(MatrixError) as e:
+        parse_value(body, getattr(importlib.import_module(f"homeserver.api.models.{module}"), model))
+    assert (e.value.status, e.value.errcode) == (400, errcode), e.value.msg
+
+
+def test_sup_extension_bodies_keep_values() -> None:
+    from homeserver.api.models.contacts import ContactBody, ContactPolicyBody
+    from homeserver.api.models.stories import StoryPostBody
+
+    post = parse_value({"content": {"msgtype": "m.image", "body": "b", "url": "mxc://a/b", "info": {"w": 1}, "x": 1}}, StoryPostBody)
+    assert post.content.event_content() == {"msgtype": "m.image", "body": "b", "url": "mxc://a/b", "info": {"w": 1}}
+    assert post.audience.kind == "contacts" and post.lifetime_ms is None
+    text = parse_value({"content": {"msgtype": "m.text", "body": "b", "url": "mxc://a/b"}}, StoryPostBody)
+    assert text.content.event_content() == {"msgtype": "m.text", "body": "b"}
+    assert parse_value({"lists": ["a", "a", "b"]}, ContactBody).lists == ["a", "b"]
+    assert parse_value({}, ContactBody).lists is None
+    assert parse_value({"invites": "contacts"}, ContactPolicyBody).changes() == {"invites": "contacts"}

@@ -356,3 +356,18 @@ def test_sup_extension_bodies_keep_values() -> None:
     assert parse_value({"lists": ["a", "a", "b"]}, ContactBody).lists == ["a", "b"]
     assert parse_value({}, ContactBody).lists is None
     assert parse_value({"invites": "contacts"}, ContactPolicyBody).changes() == {"invites": "contacts"}
+
+
+def test_sfu_token_request() -> None:
+    from homeserver.api.models.rtc import SfuTokenRequest
+
+    token = {"access_token": "a", "matrix_server_name": "x", "token_type": "Bearer", "expires_in": 3600}
+    for body, errcode in (({}, "M_MISSING_PARAM"), ({"room": "!r:x"}, "M_MISSING_PARAM"),
+                          ({"room": 5, "openid_token": token}, "M_BAD_JSON"), ({"room": "!r:x", "openid_token": "t"}, "M_BAD_JSON"),
+                          ({"room": "", "openid_token": token}, "M_INVALID_PARAM"),
+                          ({"room": "!r:x", "openid_token": token, "device_id": 7}, "M_BAD_JSON")):
+        with pytest.raises(MatrixError) as e:
+            parse_value(body, SfuTokenRequest)
+        assert e.value.errcode == errcode, body
+    ok = parse_value({"room": "!r:x", "openid_token": token, "device_id": "D"}, SfuTokenRequest)
+    assert (ok.room, ok.openid_token.matrix_server_name, ok.device_id) == ("!r:x", "x", "D")

@@ -7,6 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.threepid import ThreePidHandler
+from homeserver.api.models.threepid import (
+    EmailTokenRequest,
+    MsisdnTokenRequest,
+    ThreePidAddBody,
+    ThreePidBindBody,
+    ThreePidDeleteBody,
+    ThreePidLegacyBody,
+)
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -35,33 +44,36 @@ class ThreePidServlet:
             user_id = (await self.auth.get_user(request)).user_id if authenticated else None
             if self.ratelimiter is not None and self.handler.email_enabled and medium == "email":
                 await self.ratelimiter.check("register", user_id or request.client_ip)  # each request may send a mail
-            return 200, await self.handler.request_token(purpose, medium, request.json(), user_id)
+            body = parse_body(request, EmailTokenRequest if medium == "email" else MsisdnTokenRequest)
+            return 200, await self.handler.request_token(purpose, medium, body, user_id)
 
         return on_request_token
 
     async def on_add_legacy(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.auth.get_user(request)
-        self.handler.add_legacy(request.json())
+        parse_body(request, ThreePidLegacyBody)
+        self.handler.add_legacy()
         return 200, {}
 
     async def on_add(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        self.handler.check_add(body)
+        body = parse_body(request, ThreePidAddBody)
+        self.handler.check_add()
         if self.ui_auth is not None:
-            await self.ui_auth.check(body, "add_threepid", requester=requester)
+            await self.ui_auth.check(body.uia_body(), "add_threepid", requester=requester)
         await self.handler.add(requester.user_id, body)
         return 200, {}
 
     async def on_bind(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.auth.get_user(request)
-        self.handler.bind(request.json())
+        parse_body(request, ThreePidBindBody)
+        self.handler.bind()
         return 200, {}
 
     async def on_delete(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.handler.delete(requester.user_id, request.json())
+        return 200, await self.handler.delete(requester.user_id, parse_body(request, ThreePidDeleteBody))
 
     async def on_unbind(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.handler.delete(requester.user_id, request.json(), unbind_only=True)
+        return 200, await self.handler.delete(requester.user_id, parse_body(request, ThreePidDeleteBody), unbind_only=True)

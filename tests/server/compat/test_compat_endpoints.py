@@ -90,7 +90,7 @@ def test_threepid_endpoints_refuse_as_the_spec_says(server: Any) -> None:
     # malformed input is caught first
     _matrix_error(server.post(V3 + "/register/email/requestToken", json={"email": "a@b", "send_attempt": 1}), 400, "M_MISSING_PARAM")
     _matrix_error(server.post(V3 + "/register/email/requestToken", json={**email, "client_secret": "bad secret!"}), 400, "M_INVALID_PARAM")
-    _matrix_error(server.post(V3 + "/register/email/requestToken", json={**email, "send_attempt": "1"}), 400, "M_INVALID_PARAM")
+    _matrix_error(server.post(V3 + "/register/email/requestToken", json={**email, "send_attempt": "1"}), 400, "M_BAD_JSON")
     _matrix_error(server.post(V3 + "/register/email/requestToken", json={**email, "email": "not-an-email"}), 400, "M_INVALID_PARAM")
     _matrix_error(server.post(V3 + "/register/msisdn/requestToken", json={**phone, "country": "Great Britain"}), 400, "M_INVALID_PARAM")
     _matrix_error(server.post(V3 + "/register/email/requestToken", data=b"[1]"), 400, "M_BAD_JSON")

@@ -371,3 +371,44 @@ def test_sfu_token_request() -> None:
         assert e.value.errcode == errcode, body
     ok = parse_value({"room": "!r:x", "openid_token": token, "device_id": "D"}, SfuTokenRequest)
     assert (ok.room, ok.openid_token.matrix_server_name, ok.device_id) == ("!r:x", "x", "D")
+
+
+EMAIL = {"client_secret": "abc", "email": "a@b.c", "send_attempt": 1}
+PHONE = {"client_secret": "abc", "country": "GB", "phone_number": "+44 7700 900123", "send_attempt": 1}
+
+
+@pytest.mark.parametrize("model,body,errcode", [
+    ("EmailTokenRequest", {"email": "a@b", "send_attempt": 1}, "M_MISSING_PARAM"),
+    ("EmailTokenRequest", {**EMAIL, "client_secret": ""}, "M_MISSING_PARAM"),
+    ("EmailTokenRequest", {**EMAIL, "client_secret": "bad secret!"}, "M_INVALID_PARAM"),
+    ("EmailTokenRequest", {**EMAIL, "send_attempt": "1"}, "M_BAD_JSON"),
+    ("EmailTokenRequest", {**EMAIL, "send_attempt": -1}, "M_INVALID_PARAM"),
+    ("EmailTokenRequest", {**EMAIL, "email": "not-an-email"}, "M_INVALID_PARAM"),
+    ("EmailTokenRequest", {**EMAIL, "next_link": "javascript:x"}, "M_INVALID_PARAM"),
+    ("EmailTokenRequest", {**EMAIL, "id_server": "x" * 256}, "M_INVALID_PARAM"),
+    ("MsisdnTokenRequest", {**PHONE, "country": "Great Britain"}, "M_INVALID_PARAM"),
+    ("MsisdnTokenRequest", {**PHONE, "phone_number": "call me"}, "M_INVALID_PARAM"),
+    ("ThreePidAddBody", {"client_secret": "abc"}, "M_MISSING_PARAM"),
+    ("ThreePidAddBody", {"client_secret": "abc", "sid": "a b"}, "M_INVALID_PARAM"),
+    ("ThreePidLegacyBody", {}, "M_MISSING_PARAM"),
+    ("ThreePidLegacyBody", {"three_pid_creds": "x"}, "M_BAD_JSON"),
+    ("ThreePidBindBody", {"client_secret": "abc", "sid": "1", "id_server": "i"}, "M_MISSING_PARAM"),
+    ("ThreePidDeleteBody", {"medium": "fax", "address": "1"}, "M_INVALID_PARAM"),
+    ("ThreePidDeleteBody", {"medium": "email"}, "M_MISSING_PARAM"),
+])
+def test_threepid_bodies(model: str, body: dict[str, Any], errcode: str) -> None:
+    from homeserver.api.models import threepid
+
+    with pytest.raises(MatrixError) as e:
+        parse_value(body, getattr(threepid, model))
+    assert (e.value.status, e.value.errcode) == (400, errcode), e.value.msg
+
+
+def test_threepid_bodies_accept_what_clients_send() -> None:
+    from homeserver.api.models.threepid import EmailTokenRequest, MsisdnTokenRequest, ThreePidAddBody, ThreePidLegacyBody
+
+    assert parse_value({**EMAIL, "next_link": "https://app.example/done"}, EmailTokenRequest).send_attempt == 1
+    assert parse_value(PHONE, MsisdnTokenRequest).country == "GB"
+    assert parse_value({"client_secret": "a", "sid": "1", "auth": {"type": "m.login.password"}}, ThreePidAddBody).uia_body() == \
+        {"auth": {"type": "m.login.password"}}
+    assert parse_value({"threePidCreds": {"client_secret": "a", "sid": "1"}}, ThreePidLegacyBody).threePidCreds is not None

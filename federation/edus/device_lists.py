@@ -7,9 +7,9 @@ records a local user's device-list change it writes one durable EDU per server s
 ``/user/devices``), the device's current keys, or ``deleted: true``. A cross-signing upload sends
 ``m.signing_key_update`` with the master and self-signing keys. After the commit the destinations are woken.
 
-Inbound, both EDU types (only for users of the origin server) record a device-list change of the remote user,
-so local clients sharing a room see it in ``device_lists.changed`` and refetch the keys (``/keys/query`` goes to
-the user's server: there is no remote device-list cache yet).
+Inbound, both EDU types (only for users of the origin server) go to the remote device-list cache
+(``remote_device_lists.py``: applied when the ``prev_id`` chain continues, a resync when a gap is seen) and record
+a device-list change of the remote user, so local clients sharing a room see it in ``device_lists.changed``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from storage.stores.federation_outbound import FederationOutboundStore
 
 class FederationDeviceLists:
     def __init__(self, server_name: str, wake: Callable[[str], None], device_lists: Callable[[], Any],
-                 on_remote_change: Callable[[str], None] | None = None) -> None:
+                 tracker: Any = None) -> None:
         self._server_name = server_name
         self._wake = wake
         self._device_lists = device_lists  # looked up at call time (the e2e area is wired after federation)
-        self._on_remote_change = on_remote_change  # drops the remote user's cached keys
+        self._tracker = tracker  # RemoteDeviceLists: the persistent cache of remote users' device lists
 
     # ---- outbound (remote_outbox) ----
     def outbox_txn(self, txn: Txn, user_id: str, device_id: str | None, pos: int, kind: str, now_ms: int) -> list[str]:
@@ -62,17 +62,26 @@ class FederationDeviceLists:
 
     # ---- inbound ----
     async def on_device_list_update(self, origin: str, content: dict[str, Any]) -> None:
-        await self._changed(origin, content.get("user_id"))
+        if not _from(origin, content):
+            return
+        if self._tracker is not None and not await self._tracker.on_device_list_update(origin, content):
+            return  # already covered by the cached list
+        await self._changed(content["user_id"])
 
     async def on_signing_key_update(self, origin: str, content: dict[str, Any]) -> None:
-        await self._changed(origin, content.get("user_id"))
-
-    async def _changed(self, origin: str, user_id: Any) -> None:
-        if not isinstance(user_id, str) or not user_id.startswith("@") or user_id.partition(":")[2] != origin:
+        if not _from(origin, content):
             return
-        if self._on_remote_change is not None:
-            self._on_remote_change(user_id)
+        if self._tracker is not None:
+            await self._tracker.on_signing_key_update(origin, content)
+        await self._changed(content["user_id"])
+
+    async def _changed(self, user_id: str) -> None:
         handler = self._device_lists()
         if handler is not None:
             await handler.mark_changed(user_id)
 
+
+def _from(origin: str, content: Any) -> bool:
+    """The EDU is about a user of the server that sent it."""
+    user_id = content.get("user_id") if isinstance(content, dict) else None
+    return isinstance(user_id, str) and user_id.startswith("@") and user_id.partition(":")[2] == origin

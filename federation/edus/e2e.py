@@ -10,9 +10,9 @@ users (X-Matrix authenticated through :class:`FederationRoutes`).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, Protocol
 
+from federation.edus.remote_device_lists import keys_sections
 from federation.transport.client import fed_path
 from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
 from homeserver.api.errors import BadJson, InvalidParam, NotFound
@@ -23,66 +23,38 @@ MAX_USERS = 1000
 
 
 class FederationKeys:
-    """``RemoteKeys`` over federation, with a small cache of remote users' whole device lists.
-
-    A user's full answer (all devices, cross-signing keys) is kept for ``CACHE_TTL_S`` and dropped at once when
-    their server sends ``m.device_list_update`` / ``m.signing_key_update`` (:meth:`invalidate`), so clients that
-    query the same remote users again and again do not each cost a federation round trip."""
-
-    CACHE_TTL_S = 300
-    CACHE_SIZE = 10_000
+    """``RemoteKeys`` over federation. Users whose device lists are tracked (``remote_device_lists.py``: a local
+    user shares a room with them) are answered from the persistent cache without a round trip; the others are
+    asked of their server, and those sharing a room with a local user start being tracked in the background."""
 
     def __init__(self, client: Any, clock: Any = None) -> None:
         self._client = client
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # user -> (expiry, sections)
-
-    def invalidate(self, user_id: str) -> None:
-        self._cache.pop(user_id, None)
-
-    def _cached(self, user_id: str, devices: list[str]) -> dict[str, Any] | None:
-        hit = self._cache.get(user_id) if self._clock is not None else None
-        if hit is None or hit[0] <= self._clock.time():
-            return None
-        sections = hit[1]
-        if devices:
-            sections = dict(sections)
-            sections["device_keys"] = {d: k for d, k in sections.get("device_keys", {}).items() if d in devices}
-        return sections
+        self.tracker: Any = None  # RemoteDeviceLists, set by the wiring
 
     async def query(self, destination: str, device_keys: dict[str, list[str]], timeout_ms: int) -> dict[str, Any]:
         out: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
-        missing: dict[str, list[str]] = {}
-        for user_id, devices in device_keys.items():
-            hit = self._cached(user_id, devices)
-            if hit is None:
-                missing[user_id] = []  # always fetch the whole list: it is what the cache keeps
-                continue
-            out["device_keys"][user_id] = hit.get("device_keys", {})
-            for section in ("master_keys", "self_signing_keys"):
-                if section in hit:
-                    out[section][user_id] = hit[section]
+        missing = dict(device_keys)
+        if self.tracker is not None:
+            cached = await self.tracker.cached(device_keys)
+            if cached:
+                for section, values in keys_sections(cached, device_keys).items():
+                    out[section].update(values)
+                missing = {u: d for u, d in device_keys.items() if u not in cached}
         if missing:
             answer = await self._client.post_json(destination, FEDERATION_V1 + "/user/keys/query", {"device_keys": missing},
                                                  timeout_s=max(timeout_ms, 1000) / 1000, max_response=16 * 1024 * 1024)
             got = _sections(answer, ("device_keys", "master_keys", "self_signing_keys"))
-            for user_id in missing:
+            for user_id, wanted in missing.items():
                 devices = {d: k for d, k in got.get("device_keys", {}).get(user_id, {}).items()
-                           if isinstance(k, dict) and k.get("user_id") == user_id and k.get("device_id") == d}
-                entry: dict[str, Any] = {"device_keys": devices}
+                           if isinstance(k, dict) and k.get("user_id") == user_id and k.get("device_id") == d
+                           and (not wanted or d in wanted)}
+                out["device_keys"][user_id] = devices
                 for section in ("master_keys", "self_signing_keys"):
                     if user_id in got.get(section, {}):
-                        entry[section] = got[section][user_id]
-                if self._clock is not None:
-                    self._cache[user_id] = (self._clock.time() + self.CACHE_TTL_S, entry)
-                    self._cache.move_to_end(user_id)
-                    while len(self._cache) > self.CACHE_SIZE:
-                        self._cache.popitem(last=False)
-                wanted = device_keys[user_id]
-                out["device_keys"][user_id] = {d: k for d, k in devices.items() if not wanted or d in wanted}
-                for section in ("master_keys", "self_signing_keys"):
-                    if section in entry:
-                        out[section][user_id] = entry[section]
+                        out[section][user_id] = got[section][user_id]
+            if self.tracker is not None:
+                self.tracker.track(missing)
         return out
 
     async def claim(self, destination: str, one_time_keys: dict[str, dict[str, str]], timeout_ms: int) -> dict[str, Any]:

@@ -189,7 +189,9 @@ def test_edus_between_joined_sup_servers(make_federating_server) -> None:
     assert bob.device_id in q.json()["device_keys"][bob.user_id]
     assert b.db_query("SELECT COUNT(*) FROM federation_edu_outbox") == [(0,)]
 
-    # the answer is cached: asking again costs B nothing ...
+    # bob's device list is tracked now (a local user shares a room with him) and answered from A's cache:
+    # asking again costs B nothing ...
+    _wait(lambda: a.db_query("SELECT resync_needed FROM remote_device_lists WHERE user_id = ?", (bob.user_id,)) == [(0,)], 30)
     def served() -> float:
         from tests.federation.test_outbound import _metric
 

@@ -28,6 +28,7 @@ from federation.edus.dispatcher import EduDispatcher
 from federation.edus.e2e import FederationKeys, UserKeysServlet
 from federation.edus.ephemeral import EphemeralEdus
 from federation.edus.presence import FederationPresence
+from federation.edus.remote_device_lists import SWEEP_INTERVAL_S, RemoteDeviceLists
 from federation.edus.to_device import FederationToDevice
 from federation.keys.keyring import Keyring
 from federation.keys.notary import NotaryServlet
@@ -41,6 +42,7 @@ from federation.transport.server.queries import DirectoryQueryServlet, Hierarchy
 from federation.transport.server.routes import FederationRoutes
 from homeserver.http.outbound import IpFilter, OutboundError, OutboundHttpClient, tls_trust_root
 from storage.stores.federation_outbound import FederationOutboundStore
+from storage.stores.remote_device_lists import RemoteDeviceListStore
 from storage.stores.server_keys import ServerKeyStore
 from workers.core import Core
 from workers.federation_sharding import RemoteFederationSender, attach_commands, follow_events, runs_sender, sender_position_name
@@ -150,8 +152,20 @@ def _wire_edus(core: Core, sender: Any, room_servers: _RoomServers, routes: Fede
     dispatcher.register("m.presence", presence.on_edu)
     if sending:
         core.notifier.add_listener(presence.on_notify)
-    device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None),
-                                         remote_keys.invalidate)
+    async def mark_changed(user_id: str) -> None:
+        handler = getattr(core, "device_lists", None)
+        if handler is not None:
+            await handler.mark_changed(user_id)
+
+    tracker = RemoteDeviceLists(core.server_name, RemoteDeviceListStore(core.db), core.clock, remote_keys.devices, mark_changed)
+    remote_keys.tracker = tracker
+    core.remote_device_lists = tracker
+    persister = getattr(core, "persister", None)
+    if persister is not None:
+        persister.add_hook(tracker.on_events)
+    if core.runs("federation_cleanup"):  # the retry sweep runs where the other federation housekeeping runs
+        core.on_startup(lambda: core.background.looping("remote_device_list_resyncs", tracker.sweep, SWEEP_INTERVAL_S, core.clock))
+    device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None), tracker)
     core.federation_device_lists = device_lists  # the e2e area installs it as DeviceListHandler.remote_outbox
     dispatcher.register("m.device_list_update", device_lists.on_device_list_update)
     dispatcher.register("m.signing_key_update", device_lists.on_signing_key_update)

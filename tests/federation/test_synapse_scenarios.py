@@ -251,3 +251,61 @@ def test_knock_and_restricted_join_with_synapse(synapse: Any, make_federating_se
     r = _syn(synapse, "POST", V3 + f"/join/{quote(restricted)}", td, params={"server_name": sup.server_name}, json={})
     assert r.status_code == 200, r.text + synapse.log_tail()
     assert dave["user_id"] in sup.get(V3 + f"/rooms/{quote(restricted)}/joined_members", token=ta).json()["joined"]
+
+
+def test_synapse_users_device_list_tracked_on_sup(synapse: Any, make_federating_server: Any) -> None:
+    """A Synapse user's device list is tracked on SUP while they share a room: a new device on Synapse shows up in
+    the SUP user's device_lists.changed and in /keys/query (answered from SUP's cache)."""
+    from tests.server.e2e.helpers import FakeDevice, new_user
+
+    sup = make_federating_server()
+    alice = new_user(sup, "alice")
+    reg = synapse.register("carol")
+    carol = FakeDevice(reg["user_id"], reg["device_id"], reg["access_token"])
+    assert _syn(synapse, "POST", V3 + "/keys/upload", carol.token, json={"device_keys": carol.device_keys()}).status_code == 200
+    room = sup.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
+    r = _syn(synapse, "POST", V3 + f"/join/{quote(room)}", carol.token, params={"server_name": sup.server_name}, json={})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+
+    def tracked() -> list[tuple[Any, ...]]:
+        return sup.db_query("SELECT stream_id, resync_needed FROM remote_device_lists WHERE user_id = ?", (carol.user_id,))
+
+    def cached() -> set[str]:
+        return {row[0] for row in sup.db_query("SELECT device_id FROM remote_devices WHERE user_id = ? AND keys IS NOT NULL", (carol.user_id,))}
+
+    q = sup.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {carol.user_id: []}}).json()
+    assert carol.device_id in q["device_keys"][carol.user_id], q
+    _eventually(lambda: tracked() != [] and tracked()[0][1] == 0, "SUP tracks carol's device list (resync from Synapse)")
+    assert cached() == {carol.device_id}
+    sync = _sup_sync(sup, alice.token)
+    since = sync(None)["next_batch"]
+
+    login = requests_post(synapse.url + V3 + "/login", {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "carol"},
+                                                        "password": "password-123"})
+    carol2 = FakeDevice(carol.user_id, login["device_id"], login["access_token"])
+    assert _syn(synapse, "POST", V3 + "/keys/upload", carol2.token, json={"device_keys": carol2.device_keys()}).status_code == 200
+    changed: set[str] = set()
+
+    def seen_changed() -> bool:
+        nonlocal since
+        body = sync(since)
+        since = body["next_batch"]
+        changed.update(body.get("device_lists", {}).get("changed", []))
+        return carol.user_id in changed and carol2.device_id in cached()
+
+    _eventually(seen_changed, "carol's new device in SUP's cache and alice's device_lists.changed", timeout=45)
+    _eventually(lambda: tracked()[0][1] == 0, "no resync pending")
+    q = sup.post(V3 + "/keys/query", token=alice.token, json={"device_keys": {carol.user_id: []}}).json()
+    assert set(q["device_keys"][carol.user_id]) == {carol.device_id, carol2.device_id}, q
+    assert q["device_keys"][carol.user_id][carol2.device_id]["keys"] == carol2.device_keys()["keys"]
+    # Synapse's update continued the prev_id chain from its /user/devices stream_id: applied, no second resync
+    with open(synapse.log_path, encoding="utf-8", errors="replace") as f:
+        assert f.read().count("GET /_matrix/federation/v1/user/devices/") == 1
+
+
+def requests_post(url: str, body: dict) -> dict:
+    import requests
+
+    r = requests.post(url, json=body, timeout=30)
+    r.raise_for_status()
+    return r.json()

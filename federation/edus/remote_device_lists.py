@@ -14,7 +14,7 @@ server (``storage/stores/remote_device_lists.py``):
   ``MAX_CONCURRENT`` at once, failures retried with backoff (``RETRY_BASE_S`` doubling to ``RETRY_MAX_S``) up to
   ``MAX_ATTEMPTS`` times by a periodic sweep; meanwhile ``/keys/query`` asks the user's server directly.
 - **Tracking stops** when no local user shares a room with the user any more (checked after leaves, kicks and
-  bans are persisted); ``device_lists.left`` is worked out by the device-list stream from the membership rows.
+  bans are persisted, and by the periodic sweep walking the tracked users); ``device_lists.left`` is worked out by the device-list stream from the membership rows.
 - ``cached(users)`` answers local ``/keys/query`` for tracked users whose list is not waiting for a resync.
 """
 
@@ -34,6 +34,7 @@ RETRY_BASE_S = 5.0
 RETRY_MAX_S = 3600.0
 SWEEP_INTERVAL_S = 30.0
 MAX_DEVICES = 1000
+CHECK_BATCH = 100
 
 
 def _server(user_id: str) -> str:
@@ -65,6 +66,7 @@ class RemoteDeviceLists:
         self._mark_changed = mark_changed
         self._in_flight: set[str] = set()
         self._waiting: list[str] = []
+        self._walk_after = ""
 
     def _is_local(self, user_id: str) -> bool:
         return _server(user_id) == self._server_name
@@ -152,9 +154,15 @@ class RemoteDeviceLists:
             await self._mark_changed(user_id)
 
     async def sweep(self) -> None:
-        """Periodic: retry resyncs whose backoff has passed."""
+        """Periodic: retry resyncs whose backoff has passed, and check the next ``CHECK_BATCH`` tracked users
+        (round robin) still share a room with a local user — leaves persisted by a process without the
+        post-commit hook (an event persister) are caught here."""
         for user_id in await self._store.due_resyncs(self._clock.time_msec(), MAX_CONCURRENT * 4):
             self.resync_soon(user_id)
+        batch = await self._store.tracked_after(self._walk_after, CHECK_BATCH)
+        self._walk_after = batch[-1] if len(batch) == CHECK_BATCH else ""
+        if batch:
+            await self._store.untrack_unshared(batch, self._server_name)
 
     # ---- membership ----
     async def on_events(self, rows: Iterable[Any]) -> None:

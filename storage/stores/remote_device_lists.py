@@ -100,6 +100,13 @@ class RemoteDeviceListStore:
 
         return await self.db.read("remote_device_lists_in_rooms", fn)
 
+    async def tracked_after(self, after_user: str, limit: int) -> list[str]:
+        """Tracked users after ``after_user`` in user id order (the periodic untracking check walks them)."""
+        rows = await self.db.query("remote_device_lists_walk",
+                                   "SELECT user_id FROM remote_device_lists WHERE user_id > ? ORDER BY user_id LIMIT ?",
+                                   (after_user, limit))
+        return [r[0] for r in rows]
+
     # ---- writes ----
     async def start_tracking(self, user_id: str, now_ms: int) -> bool:
         """Add ``user_id`` as tracked and needing a resync; False if it already was tracked."""

@@ -83,3 +83,31 @@ def test_resync_parses_and_backs_off(store: RemoteDeviceListStore) -> None:
     assert changed == [U]
     with pytest.raises(ValueError):
         _parse_devices({"user_id": "@else:remote.test", "stream_id": 1, "devices": []}, U)
+
+
+def test_sweep_walks_tracked_users_and_drops_unshared(store: RemoteDeviceListStore) -> None:
+    import federation.edus.remote_device_lists as mod
+
+    reactor = ensure_reactor_running()
+
+    async def fetch(dest: str, user_id: str) -> Any:
+        raise ConnectionError("down")
+
+    async def mark(user_id: str) -> None:
+        return None
+
+    tracker = RemoteDeviceLists("local.test", store, Clock(reactor), fetch, mark)
+    users = [f"@u{i}:remote.test" for i in range(5)]
+    for u in users:
+        on_reactor(store.start_tracking, u, 1)
+        on_reactor(store.resync_failed, u, 10**15, 1)  # not due: the sweep only walks
+    old = mod.CHECK_BATCH
+    mod.CHECK_BATCH = 2
+    try:
+        on_reactor(tracker.sweep)
+        assert on_reactor(store.tracked_after, "", 10) == users[2:]
+        on_reactor(tracker.sweep)
+        on_reactor(tracker.sweep)
+        assert on_reactor(store.tracked_after, "", 10) == []
+    finally:
+        mod.CHECK_BATCH = old

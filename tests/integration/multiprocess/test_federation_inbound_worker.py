@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import time
+
+import pytest
 from typing import Any
 from urllib.parse import quote
 
@@ -96,17 +98,24 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
         peer.stop()
 
 
-def test_federation_with_event_persisters(make_cluster: Any, tmp_path: Any) -> None:
-    """Rooms owned by two event persisters: the inbound worker sends each room's PDUs and membership writes to the
-    room's persister, the persisters run our users' joins into the peer's rooms, the sender follows both writers."""
+@pytest.mark.parametrize("front", ["inbound", "main"])
+def test_federation_with_event_persisters(make_cluster: Any, tmp_path: Any, front: str) -> None:
+    """Rooms owned by two event persisters: the inbound worker (or main, without one) sends each room's PDUs and
+    membership writes to the room's persister, the persisters run our users' joins into the peer's rooms, and the
+    sender (a sender worker, or main without one) follows both writers' events."""
     tmp = str(tmp_path)
-    ca, overrides, listeners = federation_setup(tmp, "fi1", ["client", "metrics"])
+    if front == "inbound":
+        instances = {"main": "main", "p1": "event_persister", "p2": "event_persister", "fi1": "federation_inbound",
+                     "fs1": "federation_sender"}
+        ca, overrides, listeners = federation_setup(tmp, "fi1", ["client", "metrics"])
+    else:
+        instances = {"main": "main", "p1": "event_persister", "p2": "event_persister"}
+        ca, overrides, listeners = federation_setup(tmp, "main", ["client", "media", "admin", "metrics"])
     path = os.path.join(tmp, "peer")
     os.makedirs(path, exist_ok=True)
     peer = start_federating_server(path, "sqlite", ca)
     try:
-        cluster, router = make_cluster({"main": "main", "p1": "event_persister", "p2": "event_persister",
-                                        "fi1": "federation_inbound", "fs1": "federation_sender"}, overrides, listeners)
+        cluster, router = make_cluster(instances, overrides, listeners)
         server_name = overrides["server_name"]
         alice = Client.register(router.url, "alice")
         bob = PeerUser(peer, "bob")
@@ -134,6 +143,7 @@ def test_federation_with_event_persisters(make_cluster: Any, tmp_path: Any) -> N
         # both persisters applied federation writes
         applied = {p: metric(cluster.url(p), "sup_http_requests_total", 'route="internal"') for p in ("p1", "p2")}
         assert applied["p1"] > 0 and applied["p2"] > 0, applied
-        assert metric(cluster.url("main"), "sup_federation_outbound_transactions_total") == 0
+        sent_by_main = metric(cluster.url("main"), "sup_federation_outbound_transactions_total", 'outcome="ok"')
+        assert sent_by_main == 0 if front == "inbound" else sent_by_main > 0
     finally:
         peer.stop()

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 import nio
+import pytest
 
 from tests.federation.test_joins import _user, _wait_for_body
 from tests.federation.test_synapse_joins import _syn
@@ -155,24 +156,27 @@ async def _sync_until(client: Any, predicate: Any, what: str) -> Any:
     return await _sync_until_local(client, predicate, what, rounds=80)
 
 
-async def _encrypted(sup: Any, synapse: Any, tmp_path: Any) -> str:
+async def _encrypted(sup: Any, synapse: Any, tmp_path: Any, room_on: str = "sup") -> str:
     a = await _client(sup, tmp_path, "alice")
     c = await _nio_for_synapse(synapse, tmp_path, "carol")
     try:
         await _sync_until(a, lambda r: True, "first sync of A")
         await _sync_until(c, lambda r: True, "first sync of C")
-        created = await a.room_create(invite=[c.user_id], initial_state=[
+        creator, guest = (a, c) if room_on == "sup" else (c, a)
+        created = await creator.room_create(invite=[guest.user_id], initial_state=[
             {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
         assert isinstance(created, nio.RoomCreateResponse), created
         room_id = created.room_id
-        await _sync_until(c, lambda r: room_id in r.rooms.invite, "C's invite from SUP")
-        joined = await c.join(room_id)
+        await _sync_until(guest, lambda r: room_id in r.rooms.invite, "the invite across servers")
+        joined = await guest.join(room_id)
         assert isinstance(joined, nio.JoinResponse), joined
-        await _sync_until(a, lambda r: c.user_id in a.rooms[room_id].users, "A sees C joined")
-        await _sync_until(c, lambda r: room_id in c.rooms and c.rooms[room_id].encrypted, "C sees the encrypted room")
+        await _sync_until(creator, lambda r: guest.user_id in creator.rooms[room_id].users, "the creator sees the guest joined")
+        await _sync_until(guest, lambda r: room_id in guest.rooms and guest.rooms[room_id].encrypted, "the guest sees the encrypted room")
+        await _sync_until(a, lambda r: room_id in a.rooms and c.user_id in a.rooms[room_id].users, "A sees C in the room")
         sent = await a.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "from SUP, sealed"}, ignore_unverified_devices=True)
         assert isinstance(sent, nio.RoomSendResponse), sent
         await _sync_until(c, lambda r: "from SUP, sealed" in _decrypted_texts(r, room_id), "Synapse user decrypts")
+        await _sync_until(c, lambda r: room_id in c.rooms and a.user_id in c.rooms[room_id].users, "C sees A in the room")
         sent = await c.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "from Synapse, sealed"}, ignore_unverified_devices=True)
         assert isinstance(sent, nio.RoomSendResponse), sent
         await _sync_until(a, lambda r: "from Synapse, sealed" in _decrypted_texts(r, room_id), "SUP user decrypts")
@@ -182,9 +186,10 @@ async def _encrypted(sup: Any, synapse: Any, tmp_path: Any) -> str:
         await c.close()
 
 
-def test_encrypted_conversation_between_sup_and_synapse(synapse: Any, make_federating_server: Any, tmp_path: Any) -> None:
+@pytest.mark.parametrize("room_on", ["sup", "synapse"])
+def test_encrypted_conversation_between_sup_and_synapse(synapse: Any, make_federating_server: Any, tmp_path: Any, room_on: str) -> None:
     sup = make_federating_server()
-    room_id = asyncio.run(asyncio.wait_for(_encrypted(sup, synapse, tmp_path), 300))
+    room_id = asyncio.run(asyncio.wait_for(_encrypted(sup, synapse, tmp_path, room_on), 300))
     dump = json.dumps([r[0] for r in sup.db_query("SELECT json FROM events WHERE room_id = ?", (room_id,))])
     assert "m.room.encrypted" in dump and "sealed" not in dump
 
@@ -309,3 +314,102 @@ def requests_post(url: str, body: dict) -> dict:
     r = requests.post(url, json=body, timeout=30)
     r.raise_for_status()
     return r.json()
+
+
+def test_join_by_alias_both_ways(synapse: Any, make_federating_server: Any) -> None:
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc = carol["access_token"]
+    sup_room = sup.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "room_alias_name": "suplobby"}).json()["room_id"]
+    r = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "public_chat", "room_alias_name": "synlobby"})
+    assert r.status_code == 200, r.text
+    syn_room = r.json()["room_id"]
+    r = _syn(synapse, "POST", V3 + f"/join/{quote('#suplobby:' + sup.server_name)}", tc, json={})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    assert r.json()["room_id"] == sup_room
+    r = sup.post(V3 + f"/join/{quote('#synlobby:' + synapse.server_name)}", token=ta, json={})
+    assert r.status_code == 200, r.text
+    assert r.json()["room_id"] == syn_room
+    assert alice in sup.get(V3 + f"/rooms/{quote(syn_room)}/joined_members", token=ta).json()["joined"]
+
+
+def test_sup_user_knocks_and_joins_restricted_synapse_rooms(synapse: Any, make_federating_server: Any) -> None:
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc = carol["access_token"]
+    rule = {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}
+    room = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "private_chat", "initial_state": [rule]}).json()["room_id"]
+    r = sup.post(V3 + f"/knock/{quote(room)}", token=ta, params={"server_name": synapse.server_name}, json={"reason": "let me in"})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    _eventually(lambda: _syn(synapse, "GET", V3 + f"/rooms/{quote(room)}/state/m.room.member/{quote(alice)}", tc)
+                .json().get("membership") == "knock", "Synapse records the knock")
+    assert _syn(synapse, "POST", V3 + f"/rooms/{quote(room)}/invite", tc, json={"user_id": alice}).status_code == 200
+    _eventually(lambda: room in sup.get(V3 + "/sync", token=ta).json().get("rooms", {}).get("invite", {}), "SUP sees the invite")
+    r = sup.post(V3 + f"/join/{quote(room)}", token=ta, json={})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    # restricted join through a Synapse space (Synapse signs the join as the authorising server)
+    space = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "public_chat", "creation_content": {"type": "m.space"}}).json()["room_id"]
+    allow = {"type": "m.room.join_rules", "state_key": "",
+             "content": {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space}]}}
+    restricted = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "private_chat", "initial_state": [allow]}).json()["room_id"]
+    r = sup.post(V3 + f"/join/{quote(restricted)}", token=ta, params={"server_name": synapse.server_name}, json={})
+    assert r.status_code == 403, r.text
+    r = sup.post(V3 + f"/join/{quote(space)}", token=ta, params={"server_name": synapse.server_name}, json={})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    r = sup.post(V3 + f"/join/{quote(restricted)}", token=ta, params={"server_name": synapse.server_name}, json={})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    _eventually(lambda: alice in _syn(synapse, "GET", V3 + f"/rooms/{quote(restricted)}/joined_members", tc).json().get("joined", {}),
+                "Synapse sees the restricted join")
+
+
+def test_synapse_backfills_history_from_sup(synapse: Any, make_federating_server: Any) -> None:
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc = carol["access_token"]
+    room = sup.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat"}).json()["room_id"]
+    for i in range(25):
+        sup.put(V3 + f"/rooms/{quote(room)}/send/m.room.message/h{i}", token=ta, json={"msgtype": "m.text", "body": f"old {i}"})
+    r = _syn(synapse, "POST", V3 + f"/join/{quote(room)}", tc, params={"server_name": sup.server_name}, json={})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+
+    def bodies() -> list[str]:
+        out: list[str] = []
+        token = None
+        for _ in range(10):
+            params = {"dir": "b", "limit": "10", **({"from": token} if token else {})}
+            page = _syn(synapse, "GET", V3 + f"/rooms/{quote(room)}/messages", tc, params=params).json()
+            out += [e["content"].get("body") for e in page.get("chunk", []) if e.get("type") == "m.room.message"]
+            token = page.get("end")
+            if not token:
+                break
+        return out
+
+    got: list[str] = []
+
+    def complete() -> bool:
+        got[:] = bodies()
+        return got[:25] == [f"old {i}" for i in range(24, -1, -1)]
+
+    try:
+        _eventually(complete, "Synapse backfills SUP's history", timeout=30)
+    except AssertionError:
+        raise AssertionError(f"{got}\n" + synapse.log_tail(6000)) from None
+
+
+def test_sup_fetches_a_synapse_thumbnail(synapse: Any, make_federating_server: Any) -> None:
+    from tests.federation.test_synapse_edus import _png
+    from tests.federation.test_synapse_edus import _syn as _syn_with_headers
+
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    up = _syn_with_headers(synapse, "POST", "/_matrix/media/v3/upload", carol["access_token"], data=_png(), headers={"Content-Type": "image/png"})
+    assert up.status_code == 200, up.text
+    media = up.json()["content_uri"].rsplit("/", 1)[1]
+    r = sup.get(f"/_matrix/client/v1/media/thumbnail/{synapse.server_name}/{media}", token=ta,
+                params={"width": "16", "height": "16", "method": "scale"})
+    assert r.status_code == 200, r.text + synapse.log_tail()
+    assert r.headers["Content-Type"].startswith("image/") and r.content[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xe1", b"RIFF")

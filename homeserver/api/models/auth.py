@@ -86,3 +86,19 @@ class RegisterBody(DeviceParams):
         if v is not None and len(v) > MAX_PASSWORD_LENGTH:
             raise matrix_error("M_INVALID_PARAM", f"Password is longer than {MAX_PASSWORD_LENGTH} characters")
         return v
+
+
+class UiaBody(Body):
+    """A body that carries only user-interactive auth: ``DELETE /devices/{deviceId}``, SUP's TOTP enrol / disable /
+    recovery codes. ``auth`` goes to ``ui_auth.check`` as sent."""
+
+    auth: dict[str, Any] | None = None
+
+    def uia_body(self) -> dict[str, Any]:
+        return {} if self.auth is None else {"auth": self.auth}
+
+
+class TotpConfirmBody(Body):
+    """``POST /_matrix/client/unstable/org.sup.totp/confirm``: the first code from the authenticator app."""
+
+    code: Annotated[str, StringConstraints(min_length=1, max_length=64)]

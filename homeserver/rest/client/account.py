@@ -6,11 +6,12 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.api.models.account import ChangePasswordBody, DeactivateBody
+from homeserver.api.models.auth import TotpConfirmBody, UiaBody
 from homeserver.handlers.account import AccountHandler
 from homeserver.http.auth import RequestAuth
 from homeserver.handlers.totp import TotpManager
 from homeserver.handlers.ui_auth import EMAIL_IDENTITY, UserInteractiveAuth
-from homeserver.http.models import parse_value
+from homeserver.http.models import parse_body, parse_value
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -76,35 +77,32 @@ class AccountServlet:
 
     async def on_totp_enrol(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
+        body = parse_body(request, UiaBody, optional=True)
         if await self.totp.is_enabled(requester.user_id):
             raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is already enabled; disable it first")
-        await self.ui_auth.check(body, "totp_enrol", requester=requester)
+        await self.ui_auth.check(body.uia_body(), "totp_enrol", requester=requester)
         return 200, await self.totp.begin_enrolment(requester.user_id)
 
     async def on_totp_confirm(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        code = body.get("code")
-        if not isinstance(code, str) or not code:
-            raise MatrixError(400, Codes.MISSING_PARAM, "Missing code")
+        code = parse_body(request, TotpConfirmBody).code
         return 200, {"enabled": True, "recovery_codes": await self.totp.confirm_enrolment(requester.user_id, code)}
 
     async def on_totp_disable(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
+        body = parse_body(request, UiaBody, optional=True)
         if not await self.totp.is_enabled(requester.user_id):
             raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is not enabled")
-        await self.ui_auth.check(body, "totp_disable", requester=requester)
+        await self.ui_auth.check(body.uia_body(), "totp_disable", requester=requester)
         await self.totp.disable(requester.user_id)
         return 200, {"enabled": False}
 
     async def on_totp_recovery_codes(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
+        body = parse_body(request, UiaBody, optional=True)
         if not await self.totp.is_enabled(requester.user_id):
             raise MatrixError(400, Codes.INVALID_PARAM, "Two-factor authentication is not enabled")
-        await self.ui_auth.check(body, "totp_recovery_codes", requester=requester)
+        await self.ui_auth.check(body.uia_body(), "totp_recovery_codes", requester=requester)
         return 200, {"recovery_codes": await self.totp.regenerate_recovery_codes(requester.user_id)}
 
 

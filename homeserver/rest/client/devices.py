@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.auth import UiaBody
 from homeserver.api.models.devices import DeleteDevicesBody, UpdateDeviceBody
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
@@ -46,9 +47,9 @@ class DevicesServlet:
 
     async def on_delete(self, request: SupRequest, device_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
+        body = parse_body(request, UiaBody, optional=True)
         await self.devices.get_device(requester.user_id, device_id)  # 404 before asking for auth
-        await self.ui_auth.check(body, "delete_device", requester=requester)
+        await self.ui_auth.check(body.uia_body(), "delete_device", requester=requester)
         await self.devices.delete_devices(requester.user_id, [device_id])
         return 200, {}
 

@@ -412,3 +412,15 @@ def test_threepid_bodies_accept_what_clients_send() -> None:
     assert parse_value({"client_secret": "a", "sid": "1", "auth": {"type": "m.login.password"}}, ThreePidAddBody).uia_body() == \
         {"auth": {"type": "m.login.password"}}
     assert parse_value({"threePidCreds": {"client_secret": "a", "sid": "1"}}, ThreePidLegacyBody).threePidCreds is not None
+
+
+def test_uia_only_and_totp_bodies() -> None:
+    from homeserver.api.models.auth import TotpConfirmBody, UiaBody
+
+    assert parse_value({}, UiaBody).uia_body() == {}
+    assert parse_value({"auth": {"type": "m.login.password", "password": "p"}}, UiaBody).uia_body()["auth"]["type"] == "m.login.password"
+    for model, body, errcode in ((UiaBody, {"auth": "x"}, "M_BAD_JSON"), (TotpConfirmBody, {}, "M_MISSING_PARAM"),
+                                 (TotpConfirmBody, {"code": ""}, "M_INVALID_PARAM"), (TotpConfirmBody, {"code": 123456}, "M_BAD_JSON")):
+        with pytest.raises(MatrixError) as e:
+            parse_value(body, model)
+        assert e.value.errcode == errcode, body

@@ -152,5 +152,13 @@ class ThreePidDeleteBody(Body):
         return v
 
 
+class SubmitTokenBody(Body):
+    """``POST /_sup/email/submit_token`` (the ``submit_url`` a ``requestToken`` answer names)."""
+
+    sid: Annotated[str, Field(min_length=1, max_length=1024)]
+    client_secret: Annotated[str, Field(min_length=1, max_length=1024)]
+    token: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
 __all__ = ["MEDIA", "EmailTokenRequest", "MsisdnTokenRequest", "SessionCreds", "ThreePidAddBody", "ThreePidBindBody",
-           "ThreePidDeleteBody", "ThreePidLegacyBody"]
+           "ThreePidDeleteBody", "ThreePidLegacyBody", "SubmitTokenBody"]

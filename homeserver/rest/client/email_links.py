@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.email_validation import SUBMIT_PATH
+from homeserver.api.models.threepid import SubmitTokenBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -60,11 +61,8 @@ class EmailLinksServlet:
                           next_link=next_link)
 
     async def on_submit_json(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        body = request.json()
-        sid, secret, token = body.get("sid"), body.get("client_secret"), body.get("token")
-        if not all(isinstance(v, str) and v and len(v) <= 1024 for v in (sid, secret, token)):
-            raise MatrixError(400, Codes.MISSING_PARAM, "sid, client_secret and token are required strings")
-        ok, _ = await self.validator.submit_token(sid, secret, token)
+        body = parse_body(request, SubmitTokenBody)
+        ok, _ = await self.validator.submit_token(body.sid, body.client_secret, body.token)
         return 200, {"success": ok}
 
     async def on_unsubscribe(self, request: SupRequest) -> RawResponse:

@@ -122,6 +122,9 @@ class RedisSharedState:
 
             connection = txredisapi.lazyConnection(host, port, dbid=dbid, reconnect=True, connectTimeout=2,
                                                    replyTimeout=max(1, int(timeout_s * 2)), convertNumbers=False)
+            factory = getattr(connection, "_factory", None)
+            if factory is not None:  # back within ~2 s of Redis returning (the default backs off to 10 s)
+                factory.maxDelay = 2
         self._conn = connection
 
     async def close(self) -> None:

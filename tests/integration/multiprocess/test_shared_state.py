@@ -169,11 +169,19 @@ def test_users_of_a_killed_sync_worker_go_offline_on_main(make_cluster: Any) -> 
     while status() != "online":
         assert time.monotonic() < deadline, "a sync on sync1 never made heidi online on main"
         time.sleep(0.2)
-    since = sync({"timeout": 0, "set_presence": "online"})["next_batch"]  # after her own presence change
+    # settle: sync until a long-poll times out with nothing new (sync1 has caught up with her presence change)
+    since = sync({"timeout": 0, "set_presence": "online"})["next_batch"]
+    for _ in range(10):
+        body = sync({"since": since, "timeout": 3000, "set_presence": "online"})
+        if body["next_batch"] == since:
+            break
+        since = body["next_batch"]
 
-    def hold() -> None:  # a long-poll running on sync1 when it is killed (nothing new: it stays held)
+    def hold() -> None:  # long-polls running on sync1 when it is killed (nothing new: each stays held)
+        nonlocal since
         try:
-            sync({"since": since, "timeout": 60000, "set_presence": "online"})
+            while True:
+                since = sync({"since": since, "timeout": 60000, "set_presence": "online"})["next_batch"]
         except (requests.RequestException, AssertionError):
             pass
 
@@ -192,3 +200,28 @@ def test_users_of_a_killed_sync_worker_go_offline_on_main(make_cluster: Any) -> 
     with open(os.path.join(cluster.tmp, "main.log"), encoding="utf-8", errors="replace") as f:
         assert "no heartbeat from sync1" in f.read()  # the lease ended the running sync, not a sync end
 
+
+
+def test_redis_down_logins_fail_closed_sends_fall_back_then_recover(make_cluster: Any) -> None:
+    """Redis is killed: a login on either process is refused with 429 (the failed-login budget cannot be
+    read, so no guess is checked), while a send, whose plain rate limit falls back to a local share, still
+    works. Redis comes back (same port): logins work again within a bounded wait."""
+    import time
+
+    cluster, _router = make_cluster({"main": "main", "client1": "client"}, OVERRIDES)
+    main, client = cluster.url("main"), cluster.url("client1")
+    token = _register(main, "ivan")
+    room = _post(main, V3 + "/createRoom", {"preset": "private_chat"}, token).json()["room_id"]
+    cluster.redis.kill()
+    for base in (main, client):
+        r = _login(base, "ivan", "pw-ivan")
+        assert r.status_code == 429 and r.json()["retry_after_ms"] > 0 and "Temporarily" in r.json()["error"], r.text
+    r = requests.put(main + V3 + f"/rooms/{room}/send/m.room.message/t1", json={"msgtype": "m.text", "body": "hi"},
+                     headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    cluster.redis.start()
+    deadline = time.monotonic() + 60
+    for base in (client, main):
+        while (r := _login(base, "ivan", "pw-ivan")).status_code != 200:
+            assert r.status_code == 429 and time.monotonic() < deadline, r.text
+            time.sleep(0.5)

@@ -12,6 +12,7 @@ Internal endpoints (registered on event persisters by ``workers/wiring/room_writ
 
 ``send_event``   body: ``SendRequest.to_json()`` → ``{"event_id", "position"}``
 ``create_room``  body: ``{"creator", "body" (the createRoom body), "is_guest"}`` → ``{"result", "position"}``
+``upgrade_room`` body: ``{"user_id", "room_id", "new_version", "additional_creators"}`` → ``{"replacement_room", "position"}``
 """
 
 from __future__ import annotations
@@ -124,3 +125,14 @@ class ShardedRoomWriter:
             raise MatrixError(502, Codes.UNKNOWN, "The event persister gave a malformed createRoom answer")
         await self.waiter.wait_for(position)
         return result
+
+    async def upgrade_room(self, user_id: str, room_id: str, new_version: str, additional_creators: Any) -> str:
+        target = self.owner(room_id)  # the old room's persister: its tombstone is then written locally
+        answer = await self.client.call(target, "upgrade_room", {"user_id": user_id, "room_id": room_id,
+                                                                 "new_version": new_version,
+                                                                 "additional_creators": additional_creators})
+        new_id, position = answer.get("replacement_room"), answer.get("position")
+        if not isinstance(new_id, str) or not isinstance(position, int):
+            raise MatrixError(502, Codes.UNKNOWN, "The event persister gave a malformed upgrade answer")
+        await self.waiter.wait_for(position)
+        return new_id

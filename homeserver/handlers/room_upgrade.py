@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Callable
 
 from homeserver.api.errors import Codes, Forbidden, MatrixError
 from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version
@@ -11,6 +11,7 @@ from homeserver.events.event import thaw
 from homeserver.events.power_levels import PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
 from homeserver.handlers.membership import MembershipHandler
+from homeserver.handlers.room_writer import RoomWriter
 from homeserver.types.caches import broadcast
 from storage.persistence.event_persister import NewRoom, PersistItem
 from storage.persistence.room_cache import RoomCache, UnknownRoom
@@ -28,6 +29,17 @@ class RoomUpgradeHandler:
         self.membership = membership
         self.rooms = rooms
         self.aliases = aliases
+        # Event persisters (docs/workers.md): a process that creates no rooms forwards the upgrade to a persister
+        # (``writer``); a persister picks the replacement room's id in its own shard (``owns``).
+        self.writer: RoomWriter | None = None
+        self.owns: Callable[[str], bool] | None = None
+
+    def _new_room_id(self) -> str:
+        for _ in range(64):
+            room_id = f"!{secrets.token_urlsafe(18)}:{self.server_name}"
+            if self.owns is None or self.owns(room_id):
+                return room_id
+        raise MatrixError(500, Codes.UNKNOWN, "Could not pick a room id of this shard")
 
     async def upgrade(self, user_id: str, room_id: str, new_version: Any, additional_creators: Any = None) -> str:
         if new_version is None:
@@ -37,6 +49,9 @@ class RoomUpgradeHandler:
         if new_version not in KNOWN_ROOM_VERSIONS:
             raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION, f"Room version {new_version!r} is not supported")
         version = get_room_version(new_version)
+        writer = self.writer
+        if writer is not None and not writer.creates_rooms_locally():
+            return await writer.upgrade_room(user_id, room_id, new_version, additional_creators)
         try:
             old = await self.rooms.get(room_id)
         except UnknownRoom:
@@ -61,7 +76,7 @@ class RoomUpgradeHandler:
         if not version.room_id_from_create_event:
             pred["event_id"] = old.extremities[-1] if old.extremities else ""
         create["predecessor"] = pred
-        new_room_id = None if version.room_id_from_create_event else f"!{secrets.token_urlsafe(18)}:{self.server_name}"
+        new_room_id = None if version.room_id_from_create_event else self._new_room_id()
         draft = Draft(new_room_id, version, {}, [], 0)
         items: list[PersistItem] = []
 
@@ -71,6 +86,15 @@ class RoomUpgradeHandler:
             items.append(PersistItem(ev))
 
         await add("m.room.create", create)
+        tries = 0
+        while self.owns is not None and draft.room_id is not None and not self.owns(draft.room_id):
+            tries += 1  # v12: the room id is the create event's hash; build it again until this shard owns it
+            if tries >= 64:
+                raise MatrixError(500, Codes.UNKNOWN, "Could not pick a room id of this shard")
+            await self.creation.clock.sleep(0.001)
+            draft = Draft(None, version, {}, [], 0)
+            items.clear()
+            await add("m.room.create", create)
         await add("m.room.member", {"membership": "join", **await self.membership.profile_content(user_id)}, user_id)
         pl = contents.pop("m.room.power_levels", None) or {}
         users = dict(pl.get("users", {}))

@@ -136,3 +136,6 @@ class RoomWriter(Protocol):
 
     async def create_room(self, creator: str, body: dict[str, Any], is_guest: bool) -> dict[str, Any]:
         """``createRoom`` on a persister (which picks a room id it owns): the createRoom answer."""
+
+    async def upgrade_room(self, user_id: str, room_id: str, new_version: str, additional_creators: Any) -> str:
+        """A room upgrade on a persister (the replacement room is in its shard): the replacement room's id."""

@@ -23,7 +23,7 @@ from workers.internal_api import InternalClient
 from workers.roles import Area
 from workers.room_writer import PositionWaiter, ShardedRoomWriter
 
-AREA = Area("room_writer", needs=("event_creation", "room_creation", "room_cache"), provides=("room_writer",))
+AREA = Area("room_writer", needs=("event_creation", "room_creation", "room_cache", "room_upgrades"), provides=("room_writer",))
 
 
 def wire(core: Core) -> None:
@@ -40,9 +40,12 @@ def wire(core: Core) -> None:
     creation, room_creation = core.event_creation, core.room_creation
     creation.writer = writer
     room_creation.writer = writer
+    upgrades = core.room_upgrades
+    upgrades.writer = writer
     if not writer.creates_rooms_locally():
         return
     room_creation.owns = writer.is_local
+    upgrades.owns = writer.is_local
     room_cache = core.room_cache
 
     async def send_event(body: dict[str, Any]) -> dict[str, Any]:
@@ -61,5 +64,14 @@ def wire(core: Core) -> None:
         snap = room_cache.peek(result["room_id"]) or await room_cache.get(result["room_id"])
         return {"result": result, "position": snap.last_stream}
 
+    async def upgrade_room(body: dict[str, Any]) -> dict[str, Any]:
+        user_id, room_id = body.get("user_id"), body.get("room_id")
+        if not isinstance(user_id, str) or not isinstance(room_id, str):
+            raise MatrixError(400, Codes.BAD_JSON, "user_id and room_id (strings) are required")
+        new_id = await upgrades.upgrade(user_id, room_id, body.get("new_version"), body.get("additional_creators"))
+        positions = [s.last_stream for r in (new_id, room_id) if (s := room_cache.peek(r)) is not None]
+        return {"replacement_room": new_id, "position": max(positions, default=0)}
+
     core.internal_api.register("send_event", send_event)
     core.internal_api.register("create_room", create_room)
+    core.internal_api.register("upgrade_room", upgrade_room)

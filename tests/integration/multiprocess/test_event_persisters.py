@@ -82,6 +82,13 @@ def test_rooms_are_written_by_their_persister(make_cluster) -> None:  # type: ig
         since = resp["next_batch"]
         got |= {e["event_id"] for rid in (room, other) for e in timeline(resp, rid)}
 
+    # a room upgrade runs on the old room's persister; the replacement room is in the same shard
+    new_room = alice.req("POST", f"/_matrix/client/v3/rooms/{other}/upgrade", {"new_version": "11"})["replacement_room"]
+    assert owner(cluster, new_room) == owner(cluster, other)
+    tomb = alice.req("GET", f"/_matrix/client/v3/rooms/{other}/state/m.room.tombstone/")
+    assert tomb["replacement_room"] == new_room
+    assert alice.send(new_room, "in the new room").startswith("$")
+
     # the internal API is not on the public listeners, and wants the shared secret
     r = requests.post(f"{router.url}/_sup/internal/v1/send_event", json={}, timeout=10)
     assert r.status_code == 404

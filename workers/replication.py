@@ -195,6 +195,8 @@ class Replication:
     def _on_notify(self, stream: str, position: int, users: frozenset[str], rooms: frozenset[str]) -> None:
         if self._applying or stream not in self.writes:
             return
+        if self._held and stream == "events":  # a local commit raised our claim: others' held writes may be readable
+            self._release_held()
         gen = self.core.streams.get(stream)
         current = gen.writer_position() if gen is not None else position
         extra: Any = None
@@ -382,8 +384,12 @@ class Replication:
         self._held = [h for h in self._held if h[0] > now]
         if len(self._held) > MAX_HELD:  # a writer that never claims: keep memory bounded, wake from the database
             self._held = []
-        for position, stream, users, rooms in ready:
-            self.core.notifier.notify(stream, position, users=users, rooms=rooms)
+        applying, self._applying = self._applying, True  # others' writes: not ours to publish
+        try:
+            for position, stream, users, rooms in ready:
+                self.core.notifier.notify(stream, position, users=users, rooms=rooms)
+        finally:
+            self._applying = applying
         if gen.claim_raised():
             self._schedule()
 

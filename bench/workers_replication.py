@@ -3,8 +3,8 @@
     python -m bench.workers_replication idle --rate 200 --seconds 20
         main + 1 sync worker with no clients; writers send RATE events/s into many rooms; reports the sync
         worker's CPU (share of one core) and how many replication messages it applied.
-    python -m bench.workers_replication send --threads 8 --rooms 40 --seconds 15
-        send throughput through the routed front into many rooms.
+    python -m bench.workers_replication send --threads 8 --rooms 40 --seconds 15 [--persisters N]
+        send throughput through the routed front into many rooms (with N event persisters: main forwards).
     python -m bench.workers_replication fanout --sync-workers 1|2 --listeners 40 --messages 40
         main + N sync workers behind the test router; listeners long-poll /sync in one room (spread over
         the workers), one sender sends; reports delivery latency p50/p95/max.
@@ -48,11 +48,16 @@ def _cluster(tmp: str, instances: dict[str, str]) -> tuple[Any, Any, Any]:
     return cluster, Router(upstreams), redis
 
 
+def _persisters(args: argparse.Namespace) -> dict[str, str]:
+    """``--persisters N``: N event persister instances (rooms sharded over them; main forwards every send)."""
+    return {f"p{i + 1}": "event_persister" for i in range(getattr(args, "persisters", 0))}
+
+
 def idle(args: argparse.Namespace) -> int:
     from tests.integration.multiprocess.cluster import Client
 
     with tempfile.TemporaryDirectory() as tmp:
-        cluster, router, redis = _cluster(tmp, {"main": "main", "sync1": "sync"})
+        cluster, router, redis = _cluster(tmp, {"main": "main", "sync1": "sync", **_persisters(args)})
         try:
             main_url = cluster.url("main")
             senders = [Client.register(main_url, f"s{i}") for i in range(args.threads)]
@@ -79,6 +84,7 @@ def idle(args: argparse.Namespace) -> int:
                         time.sleep(delay)
 
             c0, m0, t0 = _cpu(sync_pid), _cpu(main_pid), time.monotonic()
+            p0 = {name: _cpu(cluster.pid(name)) for name in _persisters(args)}
             threads = [threading.Thread(target=run, args=(i,)) for i in range(args.threads)]
             for t in threads:
                 t.start()
@@ -92,6 +98,8 @@ def idle(args: argparse.Namespace) -> int:
             print(f"idle sync worker CPU: {c1 - c0:.2f}s = {100 * (c1 - c0) / elapsed:.2f}% of a core "
                   f"({1000 * (c1 - c0) / max(total, 1):.3f} ms per event)")
             print(f"main CPU: {100 * (m1 - m0) / elapsed:.0f}% of a core")
+            for name in _persisters(args):
+                print(f"{name} CPU: {100 * (_cpu(cluster.pid(name)) - p0[name]) / elapsed:.0f}% of a core")
         finally:
             router.close()
             cluster.close()
@@ -156,7 +164,7 @@ def send(args: argparse.Namespace) -> int:
     """Send throughput through the routed front into many rooms (every send goes to the one event writer)."""
     from tests.integration.multiprocess.cluster import Client
 
-    instances = {"main": "main", **{f"sync{i + 1}": "sync" for i in range(args.sync_workers)}}
+    instances = {"main": "main", **{f"sync{i + 1}": "sync" for i in range(args.sync_workers)}, **_persisters(args)}
     with tempfile.TemporaryDirectory() as tmp:
         cluster, router, redis = _cluster(tmp, instances)
         try:
@@ -178,7 +186,7 @@ def send(args: argparse.Namespace) -> int:
             for t in threads:
                 t.join()
             elapsed = time.monotonic() - t0
-            print(f"send through the routed front, {args.threads} senders into {args.rooms} rooms: "
+            print(f"send through the routed front, {args.persisters} event persister(s), {args.threads} senders into {args.rooms} rooms: "
                   f"{sum(counts) / elapsed:.0f} msgs/s ({sum(counts)} in {elapsed:.1f}s)")
         finally:
             router.close()
@@ -195,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--seconds", type=float, default=20)
     a.add_argument("--rooms", type=int, default=50)
     a.add_argument("--threads", type=int, default=8)
+    a.add_argument("--persisters", type=int, default=0)
     a.set_defaults(fn=idle)
     b = sub.add_parser("fanout")
     b.add_argument("--sync-workers", type=int, default=1)
@@ -206,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--threads", type=int, default=8)
     c.add_argument("--rooms", type=int, default=40)
     c.add_argument("--seconds", type=float, default=15)
+    c.add_argument("--persisters", type=int, default=0)
     c.set_defaults(fn=send)
     args = p.parse_args(argv)
     sys.path.insert(0, os.getcwd())

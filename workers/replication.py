@@ -51,6 +51,7 @@ REPLICATED_CACHES = (
 PERSISTED_STREAMS = ("events", "account_data", "receipts", "presence", "to_device", "device_lists")
 MAX_PENDING_PUBLISHES = 200
 MAX_HELD = 10_000
+ECHO_DELAY = 0.001  # an idle writer announces its raised claim at once: every reader waits for it
 
 
 def _tuplify(key: Any) -> Any:
@@ -225,9 +226,19 @@ class Replication:
             self._inv.append([name, key])
             self._schedule()
 
-    def _schedule(self) -> None:
-        if self._flush_call is None:
-            self._flush_call = self.core.clock.call_later(self.publish_delay, self._flush)
+    def _schedule(self, delay: float | None = None) -> None:
+        """Publish after the batching window (or within ``delay`` seconds: an idle writer's raised claim, which
+        readers are waiting for)."""
+        call = self._flush_call
+        if call is None:
+            self._flush_call = self.core.clock.call_later(self.publish_delay if delay is None else delay, self._flush)
+        elif delay is not None and call.active() and call.getTime() - self.core.reactor.seconds() > delay:
+            call.reset(delay)
+
+    def _announce_claim(self) -> None:
+        multi = self._multi_written()
+        if multi is not None and multi.claim_raised():
+            self._schedule(ECHO_DELAY)
 
     def _flush(self) -> None:
         self._flush_call = None
@@ -361,6 +372,7 @@ class Replication:
                 notifier.notify(stream, int(position), users=users, rooms=rooms)
             if multi_claimed:
                 self._release_held()
+                self._announce_claim()
         finally:
             self._applying = False
         for cmd in msg.get("cmd") or ():
@@ -378,8 +390,6 @@ class Replication:
         now = gen.current()
         ready = sorted((h for h in self._held if h[0] <= now), key=lambda h: h[0])
         if not ready:
-            if gen.claim_raised():
-                self._schedule()
             return
         self._held = [h for h in self._held if h[0] > now]
         if len(self._held) > MAX_HELD:  # a writer that never claims: keep memory bounded, wake from the database
@@ -390,8 +400,6 @@ class Replication:
                 self.core.notifier.notify(stream, position, users=users, rooms=rooms)
         finally:
             self._applying = applying
-        if gen.claim_raised():
-            self._schedule()
 
     def _apply_command(self, cmd: list[Any]) -> None:
         handler = self._command_handlers.get(cmd[0]) if cmd else None

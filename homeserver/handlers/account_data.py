@@ -75,15 +75,13 @@ class AccountDataHandler:
         tags = content.get("tags")
         return {"tags": tags if isinstance(tags, dict) else {}}
 
-    async def set_tag(self, requester_user_id: str, user_id: str, room_id: str, tag: str, body: dict[str, Any]) -> None:
+    async def set_tag(self, requester_user_id: str, user_id: str, room_id: str, tag: str, content: dict[str, Any]) -> None:
+        """``content``: the tag's content as the client sent it (``TagBody.content()``: ``order`` a number if present)."""
         current = await self.get_tags(requester_user_id, user_id, room_id)
         if not tag or len(tag.encode("utf-8")) > MAX_TAG_BYTES:
             raise MatrixError(400, Codes.INVALID_PARAM, f"Tags must be 1 to {MAX_TAG_BYTES} bytes")
-        order = body.get("order")
-        if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
-            raise MatrixError(400, Codes.BAD_JSON, "Tag 'order' must be a number")
         tags = current["tags"]
-        tags[tag] = body
+        tags[tag] = content
         stream_id = await self.store.put(user_id, room_id, TAG_TYPE, {"tags": tags})
         self._notify(user_id, room_id, TAG_TYPE, stream_id)
 

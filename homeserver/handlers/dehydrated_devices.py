@@ -74,16 +74,14 @@ class DehydratedDeviceHandler:
         await self.db.run("delete_dehydrated_device", DehydratedDeviceStore.delete_txn, requester.user_id, None)
         return {"device_id": found[0]}
 
-    async def events(self, requester: Requester, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def events(self, requester: Requester, device_id: str, next_batch: str | None) -> dict[str, Any]:
+        """``next_batch``: a decimal position (``DehydratedEventsBody`` checked it) or None for the first batch."""
         found = await self.store.get(requester.user_id)
         if found is None or found[0] != device_id:
             raise NotFound("No such dehydrated device")
         since = 0
-        token = body.get("next_batch")
-        if token is not None:
-            if not isinstance(token, str) or not (token.isascii() and token.isdigit()) or len(token) > 19:
-                raise InvalidParam("Invalid 'next_batch'")
-            since = int(token)
+        if next_batch is not None:
+            since = int(next_batch)
             await self.to_device.delete_to_device_messages(requester.user_id, device_id, since)
         events, last = await self.to_device.get_to_device_messages(
             requester.user_id, device_id, since, self.to_device.current_position(), MAX_EVENTS_PER_BATCH

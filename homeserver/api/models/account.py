@@ -1,10 +1,12 @@
-"""Bodies of the account endpoints: ``POST /account/password``, ``POST /account/deactivate``.
+"""Bodies of the account endpoints: ``POST /account/password``, ``POST /account/deactivate``, room tags.
 
 Both also carry a user-interactive-auth ``auth`` object, which the servlet hands to UIA as sent."""
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from typing import Any
+
+from pydantic import ConfigDict, field_validator
 
 from homeserver.api.models import Body, matrix_error
 
@@ -28,3 +30,15 @@ class ChangePasswordBody(Body):
 class DeactivateBody(Body):
     erase: bool = False
     id_server: str | None = None
+
+
+class TagBody(Body):
+    """``PUT /user/{userId}/rooms/{roomId}/tags/{tag}``: an optional numeric ``order``; every other key is kept as sent
+    (the tag's content is stored as the client wrote it)."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="allow")
+
+    order: int | float | None = None
+
+    def content(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

@@ -150,3 +150,16 @@ def backup_keys_body(room_id: str | None, session_id: str | None) -> type[Body]:
     if room_id is not None and session_id is not None:
         return KeyBackupData
     return RoomKeyBackup if room_id is not None else KeyBackupKeysBody
+
+
+class DehydratedEventsBody(Body):
+    """``POST /dehydrated_device/{deviceId}/events``: where the previous batch ended (a decimal position)."""
+
+    next_batch: str | None = None
+
+    @field_validator("next_batch")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        if v is not None and not (v.isascii() and v.isdigit() and len(v) <= 19):
+            raise matrix_error("M_INVALID_PARAM", "Invalid 'next_batch'")
+        return v

@@ -6,6 +6,8 @@ from typing import Any
 
 from homeserver.handlers.account_data import AccountDataHandler
 from homeserver.http.auth import RequestAuth
+from homeserver.api.models.account import TagBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -51,8 +53,8 @@ class AccountDataServlet:
 
     async def on_put_tag(self, request: SupRequest, user_id: str, room_id: str, tag: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json()
-        await self.account_data.set_tag(requester.user_id, user_id, room_id, tag, body)
+        body = parse_body(request, TagBody)
+        await self.account_data.set_tag(requester.user_id, user_id, room_id, tag, body.content())
         return 200, {}
 
     async def on_delete_tag(self, request: SupRequest, user_id: str, room_id: str, tag: str) -> tuple[int, dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.models.keys import DehydratedDeviceBody
+from homeserver.api.models.keys import DehydratedDeviceBody, DehydratedEventsBody
 from homeserver.handlers.dehydrated_devices import DehydratedDeviceHandler
 from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
@@ -40,4 +40,4 @@ class DehydratedDeviceServlet:
 
     async def on_events(self, request: SupRequest, device_id: str) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        return 200, await self.handler.events(requester, device_id, request.json_or_empty())
+        return 200, await self.handler.events(requester, device_id, parse_body(request, DehydratedEventsBody, optional=True).next_batch)

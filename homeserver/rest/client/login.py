@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.models.auth import LoginBody, RefreshBody
+from homeserver.api.models.auth import LoginBody, RefreshBody, UiaBody
 from homeserver.handlers.auth import Sessions
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
@@ -43,8 +43,8 @@ class LoginServlet:
 
     async def on_get_token(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         requester = await self.auth.get_user(request)
-        body = request.json_or_empty()
-        await self.ui_auth.check(body, "login_get_token", requester=requester)
+        body = parse_body(request, UiaBody, optional=True)
+        await self.ui_auth.check(body.uia_body(), "login_get_token", requester=requester)
         return 200, await self.login.create_login_token(requester.user_id)
 
     async def on_refresh(self, request: SupRequest) -> tuple[int, dict[str, Any]]:

@@ -424,3 +424,18 @@ def test_uia_only_and_totp_bodies() -> None:
         with pytest.raises(MatrixError) as e:
             parse_value(body, model)
         assert e.value.errcode == errcode, body
+
+
+def test_tag_and_dehydrated_events_bodies() -> None:
+    from homeserver.api.models.account import TagBody
+    from homeserver.api.models.keys import DehydratedEventsBody
+
+    assert parse_value({"order": 0.25, "org.example": {"x": 1}}, TagBody).content() == {"order": 0.25, "org.example": {"x": 1}}
+    assert parse_value({}, TagBody).content() == {} and parse_value({"order": 1}, TagBody).content() == {"order": 1}
+    assert parse_value({"next_batch": "42"}, DehydratedEventsBody).next_batch == "42"
+    for model, body, errcode in ((TagBody, {"order": "1"}, "M_BAD_JSON"), (TagBody, {"order": True}, "M_BAD_JSON"),
+                                 (DehydratedEventsBody, {"next_batch": "\u00b3"}, "M_INVALID_PARAM"),
+                                 (DehydratedEventsBody, {"next_batch": 5}, "M_BAD_JSON")):
+        with pytest.raises(MatrixError) as e:
+            parse_value(body, model)
+        assert e.value.errcode == errcode, body

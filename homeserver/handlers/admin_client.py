@@ -88,10 +88,14 @@ class AdminClientHandler:
         return {"user_id": user_id, "devices": devices}
 
     # ---- lock / suspend ----
-    async def _target(self, requester: Requester, user_id: str, changing: bool) -> None:
-        # Authorisation first, so non-admins cannot probe which accounts exist.
+    @staticmethod
+    def ensure_admin(requester: Requester) -> None:
+        """Authorisation first (before the body is read too), so non-admins cannot probe which accounts exist."""
         if not requester.is_admin:
             raise Forbidden("Requesting user is not a server administrator")
+
+    async def _target(self, requester: Requester, user_id: str, changing: bool) -> None:
+        self.ensure_admin(requester)
         try:
             uid = UserID.parse(user_id)
         except InvalidId:
@@ -111,14 +115,7 @@ class AdminClientHandler:
         flags = await self.flags.get(user_id)
         return flags.locked if flag == "locked" else flags.suspended
 
-    async def set_flag(self, requester: Requester, user_id: str, flag: str, body: dict[str, Any]) -> bool:
-        if not requester.is_admin:
-            raise Forbidden("Requesting user is not a server administrator")
-        value = body.get(flag)
-        if value is None:
-            raise MatrixError(400, Codes.MISSING_PARAM, f"Missing {flag!r}")
-        if not isinstance(value, bool):
-            raise MatrixError(400, Codes.INVALID_PARAM, f"{flag!r} must be a boolean")
+    async def set_flag(self, requester: Requester, user_id: str, flag: str, value: bool) -> bool:
         await self._target(requester, user_id, changing=True)
         await self.flags.set_flag(user_id, flag, value, self.clock.time_msec())
         self.devices.invalidate_token_cache(user_id)  # live sessions (WebSocket sync) re-check the account now

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from homeserver.api.models import Body, matrix_error
 from homeserver.api.models.account import MAX_PASSWORD_LENGTH
@@ -252,8 +252,25 @@ class RegistrationTokenBody(Body):
         return v
 
 
+class UserFlagBody(Body):
+    """``PUT /_matrix/client/v1/admin/{lock|suspend}/{userId}``: ``{"locked": bool}`` / ``{"suspended": bool}``; the
+    flag the path names comes as validation context (``{"flag": "locked"}``)."""
+
+    value: bool
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pick(cls, data: Any, info: ValidationInfo) -> Any:
+        flag = (info.context or {}).get("flag")
+        if flag is None or not isinstance(data, dict):
+            return data
+        if data.get(flag) is None:
+            raise matrix_error("M_MISSING_PARAM", f"Missing {flag!r}")
+        return {"value": data[flag]}
+
+
 __all__ = ["EXPERIMENTAL_FEATURES", "TOKEN_RE", "BackgroundUpdatesEnabledBody", "RegistrationTokenBody", "ServerNoticeBody",
            "StartJobBody", "AdminJoinBody", "DeleteRoomBody", "MakeRoomAdminBody", "PurgeHistoryBody",
            "RedactUserBody", "RoomBlockBody", "AdminCreateDeviceBody", "AdminDeactivateBody", "AdminDeleteDevicesBody",
            "AdminDeviceBody", "AdminUserBody", "ExperimentalFeaturesBody", "LoginAsBody", "RatelimitOverrideBody",
-           "ResetPasswordBody", "SetAdminBody", "SuspendBody", "password_value"]
+           "ResetPasswordBody", "SetAdminBody", "SuspendBody", "UserFlagBody", "password_value"]

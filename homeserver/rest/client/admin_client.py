@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.admin_client import AdminClientHandler
+from homeserver.api.models.admin import UserFlagBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -37,6 +39,8 @@ class AdminClientServlet:
     def _put(self, flag: str) -> Any:
         async def on_put(request: SupRequest, user_id: str) -> tuple[int, dict[str, Any]]:
             requester = await self.auth.get_user(request)
-            return 200, {flag: await self.handler.set_flag(requester, user_id, flag, request.json())}
+            self.handler.ensure_admin(requester)
+            value = parse_body(request, UserFlagBody, context={"flag": flag}).value
+            return 200, {flag: await self.handler.set_flag(requester, user_id, flag, value)}
 
         return on_put

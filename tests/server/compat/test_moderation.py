@@ -78,7 +78,7 @@ def test_admin_lock_flow(server: Any) -> None:
 
     # bad input
     _err(server.put(path, token=admin_tok, json={}), 400, "M_MISSING_PARAM")
-    _err(server.put(path, token=admin_tok, json={"locked": "yes"}), 400, "M_INVALID_PARAM")
+    _err(server.put(path, token=admin_tok, json={"locked": "yes"}), 400, "M_BAD_JSON")
     _err(server.put(path, token=admin_tok, data=b"nope"), 400, "M_NOT_JSON")
     _err(server.get(V1 + "/admin/lock/@someone:elsewhere.org", token=admin_tok), 400, "M_INVALID_PARAM")
     _err(server.get(V1 + "/admin/lock/not-a-user", token=admin_tok), 400, "M_INVALID_PARAM")

@@ -439,3 +439,14 @@ def test_tag_and_dehydrated_events_bodies() -> None:
         with pytest.raises(MatrixError) as e:
             parse_value(body, model)
         assert e.value.errcode == errcode, body
+
+
+def test_user_flag_body() -> None:
+    from homeserver.api.models.admin import UserFlagBody
+
+    assert parse_value({"locked": True}, UserFlagBody, {"flag": "locked"}).value is True
+    for body, errcode in (({}, "M_MISSING_PARAM"), ({"locked": None}, "M_MISSING_PARAM"), ({"locked": "yes"}, "M_BAD_JSON"),
+                          ({"suspended": True}, "M_MISSING_PARAM")):
+        with pytest.raises(MatrixError) as e:
+            parse_value(body, UserFlagBody, {"flag": "locked"})
+        assert e.value.errcode == errcode, body

@@ -57,11 +57,13 @@ class RoomSummaryHandler:
     def public(chunk: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in chunk.items() if not k.startswith("_")}
 
-    async def summary(self, user_id: str | None, room_id: str) -> dict[str, Any]:
+    async def summary(self, user_id: str | None, room_id: str, via: list[str] | None = None) -> dict[str, Any]:
+        """``GET /room_summary``. A room this server does not know is summarised from the federation
+        ``/hierarchy`` answer of the ``via`` servers (or the room id's server), with the same visibility rule."""
         try:
             snap = await self.rooms.get(room_id)
         except UnknownRoom:
-            raise NotFound("Room not found") from None
+            return await self._remote_summary(user_id, room_id, via or [])
         chunk = await self.chunk(room_id)
         membership = snap.membership_of(user_id) if user_id else None
         # the same rule as the hierarchy: a restricted room only to members of one of its allowed rooms
@@ -87,6 +89,36 @@ class RoomSummaryHandler:
         if not others:
             others = sorted(u for u, m in snap.memberships.items() if m in ("leave", "ban") and u != user_id)
         return {"m.heroes": others[:5], "m.joined_member_count": len(joined), "m.invited_member_count": len(invited)}
+
+    async def _remote_summary(self, user_id: str | None, room_id: str, via: list[str]) -> dict[str, Any]:
+        servers = [v for v in via if isinstance(v, str) and v][:10]
+        domain = room_id.partition(":")[2]
+        if domain and domain not in servers:
+            servers.append(domain)
+        answer = await self.remote.hierarchy(room_id, servers, False) if self.remote is not None and servers else None
+        room = answer.get("room") if isinstance(answer, dict) else None
+        if not isinstance(room, dict) or room.get("room_id") != room_id:
+            raise NotFound("Room not found")
+        allow = room.get("allowed_room_ids")
+        chunk = {
+            "world_readable": room.get("world_readable") is True,
+            "join_rule": room.get("join_rule") if isinstance(room.get("join_rule"), str) else "public",
+            "_allow": [a for a in allow if isinstance(a, str)] if isinstance(allow, list) else [],
+        }
+        if not await self._previewable(user_id, chunk):
+            raise Forbidden("You may not see this room") if user_id else NotFound("Room not found")
+        out: dict[str, Any] = {"room_id": room_id, "num_joined_members": 0, "guest_can_join": False, **chunk}
+        for key in ("name", "topic", "canonical_alias", "avatar_url", "room_type", "room_version", "encryption"):
+            if isinstance(room.get(key), str):
+                out[key] = room[key]
+        for key in ("num_joined_members",):
+            if isinstance(room.get(key), int):
+                out[key] = room[key]
+        if isinstance(room.get("guest_can_join"), bool):
+            out["guest_can_join"] = room["guest_can_join"]
+        if chunk["join_rule"] in ("restricted", "knock_restricted"):
+            out["allowed_room_ids"] = chunk["_allow"]
+        return self.public(out)
 
     # ---- spaces ----
     async def hierarchy(self, user_id: str, room_id: str, suggested_only: bool, max_depth: int | None, limit: int,

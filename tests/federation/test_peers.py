@@ -109,3 +109,35 @@ def test_hierarchy_walks_remote_children(make_federating_server) -> None:
     served = on_reactor(a.app.core.federation_client.get_json, b.server_name, f"/_matrix/federation/v1/hierarchy/{quote(child, safe='')}")
     assert served["room"]["room_id"] == child and served["inaccessible_children"] == [secret]
     assert [c["room_id"] for c in served["children"]] == [grandchild]
+
+
+def test_room_summary_of_a_remote_room(make_federating_server) -> None:
+    """/room_summary of a room only B has: public rooms to anyone (by id with via, anonymous too), a private room
+    not at all, a restricted room only once the user is joined to one of its allowed rooms."""
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = _register(a, "alice")
+    bob = _register(b, "bob")
+    V1, V3 = "/_matrix/client/v1", "/_matrix/client/v3"
+    tb, ta = bob["access_token"], alice["access_token"]
+    public = b.post(f"{V3}/createRoom", token=tb, json={"preset": "public_chat", "name": "Open", "topic": "hi"}).json()["room_id"]
+    private = b.post(f"{V3}/createRoom", token=tb, json={"preset": "private_chat", "name": "Closed"}).json()["room_id"]
+    space = b.post(f"{V3}/createRoom", token=tb, json={"preset": "public_chat", "creation_content": {"type": "m.space"}}).json()["room_id"]
+    allow = {"type": "m.room.join_rules", "state_key": "",
+             "content": {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space}]}}
+    restricted = b.post(f"{V3}/createRoom", token=tb, json={"preset": "private_chat", "room_version": "10", "initial_state": [allow]}).json()["room_id"]
+
+    def summary(room: str, token: str | None = ta):
+        return a.get(f"{V1}/room_summary/{quote(room)}", token=token, params={"via": b.server_name})
+
+    r = summary(public)
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in ("room_id", "name", "topic", "join_rule", "num_joined_members")} == \
+        {"room_id": public, "name": "Open", "topic": "hi", "join_rule": "public", "num_joined_members": 1}
+    assert summary(public, None).status_code == 200
+    assert summary(private).status_code == 404
+    assert summary(restricted).status_code == 403
+    assert summary(restricted, None).status_code == 404
+    assert a.post(f"{V3}/join/{quote(space)}", token=ta, params={"server_name": b.server_name}).status_code == 200
+    r = summary(restricted)
+    assert r.status_code == 200 and r.json()["allowed_room_ids"] == [space], r.text

@@ -413,3 +413,42 @@ def test_sup_fetches_a_synapse_thumbnail(synapse: Any, make_federating_server: A
                 params={"width": "16", "height": "16", "method": "scale"})
     assert r.status_code == 200, r.text + synapse.log_tail()
     assert r.headers["Content-Type"].startswith("image/") and r.content[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xe1", b"RIFF")
+
+
+def test_spaces_and_room_summaries_across_servers(synapse: Any, make_federating_server: Any) -> None:
+    """/hierarchy of a space whose child lives on the other server (both ways), and /room_summary of a room the
+    asking server is not in (by id with via, and by alias)."""
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc = carol["access_token"]
+    syn_child = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "public_chat", "name": "Child on Synapse",
+                                                                    "room_alias_name": "synchild", "topic": "t"}).json()["room_id"]
+    sup_child = sup.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "name": "Child on SUP"}).json()["room_id"]
+    space_on = {"creation_content": {"type": "m.space"}, "preset": "public_chat"}
+    sup_space = sup.post(V3 + "/createRoom", token=ta, json={**space_on, "name": "SUP space"}).json()["room_id"]
+    assert sup.put(V3 + f"/rooms/{quote(sup_space)}/state/m.space.child/{quote(syn_child)}", token=ta,
+                   json={"via": [synapse.server_name]}).status_code == 200
+    syn_space = _syn(synapse, "POST", V3 + "/createRoom", tc, json={**space_on, "name": "Synapse space"}).json()["room_id"]
+    assert _syn(synapse, "PUT", V3 + f"/rooms/{quote(syn_space)}/state/m.space.child/{quote(sup_child)}", tc,
+                json={"via": [sup.server_name]}).status_code == 200
+    # SUP's /hierarchy asks Synapse for the child it is not in
+    h = sup.get(f"/_matrix/client/v1/rooms/{quote(sup_space)}/hierarchy", token=ta)
+    assert h.status_code == 200, h.text
+    names = {r["room_id"]: r.get("name") for r in h.json()["rooms"]}
+    assert names.get(syn_child) == "Child on Synapse", names
+    # Synapse's /hierarchy asks SUP
+    h = _syn(synapse, "GET", f"/_matrix/client/v1/rooms/{quote(syn_space)}/hierarchy", tc)
+    assert h.status_code == 200, h.text
+    names = {r["room_id"]: r.get("name") for r in h.json()["rooms"]}
+    assert names.get(sup_child) == "Child on SUP", names
+    # SUP summarises a Synapse room it is not in: by id (via) and by alias
+    r = sup.get(f"/_matrix/client/v1/room_summary/{quote(syn_child)}", token=ta, params={"via": synapse.server_name})
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "Child on Synapse" and r.json()["join_rule"] == "public" and r.json()["num_joined_members"] == 1
+    assert "membership" not in r.json()
+    r = sup.get(f"/_matrix/client/v1/room_summary/{quote('#synchild:' + synapse.server_name)}", token=ta)
+    assert r.status_code == 200 and r.json()["room_id"] == syn_child, r.text
+    # an unknown room on a server that does not have it either: 404
+    r = sup.get(f"/_matrix/client/v1/room_summary/{quote('!nope:' + synapse.server_name)}", token=ta)
+    assert r.status_code == 404, r.text

@@ -100,5 +100,10 @@ class DirectoryServlet:
         requester = None
         if request.header("Authorization"):
             requester = await self.auth.get_user(request)
-        room_id = await self.membership.resolve_room(room_id_or_alias)
-        return 200, await self.summaries.summary(requester.user_id if requester else None, room_id)
+        via = request.query_list("via")
+        if room_id_or_alias.startswith("#"):
+            room_id, servers = await self.membership.resolve_room_servers(room_id_or_alias)
+            via = [*via, *servers]
+        else:
+            room_id = await self.membership.resolve_room(room_id_or_alias)
+        return 200, await self.summaries.summary(requester.user_id if requester else None, room_id, via)

@@ -112,11 +112,15 @@ class RedisSharedState:
     shared = True
 
     def __init__(self, clock: Clock, reactor: Any, host: str, port: int, dbid: int = 0, prefix: str = "sup",
-                 timeout_s: float = 1.0, connection: Any = None) -> None:
+                 timeout_s: float = 1.0, connection: Any = None, retry_after_s: float = 1.0) -> None:
         self._clock = clock
         self._reactor = reactor
         self.prefix = prefix
         self.timeout_s = timeout_s
+        # After a failure, calls fail at once for retry_after_s (then one is tried again): while Redis is down a
+        # request pays the deadline at most once a second per process, not once per request.
+        self.retry_after_s = retry_after_s
+        self._down_until = 0.0
         if connection is None:
             import txredisapi
 
@@ -135,12 +139,17 @@ class RedisSharedState:
 
     async def _call(self, fn: Any) -> Any:
         """Run one Redis operation with a deadline; any failure is SharedStateUnavailable."""
+        now = self._reactor.seconds()
+        if now < self._down_until:
+            raise SharedStateUnavailable("Redis was unavailable less than a second ago")
         try:
             d = defer.maybeDeferred(fn)
             d.addTimeout(self.timeout_s, self._reactor)
             return await d
         except Exception as e:
-            logger.warning("shared state: Redis did not answer (%s: %s)", type(e).__name__, e)
+            if self._down_until == 0.0 or now - self._down_until > 60:
+                logger.warning("shared state: Redis did not answer (%s: %s)", type(e).__name__, e)
+            self._down_until = self._reactor.seconds() + self.retry_after_s
             raise SharedStateUnavailable(str(e)) from e
 
     # ------------------------------------------------------------------ token buckets

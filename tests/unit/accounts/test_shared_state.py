@@ -290,3 +290,34 @@ def test_redis_down_rate_limits_fall_back_to_a_local_share(dead_redis: Any, fake
     run(rl.check("login", "1.1.1.1"))
     run(rl.check("login", "1.1.1.1"))
     raises(LimitExceeded, rl.check("login", "1.1.1.1"))
+
+
+def test_redis_down_costs_the_deadline_once_a_second_not_per_request(fake_clock: FakeClock) -> None:
+    """While Redis does not answer, one call waits for the deadline; the next calls within retry_after_s fail at
+    once without touching the connection (so a send does not pay a second for its rate limit during an outage)."""
+    from twisted.internet import defer, task
+
+    reactor = task.Clock()
+    calls: list[str] = []
+
+    class _Hung:
+        def eval(self, *args: Any) -> Any:
+            calls.append("eval")
+            return defer.Deferred()  # never answers
+
+    state = RedisSharedState(fake_clock, reactor, "unused", 0, timeout_s=1.0, connection=_Hung(), retry_after_s=1.0)
+    d = defer.ensureDeferred(state.take("k", "x", BucketSpec(1, 1)))
+    assert not d.called
+    reactor.advance(1.0)  # the deadline
+    failures: list[Any] = []
+    d.addErrback(failures.append)
+    assert failures and failures[0].check(SharedStateUnavailable) and calls == ["eval"]
+    for _ in range(5):  # within retry_after_s: immediate, no Redis call
+        d = defer.ensureDeferred(state.take("k", "x", BucketSpec(1, 1)))
+        assert d.called
+        d.addErrback(lambda f: f.trap(SharedStateUnavailable))
+    assert calls == ["eval"]
+    reactor.advance(1.0)
+    defer.ensureDeferred(state.take("k", "x", BucketSpec(1, 1))).addErrback(lambda f: None)
+    assert calls == ["eval", "eval"]  # tried again
+    reactor.advance(1.0)

@@ -130,12 +130,16 @@ def test_public_room_directories_over_federation(synapse: Any, make_federating_s
     syn_room = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "public_chat", "name": "Synapse lobby",
                                                                     "visibility": "public"}).json()["room_id"]
     sup_room = sup.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "name": "SUP lobby", "visibility": "public"}).json()["room_id"]
-    r = sup.get(V3 + "/publicRooms", token=ta, params={"server": synapse.server_name})
-    assert r.status_code == 200, r.text
-    assert syn_room in [c["room_id"] for c in r.json()["chunk"]]
-    r = _syn(synapse, "GET", V3 + "/publicRooms", tc, params={"server": sup.server_name})
-    assert r.status_code == 200, r.text + synapse.log_tail()
-    assert sup_room in [c["room_id"] for c in r.json()["chunk"]]
+    # Synapse adds a new room to its directory from room statistics updated in the background: poll
+    def listed(get: Callable[[], Any], room: str) -> bool:
+        r = get()
+        assert r.status_code == 200, r.text
+        return room in [c["room_id"] for c in r.json()["chunk"]]
+
+    _eventually(lambda: listed(lambda: sup.get(V3 + "/publicRooms", token=ta, params={"server": synapse.server_name}), syn_room),
+                "Synapse's public room listed through SUP")
+    _eventually(lambda: listed(lambda: _syn(synapse, "GET", V3 + "/publicRooms", tc, params={"server": sup.server_name}), sup_room),
+                "SUP's public room listed through Synapse")
 
 
 async def _nio_for_synapse(synapse: Any, tmp_path: Any, name: str) -> Any:

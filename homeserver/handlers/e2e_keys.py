@@ -257,11 +257,7 @@ class E2EKeysHandler:
         result: dict[str, Any] = {"device_keys": {}, "failures": {}, "master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
         remote: dict[str, dict[str, list[str]]] = {}
         local: dict[str, list[str]] = {}
-        for user_id, devices in wanted.items():
-            if not isinstance(user_id, str) or not user_id.startswith("@") or ":" not in user_id:
-                raise InvalidParam(f"Invalid user id {user_id!r}")
-            if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-                raise InvalidParam(f"device_keys[{user_id!r}] must be a list of device ids")
+        for user_id, devices in wanted.items():  # user ids and device lists checked by KeysQueryBody
             if self._is_local(user_id):
                 local[user_id] = devices
             else:
@@ -348,11 +344,7 @@ class E2EKeysHandler:
         wanted, timeout = body.one_time_keys, body.timeout
         local: list[tuple[str, str, str]] = []
         remote: dict[str, dict[str, dict[str, str]]] = {}
-        for user_id, devices in wanted.items():
-            if not isinstance(user_id, str) or not user_id.startswith("@") or ":" not in user_id:
-                raise InvalidParam(f"Invalid user id {user_id!r}")
-            if not isinstance(devices, dict):
-                raise InvalidParam(f"one_time_keys[{user_id!r}] must be an object of device id to algorithm")
+        for user_id, devices in wanted.items():  # shapes and user ids checked by KeysClaimBody
             for device_id, algorithm in devices.items():
                 check_algorithm(algorithm)
                 if self._is_local(user_id):

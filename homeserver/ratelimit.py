@@ -37,7 +37,7 @@ class RateLimiter:
     Single process (``shared`` absent or in memory): in-memory buckets, no I/O. In a workers deployment
     (``shared.shared``) every bucket lives in the shared backend, so N processes share one budget; while it
     cannot be reached each process falls back to its local buckets with 1/``local_share`` of the budget
-    (``local_share`` = the deployment's process count), so the deployment as a whole still grants at most
+    (``local_share`` = the deployment's instances serving public endpoints), so the deployment as a whole still grants at most
     about one budget.
     """
 

@@ -16,6 +16,8 @@ Exposes on the core:
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.account_data import AccountDataHandler
 from homeserver.handlers.admin_users import AdminUsersHandler
@@ -47,7 +49,7 @@ from storage.stores.profiles import ProfileStore
 from storage.stores.totp import TotpStore
 from storage.stores.users import UserStore
 from workers.core import Core
-from workers.roles import Area
+from workers.roles import Area, get_role
 from workers.shared_state import shared_state_for
 
 AREA = Area(
@@ -70,7 +72,7 @@ def wire(core: Core) -> None:
     core.on_shutdown(hasher.stop)
     # One budget per deployment (issue 18 item 4): in memory for one process, Redis for several.
     shared = shared_state_for(core)
-    processes = len(core.deployment.instances) if core.deployment is not None else 1
+    processes = _serving_instances(core.deployment) if core.deployment is not None else 1
     ratelimiter = RateLimiter.from_config(clock, config.rate_limits, shared, local_share=processes)
     failed_logins = FailedLoginCounter(clock, config.auth.max_failed_logins, shared=shared)
     totp = TotpManager(totp_store, clock, config.auth.totp_issuer or core.server_name, config.auth.totp_attempts_per_second,
@@ -129,3 +131,18 @@ def wire(core: Core) -> None:
     for servlet in (SharedSecretRegisterServlet(admin, ratelimiter), AdminUsersServlet(auth, admin), RegistrationTokensServlet(auth, tokens)):
         core.on_resource("client", servlet.register)
         core.on_resource("admin", servlet.register)
+
+
+def _serving_instances(deployment: Any) -> int:
+    """How many instances serve public endpoints (a role with routes beyond /health and /metrics): while Redis is
+    down each takes 1/this of a rate-limit budget, so together they still grant about one budget."""
+    n = 0
+    for inst in deployment.instances.values():
+        try:
+            role = get_role(inst.role)
+        except KeyError:
+            n += 1
+            continue
+        if not role.routes or set(role.routes) - {"health", "metrics"}:
+            n += 1
+    return max(1, n)

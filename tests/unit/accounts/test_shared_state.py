@@ -321,3 +321,16 @@ def test_redis_down_costs_the_deadline_once_a_second_not_per_request(fake_clock:
     defer.ensureDeferred(state.take("k", "x", BucketSpec(1, 1))).addErrback(lambda f: None)
     assert calls == ["eval", "eval"]  # tried again
     reactor.advance(1.0)
+
+
+def test_local_share_counts_the_instances_that_serve_public_endpoints() -> None:
+    """While Redis is down each serving instance takes 1/N of a budget; pushers, background workers and event
+    persisters serve no public endpoint and do not dilute it."""
+    from workers.deployment import parse
+    from workers.wiring.accounts import _serving_instances
+
+    dep = parse({"shared_secret": "s", "instances": {
+        "main": {"role": "main", "internal": "http://127.0.0.1:9001"}, "c1": {"role": "client"}, "c2": {"role": "client"},
+        "s1": {"role": "sync"}, "p1": {"role": "pusher"}, "b1": {"role": "background"},
+        "e1": {"role": "event_persister", "internal": "http://127.0.0.1:9002"}}})
+    assert _serving_instances(dep) == 4  # main, c1, c2, s1

@@ -152,13 +152,19 @@ class FederationEventHandler:
         await d
         return Outcome(ev.event_id, ctx.status, ctx.reason)
 
-    async def on_room_pdus(self, origin: str, events: list[Event]) -> list[Outcome | BaseException]:
+    async def on_room_pdus(self, origin: str, events: list[Event], known: Any = None) -> list[Outcome | BaseException]:
         """:meth:`on_pdu` for one room's events of a transaction, in order: the outcome of each, or the exception
         ``on_pdu`` would have raised. Events extending the room's head are committed together
-        (:mod:`federation.inbound.room_batch`)."""
+        (:mod:`federation.inbound.room_batch`). ``known``: what :meth:`prefetch` read for the whole transaction."""
         from federation.inbound.room_batch import RoomBatch
 
-        return await RoomBatch(self, origin).run(events)
+        return await RoomBatch(self, origin, known).run(events)
+
+    async def prefetch(self, events: list[Event]) -> Any:
+        """The stored events (and statuses) a transaction's PDUs refer to, in one read for all its rooms."""
+        from federation.inbound.room_batch import prefetch
+
+        return await prefetch(self.store, events)
 
     async def _known_timeline(self, ids: tuple[str, ...] | list[str]) -> set[str]:
         st = await self.store.statuses(ids)

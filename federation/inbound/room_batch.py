@@ -52,6 +52,11 @@ class PendingOverlay:
         self._pdus[ev.event_id] = StoredPdu(ev, status, state_before, state_after)
         self._status[ev.event_id] = status
 
+    def seed(self, other: PendingOverlay) -> None:
+        """Start from what ``other`` already read (a transaction-wide prefetch shared by its rooms)."""
+        self._pdus.update(other._pdus)
+        self._status.update(other._status)
+
     async def prefetch(self, event_ids: list[str]) -> None:
         ids = [e for e in dict.fromkeys(event_ids) if e not in self._status]
         if not ids:
@@ -78,13 +83,27 @@ class PendingOverlay:
         return {e: self._pdus[e] for e in ids if e in self._pdus}
 
 
+def referenced(events: list[Event]) -> list[str]:
+    """The ids a batch looks up: the events themselves, their prev and auth events."""
+    return [i for ev in events for i in (ev.event_id, *ev.prev_event_ids, *ev.auth_event_ids)]
+
+
+async def prefetch(store: Any, events: list[Event]) -> PendingOverlay:
+    """One read for every room of a transaction (each room's batch starts from it)."""
+    known = PendingOverlay(store)
+    await known.prefetch(referenced(events))
+    return known
+
+
 class RoomBatch:
     """Process one room's PDUs (in order) for :meth:`FederationEventHandler.on_room_pdus`."""
 
-    def __init__(self, handler: FederationEventHandler, origin: str) -> None:
+    def __init__(self, handler: FederationEventHandler, origin: str, known: PendingOverlay | None = None) -> None:
         self.handler = handler
         self.origin = origin
         self.overlay = PendingOverlay(handler.store)
+        if known is not None:
+            self.overlay.seed(known)
         self.view = copy.copy(handler)  # the same checks, reading through the overlay
         self.view.store = self.overlay
         self._waiting: list[tuple[int, Event, EventContext, defer.Deferred[Any]]] = []
@@ -94,7 +113,7 @@ class RoomBatch:
         out: list[Outcome | BaseException | None] = [None] * len(events)
         self._originals = events
         checked = [with_checked_hash(ev) for ev in events]
-        await self.overlay.prefetch([i for ev in checked for i in (ev.event_id, *ev.prev_event_ids, *ev.auth_event_ids)])
+        await self.overlay.prefetch(referenced(checked))
         for i, ev in enumerate(checked):
             try:
                 if not await self._try_fast(i, ev, out):

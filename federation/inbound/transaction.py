@@ -109,7 +109,13 @@ class TransactionHandler:
                 results[ev.event_id] = {"error": err}
             else:
                 by_room.setdefault(ev.room_id, []).append(ev)
-        await defer.gatherResults([defer.ensureDeferred(self._room(origin, evs, results)) for evs in by_room.values()],
+        known = None
+        if len(by_room) > 1:  # one read for every room (one room reads its own, the same single read)
+            try:
+                known = await self.events.prefetch([ev for evs in by_room.values() for ev in evs])
+            except Exception:  # noqa: BLE001 - each room reads what it needs itself
+                logger.exception("prefetching a transaction's events failed")
+        await defer.gatherResults([defer.ensureDeferred(self._room(origin, evs, results, known)) for evs in by_room.values()],
                                   consumeErrors=True)
         for edu in edus:
             if not isinstance(edu, dict) or not isinstance(edu.get("edu_type"), str):
@@ -120,9 +126,9 @@ class TransactionHandler:
                 logger.exception("EDU %s from %s failed", edu.get("edu_type"), origin)
         return {"pdus": results}
 
-    async def _room(self, origin: str, events: list[Event], results: dict[str, dict[str, Any]]) -> None:
+    async def _room(self, origin: str, events: list[Event], results: dict[str, dict[str, Any]], known: Any = None) -> None:
         try:
-            outcomes = await self.events.on_room_pdus(origin, events)  # in order within a room
+            outcomes = await self.events.on_room_pdus(origin, events, known)  # in order within a room
         except Exception as e:  # noqa: BLE001 - never fail the transaction
             logger.exception("processing %d PDU(s) of %s from %s failed", len(events), events[0].room_id, origin)
             outcomes = [e] * len(events)

@@ -276,3 +276,31 @@ def test_one_rooms_pdus_of_a_transaction_are_committed_together(make_federating_
     more = rr.build(bob, "m.room.message", {"msgtype": "m.text", "body": "later"})
     assert _send(fake_remote, sup, [rr.pdu(more)]) == {more.event_id: {}}
     assert _timeline_ids(sup, room_id)[-1] == more.event_id
+
+
+def test_a_transaction_over_two_rooms_with_a_gap_in_one(make_federating_server: Any, fake_remote: Any) -> None:
+    """Two rooms' PDUs interleaved in one transaction (one prefetch for both); in the second room an event whose
+    prev was never sent goes through gap filling mid-batch, and the events after it are still accepted in order."""
+    sup, token, room_a, ra, bob = _setup(make_federating_server, fake_remote)
+    room_b = _room(sup, token)
+    rb = RemoteRoom.sync_from(fake_remote, sup, room_b)
+    a = [ra.build(bob, "m.room.member", {"membership": "join"}, bob)]
+    a += [ra.build(bob, "m.room.message", {"msgtype": "m.text", "body": f"a{i}"}) for i in range(3)]
+    b = [rb.build(bob, "m.room.member", {"membership": "join"}, bob)]
+    b.append(rb.build(bob, "m.room.message", {"msgtype": "m.text", "body": "b0"}))
+    withheld = rb.build(bob, "m.room.message", {"msgtype": "m.text", "body": "withheld"})
+    b += [rb.build(bob, "m.room.message", {"msgtype": "m.text", "body": f"b{i}"}) for i in (1, 2)]
+
+    def missing(req: Any) -> Any:
+        return 200, {"events": [rb.pdu(withheld)]}
+
+    fake_remote.route("POST", "/_matrix/federation/v1/get_missing_events/{room_id}", missing)
+    pdus = [ra.pdu(a[0]), rb.pdu(b[0]), ra.pdu(a[1]), rb.pdu(b[1]), rb.pdu(b[2]), ra.pdu(a[2]), rb.pdu(b[3]), ra.pdu(a[3])]
+    res = _send(fake_remote, sup, pdus)
+    assert res == {e.event_id: {} for e in a + b}
+    assert _timeline_ids(sup, room_a)[-4:] == [e.event_id for e in a]
+    assert _timeline_ids(sup, room_b)[-5:] == [b[0].event_id, b[1].event_id, withheld.event_id, b[2].event_id, b[3].event_id]
+    for room_id, last in ((room_a, a[-1]), (room_b, b[-1])):
+        assert on_reactor(sup.app.core.room_cache.get, room_id).extremities == [last.event_id]
+    tl = sup.get(V3 + "/sync", token=token).json()["rooms"]["join"][room_b]["timeline"]["events"]
+    assert tl[-1]["event_id"] == b[-1].event_id

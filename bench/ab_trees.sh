@@ -15,9 +15,9 @@ for i in $(seq 1 $RUNS); do
     if [ $side = base ]; then cd "$BASE"; else cd "$LEAD"; fi
     PORT=$((18000 + RANDOM % 1000))
     if [ $ENGINE = postgres ]; then
-      EXTRA="--engine postgres --dsn dbname=sup_ab_$side user=postgres host=127.0.0.1"
-    else EXTRA=""; fi
-    PYTHONPATH=$PWD python3 -m workers.cli bench-server $EXTRA --data-dir $DATA/$side-$ENGINE --port $PORT --fresh > $OUT/server-$side-$ENGINE-$i.log 2>&1 &
+      EXTRA=(--engine postgres --dsn "dbname=sup_ab_$side user=postgres host=127.0.0.1")
+    else EXTRA=(); fi
+    PYTHONPATH=$PWD python3 -m workers.cli bench-server "${EXTRA[@]}" --data-dir $DATA/$side-$ENGINE --port $PORT --fresh > $OUT/server-$side-$ENGINE-$i.log 2>&1 &
     SPID=$!
     for t in $(seq 1 100); do curl -fs http://127.0.0.1:$PORT/_matrix/client/versions >/dev/null 2>&1 && break; sleep 0.3; done
     PID=$SPID

@@ -112,7 +112,7 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
     event_rows: list[tuple[Any, ...]] = []
     apart_rows: list[tuple[Any, ...]] = []
     edges: list[tuple[str, str]] = []
-    auth_edges: list[tuple[str, str]] = []
+    auth_rows: list[tuple[str, str]] = []
     txn_rows: list[tuple[Any, ...]] = []
     foreign_ids: list[str] = []
     backward: list[str] = []
@@ -124,7 +124,8 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
         ct = item.client_txn
         pdu = _pdu_of(item)
         membership = _membership_of(ev)
-        auth_edges.extend((ev.event_id, a) for a in ev.auth_event_ids)
+        if ev.auth_event_ids:  # the auth-chain index: one row per event
+            auth_rows.append((ev.event_id, dumps(list(ev.auth_event_ids))))
         for new_set in plan.sets:
             StateStore.write_txn(w, room_id, new_set)  # type: ignore[arg-type]
         if not plan.in_timeline:
@@ -179,8 +180,8 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
         insert_rows(w, _APART_COLUMNS, apart_rows, _APART_UPSERT)
     if edges:
         insert_rows(w, "INSERT INTO event_edges (event_id, prev_event_id)", edges, "ON CONFLICT DO NOTHING")
-    if auth_edges:
-        insert_rows(w, "INSERT INTO event_auth (event_id, auth_id)", auth_edges, "ON CONFLICT DO NOTHING")
+    if auth_rows:
+        insert_rows(w, "INSERT INTO event_auth_ids (event_id, auth_ids)", auth_rows, "ON CONFLICT DO NOTHING")
     if backward:
         insert_rows(w, "INSERT INTO room_backward_extremities (room_id, event_id)",
                     [(room_id, e) for e in dict.fromkeys(backward)], "ON CONFLICT DO NOTHING")

@@ -1,5 +1,5 @@
 """Event reads the federation side needs: events by id whatever their status (timeline or stored apart),
-the auth-chain index (``event_auth``), DAG walks for get_missing_events/backfill, inbound txn dedupe."""
+the auth-chain index (``event_auth_ids``), DAG walks for get_missing_events/backfill, inbound txn dedupe."""
 
 from __future__ import annotations
 
@@ -92,10 +92,11 @@ class FederationEventStore:
                 nxt: list[str] = []
                 for i in range(0, len(frontier), 500):
                     clause, params = txn.in_list("event_id", frontier[i : i + 500])
-                    for (a,) in txn.query(f"SELECT auth_id FROM event_auth WHERE {clause}", params):
-                        if a not in seen:
-                            seen.add(a)
-                            nxt.append(a)
+                    for (ids,) in txn.query(f"SELECT auth_ids FROM event_auth_ids WHERE {clause}", params):
+                        for a in json.loads(ids):
+                            if a not in seen:
+                                seen.add(a)
+                                nxt.append(a)
                 if len(seen) > _MAX_CHAIN:
                     raise ValueError("auth chain too large")
                 frontier = nxt

@@ -53,3 +53,25 @@ def test_each_migration_file_has_a_variant_for_each_engine() -> None:
     for engine in ("sqlite", "postgres"):
         versions = [m.version for m in list_migrations(engine)]
         assert versions == sorted(set(versions))
+
+
+def test_0200_moves_the_auth_chain_index_to_one_row_per_event(db, tmp_path) -> None:
+    """event_auth (one row per edge) becomes event_auth_ids (one row per event, a JSON array), rows kept."""
+    import json
+    import os
+    import shutil
+
+    from storage import migrations
+
+    src = migrations.schema_dir()
+    before = tmp_path / "schema_before_0200"
+    before.mkdir()
+    for name in os.listdir(src):
+        if name.endswith(".sql") and int(name[:4]) < 200:
+            shutil.copy(os.path.join(src, name), before / name)
+    apply_migrations(db, str(before))
+    db.run_sync("write", lambda txn: txn.execute_many("INSERT INTO event_auth (event_id, auth_id) VALUES (?, ?)",
+                                                      [("$e1", "$a"), ("$e1", "$b"), ("$e2", "$a")]))
+    apply_migrations(db, src)
+    rows = dict(db.run_sync("read", lambda txn: txn.query("SELECT event_id, auth_ids FROM event_auth_ids")))
+    assert {k: sorted(json.loads(v)) for k, v in rows.items()} == {"$e1": ["$a", "$b"], "$e2": ["$a"]}

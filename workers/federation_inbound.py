@@ -6,9 +6,10 @@ event_auth, get_missing_events, backfill, make_join/make_leave/make_knock, queri
 hierarchy, public rooms, media). The writes go over the internal HTTP API (``workers/internal_api.py``, shared
 secret) to the process that owns them:
 
-- ``PUT /send/{txnId}``: deduplicated here (the stored answer), then split: each room's PDUs to the room's
+- ``PUT /send/{txnId}``: deduplicated here (the stored answer), each PDU's format, ACL and signatures checked here
+  (``TransactionHandler.screen``: the owners skip that CPU-heavy check, ``verified``), then split: each room's PDUs to the room's
   event writer (:func:`room_owner`), the EDUs to main (the writer of typing, receipts, presence, to-device and
-  device lists), endpoint ``federation_transaction`` ``{origin, pdus, edus} -> {"pdus": results}``; the answers
+  device lists), endpoint ``federation_transaction`` ``{origin, pdus, edus, verified} -> {"pdus": results}``; the answers
   are merged. If an owner cannot be reached the transaction fails (503) and the peer retries it: processing a
   PDU or EDU twice is harmless (known events are dropped, to-device messages are deduplicated by message id).
 - ``send_join``, ``send_leave``, ``send_knock``, ``invite`` (v1, v2): endpoint ``federation_request``
@@ -78,7 +79,9 @@ def serve_owner(core: Any, routes: FederationRoutes, transactions: TransactionHa
         origin = body.get("origin")
         if not isinstance(origin, str) or not origin:
             raise MatrixError(400, Codes.BAD_JSON, "origin (string) is required")
-        return await transactions.process(origin, body.get("pdus") or [], body.get("edus") or [])
+        # "verified": the forwarding process of this deployment (shared secret) checked the signatures already
+        return await transactions.process(origin, body.get("pdus") or [], body.get("edus") or [],
+                                          verified=body.get("verified") is True)
 
     async def request(body: dict[str, Any]) -> dict[str, Any]:
         name, origin, params, args = body.get("name"), body.get("origin"), body.get("params"), body.get("args")
@@ -108,22 +111,24 @@ def forward_writes(core: Any, routes: FederationRoutes, transactions: Transactio
     main = deployment.main().name
 
     async def forward_transaction(origin: str, pdus: list[Any], edus: list[Any]) -> dict[str, Any]:
+        # format, ACL and signature checks here (the CPU-heavy part), so the owners only apply what passed
+        passed, results = await transactions.screen(origin, pdus)
         parts: dict[str, tuple[list[Any], list[Any]]] = {}
-        for pdu in pdus:
+        for pdu in passed:
             owner = room_owner(deployment, pdu.get("room_id") if isinstance(pdu, dict) else None)
             parts.setdefault(owner, ([], []))[0].append(pdu)
         if edus:
             parts.setdefault(main, ([], []))[1].extend(edus)
         if not parts:
-            return {"pdus": {}}
-        calls = [defer.ensureDeferred(transactions.process(origin, p, e) if inst == me else
-                                      client.call(inst, TRANSACTION_ENDPOINT, {"origin": origin, "pdus": p, "edus": e}))
+            return {"pdus": results}
+        calls = [defer.ensureDeferred(transactions.process(origin, p, e, verified=True) if inst == me else
+                                      client.call(inst, TRANSACTION_ENDPOINT,
+                                                  {"origin": origin, "pdus": p, "edus": e, "verified": True}))
                  for inst, (p, e) in parts.items()]
         try:
             answers = await defer.gatherResults(calls, consumeErrors=True)
         except defer.FirstError as e:
             raise e.subFailure.value from None  # a MatrixError (503 when the owner is down): the peer retries
-        results: dict[str, Any] = {}
         for answer in answers:
             got = answer.get("pdus") if isinstance(answer, dict) else None
             if isinstance(got, dict):

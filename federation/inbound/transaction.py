@@ -78,16 +78,30 @@ class TransactionHandler:
             d.callback(response)
         return response
 
-    async def process(self, origin: str, pdus: list[Any], edus: list[Any]) -> dict[str, Any]:
-        """The PDUs and EDUs of a transaction another process deduplicated and forwarded here."""
+    async def process(self, origin: str, pdus: list[Any], edus: list[Any], verified: bool = False) -> dict[str, Any]:
+        """The PDUs and EDUs of a transaction another process deduplicated and forwarded here (``verified``: that
+        process already checked the PDUs' signatures and hashes with :meth:`screen`)."""
         if not isinstance(pdus, list) or not isinstance(edus, list):
             raise BadJson("'pdus' and 'edus' must be lists")
-        return await self._process(origin, pdus, edus)
+        return await self._process(origin, pdus, edus, verified)
 
-    async def _process(self, origin: str, pdus: list[Any], edus: list[Any]) -> dict[str, Any]:
+    async def screen(self, origin: str, pdus: list[Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The checks before a PDU reaches its room (room version, ACL, format, signatures and hashes), for a process
+        that forwards the rest: the PDUs that passed, and the results of those that did not."""
         results: dict[str, dict[str, Any]] = {}
-        by_room: dict[str, list[Event]] = {}
+        parsed, raw = await self._parse(origin, pdus, results)
+        errors = await self.events.verify(parsed)
+        passed = []
+        for ev, pdu, err in zip(parsed, raw, errors):
+            if err is not None:
+                results[ev.event_id] = {"error": err}
+            else:
+                passed.append(pdu)
+        return passed, results
+
+    async def _parse(self, origin: str, pdus: list[Any], results: dict[str, dict[str, Any]]) -> tuple[list[Event], list[Any]]:
         parsed: list[Event] = []
+        raw: list[Any] = []
         for pdu in pdus:
             eid = pdu.get("event_id") if isinstance(pdu, dict) else None
             room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
@@ -103,7 +117,14 @@ class TransactionHandler:
                     results[eid] = {"error": str(e)}
                 continue
             parsed.append(ev)
-        errors = await self.events.verify(parsed)
+            raw.append(pdu)
+        return parsed, raw
+
+    async def _process(self, origin: str, pdus: list[Any], edus: list[Any], verified: bool = False) -> dict[str, Any]:
+        results: dict[str, dict[str, Any]] = {}
+        by_room: dict[str, list[Event]] = {}
+        parsed, _ = await self._parse(origin, pdus, results)
+        errors: list[Any] = [None] * len(parsed) if verified else await self.events.verify(parsed)
         for ev, err in zip(parsed, errors):
             if err is not None:
                 results[ev.event_id] = {"error": err}

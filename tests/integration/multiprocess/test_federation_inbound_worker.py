@@ -42,8 +42,16 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
         wait(lambda: bob.user_id in alice.req("GET", V3 + f"/rooms/{room}/joined_members")["joined"], what="bob joined")
         alice.send(room, "hello bob")
         wait(lambda: "hello bob" in bob.bodies(room), what="cluster -> peer")
-        bob.send(room, "hello alice")
+        from_bob = bob.send(room, "hello alice")
         wait(lambda: "hello alice" in cluster_bodies(alice, room), what="peer -> cluster (/send via the worker)")
+
+        # the worker checks signatures itself: a forged PDU is refused there and never reaches main
+        client = peer.app.core.federation_client
+        pdu = on_reactor(client.get_json, server_name, f"/_matrix/federation/v1/event/{quote(from_bob)}")["pdus"][0]
+        pdu["origin_server_ts"] += 1  # covered by the signature (and the event id)
+        answer = on_reactor(client.put_json, server_name, "/_matrix/federation/v1/send/forged-1",
+                            {"origin": peer.server_name, "origin_server_ts": 0, "pdus": [pdu], "edus": []})
+        assert answer["pdus"] and all("signature" in r.get("error", "") for r in answer["pdus"].values()), answer
 
         # cluster -> peer join: the peer's room; its /send and the invite-free join go through the worker
         peer_room = bob.req("POST", V3 + "/createRoom", {"preset": "public_chat"})["room_id"]
@@ -78,7 +86,6 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
         assert [e["content"] for e in got] == [{"n": 7}]
 
         # reads answered by the worker: state_ids and backfill of the cluster's room, asked by the peer
-        client = peer.app.core.federation_client
         state = on_reactor(client.get_json, server_name, f"/_matrix/federation/v1/state_ids/{quote(room)}",
                            {"event_id": alice.req("GET", V3 + f"/rooms/{room}/messages", dir="b", limit=1)["chunk"][0]["event_id"]})
         assert state["pdu_ids"]

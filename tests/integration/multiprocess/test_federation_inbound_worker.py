@@ -68,6 +68,12 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
         carol.join(peer_room)
         wait(lambda: carol.user_id in bob.req("GET", V3 + f"/rooms/{quote(peer_room)}/joined_members")["joined"], what="carol joined")
 
+        # typing from the peer (an EDU of /send, applied by main, the typing writer)
+        bob.req("PUT", V3 + f"/rooms/{quote(room)}/typing/{quote(bob.user_id)}", {"typing": True, "timeout": 20000})
+        wait(lambda: any(e["type"] == "m.typing" and bob.user_id in e["content"].get("user_ids", [])
+                         for e in alice.sync()["rooms"]["join"].get(room, {}).get("ephemeral", {}).get("events", [])),
+             what="the peer's typing at the cluster")
+
         # to-device peer -> cluster exactly once (an EDU: forwarded to main, the to-device writer)
         since = alice.sync()["next_batch"]
         bob.req("PUT", V3 + "/sendToDevice/m.test/t1", {"messages": {alice.user_id: {alice.device_id: {"n": 7}}}})

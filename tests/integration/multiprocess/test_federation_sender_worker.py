@@ -9,6 +9,8 @@ import signal
 import time
 from typing import Any
 
+import requests
+
 from tests.federation.peers import FederatingServer, start_federating_server
 from tests.integration.multiprocess.cluster import Client
 from tests.integration.multiprocess.fed import V3, PeerUser, cluster_bodies, federation_setup, metric, to_device_events, wait
@@ -75,6 +77,26 @@ def test_sender_worker_federates_and_survives_sigkill(make_cluster: Any, tmp_pat
             return typing and receipt
 
         wait(ephemeral_seen, what="typing and receipt at the peer")
+
+        # a device-list change (a new login: durable outbox row written by main, sent by the worker) and presence
+        # (followed by replication) reach the peer
+        b_since = bob.sync()["next_batch"]
+        r = requests.post(router.url + V3 + "/login", json={"type": "m.login.password", "password": "pw-alice",
+                                                             "identifier": {"type": "m.id.user", "user": "alice"}}, timeout=30)
+        assert r.status_code == 200, r.text
+        alice.req("PUT", V3 + f"/presence/{alice.user_id}/status", {"presence": "online", "status_msg": "via fs1"})
+        seen = {"changed": False, "presence": False}
+
+        def peer_saw() -> bool:
+            nonlocal b_since
+            body = bob.sync(b_since)
+            b_since = body["next_batch"]
+            seen["changed"] |= alice.user_id in body.get("device_lists", {}).get("changed", [])
+            seen["presence"] |= any(e["sender"] == alice.user_id and e["content"].get("status_msg") == "via fs1"
+                                    for e in body.get("presence", {}).get("events", []))
+            return seen["changed"] and seen["presence"]
+
+        wait(peer_saw, what="device-list update and presence at the peer")
 
         # main sent nothing; the sender worker sent it all
         assert metric(cluster.url("fs1"), "sup_federation_outbound_transactions_total", 'outcome="ok"') > 0

@@ -110,7 +110,7 @@ class MultiWriterIdGenerator:
     """
 
     def __init__(self, name: str, instance: str, writers: list[str] | tuple[str, ...], claims: dict[str, int],
-                 allocate_fn: Any = None) -> None:
+                 allocate_fn: Any = None, txn_allocate: Any = None) -> None:
         if not writers:
             raise ValueError("a multi-writer stream needs at least one writer")
         self.name = name
@@ -123,6 +123,9 @@ class MultiWriterIdGenerator:
         self._unfinished: list[int] = []
         self._finished: set[int] = set()
         self._allocate_fn = allocate_fn
+        # ``txn_allocate(txn, n) -> positions``: allocation inside the caller's write transaction (the persister);
+        # bracket it with begin_txn_allocation / end_txn_allocation
+        self.txn_allocate = txn_allocate if instance in writers else None
         self._allocating = 0
         self._frozen = 0
         self._announced = self._claims.get(instance, start)
@@ -149,6 +152,23 @@ class MultiWriterIdGenerator:
             self._known = max(self._known, positions[-1])
         self._recompute()
         return positions
+
+    def begin_txn_allocation(self) -> None:
+        """Positions are about to be taken from the sequence inside a transaction: freeze this writer's claim."""
+        if not self.is_writer:
+            raise RuntimeError(f"{self.instance!r} does not write the {self.name!r} stream")
+        if self._allocating == 0:
+            self._frozen = self._claims[self.instance]
+        self._allocating += 1
+
+    def end_txn_allocation(self, positions: list[int]) -> None:
+        """The transaction is over: ``positions`` (what it took; [] if it failed) are unfinished until :meth:`finish`."""
+        for p in positions:
+            heapq.heappush(self._unfinished, p)
+        if positions:
+            self._known = max(self._known, max(positions))
+        self._allocating -= 1
+        self._recompute()
 
     def allocate_many(self, n: int) -> list[int]:
         raise RuntimeError("positions of a multi-writer stream come from the database: use allocate_many_async")

@@ -153,8 +153,10 @@ class EventPersister:
                  events: EventStore, state: StateStore, clock: Any, max_batch: int = 100) -> None:
         self.db = db
         self.stream = stream
-        # Several writers (event persisters): positions come from the database sequence (one round trip per batch).
+        # Several writers (event persisters): positions come from the database sequence, inside the write
+        # transaction (``txn_allocate``) or, for the few writes outside the queue, by a round trip of their own.
         self._allocate_async = getattr(stream, "allocate_many_async", None)
+        self._txn_allocate = getattr(stream, "txn_allocate", None)
         self.notifier = notifier
         self.rooms = rooms
         self.events = events
@@ -564,24 +566,37 @@ class EventPersister:
                 self._finish_prepared(prepared, False)
                 raise
         needed = sum(p.positions_needed() for p in plans)
-        positions = await self._allocate_async(needed) if self._allocate_async is not None else self.stream.allocate_many(needed)
-        at = 0
-        for plan in plans:
-            n = plan.positions_needed()
-            plan.positions = positions[at : at + n]
-            at += n
-        try:
-            prev_extremities = list(snapshot.extremities) if snapshot is not None else []
-            max_depth = snapshot.max_depth if snapshot is not None else 0
-            rows, extremities, max_depth = await self.db.run(
-                "persist_events", self._persist_txn, room_id, plans, prev_extremities, max_depth, cur_set,
-                self.clock.time_msec(), new_room, prepared,
-            )
-        except BaseException:
-            for p in positions:
-                self.stream.finish(p)
-            self._finish_prepared(prepared, False)
-            raise
+        prev_extremities = list(snapshot.extremities) if snapshot is not None else []
+        max_depth = snapshot.max_depth if snapshot is not None else 0
+        if self._txn_allocate is not None:
+            # several writers: the positions come from the database sequence inside the write transaction itself
+            # (no extra round trip); the writer's claim stays frozen until they are known
+            got: list[int] = []
+            self.stream.begin_txn_allocation()
+            try:
+                rows, extremities, max_depth = await self.db.run(
+                    "persist_events", self._persist_txn_allocating, got, needed, room_id, plans, prev_extremities,
+                    max_depth, cur_set, self.clock.time_msec(), new_room, prepared,
+                )
+            except BaseException:
+                self.stream.end_txn_allocation([])  # whatever the sequence gave is abandoned: never written
+                self._finish_prepared(prepared, False)
+                raise
+            positions = list(got)
+            self.stream.end_txn_allocation(positions)  # unfinished until the in-memory view is advanced below
+        else:
+            positions = self.stream.allocate_many(needed)
+            _assign_positions(plans, positions)
+            try:
+                rows, extremities, max_depth = await self.db.run(
+                    "persist_events", self._persist_txn, room_id, plans, prev_extremities, max_depth, cur_set,
+                    self.clock.time_msec(), new_room, prepared,
+                )
+            except BaseException:
+                for p in positions:
+                    self.stream.finish(p)
+                self._finish_prepared(prepared, False)
+                raise
         # Advance the in-memory view before the positions become visible to readers.
         snap = snapshot or self.rooms.peek(room_id)
         if snap is not None and positions:
@@ -627,6 +642,14 @@ class EventPersister:
                      prepared: list[tuple[Any, Any, Any]]) -> tuple[list[EventRow], list[str], int]:
         return write_batch(txn, room_id, plans, extremities, max_depth, final_set, now, new_room, prepared,
                            self._txn_writers)
+
+    def _persist_txn_allocating(self, txn: Txn, got: list[int], needed: int, room_id: str, plans: list[Plan],
+                                *args: Any) -> tuple[list[EventRow], list[str], int]:
+        """The write transaction of a multi-writer stream: take the positions from the sequence first (``got``
+        receives them; a retried transaction takes new ones)."""
+        got[:] = self._txn_allocate(txn, needed) if needed else []
+        _assign_positions(plans, got)
+        return self._persist_txn(txn, room_id, plans, *args)
 
     async def _after_commit(self, room_id: str, rows: list[EventRow], position: int) -> None:
         try:
@@ -690,6 +713,14 @@ class RoomTurn:
             self.head = pipe.head  # later submits in this turn build on what was just queued
             self._generation = pipe.generation
         return d
+
+
+def _assign_positions(plans: list[Plan], positions: list[int]) -> None:
+    at = 0
+    for plan in plans:
+        n = plan.positions_needed()
+        plan.positions = positions[at : at + n]
+        at += n
 
 
 def _apply_delta(snap: RoomSnapshot, delta: StateDelta) -> None:

@@ -74,7 +74,8 @@ def events_stream(core: Core) -> Any:
     async def allocate(n: int) -> list[int]:
         return await db.run("allocate_event_positions", allocate_events_txn, n)
 
-    return MultiWriterIdGenerator("events", core.instance, writers, claims, allocate if is_writer else None)
+    return MultiWriterIdGenerator("events", core.instance, writers, claims, allocate if is_writer else None,
+                                  allocate_events_txn if is_writer else None)
 
 
 def wire(core: Core) -> None:

@@ -136,3 +136,30 @@ def test_a_follower_cannot_allocate() -> None:
         run(reader.allocate_many_async(1))
     with pytest.raises(RuntimeError):
         reader.allocate_many(1)
+
+
+def test_allocation_inside_the_write_transaction_freezes_the_claim_until_the_positions_are_known() -> None:
+    """The persister takes its positions from the sequence inside its transaction: p1 begins (will get 11), p2
+    writes 12 meanwhile and p1 hears of it; p1's claim stays at 10 until its transaction has ended and 11 is done."""
+    seq = Sequence(10)
+    a, b, _ = gens(seq)
+    a.begin_txn_allocation()
+    p11 = seq.value + 1
+    seq.value += 1  # what nextval gave inside p1's transaction
+    [p12] = run(b.allocate_many_async(1))
+    b.finish(p12)
+    a.on_claim("p2", b.writer_position())
+    assert a.writer_position() == 10
+    a.end_txn_allocation([p11])
+    assert a.writer_position() == 10  # 11 is committed but not finished (the in-memory view is advanced first)
+    a.finish(p11)
+    assert a.writer_position() == 12
+
+
+def test_a_failed_transaction_abandons_its_positions() -> None:
+    seq = Sequence(10)
+    a, _, _ = gens(seq)
+    a.begin_txn_allocation()
+    seq.value += 2  # taken by the failed transaction, never written
+    a.end_txn_allocation([])
+    assert a.writer_position() == 10 and not a.claim_raised()

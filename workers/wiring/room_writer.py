@@ -40,6 +40,7 @@ def wire(core: Core) -> None:
     creation, room_creation = core.event_creation, core.room_creation
     creation.writer = writer
     room_creation.writer = writer
+    _device_list_memberships(core, writer.creates_rooms_locally())
     upgrades = core.room_upgrades
     upgrades.writer = writer
     if not writer.creates_rooms_locally():
@@ -75,3 +76,59 @@ def wire(core: Core) -> None:
     core.internal_api.register("send_event", send_event)
     core.internal_api.register("create_room", create_room)
     core.internal_api.register("upgrade_room", upgrade_room)
+
+
+DEVICE_LIST_MEMBERSHIP = "device_list_membership"
+
+
+def _device_list_memberships(core: Core, persister: bool) -> None:
+    """Joins and leaves written by a persister still get their device-list row ("user joined/left room"), which
+    main writes in the event's own transaction in one process: the persister sees the membership transitions of a
+    batch (against the room's committed memberships) and, after the commit, sends them to the device-list writer
+    as a replication command; the writer records each in a transaction of its own (``on_membership_change``).
+    Like other forwarded device-list changes this rides on replication: a lost message loses the row."""
+    if persister:
+        def prepare(room_id: str, events: Any, memberships: dict[str, str]) -> Any:
+            out: list[tuple[str, str | None, str | None]] = []
+            overlay: dict[str, str | None] = {}
+            for ev in events:
+                if ev.type != "m.room.member" or ev.state_key is None:
+                    continue
+                old = overlay[ev.state_key] if ev.state_key in overlay else memberships.get(ev.state_key)
+                new = ev.content.get("membership")
+                new = new if isinstance(new, str) else None
+                overlay[ev.state_key] = new
+                if (old == "join") != (new == "join"):
+                    out.append((ev.state_key, old, new))
+            return (room_id, out) if out else None
+
+        def write(txn: Any, rows: Any, ticket: Any) -> None:
+            return None  # nothing in the event's transaction: the row is the device-list writer's
+
+        def finish(ticket: Any, committed: bool) -> None:
+            replication = core.__dict__.get("replication")
+            if not committed or replication is None:
+                return
+            room_id, changes = ticket
+            for user_id, old, new in changes:
+                replication.command(DEVICE_LIST_MEMBERSHIP, room_id, user_id, old, new)
+
+        core.persister.add_prepared_txn_writer(prepare, write, finish)
+        return
+    dep = core.deployment
+    if dep.writer_of("device_lists") != core.instance:
+        return
+
+    def apply(args: list[Any]) -> None:
+        device_lists = core.__dict__.get("device_lists")
+        if device_lists is None or len(args) != 4 or not all(isinstance(a, str) for a in args[:2]):
+            return
+        room_id, user_id, old, new = args
+        core.background.spawn("device_list_membership", device_lists.on_membership_change(room_id, user_id, old, new))
+
+    def attach() -> None:
+        replication = core.__dict__.get("replication")
+        if replication is not None:
+            replication.on_command(DEVICE_LIST_MEMBERSHIP, apply)
+
+    core.on_startup(attach)

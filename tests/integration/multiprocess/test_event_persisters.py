@@ -56,8 +56,11 @@ def test_rooms_are_written_by_their_persister(make_cluster) -> None:  # type: ig
 
     # membership: invite, kick, ban; the persister's errors come back as the same Matrix errors
     carol = Client.register(router.url, "carol")
+    a_since = alice.sync()["next_batch"]
     alice.req("POST", f"/_matrix/client/v3/rooms/{room}/invite", {"user_id": carol.user_id})
     carol.join(room)
+    # the join's device-list row (written by main, the device-list writer, for the persister's join)
+    wait_sync(alice, a_since, lambda r: carol.user_id in r.get("device_lists", {}).get("changed", []))
     alice.req("POST", f"/_matrix/client/v3/rooms/{room}/kick", {"user_id": carol.user_id})
     r = carol.http.put(f"{router.url}/_matrix/client/v3/rooms/{room}/send/m.room.message/{carol.txn()}",
                        json={"msgtype": "m.text", "body": "x"}, timeout=30)

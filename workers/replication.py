@@ -232,7 +232,7 @@ class Replication:
         call = self._flush_call
         if call is None:
             self._flush_call = self.core.clock.call_later(self.publish_delay if delay is None else delay, self._flush)
-        elif delay is not None and call.active() and call.getTime() - self.core.reactor.seconds() > delay:
+        elif delay is not None and call.active() and call.getTime() - self.core.clock.time() > delay:
             call.reset(delay)
 
     def _announce_claim(self) -> None:

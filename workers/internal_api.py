@@ -26,7 +26,6 @@ import logging
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
-from twisted.internet import defer
 from twisted.internet.error import ConnectError
 
 from homeserver.api.errors import Codes, MatrixError
@@ -163,5 +162,3 @@ def _refused(e: BaseException) -> bool:
         seen += 1
     return False
 
-
-_ = defer

@@ -4,7 +4,8 @@ Runs after rooms and sync. Hooks it plugs into (see docs/messaging.md):
   core.persister.add_txn_writer     relation + search rows written in the event's own transaction;
                                     a redaction drops the target's rows and queues its content purge
   core.event_formatter.add_decorator bundled aggregations (unsigned.m.relations) on every served event
-  core.event_creation.send_checks   M_DUPLICATE_ANNOTATION before a client event is built
+  core.event_creation.send_checks   M_DUPLICATE_ANNOTATION before a client event is built; the redact power level
+                                    of redactions sent through /send (RedactionSendCheck)
 Exposes: core.relations, core.relations_store (``thread_of(event_ids)`` for thread-aware receipts /
 notifications), core.threads, core.search, core.reports, core.redaction_retention.
 """
@@ -14,8 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
-from homeserver.events.power_levels import PowerLevels
+from homeserver.api.errors import InvalidParam
+from homeserver.handlers.redaction import RedactionSendCheck
 from homeserver.handlers.redaction_retention import (
     RedactionRetention,
     record_redaction_txn,
@@ -112,30 +113,8 @@ def wire(core: Core) -> None:
     formatter.add_decorator(relations.bundle)
     core.event_creation.send_checks.append(relations.check_new_event)
 
-    # Redactions sent through /send (v1.18): the same rule as /redact — redacting someone else's event
-    # needs the "redact" power level (the auth rules alone would let a same-server user through).
-    async def redaction_check(room_id: str, sender: str, event_type: str, content: Any) -> None:
-        if event_type != "m.room.redaction":
-            return
-        target_id = content.get("redacts") if isinstance(content, dict) else None
-        if target_id is None:
-            return  # PUT /redact passes the target outside the content and runs its own check
-        if not isinstance(target_id, str) or not target_id.startswith("$"):
-            raise MatrixError(400, Codes.BAD_JSON, "content.redacts must be an event id")
-        target = await events.get_event(target_id)
-        if target is not None and target.room_id != room_id:
-            raise NotFound("Event not found in this room")
-        if target is None or target.sender == sender:
-            return
-        snap = await core.room_cache.get(room_id)
-        keys = [("m.room.power_levels", ""), ("m.room.create", "")]
-        rows = await events.get_events([snap.state[k] for k in keys if k in snap.state])
-        auth_events = {k: rows[snap.state[k]].to_event() for k in keys if snap.state.get(k) in rows}
-        pls = PowerLevels(auth_events, snap.version)
-        if pls.user_level(sender) < pls.level("redact"):
-            raise Forbidden("You may not redact other users' events")
-
-    core.event_creation.send_checks.append(redaction_check)
+    # Redactions sent through /send (v1.18): the same rule as /redact (typed send check, homeserver/handlers/redaction.py)
+    core.event_creation.send_checks.append(RedactionSendCheck(events, core.room_cache))
 
     # ---- threads, search ----
     threads = ThreadsHandler(relations_store, events, visibility, formatter)

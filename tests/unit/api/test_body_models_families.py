@@ -450,3 +450,24 @@ def test_user_flag_body() -> None:
         with pytest.raises(MatrixError) as e:
             parse_value(body, UserFlagBody, {"flag": "locked"})
         assert e.value.errcode == errcode, body
+
+
+def test_every_body_model_is_strict_and_frozen() -> None:
+    """No coercion anywhere ("1" is never an integer, 1 never true) and no mutation after parsing: every model in
+    homeserver/api/models keeps the Body configuration (a model may allow extra keys, never loosen types)."""
+    import importlib
+    import pkgutil
+
+    from pydantic import BaseModel
+
+    import homeserver.api.models as package
+
+    seen = 0
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+                assert value.model_config.get("strict") is True, value
+                assert value.model_config.get("frozen") is True, value
+                seen += 1
+    assert seen >= 60, seen

@@ -125,6 +125,7 @@ class SynapseServer:
                          "failed_attempts": {"per_second": 1000, "burst_count": 1000}},
             "rc_joins": {"local": {"per_second": 1000, "burst_count": 1000}, "remote": {"per_second": 1000, "burst_count": 1000}},
             "rc_invites": {"per_room": {"per_second": 1000, "burst_count": 1000}, "per_user": {"per_second": 1000, "burst_count": 1000}},
+            "rc_room_creation": {"per_second": 1000, "burst_count": 1000},
             "rc_federation": {"window_size": 1000, "sleep_limit": 1000, "sleep_delay": 1, "reject_limit": 1000, "concurrent": 100},
         }
         self.config.update(extra_config or {})

@@ -63,3 +63,39 @@ def test_synapse_user_joins_sup_room(synapse: Any, make_federating_server: Any) 
     _wait_synapse_body(synapse, tc, room_id, "from SUP")
     _syn(synapse, "PUT", V3 + f"/rooms/{quote(room_id)}/send/m.room.message/c1", tc, json={"msgtype": "m.text", "body": "from Synapse"})
     _wait_for_body(sup, ta, room_id, "from Synapse", timeout=20)
+
+
+def test_every_room_version_both_ways(synapse: Any, make_federating_server: Any) -> None:
+    """Rooms of every version 1-12 created on either side, joined from the other, with a message each way."""
+    sup = make_federating_server()
+    alice, ta = _user(sup, "alice")
+    carol = synapse.register("carol")
+    tc = carol["access_token"]
+    failures: list[str] = []
+    for version in [str(v) for v in range(1, 13)]:
+        for room_on in ("sup", "synapse"):
+            if room_on == "sup":
+                r = sup.post(V3 + "/createRoom", token=ta, json={"preset": "public_chat", "room_version": version})
+            else:
+                r = _syn(synapse, "POST", V3 + "/createRoom", tc, json={"preset": "public_chat", "room_version": version})
+            if r.status_code != 200:
+                failures.append(f"v{version} on {room_on}: create {r.status_code} {r.text[:200]}")
+                continue
+            room_id = r.json()["room_id"]
+            if room_on == "sup":
+                j = _syn(synapse, "POST", V3 + f"/join/{quote(room_id)}", tc, params={"server_name": sup.server_name}, json={})
+            else:
+                j = sup.post(V3 + f"/join/{quote(room_id)}", token=ta, params={"server_name": synapse.server_name}, json={})
+            if j.status_code != 200:
+                failures.append(f"v{version} on {room_on}: join {j.status_code} {j.text[:200]}")
+                continue
+            txn = f"{room_on}{version}"  # SUP scopes transaction ids to the device and endpoint, not the room
+            r = sup.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/a{txn}", token=ta, json={"msgtype": "m.text", "body": f"sup v{version}"})
+            assert r.status_code == 200, r.text
+            _syn(synapse, "PUT", V3 + f"/rooms/{quote(room_id)}/send/m.room.message/c{txn}", tc, json={"msgtype": "m.text", "body": f"syn v{version}"})
+            try:
+                _wait_synapse_body(synapse, tc, room_id, f"sup v{version}")
+                _wait_for_body(sup, ta, room_id, f"syn v{version}", timeout=20)
+            except AssertionError as e:
+                failures.append(f"v{version} on {room_on}: {str(e)[:200]}")
+    assert not failures, "\n".join(failures) + "\n" + synapse.log_tail(4000)

@@ -67,6 +67,8 @@ class RemoteDeviceLists:
         self._in_flight: set[str] = set()
         self._waiting: list[str] = []
         self._walk_after = ""
+        self._seen: dict[str, int] = {}  # highest stream_id of an update not applied because a resync was pending
+        self._again: set[str] = set()
 
     def _is_local(self, user_id: str) -> bool:
         return _server(user_id) == self._server_name
@@ -87,6 +89,8 @@ class RemoteDeviceLists:
         if result == "stale":
             return False
         if result == "gap":
+            # not applied: a resync brings the list; if one is already running, its answer may predate this update
+            self._seen[user_id] = max(self._seen.get(user_id, 0), stream_id)
             self.resync_soon(user_id)
         elif result == "untracked":
             spawn("remote_device_list_track", self._track_if_shared(user_id))
@@ -133,6 +137,9 @@ class RemoteDeviceLists:
             await self._resync_once(user_id)
         finally:
             self._in_flight.discard(user_id)
+            if user_id in self._again:
+                self._again.discard(user_id)
+                self.resync_soon(user_id)
             while self._waiting and len(self._in_flight) < MAX_CONCURRENT:
                 self.resync_soon(self._waiting.pop(0))
 
@@ -151,6 +158,10 @@ class RemoteDeviceLists:
             return
         stream_id, devices, master, ssk = parsed
         if await self._store.replace_list(user_id, stream_id, devices, master, ssk, now):
+            if self._seen.pop(user_id, 0) > stream_id:
+                # an update newer than this answer came in while it was on the way: fetch again
+                await self._store.mark_resync(user_id, now)
+                self._again.add(user_id)
             await self._mark_changed(user_id)
 
     async def sweep(self) -> None:

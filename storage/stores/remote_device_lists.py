@@ -166,10 +166,12 @@ class RemoteDeviceListStore:
 
     async def replace_list(self, user_id: str, stream_id: int, devices: dict[str, tuple[dict[str, Any] | None, str | None]],
                            master_key: dict[str, Any] | None, self_signing_key: dict[str, Any] | None, now_ms: int) -> bool:
-        """Store a resync's answer (the whole list). False if the user stopped being tracked meanwhile."""
+        """Store a resync's answer (the whole list). False if the user stopped being tracked meanwhile, or the
+        stored list is already complete up to a newer position (an answer overtaken by a later one)."""
 
         def fn(txn: Txn) -> bool:
-            if txn.query_one("SELECT 1 FROM remote_device_lists WHERE user_id = ?", (user_id,)) is None:
+            row = txn.query_one("SELECT stream_id, resync_needed FROM remote_device_lists WHERE user_id = ?", (user_id,))
+            if row is None or (not row[1] and int(row[0]) > stream_id):
                 return False
             txn.execute("DELETE FROM remote_devices WHERE user_id = ?", (user_id,))
             txn.execute_many("INSERT INTO remote_devices (user_id, device_id, keys, display_name) VALUES (?, ?, ?, ?)",
@@ -180,6 +182,10 @@ class RemoteDeviceListStore:
             return True
 
         return await self.db.run("remote_device_lists_replace", fn)
+
+    async def mark_resync(self, user_id: str, now_ms: int) -> None:
+        await self.db.run("remote_device_lists_mark_resync", lambda txn: txn.execute(
+            "UPDATE remote_device_lists SET resync_needed = 1, retry_at_ts = 0, updated_ts = ? WHERE user_id = ?", (now_ms, user_id)) and None)
 
     async def resync_failed(self, user_id: str, retry_at_ms: int, now_ms: int) -> int:
         """Count a failed resync and set the next attempt time; returns the attempts so far."""

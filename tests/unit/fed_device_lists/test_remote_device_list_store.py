@@ -31,6 +31,7 @@ def test_chain_rule(store: RemoteDeviceListStore) -> None:
     assert on_reactor(store.start_tracking, U, 1) is False
     assert on_reactor(store.apply_update, U, "D1", 5, [], _keys("D1"), None, False, 1) == "gap"  # resync pending
     assert on_reactor(store.replace_list, U, 10, {"D1": (_keys("D1"), "phone")}, {"k": 1}, None, 2) is True
+    assert on_reactor(store.replace_list, U, 8, {}, None, None, 2) is False  # an older answer, overtaken
     assert on_reactor(store.apply_update, U, "D2", 12, [10], _keys("D2"), "laptop", False, 3) == "applied"
     assert on_reactor(store.apply_update, U, "D2", 12, [10], _keys("D2"), "laptop", False, 3) == "stale"
     assert on_reactor(store.apply_update, U, "D1", 14, [12], None, None, True, 4) == "applied"  # deleted
@@ -111,3 +112,34 @@ def test_sweep_walks_tracked_users_and_drops_unshared(store: RemoteDeviceListSto
         assert on_reactor(store.tracked_after, "", 10) == []
     finally:
         mod.CHECK_BATCH = old
+
+
+def test_an_update_arriving_during_a_resync_triggers_another(store: RemoteDeviceListStore) -> None:
+    import time
+
+    reactor = ensure_reactor_running()
+    tracker: Any = None
+    calls: list[int] = []
+
+    async def fetch(dest: str, user_id: str) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the server's answer was made before this update, which arrives meanwhile
+            update = {"user_id": U, "device_id": "D2", "stream_id": 9, "prev_id": [7], "keys": _keys("D2")}
+            assert await tracker.on_device_list_update("remote.test", update) is True
+            return {"user_id": U, "stream_id": 7, "devices": [{"device_id": "D1", "keys": _keys("D1")}]}
+        return {"user_id": U, "stream_id": 9, "devices": [{"device_id": "D1", "keys": _keys("D1")}, {"device_id": "D2", "keys": _keys("D2")}]}
+
+    async def mark(user_id: str) -> None:
+        return None
+
+    tracker = RemoteDeviceLists("local.test", store, Clock(reactor), fetch, mark)
+    on_reactor(store.start_tracking, U, 1)
+    reactor.callFromThread(tracker.resync_soon, U)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lists = on_reactor(store.get_lists, [U])
+        if lists[U].stream_id == 9 and not lists[U].resync_needed:
+            break
+        time.sleep(0.05)
+    assert len(calls) == 2, calls
+    assert (lists[U].stream_id, lists[U].resync_needed, set(lists[U].devices)) == (9, False, {"D1", "D2"})

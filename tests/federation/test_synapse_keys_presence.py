@@ -1,5 +1,6 @@
 """SUP and Synapse: cross-signing keys both ways (m.signing_key_update into SUP's tracked device-list cache, and
-out to Synapse), a self-signing signature on a Synapse device seen on SUP, and presence both ways."""
+out to Synapse), a self-signing signature on a Synapse device seen on SUP, presence and threaded receipts both
+ways."""
 
 from __future__ import annotations
 
@@ -85,3 +86,32 @@ def test_presence_both_ways(synapse: Any, make_federating_server: Any) -> None:
     _until(lambda: poll(on_sup, lambda p: sup.get(V3 + "/sync", token=alice.token, params=p).json(), seen_sup)
            or any(e["sender"] == carol.user_id and e["content"].get("status_msg") == "on Synapse" for e in seen_sup),
            "carol's presence on SUP", synapse=synapse)
+
+
+def test_threaded_receipts_both_ways(synapse: Any, make_federating_server: Any) -> None:
+    """A receipt with a thread_id keeps it across the server boundary, both ways."""
+    sup = make_federating_server()
+    alice, carol, room = _shared(sup, synapse)
+    root = sup.put(V3 + f"/rooms/{quote(room)}/send/m.room.message/t0", token=alice.token,
+                   json={"msgtype": "m.text", "body": "root"}).json()["event_id"]
+    reply = {"msgtype": "m.text", "body": "in thread", "m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+    in_thread = sup.put(V3 + f"/rooms/{quote(room)}/send/m.room.message/t1", token=alice.token, json=reply).json()["event_id"]
+    _until(lambda: _syn(synapse, "GET", V3 + f"/rooms/{quote(room)}/event/{quote(in_thread)}", carol.token).status_code == 200,
+           "the thread reply on Synapse", synapse=synapse)
+    on_sup = SyncLoop(lambda p: sup.get(V3 + "/sync", token=alice.token, params=p).json())
+    on_syn = SyncLoop(lambda p: _syn(synapse, "GET", V3 + "/sync", carol.token, params=p).json())
+
+    def receipt(loop: SyncLoop, user: str) -> Any:
+        for _room, e in loop.ephemeral:
+            if e["type"] == "m.receipt" and user in e["content"].get(in_thread, {}).get("m.read", {}):
+                return e["content"][in_thread]["m.read"][user]
+        return None
+
+    assert _syn(synapse, "POST", V3 + f"/rooms/{quote(room)}/receipt/m.read/{quote(in_thread)}", carol.token,
+                json={"thread_id": root}).status_code == 200
+    got = _until(lambda: on_sup.poll() or receipt(on_sup, carol.user_id), "carol's threaded receipt on SUP", synapse=synapse)
+    assert got.get("thread_id") == root, got
+    assert sup.post(V3 + f"/rooms/{quote(room)}/receipt/m.read/{quote(in_thread)}", token=alice.token,
+                    json={"thread_id": root}).status_code == 200
+    got = _until(lambda: on_syn.poll() or receipt(on_syn, alice.user_id), "alice's threaded receipt on Synapse", synapse=synapse)
+    assert got.get("thread_id") == root, got

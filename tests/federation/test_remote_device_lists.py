@@ -118,3 +118,21 @@ def test_remote_device_list_cache_between_two_sup_servers(make_federating_server
     _wait(lambda: bob.user_id in changes.poll().left, 30)
     _wait(lambda: not _tracked(a, bob.user_id), 30)
     assert _cached_devices(a, bob.user_id) == set()
+
+
+def test_tracking_stops_when_the_local_user_leaves(make_federating_server: Any) -> None:
+    a = make_federating_server()
+    b = make_federating_server()
+    alice = new_user(a, "alice")
+    bob = new_user(b, "bob")
+    assert upload(b, bob, {"device_keys": bob.device_keys()}).status_code == 200
+    room_id = b.post(V3 + "/createRoom", token=bob.token, json={"preset": "public_chat"}).json()["room_id"]
+    assert a.post(V3 + f"/join/{quote(room_id)}", token=alice.token, params={"server_name": b.server_name}).status_code == 200
+    changes = _Changes(a, alice.token)
+    assert bob.device_id in _query(a, alice.token, bob.user_id)["device_keys"][bob.user_id]
+    _wait(lambda: _tracked(a, bob.user_id) and _tracked(a, bob.user_id)[0][1] == 0, 30)
+    assert a.post(V3 + f"/rooms/{quote(room_id)}/leave", token=alice.token, json={}).status_code == 200
+    _wait(lambda: bob.user_id in changes.poll().left, 30)
+    _wait(lambda: not _tracked(a, bob.user_id), 30)
+    # not tracked any more: a query goes to B again (and still answers)
+    assert bob.device_id in _query(a, alice.token, bob.user_id)["device_keys"][bob.user_id]

@@ -269,7 +269,20 @@ class UserFlagBody(Body):
         return {"value": data[flag]}
 
 
-__all__ = ["EXPERIMENTAL_FEATURES", "TOKEN_RE", "BackgroundUpdatesEnabledBody", "RegistrationTokenBody", "ServerNoticeBody",
+class SharedSecretRegisterBody(Body):
+    """``POST /_synapse/admin/v1/register``: the JSON types only (a wrong type is refused before the nonce is used).
+    The handler then consumes the nonce and checks presence and values, so any later failure uses the nonce up."""
+
+    nonce: str
+    username: str | None = None
+    password: str | None = None
+    mac: str | None = None
+    admin: bool = False
+    user_type: str | None = None
+    displayname: str | None = None
+
+
+__all__ = ["EXPERIMENTAL_FEATURES", "TOKEN_RE", "BackgroundUpdatesEnabledBody", "RegistrationTokenBody", "ServerNoticeBody", "SharedSecretRegisterBody",
            "StartJobBody", "AdminJoinBody", "DeleteRoomBody", "MakeRoomAdminBody", "PurgeHistoryBody",
            "RedactUserBody", "RoomBlockBody", "AdminCreateDeviceBody", "AdminDeactivateBody", "AdminDeleteDevicesBody",
            "AdminDeviceBody", "AdminUserBody", "ExperimentalFeaturesBody", "LoginAsBody", "RatelimitOverrideBody",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.api.models.admin import SharedSecretRegisterBody
 from homeserver.handlers.admin_users import AdminUsersHandler
+from homeserver.http.models import parse_value
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import Routes
@@ -26,4 +28,6 @@ class SharedSecretRegisterServlet:
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.ratelimiter.check("register", request.client_ip)
-        return 200, await self.admin.shared_secret_register(request.json(), request.client_ip)
+        body = request.json()
+        parse_value(body, SharedSecretRegisterBody)  # JSON types at the edge; the handler reads the dict (nonce first)
+        return 200, await self.admin.shared_secret_register(body, request.client_ip)

@@ -471,3 +471,14 @@ def test_every_body_model_is_strict_and_frozen() -> None:
                 assert value.model_config.get("frozen") is True, value
                 seen += 1
     assert seen >= 60, seen
+
+
+def test_shared_secret_register_body_types_only() -> None:
+    from homeserver.api.models.admin import SharedSecretRegisterBody
+
+    assert parse_value({"nonce": "n"}, SharedSecretRegisterBody).username is None  # presence is the handler's (after the nonce)
+    for body, errcode in (({}, "M_MISSING_PARAM"), ({"nonce": 5}, "M_BAD_JSON"), ({"nonce": "n", "admin": "no"}, "M_BAD_JSON"),
+                          ({"nonce": "n", "username": 1}, "M_BAD_JSON"), ({"nonce": "n", "mac": []}, "M_BAD_JSON")):
+        with pytest.raises(MatrixError) as e:
+            parse_value(body, SharedSecretRegisterBody)
+        assert e.value.errcode == errcode, body

@@ -65,12 +65,19 @@ class PostgresEngine(Engine):
         self.module = psycopg2
         self._errors = psycopg2.errors
         self._cache: dict[str, str] = {}
+        # Set on every connection when given (``sup-<instance>`` for a writer of a multi-writer stream): other
+        # processes tell from pg_stat_activity whether a writer still has a connection (storage/stores/stream_positions.py).
+        self.application_name: str | None = None
 
     def connect_kwargs(self) -> dict[str, Any]:
         return {"dsn": self.dsn}
 
     def on_new_connection(self, conn: Any) -> None:
         conn.set_session(isolation_level="READ COMMITTED", autocommit=False)
+        if self.application_name:
+            with conn.cursor() as cur:
+                cur.execute("SET application_name = %s", (self.application_name,))
+            conn.commit()
 
     def convert_sql(self, sql: str) -> str:
         """Our SQL uses ``?`` placeholders; psycopg2 wants ``%s`` (and literal ``%`` doubled)."""

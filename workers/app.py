@@ -27,12 +27,13 @@ logger = logging.getLogger(__name__)
 MAIN_PROCESS_WIRING = list(get_role("main").modules)
 
 
-def open_database(config: Config, reactor: Any) -> Database:
+def open_database(config: Config, reactor: Any, application_name: str | None = None) -> Database:
     if config.database.engine == "sqlite":
         os.makedirs(os.path.dirname(os.path.abspath(config.sqlite_path)), exist_ok=True)
         engine = make_engine("sqlite", sqlite_path=config.sqlite_path)
     else:
         engine = make_engine("postgres", dsn=config.database.dsn)
+        engine.application_name = application_name  # type: ignore[attr-defined]
     return Database(engine, reactor, pool_size=config.database.pool_max, max_retries=config.database.txn_retries)
 
 
@@ -46,7 +47,8 @@ class HomeServerApp:
         self.clock = Clock(reactor)
         os.makedirs(config.data_dir, exist_ok=True)
         self.signing_key = load_or_create_signing_key(config.signing_key_file)
-        self.db = open_database(config, reactor)
+        # a process of a deployment names its connections (``sup-<instance>``): see writer_gone_txn
+        self.db = open_database(config, reactor, f"sup-{instance or role}" if deployment is not None else None)
         self.role = role
         self.role_spec = get_role(role)
         self.instance = instance or role

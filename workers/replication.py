@@ -51,6 +51,7 @@ REPLICATED_CACHES = (
 PERSISTED_STREAMS = ("events", "account_data", "receipts", "presence", "to_device", "device_lists")
 MAX_PENDING_PUBLISHES = 200
 MAX_HELD = 10_000
+STALL_S = 3.0  # a writer holding readers back this long is checked for a database connection
 ECHO_DELAY = 0.001  # an idle writer announces its raised claim at once: every reader waits for it
 
 
@@ -87,7 +88,8 @@ class Replication:
         self._saved: dict[str, int] = {}
         self._peers: dict[str, tuple[str, int]] = {}  # instance -> (boot, last seq)
         self._command_handlers: dict[str, Any] = {}
-        self._held: list[tuple[int, str, Any, Any]] = []  # multi-writer notifications above the readable position
+        self._held: list[tuple[int, str, Any, Any]] = []
+        self._claim_seen: dict[str, tuple[int, float]] = {}  # writer -> (claim, since when unchanged)  # multi-writer notifications above the readable position
         self._publisher: Any = None
         self._sub_factory: Any = None
         self.connected = False
@@ -473,6 +475,34 @@ class Replication:
             if by_instance and gen is not None:
                 gen.follow_from(min(by_instance.values()) if len(by_instance) > 1 else next(iter(by_instance.values())))
 
+    async def _skip_gone_writers(self, gen: MultiWriterIdGenerator) -> None:
+        """A writer whose claim holds readers back for STALL_S seconds and that has no database connection left
+        (it died) is taken to claim the sequence's value (``writer_gone``): the other writers' events become
+        readable without waiting for its restart. A writer that is alive has a connection and is left alone."""
+        gone = getattr(self.store, "writer_gone", None)
+        if gone is None:
+            return
+        now = self.core.clock.time()
+        for writer, claim in gen.claims().items():
+            if writer == self.instance and gen.is_writer:
+                continue
+            seen = self._claim_seen.get(writer)
+            if seen is None or seen[0] != claim or claim >= gen.known():
+                self._claim_seen[writer] = (claim, now)
+                continue
+            if now - seen[1] < STALL_S:
+                continue
+            try:
+                assumed = await gone(writer)
+            except Exception:
+                logger.exception("replication: could not check whether writer %s is gone", writer)
+                continue
+            if assumed is not None and assumed > claim:
+                logger.warning("replication: writer %s has no database connection; reading past its claim %d to %d",
+                               writer, claim, assumed)
+                gen.on_claim(writer, assumed)
+            self._claim_seen[writer] = (gen.claims()[writer], now)
+
     async def catch_up(self, reason: str) -> bool:
         """Read the writers' positions from the database; if we are behind, advance, drop caches, wake everyone."""
         positions = await self.store.load()
@@ -486,6 +516,7 @@ class Replication:
                 before = gen.current()
                 for writer, claim in by_instance.items():
                     gen.on_claim(writer, claim)
+                await self._skip_gone_writers(gen)
                 if gen.current() > before:
                     advanced[stream] = gen.current()
                 self._held = [h for h in self._held if h[0] > gen.current()]  # everyone is woken below

@@ -25,6 +25,12 @@ class StreamPositionStore:
         if positions:
             await self.db.run("save_stream_positions", self.save_txn, instance, dict(positions))
 
+    async def writer_gone(self, instance: str) -> int | None:
+        """:func:`writer_gone_txn` (PostgreSQL only)."""
+        if not self.db.is_postgres:
+            return None
+        return await self.db.run("writer_gone", writer_gone_txn, instance)
+
     async def load(self) -> dict[str, dict[str, int]]:
         """stream -> instance -> position."""
         rows = await self.db.query("load_stream_positions", "SELECT stream, instance, position FROM stream_positions", ())
@@ -66,3 +72,17 @@ def allocate_events_txn(txn: Txn, n: int) -> list[int]:
     """``n`` new positions of the multi-writer events stream (PostgreSQL sequence), ascending."""
     rows = txn.query(f"SELECT nextval('{EVENTS_SEQUENCE}') FROM generate_series(1, ?)", (int(n),))
     return sorted(int(r[0]) for r in rows)
+
+
+def writer_gone_txn(txn: Txn, instance: str) -> int | None:
+    """If the writer ``instance`` has no database connection left, the sequence value it can be assumed to claim.
+
+    Reads the sequence's value L first, then counts the connections named ``sup-<instance>`` (every connection
+    of a deployment's process carries that application_name). None left means every transaction the writer
+    had open has ended (committed or rolled back), so none of its positions at or below L is still being
+    written, and anything it writes later comes from the sequence above L: claiming L for it is safe, whether
+    the process is dead or merely idle without connections. Otherwise None."""
+    last = int(txn.query_value(f"SELECT last_value FROM {EVENTS_SEQUENCE}", default=0))
+    count = int(txn.query_value("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = ?",
+                                (f"sup-{instance}",), default=0))
+    return last if count == 0 else None

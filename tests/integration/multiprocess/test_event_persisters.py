@@ -114,6 +114,8 @@ def test_redis_loss_and_a_killed_persister_lose_nothing(make_cluster) -> None:  
     room = alice.create_room()
     victim = owner(cluster, room)
     bob.join(room)
+    other = next(r for r in (alice.create_room() for _ in range(20)) if owner(cluster, r) != victim)
+    bob.join(other)
     since = bob.sync()["next_batch"]
     sent: list[str] = []
     seen: list[str] = []
@@ -129,7 +131,6 @@ def test_redis_loss_and_a_killed_persister_lose_nothing(make_cluster) -> None:  
 
     # Redis dies: the writers learn each other's claims from the database (latency only, nothing lost)
     cluster.redis.kill()
-    other = next(r for r in (alice.create_room() for _ in range(10)) if owner(cluster, r) != victim)
     for i in range(3):
         sent.append(alice.send(room, f"during {i}"))
         alice.send(other, f"elsewhere {i}")
@@ -140,6 +141,12 @@ def test_redis_loss_and_a_killed_persister_lose_nothing(make_cluster) -> None:  
     for i in range(10):
         sent.append(alice.send(room, f"burst {i}"))
     cluster.stop(victim, signal.SIGKILL)
+    # while it is down, the other shard's events become readable once the dead writer's connections are gone
+    while_down = alice.send(other, "while the other persister is down")
+    deadline = time.monotonic() + 30
+    while while_down not in [e["event_id"] for e in timeline(bob.sync(filter='{"room":{"timeline":{"limit":10}}}'), other)]:
+        assert time.monotonic() < deadline, "the live shard's event never became readable"
+        time.sleep(0.2)
     cluster.start(victim)
     r = requests.get(f"{router.url}/_matrix/client/v3/rooms/{room}/messages", params={"dir": "b", "limit": 100},
                      headers={"Authorization": f"Bearer {alice.token}"}, timeout=30)

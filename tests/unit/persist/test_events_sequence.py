@@ -72,3 +72,17 @@ def test_saved_claims_never_go_back(pg: Any) -> None:
     claims = pg.run_sync("follow", start_events_writers_txn, "main", ["s1"], False)
     assert claims == {"s1": 10}
 
+
+
+def test_a_writer_is_gone_only_without_a_database_connection(pg: Any) -> None:
+    import psycopg2
+
+    from storage.stores.stream_positions import writer_gone_txn
+
+    last = pg.run_sync("last", lambda txn: int(txn.query_value("SELECT last_value FROM events_stream_seq")))
+    assert pg.run_sync("gone", writer_gone_txn, "ghost") == last
+    live = psycopg2.connect(pg.engine.dsn, application_name="sup-live")  # the writer "live" has a connection
+    try:
+        assert pg.run_sync("gone", writer_gone_txn, "live") is None
+    finally:
+        live.close()

@@ -282,8 +282,9 @@ class SharedSecretRegisterBody(Body):
     displayname: str | None = None
 
 
-__all__ = ["EXPERIMENTAL_FEATURES", "TOKEN_RE", "BackgroundUpdatesEnabledBody", "RegistrationTokenBody", "ServerNoticeBody", "SharedSecretRegisterBody",
-           "StartJobBody", "AdminJoinBody", "DeleteRoomBody", "MakeRoomAdminBody", "PurgeHistoryBody",
-           "RedactUserBody", "RoomBlockBody", "AdminCreateDeviceBody", "AdminDeactivateBody", "AdminDeleteDevicesBody",
-           "AdminDeviceBody", "AdminUserBody", "ExperimentalFeaturesBody", "LoginAsBody", "RatelimitOverrideBody",
-           "ResetPasswordBody", "SetAdminBody", "SuspendBody", "UserFlagBody", "password_value"]
+__all__ = ["EXPERIMENTAL_FEATURES", "TOKEN_RE", "AdminCreateDeviceBody", "AdminDeactivateBody",
+           "AdminDeleteDevicesBody", "AdminDeviceBody", "AdminJoinBody", "AdminUserBody",
+           "BackgroundUpdatesEnabledBody", "DeleteRoomBody", "ExperimentalFeaturesBody", "LoginAsBody",
+           "MakeRoomAdminBody", "PurgeHistoryBody", "RatelimitOverrideBody", "RedactUserBody",
+           "RegistrationTokenBody", "ResetPasswordBody", "RoomBlockBody", "ServerNoticeBody", "SetAdminBody",
+           "SharedSecretRegisterBody", "StartJobBody", "SuspendBody", "UserFlagBody", "password_value"]

@@ -71,6 +71,20 @@ def test_rooms_are_written_by_their_persister(make_cluster) -> None:  # type: ig
     r = bob.http.post(f"{router.url}/_matrix/client/v3/rooms/{room}/invite", json={"user_id": "@x:nowhere.invalid", "y": 1}, timeout=30)
     assert r.status_code in (403, 404, 502) and "errcode" in r.json(), r.text
 
+    # createRoom with a name and an invite (the invite is in the room's first batch, on the persister), then a
+    # knock on a knock room (stripped state built on the persister)
+    dave = Client.register(router.url, "dave")
+    d_since = dave.sync()["next_batch"]
+    invited = alice.req("POST", "/_matrix/client/v3/createRoom", {"name": "Invited", "invite": [dave.user_id]})["room_id"]
+    resp, _, _ = wait_sync(dave, d_since, lambda r: invited in r.get("rooms", {}).get("invite", {}))
+    names = [e for e in resp["rooms"]["invite"][invited]["invite_state"]["events"] if e["type"] == "m.room.name"]
+    assert names and names[0]["content"]["name"] == "Invited"
+    knock_room = alice.req("POST", "/_matrix/client/v3/createRoom",
+                           {"room_version": "11", "initial_state": [{"type": "m.room.join_rules", "content": {"join_rule": "knock"}}]})["room_id"]
+    dave.req("POST", f"/_matrix/client/v3/knock/{knock_room}", {"reason": "let me in"})
+    members = alice.req("GET", f"/_matrix/client/v3/rooms/{knock_room}/members")["chunk"]
+    assert any(m["state_key"] == dave.user_id and m["content"]["membership"] == "knock" for m in members)
+
     # events from both shards reach a sync
     other = rooms[1] if owner(cluster, rooms[1]) != owner(cluster, room) else next(
         r for r in rooms if owner(cluster, r) != owner(cluster, room))

@@ -1,0 +1,69 @@
+"""Federation sender sharding (workers/deployment.py, workers/federation_sharding.py): every process computes the same
+owner of a destination, the owners spread, and a process that does not send turns its inputs into commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.deployment import parse
+from workers.federation_sharding import RemoteFederationSender, runs_sender
+
+
+def _dep(senders: dict[str, dict[str, Any]]) -> Any:
+    return parse({"instances": {"main": {"role": "main"}, **{n: {"role": "federation_sender", **s} for n, s in senders.items()}}})
+
+
+def test_owner_is_stable_and_spread() -> None:
+    assert _dep({}).federation_sender_for("example.org") is None
+    a = _dep({"fs1": {}, "fs2": {}, "fs3": {}})
+    b = _dep({"fs3": {}, "fs1": {}, "fs2": {}})  # the file's order does not matter
+    names = [f"server{i}.example" for i in range(600)]
+    owners = [a.federation_sender_for(n) for n in names]
+    assert owners == [b.federation_sender_for(n) for n in names]
+    for inst in ("fs1", "fs2", "fs3"):
+        assert owners.count(inst) > 120  # about a third each
+    # shard numbers order the instances (renaming an instance with its shard keeps the split)
+    c = _dep({"x": {"shard": 0}, "y": {"shard": 1}, "z": {"shard": 2}})
+    assert c.federation_senders() == ["x", "y", "z"]
+    mapping = {"fs1": "x", "fs2": "y", "fs3": "z"}
+    assert [c.federation_sender_for(n) for n in names] == [mapping[o] for o in owners]
+
+
+class _Rep:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+
+    def command(self, kind: str, *args: Any) -> None:
+        self.sent.append((kind, *args))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def time(self) -> float:
+        return self.now
+
+
+class _Core:
+    def __init__(self, role: str, deployment: Any) -> None:
+        self.role = role
+        self.deployment = deployment
+        self.replication = _Rep()
+        self.clock = _Clock()
+
+
+def test_who_sends_and_the_proxy_commands() -> None:
+    with_senders = _dep({"fs1": {}})
+    without = _dep({})
+    assert runs_sender(_Core("federation_sender", with_senders)) and not runs_sender(_Core("main", with_senders))
+    assert runs_sender(_Core("main", without)) and not runs_sender(_Core("federation_inbound", without))
+    core = _Core("main", with_senders)
+    proxy = RemoteFederationSender(core, room_servers=None)
+    proxy.wake("a.example")
+    proxy.on_remote_contact("b.example")
+    proxy.on_remote_contact("b.example")  # within a second: not repeated
+    core.clock.now += 1.5
+    proxy.on_remote_contact("b.example")
+    proxy.send_edu("c.example", "m.typing", {})  # queued by the sender worker's own listeners, not here
+    assert core.replication.sent == [("fed", "wake", "a.example"), ("fed", "contact", "b.example"), ("fed", "contact", "b.example")]

@@ -178,3 +178,46 @@ def test_two_senders_split_destinations(make_cluster: Any, tmp_path: Any) -> Non
     finally:
         for p in peers:
             p.stop()
+
+
+def test_peer_contact_ends_the_sender_workers_backoff(make_cluster: Any, tmp_path: Any) -> None:
+    """The destination is backed off for an hour (persisted, loaded by the restarted sender); when the peer talks to
+    us, the process that authenticated it tells the sender (replication command), which retries at once."""
+    tmp = str(tmp_path)
+    ca, overrides, listeners = federation_setup(tmp, "main", MAIN_PLAIN)
+    peer = _peer(tmp, ca, "peer")
+    try:
+        cluster, router = make_cluster({"main": "main", "fs1": "federation_sender"}, overrides, listeners)
+        server_name = overrides["server_name"]
+        alice = Client.register(router.url, "alice")
+        bob = PeerUser(peer, "bob")
+        room = alice.create_room(preset="public_chat")
+        bob.join(room, server_name)
+        wait(lambda: bob.user_id in alice.req("GET", V3 + f"/rooms/{room}/joined_members")["joined"], what="bob joined")
+        alice.send(room, "before")
+        wait(lambda: "before" in bob.bodies(room), what="first message")
+
+        cluster.stop("fs1")
+        now_ms = int(time.time() * 1000)
+        import psycopg2  # the cluster's database: the sender's persisted state
+
+        dsn = cluster_dsn(cluster)
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("UPDATE federation_destinations SET retry_at_ts = %s, retry_interval_ms = %s, failing_since_ts = %s"
+                        " WHERE destination = %s", (now_ms + 3_600_000, 3_600_000, now_ms, peer.server_name))
+            assert cur.rowcount == 1
+        cluster.start("fs1")
+        alice.send(room, "held back")
+        time.sleep(1.0)
+        assert "held back" not in bob.bodies(room)  # the hour of backoff holds
+        bob.send(room, "I am back")  # the peer contacts the cluster: main authenticates it, fs1 hears of it
+        wait(lambda: "held back" in bob.bodies(room), 60, "the held message after the peer's contact")
+    finally:
+        peer.stop()
+
+
+def cluster_dsn(cluster: Any) -> str:
+    import yaml
+
+    with open(cluster.config_path) as f:
+        return str(yaml.safe_load(f)["database"]["dsn"])

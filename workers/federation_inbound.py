@@ -19,6 +19,7 @@ secret) to the process that owns them:
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -96,6 +97,28 @@ def serve_owner(core: Any, routes: FederationRoutes, transactions: TransactionHa
     api.register(REQUEST_ENDPOINT, request)
 
 
+INTERNAL_PART_BYTES = 3 * 1024 * 1024  # below the internal API's body limit (4 MiB), with room for the envelope
+
+
+def split_for_internal(pdus: list[Any], edus: list[Any], limit: int = INTERNAL_PART_BYTES) -> list[tuple[list[Any], list[Any]]]:
+    """A transaction's part for one owner, cut (in order) into pieces whose JSON fits the internal API's body limit
+    (a federation transaction may be up to 10 MB: 50 PDUs and 100 EDUs of up to 64 KiB each)."""
+    pieces: list[tuple[list[Any], list[Any]]] = []
+    cur_p: list[Any] = []
+    cur_e: list[Any] = []
+    size = 0
+    for kind, item in [("p", x) for x in pdus] + [("e", x) for x in edus]:
+        n = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8")) + 1
+        if (cur_p or cur_e) and size + n > limit:
+            pieces.append((cur_p, cur_e))
+            cur_p, cur_e, size = [], [], 0
+        (cur_p if kind == "p" else cur_e).append(item)
+        size += n
+    if cur_p or cur_e or not pieces:
+        pieces.append((cur_p, cur_e))
+    return pieces
+
+
 def forward_writes(core: Any, routes: FederationRoutes, transactions: TransactionHandler) -> None:
     """On a ``federation_inbound`` worker (and on main when event persisters own the rooms): hand every federation
     write to its owner; what this process owns itself runs here."""
@@ -121,10 +144,18 @@ def forward_writes(core: Any, routes: FederationRoutes, transactions: Transactio
             parts.setdefault(main, ([], []))[1].extend(edus)
         if not parts:
             return {"pdus": results}
-        calls = [defer.ensureDeferred(transactions.process(origin, p, e, verified=True) if inst == me else
-                                      client.call(inst, TRANSACTION_ENDPOINT,
-                                                  {"origin": origin, "pdus": p, "edus": e, "verified": True}))
-                 for inst, (p, e) in parts.items()]
+        async def deliver(inst: str, p: list[Any], e: list[Any]) -> dict[str, Any]:
+            if inst == me:
+                return await transactions.process(origin, p, e, verified=True)
+            merged: dict[str, Any] = {}
+            for cp, ce in split_for_internal(p, e):  # one after the other: a room's PDUs stay in order
+                answer = await client.call(inst, TRANSACTION_ENDPOINT, {"origin": origin, "pdus": cp, "edus": ce, "verified": True})
+                got = answer.get("pdus") if isinstance(answer, dict) else None
+                if isinstance(got, dict):
+                    merged.update(got)
+            return {"pdus": merged}
+
+        calls = [defer.ensureDeferred(deliver(inst, p, e)) for inst, (p, e) in parts.items()]
         try:
             answers = await defer.gatherResults(calls, consumeErrors=True)
         except defer.FirstError as e:

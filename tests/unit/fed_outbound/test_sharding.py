@@ -67,3 +67,16 @@ def test_who_sends_and_the_proxy_commands() -> None:
     proxy.on_remote_contact("b.example")
     proxy.send_edu("c.example", "m.typing", {})  # queued by the sender worker's own listeners, not here
     assert core.replication.sent == [("fed", "wake", "a.example"), ("fed", "contact", "b.example"), ("fed", "contact", "b.example")]
+
+
+def test_forwarded_transaction_parts_fit_the_internal_api() -> None:
+    from workers.federation_inbound import split_for_internal
+
+    pdus = [{"room_id": "!r:x", "n": i, "pad": "a" * 60_000} for i in range(50)]
+    edus = [{"edu_type": "m.direct_to_device", "content": {"n": i, "pad": "b" * 60_000}} for i in range(100)]
+    pieces = split_for_internal(pdus, edus, limit=1_000_000)
+    assert len(pieces) > 1
+    assert [p for ps, _ in pieces for p in ps] == pdus and [e for _, es in pieces for e in es] == edus  # order kept
+    assert all(sum(len(str(x)) for x in ps + es) < 1_100_000 for ps, es in pieces)
+    assert split_for_internal([], []) == [([], [])]
+    assert split_for_internal(pdus[:2], []) == [(pdus[:2], [])]

@@ -143,7 +143,13 @@ def follow_events(core: Any, sender: FederationSender) -> None:
 
     async def started() -> None:
         attach_commands(core, sender)
-        await sender.start()
+        for attempt in range(1, 1_000_000):
+            try:
+                await sender.start()
+                break
+            except Exception:  # the database is unreachable at start: try again, a sender that gave up sends nothing
+                logger.exception("federation sender could not start (attempt %d); retrying in 5 s", attempt)
+                await core.clock.sleep(5)
         core.background.looping("federation_sender_check", check, FOLLOW_CHECK_S, core.clock, now=False)
         core.background.looping("federation_sender_edu_poll", sender.poll_edus, EDU_POLL_S, core.clock, now=False)
         kick()

@@ -110,8 +110,8 @@ class FederationSender:
         """``owns``: the destinations this sender serves (one shard of several ``federation_sender`` workers;
         None: all). ``position_bound``: the events stream's finished position when this sender runs on a worker
         that follows the stream by replication (it reads events back up to there, never above a commit gap).
-        ``fallback_position``: the position row to start from when this sender has none yet (a worker taking
-        over from the single-process sender)."""
+        ``fallback_position``: set (to anything) for a worker: with no position of its own yet it starts from the
+        other senders' (``FederationOutboundStore.takeover_position``), not from the end of the stream."""
         self._clock = clock
         self._store = store
         self._client = client
@@ -154,7 +154,7 @@ class FederationSender:
                 self._queue(dest).has_durable_edus = True
         pos = await self._store.get_sender_position()
         if pos is None and self._fallback_position is not None:
-            pos = await self._store.get_sender_position(self._fallback_position)
+            pos = await self._store.takeover_position()
         if pos is None:
             # first start: nothing sent before federation existed
             pos = self._bound() if self._bound is not None else await self._store.max_stream()

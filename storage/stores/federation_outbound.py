@@ -137,6 +137,18 @@ class FederationOutboundStore:
                                    (name or self.position_name,))
         return int(rows[0][0]) if rows else None
 
+    async def takeover_position(self) -> int | None:
+        """Where a sender without a position of its own starts: the lowest position of the other sender workers
+        (``events:<instance>``), else the single-process sender's (``events``). Destinations it takes over keep their
+        own ack and pending marks, so starting low costs a longer replay, never a lost event."""
+        rows = await self.db.query("federation_sender_positions", "SELECT name, stream FROM federation_sender_position"
+                                   " WHERE name = ? OR name LIKE ?", (SENDER, SENDER + ":%"))
+        workers = [int(r[1]) for r in rows if r[0] != SENDER and r[0] != self.position_name]
+        if workers:
+            return min(workers)
+        single = [int(r[1]) for r in rows if r[0] == SENDER]
+        return single[0] if single else None
+
     async def max_edu_id(self) -> int:
         rows = await self.db.query("federation_max_edu_id", "SELECT COALESCE(MAX(id), 0) FROM federation_edu_outbox")
         return int(rows[0][0])

@@ -80,3 +80,18 @@ def test_forwarded_transaction_parts_fit_the_internal_api() -> None:
     assert all(sum(len(str(x)) for x in ps + es) < 1_100_000 for ps, es in pieces)
     assert split_for_internal([], []) == [([], [])]
     assert split_for_internal(pdus[:2], []) == [(pdus[:2], [])]
+
+
+def test_a_new_sender_takes_over_from_the_others_position(tmp_path: Any) -> None:
+    """No position of its own: the lowest other sender worker's, else the single-process sender's, else none."""
+    from storage.stores.federation_outbound import FederationOutboundStore
+    from tests.harness import migrated_database, on_reactor
+
+    with migrated_database("sqlite", str(tmp_path)) as db:
+        new = FederationOutboundStore(db, "events:fs3")
+        assert on_reactor(new.takeover_position) is None
+        on_reactor(FederationOutboundStore(db).set_sender_position, 40)
+        assert on_reactor(new.takeover_position) == 40
+        on_reactor(FederationOutboundStore(db, "events:fs1").set_sender_position, 90)
+        on_reactor(FederationOutboundStore(db, "events:fs2").set_sender_position, 70)
+        assert on_reactor(new.takeover_position) == 70

@@ -14,6 +14,8 @@ ENGINES = ["sqlite", "postgres"]
 
 def _start(tmp_path: Any, engine: str, overrides: dict[str, Any] | None = None, server_name: str = "test.local") -> TestServer:
     try:
+        if engine == "cluster":
+            return _start_cluster(tmp_path, overrides, server_name)
         return TestServer(str(tmp_path), engine, overrides, server_name).start()
     except PostgresUnavailable as e:
         if IN_CI:
@@ -21,7 +23,42 @@ def _start(tmp_path: Any, engine: str, overrides: dict[str, Any] | None = None, 
         pytest.skip(f"PostgreSQL unavailable: {e}")
 
 
-@pytest.fixture(params=ENGINES)
+def _start_cluster(tmp_path: Any, overrides: dict[str, Any] | None, server_name: str) -> TestServer:
+    """The same scenario through the routed multi-process deployment (tests/integration/multiprocess/scenario_cluster.py)."""
+    import shutil
+
+    from tests.integration.multiprocess.scenario_cluster import ClusterServer
+
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is required in CI for the cluster scenarios")
+        pytest.skip("redis-server is not available")
+    return ClusterServer(str(tmp_path), overrides, server_name).start()
+
+
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption("--no-cluster", action="store_true", default=False,
+                     help="leave out the 'cluster' variant of the server scenarios (routed multi-process deployment)")
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    """``engine``: sqlite and postgres everywhere; the scenario directories of
+    ``scenario_cluster.SCENARIO_DIRS`` add ``cluster`` (the same test through main + workers + router)."""
+    if "engine" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):  # the test chose its engines itself
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "engine" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)):
+            return
+    from tests.integration.multiprocess.scenario_cluster import wants_cluster
+
+    engines = list(ENGINES)
+    if wants_cluster(metafunc.definition.path, metafunc.fixturenames) and not metafunc.config.getoption("--no-cluster"):
+        engines.append("cluster")
+    metafunc.parametrize("engine", engines, indirect=True)
+
+
+@pytest.fixture
 def engine(request: pytest.FixtureRequest) -> str:
     return request.param
 

@@ -1,0 +1,156 @@
+"""The single-process client scenarios, run unchanged against a multi-process deployment.
+
+``ClusterServer`` looks like :class:`tests.harness.TestServer` to a test (``url``, ``request``/``get``/
+``post``/..., ``server_name``, ``db_execute``/``db_query``) but is a real deployment: a private
+redis-server, a fresh migrated PostgreSQL database, one ``sup worker`` subprocess per instance of
+:data:`SCENARIO_INSTANCES` (127.0.0.1, free ports) and the test router in front. ``url`` is the router,
+so every request goes to the role the route table gives it, exactly as nginx would send it.
+
+Each test gets its own deployment (the scenarios assume a fresh server: fixed user names, aliases,
+directory listings) and config overrides work as with ``make_server``. The processes start in parallel.
+
+Tests reaching into the in-process server (``server.app.core``: caches, handlers, background jobs run
+by hand) are not client-API scenarios; touching ``app.core`` skips the cluster variant with that reason.
+``app.db`` works (a test-side connection to the deployment's database), for tests that set up rows
+behind the server's back.
+
+Which scenario directories get the cluster variant: :data:`SCENARIO_DIRS` (``tests/conftest.py`` adds
+``cluster`` to their ``engine`` parameters). ``pytest --no-cluster`` leaves it out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, Callable
+
+import pytest
+
+from tests.harness import TestServer, create_postgres_database, ensure_reactor_running, on_reactor
+from tests.integration.multiprocess.cluster import Cluster, RedisServer
+from tests.integration.multiprocess.router import Router
+
+# The directories of tests/server whose client scenarios also run through the routed front.
+SCENARIO_DIRS = ("rooms", "sync", "messaging", "e2e", "media")
+
+# The deployment every scenario runs against: name -> role. Adding a role (a second sync worker,
+# event persisters, a federation sender) is a line here.
+SCENARIO_INSTANCES: dict[str, str] = {
+    "main": "main",
+    "sync1": "sync",
+    "client1": "client",
+    "media1": "media",
+}
+
+
+class _NotInProcess:
+    """``server.app`` of a cluster: the database is reachable, the in-process internals are not."""
+
+    def __init__(self, owner: ClusterServer) -> None:
+        self._owner = owner
+
+    @property
+    def db(self) -> Any:
+        return self._owner.database()
+
+    def __getattr__(self, name: str) -> Any:
+        pytest.skip(f"reaches into the in-process server (server.app.{name}): not a client-API scenario")
+
+
+class ClusterServer(TestServer):
+    """A routed multi-process deployment with the ``TestServer`` test surface."""
+
+    __test__ = False
+
+    def __init__(self, tmp_dir: str, overrides: dict[str, Any] | None = None, server_name: str = "test.local",
+                 instances: dict[str, str] | None = None) -> None:
+        # deliberately not TestServer.__init__: no in-process config or database
+        self.engine = "cluster"
+        self.tmp_dir = tmp_dir
+        self.server_name = server_name
+        self.instances = dict(instances or SCENARIO_INSTANCES)
+        self.overrides = {
+            "server_name": server_name, "logging.level": "WARNING", "http.shutdown_grace": 2000,
+            "database.pool_max": 4, "database.pool_min": 1, **(overrides or {}),
+        }
+        self.cluster: Cluster | None = None
+        self.router: Router | None = None
+        self.redis: RedisServer | None = None
+        self._drop_db: Callable[[], None] = lambda: None
+        self._db: Any = None
+        self._started = False
+        self.app = _NotInProcess(self)
+
+    def start(self) -> ClusterServer:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is not installed")
+        self.dsn, self._drop_db = create_postgres_database(migrated=True)
+        try:
+            self.redis = RedisServer(self.tmp_dir)
+            self.redis.start()
+            self.cluster = Cluster(self.tmp_dir, self.dsn, self.instances, self.redis, self.overrides)
+            for name in self.instances:  # in parallel: every role reads its positions from the database
+                self.cluster.start(name, wait=False)
+            for name in self.instances:
+                self.cluster.wait_ready(name)
+            upstreams: dict[str, list[tuple[str, int]]] = {}
+            for name, role in self.instances.items():
+                upstreams.setdefault(role, []).append(("127.0.0.1", self.cluster.ports[name]))
+            self.router = Router(upstreams)
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        self.url = self.router.url
+        self.metrics_url = self.cluster.url("main") + "/metrics"
+        return self
+
+    def stop(self) -> bool:
+        clean = True
+        if self.router is not None:
+            self.router.close()
+            self.router = None
+        if self.cluster is not None:
+            for name in list(self.cluster.procs):
+                clean = self.cluster.stop(name) in (0, None) and clean
+            self.cluster = None
+        if self.redis is not None:
+            self.redis.kill()
+            self.redis = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._started = False
+        self._drop_db()
+        self._drop_db = lambda: None
+        return clean
+
+    def log_text(self, name: str = "main") -> str:
+        return self.cluster.log_text(name) if self.cluster is not None else ""
+
+    def database(self) -> Any:
+        """A test-side ``storage.database.Database`` on the deployment's database (same SQL dialect as app.db)."""
+        if self._db is None:
+            from storage.database import Database
+            from storage.engines import make_engine
+
+            self._db = Database(make_engine("postgres", dsn=self.dsn), ensure_reactor_running(), pool_size=1)
+        return self._db
+
+    def db_execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        on_reactor(self.database().run, "test_execute", lambda txn: txn.execute(sql, params) and None)
+
+    def db_query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return on_reactor(self.database().query, "test_query", sql, params)
+
+
+def wants_cluster(path: Any, fixturenames: list[str]) -> bool:
+    """True for a test of a scenario directory that uses the server fixtures (not a bare store or app)."""
+    parts = os.path.normpath(str(path)).split(os.sep)
+    try:
+        i = parts.index("server")
+    except ValueError:
+        return False
+    in_dir = parts[i - 1] == "tests" and len(parts) > i + 1 and parts[i + 1] in SCENARIO_DIRS
+    return in_dir and ("server" in fixturenames or "make_server" in fixturenames)
+

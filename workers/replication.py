@@ -29,7 +29,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from twisted.internet import defer
 
 from homeserver.types.caches import CACHES, set_broadcast
@@ -42,6 +42,12 @@ SENT = Counter("sup_replication_messages_sent_total", "Replication messages publ
 RECEIVED = Counter("sup_replication_messages_received_total", "Replication messages applied.")
 CATCH_UPS = Counter("sup_replication_catch_ups_total", "Catch-ups from the database, by reason.", ["reason"])
 DROPPED = Counter("sup_replication_publish_dropped_total", "Messages not published (Redis down or backed up).")
+# Lag by peer: a follower is caught up with writer W when its applied_seq{peer=W} equals W's published_seq and W
+# has nothing pending (tests wait for this; operators can alert on the difference).
+PUBLISHED_SEQ = Gauge("sup_replication_published_seq", "Sequence number of this process's last replication message.")
+PUBLISH_PENDING = Gauge("sup_replication_publish_pending", "Replication messages queued or in flight in this process.")
+FOLLOWING = Gauge("sup_replication_following", "1 when this process takes part in replication.")
+APPLIED_SEQ = Gauge("sup_replication_applied_seq", "Sequence number of the last message applied, by the instance that sent it.", ["peer"])
 
 # Caches another process can make stale: dropped whole after a replication gap.
 REPLICATED_CACHES = (
@@ -95,6 +101,10 @@ class Replication:
         self.connected = False
         self.catch_ups = 0
         self.applied = 0
+        FOLLOWING.set(1)
+        PUBLISHED_SEQ.set_function(lambda: self._seq)
+        PUBLISH_PENDING.set_function(
+            lambda: self._pending + (1 if self._flush_call is not None or self._out or self._events or self._inv or self._cmds else 0))
 
     # ------------------------------------------------------------------ wiring
     def attach(self) -> None:
@@ -381,6 +391,9 @@ class Replication:
             self._apply_command(cmd)
         self.applied += 1
         RECEIVED.inc()
+        sender = msg.get("i")
+        if isinstance(sender, str):
+            APPLIED_SEQ.labels(sender).set(msg.get("q") or 0)
 
     def _release_held(self) -> None:
         """Notify the held notifications of the multi-writer stream that are now readable, in position order."""

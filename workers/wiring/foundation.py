@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from federation.keys.server import KeyServer
 from federation.version import FederationVersionServlet
@@ -32,7 +32,9 @@ def wire(core: Core) -> None:
     core.on_resource("federation", FederationVersionServlet(_package_version()).register)
 
     async def metrics(request: SupRequest) -> RawResponse:
-        return RawResponse(200, generate_latest(), CONTENT_TYPE_LATEST)
+        names = request.query_list("name[]")  # as prometheus_client's own exporter: only the named series
+        registry = REGISTRY.restricted_registry(names) if names else REGISTRY
+        return RawResponse(200, generate_latest(registry), CONTENT_TYPE_LATEST)
 
     def register_metrics(router: Router) -> None:
         add_route(router, "root", "GET", "/metrics", metrics, "metrics")

@@ -21,10 +21,13 @@ Which scenario directories get the cluster variant: :data:`SCENARIO_DIRS` (``tes
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from typing import Any, Callable
 
 import pytest
+import requests
 
 from tests.harness import TestServer, create_postgres_database, ensure_reactor_running, on_reactor
 from tests.integration.multiprocess.cluster import Cluster, RedisServer
@@ -41,6 +44,12 @@ SCENARIO_INSTANCES: dict[str, str] = {
     "client1": "client",
     "media1": "media",
 }
+
+
+_METRIC = re.compile(r'^sup_replication_(following|published_seq|publish_pending|applied_seq)(?:\{peer="([^"]*)"\})? ([0-9.e+]+)$', re.M)
+
+
+_SERIES = [("name[]", "sup_replication_" + n) for n in ("following", "published_seq", "publish_pending", "applied_seq")]
 
 
 class _NotInProcess:
@@ -79,6 +88,7 @@ class ClusterServer(TestServer):
         self._drop_db: Callable[[], None] = lambda: None
         self._db: Any = None
         self._started = False
+        self._http = requests.Session()
         self.app = _NotInProcess(self)
 
     def start(self) -> ClusterServer:
@@ -124,6 +134,58 @@ class ClusterServer(TestServer):
         self._drop_db()
         self._drop_db = lambda: None
         return clean
+
+    # ---- requests: each one is followed by replication settling -------------------------------------------
+    def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        r = super().request(method, path, token=token, **kwargs)
+        self.settle()
+        return r
+
+    def replication_state(self) -> dict[str, tuple[int, int, dict[str, int]]]:
+        """name -> (published seq, pending, {peer: applied seq}) from each process's /metrics."""
+        assert self.cluster is not None
+        out: dict[str, tuple[int, int, dict[str, int]]] = {}
+        for name in list(self.cluster.procs):
+            text = self._http.get(self.cluster.url(name) + "/metrics", params=_SERIES, timeout=10).text
+            published = pending = following = 0
+            applied: dict[str, int] = {}
+            for m in _METRIC.finditer(text):
+                metric, peer, value = m.group(1), m.group(2), int(float(m.group(3)))
+                if metric == "following":
+                    following = value
+                elif metric == "published_seq":
+                    published = value
+                elif metric == "publish_pending":
+                    pending = value
+                elif peer:
+                    applied[peer] = value
+            if following:  # the media role does not replicate
+                out[name] = (published, pending, applied)
+        return out
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every process has applied every replication message the others published, and nothing
+        is queued: twice in a row, 5 ms apart (a message applied may cause another one, e.g. presence).
+
+        The scenarios were written against one process, where a write is visible to the next request at once;
+        through the cluster a follower applies it a few milliseconds later. Settling after each request keeps
+        the scenarios deterministic, so a failure means a wrong result, not an early look. How quickly other
+        clients see events without it is what test_sync_worker.py's cross-worker test checks."""
+        if self.cluster is None:
+            return
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 2:
+            state = self.replication_state()
+            settled = all(pending == 0 for _, pending, _ in state.values()) and all(
+                applied.get(writer, 0) >= published
+                for writer, (published, _, _) in state.items() if published
+                for name, (_, _, applied) in state.items() if name != writer)
+            quiet = quiet + 1 if settled else 0
+            if time.monotonic() > deadline:
+                raise AssertionError(f"replication did not settle within {timeout}s: {state}")
+            if quiet < 2:
+                time.sleep(0.005)
 
     def log_text(self, name: str = "main") -> str:
         return self.cluster.log_text(name) if self.cluster is not None else ""

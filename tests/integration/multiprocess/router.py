@@ -5,6 +5,8 @@ access token (sticky, like nginx's ``hash $http_authorization``)."""
 from __future__ import annotations
 
 import http.client
+import select
+import socket
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +46,9 @@ class Router:
                 host, port = targets[zlib.crc32(auth.encode()) % len(targets)]
                 key = f"{role}:{port}"
                 router.counts[key] = router.counts.get(key, 0) + 1
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    self._tunnel(host, port)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
@@ -66,6 +71,38 @@ class Router:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _tunnel(self, host: str, port: int) -> None:
+                """A WebSocket: pass the handshake through, then copy bytes both ways until one side closes
+                (as nginx does with ``proxy_set_header Upgrade/Connection``)."""
+                self.close_connection = True
+                try:
+                    upstream = socket.create_connection((host, port), timeout=10)
+                except OSError:
+                    self.send_response(502)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                head = f"{self.command} {self.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
+                try:
+                    upstream.sendall(head.encode("latin-1") + b"\r\n")
+                    # nothing can be buffered in rfile yet: a WebSocket client waits for the 101 before it sends
+                    client = self.connection
+                    upstream.settimeout(None)
+                    client.settimeout(None)
+                    while True:
+                        ready, _, _ = select.select([client, upstream], [], [], 300)
+                        if not ready:
+                            return
+                        for src in ready:
+                            data = src.recv(65536)
+                            if not data:
+                                return
+                            (upstream if src is client else client).sendall(data)
+                except OSError:
+                    return
+                finally:
+                    upstream.close()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _proxy
 

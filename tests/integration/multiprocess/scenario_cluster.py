@@ -99,6 +99,9 @@ class ClusterServer(TestServer):
             self.redis = RedisServer(self.tmp_dir)
             self.redis.start()
             self.cluster = Cluster(self.tmp_dir, self.dsn, self.instances, self.redis, self.overrides)
+            from homeserver.config import load_config
+
+            self.config = load_config(self.cluster.config_path, environ={})  # what every process reads
             for name in self.instances:  # in parallel: every role reads its positions from the database
                 self.cluster.start(name, wait=False)
             for name in self.instances:

@@ -10,7 +10,7 @@ import socket
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 from workers.routes import RouteMatcher, route_table
 
@@ -25,9 +25,13 @@ def matcher() -> RouteMatcher:
 
 
 class Router:
-    def __init__(self, upstreams: dict[str, list[tuple[str, int]]]) -> None:
-        """``upstreams``: role -> [(host, port)] (main must be present)."""
+    def __init__(self, upstreams: dict[str, list[tuple[str, int]]], after: Callable[[], None] | None = None) -> None:
+        """``upstreams``: role -> [(host, port)] (main must be present). ``after``: called once an upstream
+        answered, before the answer goes back to the client (the scenario harness waits there for
+        replication to settle); its exceptions are kept in ``after_errors``, the answer still goes back."""
         self.upstreams = upstreams
+        self.after = after
+        self.after_errors: list[BaseException] = []
         self.counts: dict[str, int] = {}
         m = matcher()
         router = self
@@ -64,6 +68,11 @@ class Router:
                     return
                 finally:
                     conn.close()
+                if router.after is not None:
+                    try:
+                        router.after()
+                    except Exception as e:  # noqa: BLE001 - reported by the harness
+                        router.after_errors.append(e)
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in HOP_HEADERS and k.lower() != "content-length":

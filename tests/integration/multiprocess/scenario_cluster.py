@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import time
 from typing import Any, Callable
 
@@ -88,7 +89,7 @@ class ClusterServer(TestServer):
         self._drop_db: Callable[[], None] = lambda: None
         self._db: Any = None
         self._started = False
-        self._http = requests.Session()
+        self._local = threading.local()  # one HTTP session per router thread
         self.app = _NotInProcess(self)
 
     def start(self) -> ClusterServer:
@@ -109,7 +110,7 @@ class ClusterServer(TestServer):
             upstreams: dict[str, list[tuple[str, int]]] = {}
             for name, role in self.instances.items():
                 upstreams.setdefault(role, []).append(("127.0.0.1", self.cluster.ports[name]))
-            self.router = Router(upstreams)
+            self.router = Router(upstreams, after=self.settle)
         except BaseException:
             self.stop()
             raise
@@ -120,8 +121,10 @@ class ClusterServer(TestServer):
 
     def stop(self) -> bool:
         clean = True
+        errors: list[BaseException] = []
         if self.router is not None:
             self.router.close()
+            errors = self.router.after_errors
             self.router = None
         if self.cluster is not None:
             for name in list(self.cluster.procs):
@@ -136,20 +139,19 @@ class ClusterServer(TestServer):
         self._started = False
         self._drop_db()
         self._drop_db = lambda: None
+        if errors:
+            raise AssertionError(f"replication did not settle after {len(errors)} request(s): {errors[0]}")
         return clean
-
-    # ---- requests: each one is followed by replication settling -------------------------------------------
-    def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
-        r = super().request(method, path, token=token, **kwargs)
-        self.settle()
-        return r
 
     def replication_state(self) -> dict[str, tuple[int, int, dict[str, int]]]:
         """name -> (published seq, pending, {peer: applied seq}) from each process's /metrics."""
         assert self.cluster is not None
         out: dict[str, tuple[int, int, dict[str, int]]] = {}
         for name in list(self.cluster.procs):
-            text = self._http.get(self.cluster.url(name) + "/metrics", params=_SERIES, timeout=10).text
+            http = getattr(self._local, "http", None)
+            if http is None:
+                http = self._local.http = requests.Session()
+            text = http.get(self.cluster.url(name) + "/metrics", params=_SERIES, timeout=10).text
             published = pending = following = 0
             applied: dict[str, int] = {}
             for m in _METRIC.finditer(text):
@@ -171,7 +173,8 @@ class ClusterServer(TestServer):
         is queued: twice in a row, 5 ms apart (a message applied may cause another one, e.g. presence).
 
         The scenarios were written against one process, where a write is visible to the next request at once;
-        through the cluster a follower applies it a few milliseconds later. Settling after each request keeps
+        through the cluster a follower applies it a few milliseconds later. Settling after each request (the router
+calls this before it answers, so every client library gets it) keeps
         the scenarios deterministic, so a failure means a wrong result, not an early look. How quickly other
         clients see events without it is what test_sync_worker.py's cross-worker test checks."""
         if self.cluster is None:

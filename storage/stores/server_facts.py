@@ -20,9 +20,10 @@ def claim_fact_txn(txn: Txn, name: str, value: str) -> str:
     """The stored value of ``name``; stores ``value`` first if there is none (first start)."""
     stored = get_fact_txn(txn, name)
     if stored is None:
-        txn.execute("INSERT INTO server_facts (name, value) VALUES (?, ?)", (name, value))
-        return value
-    return stored
+        # the processes of a deployment may all start at once: the first claim wins, the others read it
+        txn.execute("INSERT INTO server_facts (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, value))
+        stored = get_fact_txn(txn, name)
+    return value if stored is None else stored
 
 
 class ServerFactsStore:

@@ -164,7 +164,7 @@ def test_clients_on_different_sync_workers_see_each_other(make_cluster) -> None:
 
 
 def test_redis_loss_costs_latency_only_and_a_killed_writer_loses_nothing(make_cluster) -> None:  # type: ignore[no-untyped-def]
-    cluster, router = make_cluster({"main": "main", "sync1": "sync"})
+    cluster, router = make_cluster({"main": "main", "sync1": "sync", "client1": "client"})
     alice = Client.register(router.url, "alice")
     bob = Client.register(router.url, "bob")
     room = alice.create_room()
@@ -191,6 +191,8 @@ def test_redis_loss_costs_latency_only_and_a_killed_writer_loses_nothing(make_cl
     for i in range(5):
         sent.append(alice.send(room, f"during {i}"))
     collect(10, timeout=20)
+    # a state change while Redis is down: the client worker's cached room snapshot must not keep the old name
+    alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.name/", {"name": "while redis was down"})
     cluster.redis.start()  # same port
     time.sleep(2.5)  # both reconnect (backoff ≤ 2 s)
     for i in range(5):
@@ -199,6 +201,20 @@ def test_redis_loss_costs_latency_only_and_a_killed_writer_loses_nothing(make_cl
     collect(15)
     assert time.monotonic() - t0 < 5
     assert seen == sent  # nothing lost, nothing twice, in order
+
+    # every worker caught up: the client worker (asked directly) has every event and the new name
+    reader = requests.Session()
+    reader.headers["Authorization"] = f"Bearer {bob.token}"
+    deadline = time.monotonic() + 10
+    while True:
+        chunk = reader.get(f"{cluster.url('client1')}/_matrix/client/v3/rooms/{room}/messages",
+                           params={"dir": "b", "limit": 100}, timeout=30).json()["chunk"]
+        history = [e["event_id"] for e in reversed(chunk) if e["type"] == "m.room.message"]
+        name = reader.get(f"{cluster.url('client1')}/_matrix/client/v3/rooms/{room}/state/m.room.name/", timeout=30)
+        if history == sent and name.status_code == 200 and name.json().get("name") == "while redis was down":
+            break
+        assert time.monotonic() < deadline, (len(history), len(sent), name.text)
+        time.sleep(0.1)
 
     # SIGKILL the writer: every acknowledged event is there after the restart; sends resume
     for i in range(10):

@@ -46,6 +46,7 @@ DROPPED = Counter("sup_replication_publish_dropped_total", "Messages not publish
 # has nothing pending (tests wait for this; operators can alert on the difference).
 PUBLISHED_SEQ = Gauge("sup_replication_published_seq", "Sequence number of this process's last replication message.")
 PUBLISH_PENDING = Gauge("sup_replication_publish_pending", "Replication messages queued or in flight in this process.")
+HELD = Gauge("sup_replication_held_notifications", "Multi-writer notifications waiting for the other writers' claims.")
 FOLLOWING = Gauge("sup_replication_following", "1 when this process takes part in replication.")
 APPLIED_SEQ = Gauge("sup_replication_applied_seq", "Sequence number of the last message applied, by the instance that sent it.", ["peer"])
 
@@ -102,6 +103,7 @@ class Replication:
         self.catch_ups = 0
         self.applied = 0
         FOLLOWING.set(1)
+        HELD.set_function(lambda: len(self._held))
         PUBLISHED_SEQ.set_function(lambda: self._seq)
         PUBLISH_PENDING.set_function(
             lambda: self._pending + (1 if self._flush_call is not None or self._out or self._events or self._inv or self._cmds else 0))

@@ -41,16 +41,20 @@ SCENARIO_DIRS = ("rooms", "sync", "messaging", "e2e", "media")
 # event persisters, a federation sender) is a line here.
 SCENARIO_INSTANCES: dict[str, str] = {
     "main": "main",
+    "persist1": "event_persister",
+    "persist2": "event_persister",
     "sync1": "sync",
+    "sync2": "sync",
     "client1": "client",
     "media1": "media",
+    "fedsender1": "federation_sender",
 }
 
 
-_METRIC = re.compile(r'^sup_replication_(following|published_seq|publish_pending|applied_seq)(?:\{peer="([^"]*)"\})? ([0-9.e+]+)$', re.M)
+_METRIC = re.compile(r'^sup_replication_(following|published_seq|publish_pending|held_notifications|applied_seq)(?:\{peer="([^"]*)"\})? ([0-9.e+]+)$', re.M)
 
 
-_SERIES = [("name[]", "sup_replication_" + n) for n in ("following", "published_seq", "publish_pending", "applied_seq")]
+_SERIES = [("name[]", "sup_replication_" + n) for n in ("following", "published_seq", "publish_pending", "held_notifications", "applied_seq")]
 
 
 class _NotInProcess:
@@ -144,7 +148,7 @@ class ClusterServer(TestServer):
         return clean
 
     def replication_state(self) -> dict[str, tuple[int, int, dict[str, int]]]:
-        """name -> (published seq, pending, {peer: applied seq}) from each process's /metrics."""
+        """name -> (published seq, pending (queued, in flight or held), {peer: applied seq}) from each process's /metrics."""
         assert self.cluster is not None
         out: dict[str, tuple[int, int, dict[str, int]]] = {}
         for name in list(self.cluster.procs):
@@ -160,8 +164,8 @@ class ClusterServer(TestServer):
                     following = value
                 elif metric == "published_seq":
                     published = value
-                elif metric == "publish_pending":
-                    pending = value
+                elif metric in ("publish_pending", "held_notifications"):
+                    pending += value
                 elif peer:
                     applied[peer] = value
             if following:  # the media role does not replicate

@@ -47,6 +47,7 @@ DROPPED = Counter("sup_replication_publish_dropped_total", "Messages not publish
 PUBLISHED_SEQ = Gauge("sup_replication_published_seq", "Sequence number of this process's last replication message.")
 PUBLISH_PENDING = Gauge("sup_replication_publish_pending", "Replication messages queued or in flight in this process.")
 HELD = Gauge("sup_replication_held_notifications", "Multi-writer notifications waiting for the other writers' claims.")
+CONNECTED = Gauge("sup_replication_connected", "1 while subscribed to the replication channel.")
 FOLLOWING = Gauge("sup_replication_following", "1 when this process takes part in replication.")
 APPLIED_SEQ = Gauge("sup_replication_applied_seq", "Sequence number of the last message applied, by the instance that sent it.", ["peer"])
 
@@ -103,6 +104,7 @@ class Replication:
         self.catch_ups = 0
         self.applied = 0
         FOLLOWING.set(1)
+        CONNECTED.set_function(lambda: 1 if self.connected else 0)
         HELD.set_function(lambda: len(self._held))
         PUBLISHED_SEQ.set_function(lambda: self._seq)
         PUBLISH_PENDING.set_function(

@@ -74,7 +74,8 @@ class Cluster:
         self.internal_ports = {name: free_port() for name, role in instances.items() if role == "event_persister"}
         if "federation_inbound" in instances.values():  # it forwards federation writes to main's internal API
             self.internal_ports.update({name: free_port() for name, role in instances.items() if role == "main"})
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, Any] = {}  # subprocess.Popen, or forkserver.ForkedProcess
+        self.forkserver: Any = None  # set to a forkserver.ForkServer to fork workers instead of exec'ing them
         self.logs: dict[str, Any] = {}
         from homeserver.config import load_config
 
@@ -121,11 +122,12 @@ class Cluster:
         log = open(os.path.join(self.tmp, f"{name}.log"), "ab")
         self.logs[name] = log
         env = {**os.environ, "PYTHONPATH": REPO, "SUP_DEPLOYMENT": self.deployment_path}
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker", self.roles[name], "--instance", name, "-c",
-             self.config_paths.get(name, self.config_path)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        argv = ["worker", self.roles[name], "--instance", name, "-c", self.config_paths.get(name, self.config_path)]
+        if self.forkserver is not None:  # an already-imported interpreter (forkserver.py); same command line
+            self.procs[name] = self.forkserver.spawn(argv, env, REPO, os.path.join(self.tmp, f"{name}.log"))
+        else:
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", "workers.cli", *argv], cwd=REPO, env=env,
+                                                stdout=log, stderr=subprocess.STDOUT)
         if wait:
             self.wait_ready(name)
 

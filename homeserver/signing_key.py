@@ -19,10 +19,17 @@ def load_or_create_signing_key(path: str) -> Any:
         return keys[0]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     key = generate_signing_key("a_" + secrets.token_urlsafe(3).replace("-", "x").replace("_", "y"))
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         write_signing_keys(f, [key])
-    os.replace(path + ".tmp", path)
+    try:
+        # the processes of a deployment may start at once: the first key to land is everyone's key
+        os.link(tmp, path)
+    except FileExistsError:
+        return load_or_create_signing_key(path)
+    finally:
+        os.unlink(tmp)
     return key
 
 

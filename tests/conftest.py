@@ -58,6 +58,16 @@ def pytest_generate_tests(metafunc: Any) -> None:
     metafunc.parametrize("engine", engines, indirect=True)
 
 
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    from tests.integration.multiprocess.scenario_cluster import KNOWN_FAILURES
+
+    for item in items:
+        if "[cluster" in item.nodeid or "-cluster]" in item.nodeid:
+            reason = KNOWN_FAILURES.get(item.nodeid.split("[", 1)[0])
+            if reason:
+                item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+
+
 @pytest.fixture
 def engine(request: pytest.FixtureRequest) -> str:
     return request.param

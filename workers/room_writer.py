@@ -12,6 +12,7 @@ Internal endpoints (registered on event persisters by ``workers/wiring/room_writ
 
 ``send_event``   body: ``SendRequest.to_json()`` → ``{"event_id", "position"}``
 ``create_room``  body: ``{"creator", "body" (the createRoom body), "is_guest"}`` → ``{"result", "position"}``
+``backfill``     body: ``{"room_id", "limit"}`` → ``{"count"}`` (older events fetched from other servers and written)
 ``upgrade_room`` body: ``{"user_id", "room_id", "new_version", "additional_creators"}`` → ``{"replacement_room", "position"}``
 """
 
@@ -125,6 +126,12 @@ class ShardedRoomWriter:
             raise MatrixError(502, Codes.UNKNOWN, "The event persister gave a malformed createRoom answer")
         await self.waiter.wait_for(position)
         return result
+
+    async def backfill(self, room_id: str, limit: int) -> int:
+        """Backfill ``room_id`` on its persister (it fetches the older events and writes them): how many arrived."""
+        answer = await self.client.call(self.owner(room_id), "backfill", {"room_id": room_id, "limit": int(limit)})
+        count = answer.get("count")
+        return count if isinstance(count, int) else 0
 
     async def upgrade_room(self, user_id: str, room_id: str, new_version: str, additional_creators: Any) -> str:
         target = self.owner(room_id)  # the old room's persister: its tombstone is then written locally

@@ -23,7 +23,7 @@ from workers.internal_api import InternalClient
 from workers.roles import Area
 from workers.room_writer import PositionWaiter, ShardedRoomWriter
 
-AREA = Area("room_writer", needs=("event_creation", "room_creation", "room_cache", "room_upgrades"), provides=("room_writer",))
+AREA = Area("room_writer", needs=("event_creation", "room_creation", "room_cache", "room_upgrades"), uses=("messages",), provides=("room_writer",))
 
 
 def wire(core: Core) -> None:
@@ -41,6 +41,7 @@ def wire(core: Core) -> None:
     creation.writer = writer
     room_creation.writer = writer
     _device_list_memberships(core, writer.creates_rooms_locally())
+    _backfill(core, writer)
     upgrades = core.room_upgrades
     upgrades.writer = writer
     if not writer.creates_rooms_locally():
@@ -132,3 +133,36 @@ def _device_list_memberships(core: Core, persister: bool) -> None:
             replication.on_command(DEVICE_LIST_MEMBERSHIP, apply)
 
     core.on_startup(attach)
+
+
+class _ForwardedBackfill:
+    """``MessagesHandler.backfiller`` of a process that does not own every room: a room it does not own is
+    backfilled by the room's persister (which writes the older events), a room it owns by itself."""
+
+    def __init__(self, local: Any, writer: ShardedRoomWriter) -> None:
+        self.local = local
+        self.writer = writer
+
+    async def backfill(self, room_id: str, limit: int) -> int:
+        if self.writer.is_local(room_id):
+            return int(await self.local.backfill(room_id, limit))
+        return await self.writer.backfill(room_id, limit)
+
+
+def _backfill(core: Core, writer: ShardedRoomWriter) -> None:
+    """Older events of a room (``/messages`` past what this server has) are fetched and written by the room's
+    persister (internal endpoint ``backfill``), so only the owner writes a room's events, backfilled ones included."""
+    messages = core.__dict__.get("messages")
+    local = getattr(messages, "backfiller", None) if messages is not None else None
+    if writer.creates_rooms_locally():
+        async def backfill(body: dict[str, Any]) -> dict[str, Any]:
+            room_id, limit = body.get("room_id"), body.get("limit")
+            if not isinstance(room_id, str) or not isinstance(limit, int) or not 0 < limit <= 1000:
+                raise MatrixError(400, Codes.BAD_JSON, "room_id (string) and limit (1..1000) are required")
+            if local is None or not writer.is_local(room_id):
+                return {"count": 0}
+            return {"count": int(await local.backfill(room_id, limit))}
+
+        core.internal_api.register("backfill", backfill)
+    if local is not None:  # only processes that backfill at all (they wire the federation event area)
+        messages.backfiller = _ForwardedBackfill(local, writer)

@@ -163,8 +163,10 @@ def _wire_edus(core: Core, sender: Any, room_servers: _RoomServers, routes: Fede
     persister = getattr(core, "persister", None)
     if persister is not None:
         persister.add_hook(tracker.on_events)
-    if core.runs("federation_cleanup"):  # the retry sweep runs where the other federation housekeeping runs
-        core.on_startup(lambda: core.background.looping("remote_device_list_resyncs", tracker.sweep, SWEEP_INTERVAL_S, core.clock))
+    # the retry/untrack sweep: a job no dedicated role names, so main runs it (a background instance does not
+    # wire federation); resyncs triggered by updates run wherever the EDUs are handled
+    if core.runs("remote_device_list_sweep"):
+        core.on_startup(lambda: core.background.looping("remote_device_list_sweep", tracker.sweep, SWEEP_INTERVAL_S, core.clock))
     device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None), tracker)
     core.federation_device_lists = device_lists  # the e2e area installs it as DeviceListHandler.remote_outbox
     dispatcher.register("m.device_list_update", device_lists.on_device_list_update)

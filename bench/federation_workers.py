@@ -25,7 +25,6 @@ import tempfile
 import threading
 import time
 from typing import Any
-from urllib.parse import quote
 
 from bench.procstat import clock_ticks, parse_stat_cpu
 

@@ -110,7 +110,7 @@ def idle(args: argparse.Namespace) -> int:
 def fanout(args: argparse.Namespace) -> int:
     from tests.integration.multiprocess.cluster import Client
 
-    instances = {"main": "main", **{f"sync{i + 1}": "sync" for i in range(args.sync_workers)}}
+    instances = {"main": "main", **{f"sync{i + 1}": "sync" for i in range(args.sync_workers)}, **_persisters(args)}
     with tempfile.TemporaryDirectory() as tmp:
         cluster, router, redis = _cluster(tmp, instances)
         try:
@@ -149,7 +149,7 @@ def fanout(args: argparse.Namespace) -> int:
             done.set()
             expected = args.messages * args.listeners
             lat = sorted(latencies)
-            print(f"{args.sync_workers} sync worker(s), {args.listeners} listeners, {args.messages} messages: "
+            print(f"{args.persisters} persister(s), {args.sync_workers} sync worker(s), {args.listeners} listeners, {args.messages} messages: "
                   f"{len(lat)}/{expected} deliveries; p50 {1000 * statistics.median(lat):.1f} ms, "
                   f"p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.1f} ms, max {1000 * lat[-1]:.1f} ms")
             print("requests per upstream:", router.counts)
@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--sync-workers", type=int, default=1)
     b.add_argument("--listeners", type=int, default=40)
     b.add_argument("--messages", type=int, default=40)
+    b.add_argument("--persisters", type=int, default=0)
     b.set_defaults(fn=fanout)
     c = sub.add_parser("send")
     c.add_argument("--sync-workers", type=int, default=1)

@@ -159,3 +159,13 @@ def test_a_pending_publish_is_brought_forward_for_a_raised_claim() -> None:
     clock.advance(ECHO_DELAY + 0.0001)
     (out,) = p2._publisher.sent
     assert out["m"][0][:3] == ["events", pos, pos] and out["cmd"]
+
+
+def test_idle_writers_fall_quiet() -> None:
+    """Announcing a raised claim never answers an announcement: after a write, the writers go quiet."""
+    clock, reps = _deployment()
+    _write(reps["p1"], "!a:x")
+    _deliver(clock, reps, rounds=3)
+    clock.advance(1.0)
+    assert all(not rep._publisher.sent for rep in reps.values())
+    assert all(not rep.core.streams["events"].claim_raised() for name, rep in reps.items() if name != "main")

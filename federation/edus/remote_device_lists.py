@@ -12,9 +12,11 @@ server (``storage/stores/remote_device_lists.py``):
   change of the user, so local clients sharing a room see them in ``device_lists.changed``.
 - **Resyncs** run in the background, never inside the inbound transaction: one in flight per user, at most
   ``MAX_CONCURRENT`` at once, failures retried with backoff (``RETRY_BASE_S`` doubling to ``RETRY_MAX_S``) up to
-  ``MAX_ATTEMPTS`` times by a periodic sweep; meanwhile ``/keys/query`` asks the user's server directly.
+  ``MAX_ATTEMPTS`` times (short delays by a timer in this process, all of them by a periodic sweep); meanwhile
+  ``/keys/query`` asks the user's server directly.
 - **Tracking stops** when no local user shares a room with the user any more (checked after leaves, kicks and
-  bans are persisted, and by the periodic sweep walking the tracked users); ``device_lists.left`` is worked out by the device-list stream from the membership rows.
+  bans are persisted, and by the periodic sweep walking the tracked users); ``device_lists.left`` is worked out
+  by the device-list stream from the membership rows.
 - ``cached(users)`` answers local ``/keys/query`` for tracked users whose list is not waiting for a resync.
 """
 
@@ -155,6 +157,8 @@ class RemoteDeviceLists:
                 delay = 86_400.0  # give up on the sweep; the next update or a key query tries again
             await self._store.resync_failed(user_id, now + int(delay * 1000), now)
             logger.info("device list resync of %s failed (%s); next try in %.0fs", user_id, e, delay)
+            if delay <= SWEEP_INTERVAL_S * 10:  # short backoffs are retried here; longer ones by the sweep
+                self._clock.call_later(delay, self.resync_soon, user_id)
             return
         stream_id, devices, master, ssk = parsed
         if await self._store.replace_list(user_id, stream_id, devices, master, ssk, now):

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from homeserver.api.errors import Codes, Forbidden, MatrixError
 from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version
 from homeserver.events.event import thaw
-from homeserver.events.power_levels import PowerLevels
+from homeserver.events.power_levels import CREATOR_POWER_LEVEL, PowerLevels
 from homeserver.handlers.event_creation import Draft, EventCreationHandler
 from homeserver.handlers.membership import MembershipHandler
 from homeserver.handlers.room_writer import RoomWriter
@@ -107,6 +107,8 @@ class RoomUpgradeHandler:
             # PL 100 only while the state is copied; a second power-levels event gives the old level back (a
             # moderator who may upgrade must not end up the replacement room's owner: security review #19)
             original = old_pls.user_level(user_id)
+            if original == CREATOR_POWER_LEVEL:  # a v12+ creator's unbounded level: 100 in a room without privileged creators
+                original = 100
             if original < 100:
                 restore = dict(pl, users=dict(users))
                 if user_id not in restore["users"]:

@@ -230,7 +230,7 @@ class EventCreationHandler:
             unsigned = {}
         if type == "m.room.redaction":
             await self._check_redaction(room_id, state_key, redacts or (content.get("redacts") if isinstance(content, Mapping) else None))
-        key = (client_txn.user_id, client_txn.device_id, client_txn.txn_id) if client_txn is not None else None
+        key = client_txn.key if client_txn is not None else None
         for _attempt in range(MAX_REBUILDS):
             waiting: Any = None
             try:

@@ -90,7 +90,7 @@ class SendRequest:
             out["redacts"] = self.redacts
         if self.client_txn is not None:
             ct = self.client_txn
-            out["client_txn"] = [ct.user_id, ct.device_id, ct.txn_id]
+            out["client_txn"] = [ct.user_id, ct.device_id, ct.txn_id, ct.scope]
         if self.unsigned:
             out["unsigned"] = self.unsigned
         if self.check is not None:
@@ -112,9 +112,9 @@ class SendRequest:
         ct = data.get("client_txn")
         client_txn = None
         if ct is not None:
-            if not (isinstance(ct, list) and len(ct) == 3 and all(isinstance(x, str) for x in ct)):
-                raise MatrixError(400, Codes.BAD_JSON, "client_txn: [user, device, txn id]")
-            client_txn = ClientTxn(ct[0], ct[1], ct[2])
+            if not (isinstance(ct, list) and len(ct) == 4 and all(isinstance(x, str) for x in ct)):
+                raise MatrixError(400, Codes.BAD_JSON, "client_txn: [user, device, txn id, scope]")
+            client_txn = ClientTxn(ct[0], ct[1], ct[2], ct[3])
         unsigned = data.get("unsigned")
         if unsigned is not None and not isinstance(unsigned, dict):
             raise MatrixError(400, Codes.BAD_JSON, "unsigned: an object")

@@ -56,9 +56,21 @@ TxnWriter = Callable[[Txn, list[EventRow]], None]  # runs inside the persist tra
 
 @dataclass
 class ClientTxn:
+    """A client's transaction id. The spec scopes it to one device *and one HTTP endpoint*
+    (``/rooms/{roomId}/send/{eventType}/{txnId}``): ``scope`` names the endpoint without the txn id, so
+    the same id sent to another room or event type is a new request, not a retransmission."""
+
     user_id: str
     device_id: str
     txn_id: str
+    scope: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What identifies a retransmission (stored in ``event_txn_ids.txn_id``; the event keeps the bare id)."""
+        if not self.scope:
+            return (self.user_id, self.device_id, self.txn_id)
+        return (self.user_id, self.device_id, f"{len(self.scope)}:{self.scope}{self.txn_id}")  # length prefix: unambiguous
 
 
 @dataclass
@@ -288,7 +300,7 @@ class EventPersister:
         pipe.by_event[ev.event_id] = waiter
         ct = item.client_txn
         if ct is not None:
-            pipe.txns[(ct.user_id, ct.device_id, ct.txn_id)] = waiter
+            pipe.txns[ct.key] = waiter
         if not pipe.busy:
             pipe.busy = True
             spawn("persister_flush", self._flush(room_id, pipe))
@@ -344,7 +356,7 @@ class EventPersister:
         for w, row in zip(batch, rows):
             ct = w.item.client_txn
             if ct is not None:
-                key = (ct.user_id, ct.device_id, ct.txn_id)
+                key = ct.key
                 self._recent_txns.put(key, row.event_id)
                 if pipe.txns.get(key) is w:
                     del pipe.txns[key]
@@ -415,10 +427,9 @@ class EventPersister:
             rows, position = await self._write(room_id, items, snapshot, new_room)
         except DuplicateTxn as dup:
             return PersistResult([], duplicate_of=dup.event_id)
-        for row in rows:
-            ct_key = (row.sender, row.device_id, row.txn_id) if row.txn_id else None
-            if ct_key is not None and row.device_id is not None:
-                self._recent_txns.put(ct_key, row.event_id)
+        for item in items:
+            if item.client_txn is not None:
+                self._recent_txns.put(item.client_txn.key, item.event.event_id)
         await self._after_commit(room_id, rows, position)
         return PersistResult(rows, position=position)
 

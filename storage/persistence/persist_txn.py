@@ -138,7 +138,7 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
             continue
         pos = plan.positions[-1]
         if ct is not None:
-            txn_rows.append((ct.user_id, ct.device_id, ct.txn_id, ev.event_id, room_id, now))
+            txn_rows.append((*ct.key, ev.event_id, room_id, now))
         event_rows.append((
             pos, ev.depth, ev.event_id, room_id, ev.type, ev.state_key, ev.sender, ev.origin_server_ts, membership,
             dumps(pdu), plan.before, plan.after, plan.replaces, ct.device_id if ct else None, ct.txn_id if ct else None,
@@ -217,12 +217,12 @@ def check_txn_ids(txn: Txn, plans: list[Any]) -> None:
         where = " OR ".join("(user_id = ? AND device_id = ? AND txn_id = ?)" for _ in part)
         params: list[Any] = []
         for _, ct in part:
-            params.extend((ct.user_id, ct.device_id, ct.txn_id))
+            params.extend(ct.key)
         found = txn.query(f"SELECT user_id, device_id, txn_id, event_id FROM event_txn_ids WHERE {where}", params)
         if found:
             hit = {(r[0], r[1], r[2]): r[3] for r in found}
             for i, ct in part:
-                eid = hit.get((ct.user_id, ct.device_id, ct.txn_id))
+                eid = hit.get(ct.key)
                 if eid is not None:
                     raise DuplicateTxn(eid, i)
 

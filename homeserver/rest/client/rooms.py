@@ -50,11 +50,12 @@ def fake_event_id() -> str:
     return "$" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
-def client_txn(requester: Requester, txn_id: str) -> ClientTxn:
+def client_txn(requester: Requester, txn_id: str, scope: str) -> ClientTxn:
+    """``scope`` is the endpoint the id was sent to, without the id (the spec's retransmission rule)."""
     if not txn_id or len(txn_id) > 255:
         raise InvalidParam("Invalid transaction id")
     device = requester.device_id or f"_token_{requester.access_token_id}"
-    return ClientTxn(requester.user_id, device, txn_id)
+    return ClientTxn(requester.user_id, device, txn_id, scope)
 
 
 class RoomServlet:
@@ -108,7 +109,7 @@ class RoomServlet:
         room_id = room_id_param(room_id)
         event_type = event_type_param(event_type)
         content = request.json()
-        ct = client_txn(requester, txn_id)
+        ct = client_txn(requester, txn_id, f"send {room_id} {event_type}")
         await self._ratelimit("message", requester)
         if await self._shadow_banned(requester):
             return 200, {"event_id": fake_event_id()}
@@ -197,7 +198,7 @@ class RoomServlet:
         room_id = room_id_param(room_id)
         event_id = event_id_param(event_id)
         body = parse_body(request, RedactBody, optional=True)
-        ct = client_txn(requester, txn_id)
+        ct = client_txn(requester, txn_id, f"redact {room_id} {event_id}")
         await self._ratelimit("message", requester)
         return 200, {"event_id": await self.redactions.redact(room_id, requester.user_id, event_id, body.reason, ct)}
 

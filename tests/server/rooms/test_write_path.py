@@ -233,3 +233,37 @@ def test_same_txn_id_sent_concurrently_is_one_event(server):
     assert again[0] in ids
     assert len([c for c in _chain(server, room) if c[3] == "m.room.message"]) == 1
     _assert_linear(_chain(server, room))
+
+
+def test_txn_id_is_scoped_to_the_endpoint_not_only_the_device(server):
+    """The spec's retransmission rule: same txn id AND same path. The same id sent to another room, as another
+    event type or to /redact is a new request (it once returned the first room's event id: a lost message)."""
+    from urllib.parse import quote
+
+    alice, at = register(server, "alice")
+    room_a = create_room(server, at, preset="public_chat")
+    room_b = create_room(server, at, preset="public_chat")
+
+    def put(path: str, body: dict[str, Any]) -> str:
+        r = server.put(path, token=at, json=body)
+        assert r.status_code == 200, r.text
+        return r.json()["event_id"]
+
+    def send_path(room: str, etype: str) -> str:
+        return f"/_matrix/client/v3/rooms/{quote(room)}/send/{etype}/txn1"
+
+    first = put(send_path(room_a, "m.room.message"), {"msgtype": "m.text", "body": "to A"})
+    assert put(send_path(room_a, "m.room.message"), {"msgtype": "m.text", "body": "to A"}) == first  # a retransmission
+    in_b = put(send_path(room_b, "m.room.message"), {"msgtype": "m.text", "body": "to B"})
+    other_type = put(send_path(room_a, "org.example.note"), {"n": 1})
+    redaction = put(f"/_matrix/client/v3/rooms/{quote(room_a)}/redact/{quote(other_type)}/txn1", {})
+    assert len({first, in_b, other_type, redaction}) == 4
+    for room, body in ((room_a, "to A"), (room_b, "to B")):
+        r = server.get(f"/_matrix/client/v3/rooms/{quote(room)}/messages?dir=b&limit=20", token=at)
+        mine = [e for e in r.json()["chunk"] if e["type"] == "m.room.message"]
+        assert [e["content"]["body"] for e in mine] == [body]
+        assert mine[0]["unsigned"].get("transaction_id") == "txn1"  # the client sees its bare id back
+    # and it holds when only the database remembers the ids (after the in-memory cache is gone)
+    server.app.core.persister._recent_txns.clear()
+    assert put(send_path(room_b, "m.room.message"), {"msgtype": "m.text", "body": "to B"}) == in_b
+    assert put(send_path(room_a, "m.room.message"), {"msgtype": "m.text", "body": "to A"}) == first

@@ -1,8 +1,10 @@
 """A background worker (``sup worker background``): the periodic maintenance jobs off the main process.
 
-Transaction-id pruning, the redacted-content purge and the E2E cleanup (to-device expiry, device-list
-compaction, claimed key ids). Main stops running them when a deployment has a background instance.
-It serves no client endpoints, only /health and /metrics.
+Transaction-id pruning, the redacted-content purge, the E2E cleanup (to-device expiry, device-list
+compaction, claimed key ids), the retention purge, the stories purge and the federation cleanup (expired
+outbox EDUs, old verify keys). Main stops running them when a deployment has a background instance, so
+the role wires every area that schedules one of its jobs (a unit test checks it). It serves no client
+endpoints, only /health and /metrics.
 """
 
 from workers.roles import Role
@@ -16,10 +18,14 @@ ROLE = Role(
         "workers.wiring.sync",
         "workers.wiring.messaging",
         "workers.wiring.e2e",
+        "workers.wiring.contacts",
+        "workers.wiring.stories",
+        "workers.wiring.retention",
+        "workers.wiring.federation_cleanup",
         "workers.wiring.replication",
     ),
     resources=("client", "metrics"),
-    description="maintenance jobs: transaction-id pruning, redacted-content purge, E2E cleanup",
+    description="maintenance jobs: txn-id pruning, redacted-content, retention and stories purges, E2E and federation cleanup",
     jobs=("prune_txn_ids", "redacted_content_purge", "e2e_cleanup", "retention_purge", "stories_purge", "federation_cleanup"),
     routes=("health", "metrics"),
 )

@@ -14,6 +14,7 @@ ROLE = Role(
         "workers.wiring.push",
         "workers.wiring.federation_transport",
         "workers.wiring.federation_events",
+        "workers.wiring.federation_cleanup",
         "workers.wiring.e2e",
         "workers.wiring.media",
         "workers.wiring.compat",

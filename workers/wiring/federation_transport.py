@@ -262,19 +262,6 @@ def wire(core: Core) -> None:
     core.federation_outbound_store = outbound_store
     auth.add_origin_listener(sender.on_remote_contact)
 
-    async def cleanup() -> None:
-        try:
-            now = core.clock.time_msec()
-            edus = await outbound_store.prune_edus(now - fed.edu_outbox_retention)
-            keys = await key_store.prune(now - 30 * 86_400_000)
-            if edus or keys:
-                logger.info("federation cleanup: %d expired outbox EDUs, %d old verify keys", edus, keys)
-        except Exception:
-            logger.exception("federation cleanup failed")
-
-    if core.runs("federation_cleanup"):
-        core.on_startup(lambda: core.background.looping("federation_cleanup", cleanup, 3600, core.clock, now=False))
-
     _wire_edus(core, sender, room_servers, routes, client, sending)
 
     # media: remote media for local clients (media area reads core.remote_media_source), local media served

@@ -84,3 +84,24 @@ def test_reader_roles_claim_only_get_routes() -> None:
     spec = get_role("client")
     names = {e.name for e in entries}
     assert {r.rpartition(" ")[2] for r in spec.routes} - names - {"health", "metrics", "versions"} == set()  # no stale route names
+
+
+def test_every_job_a_role_names_is_scheduled_by_one_of_its_areas() -> None:
+    """A role that takes a job from main must wire an area that schedules it; else the job runs nowhere
+    (the background role once named federation_cleanup, whose scheduling lived in the federation transport
+    area that role does not wire)."""
+    import importlib
+    import inspect
+
+    from workers.roles import ROLE_NAMES
+
+    for name in ROLE_NAMES:
+        try:
+            role = get_role(name)
+        except Exception:
+            continue  # a reserved name without a role file
+        if "*" in role.jobs:
+            continue
+        sources = "".join(inspect.getsource(importlib.import_module(m)) for m in role.modules)
+        for job in role.jobs:
+            assert f'runs("{job}")' in sources, f"role {name} names job {job} but none of its areas schedules it"

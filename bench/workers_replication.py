@@ -180,14 +180,21 @@ def send(args: argparse.Namespace) -> int:
                     counts[i] += 1
 
             threads = [threading.Thread(target=run, args=(i,)) for i in range(args.threads)]
+            cpu0 = {name: _cpu(cluster.pid(name)) for name in cluster.procs}
+            bench0 = time.process_time()  # this process: the senders' HTTP clients and the Python router
             t0 = time.monotonic()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             elapsed = time.monotonic() - t0
+            total = max(sum(counts), 1)
+            cpu = {name: _cpu(cluster.pid(name)) - cpu0[name] for name in cpu0}
             print(f"send through the routed front, {args.persisters} event persister(s), {args.threads} senders into {args.rooms} rooms: "
                   f"{sum(counts) / elapsed:.0f} msgs/s ({sum(counts)} in {elapsed:.1f}s)")
+            print("CPU ms per message: " + ", ".join(f"{n} {1000 * c / total:.2f}" for n, c in cpu.items())
+                  + f"; servers total {1000 * sum(cpu.values()) / total:.2f}"
+                  + f"; bench process (clients + router) {1000 * (time.process_time() - bench0) / total:.2f}")
         finally:
             router.close()
             cluster.close()

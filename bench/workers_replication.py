@@ -45,7 +45,14 @@ def _cluster(tmp: str, instances: dict[str, str]) -> tuple[Any, Any, Any]:
     upstreams: dict[str, list[tuple[str, int]]] = {}
     for name, role in instances.items():
         upstreams.setdefault(role, []).append(("127.0.0.1", cluster.ports[name]))
+    if FRONT[0] == "nginx":
+        from tests.integration.multiprocess.nginx_front import NginxFront
+
+        return cluster, NginxFront(tmp, upstreams), redis
     return cluster, Router(upstreams), redis
+
+
+FRONT = ["python"]  # --front: the Python test router, or nginx with the generated route map
 
 
 def _persisters(args: argparse.Namespace) -> dict[str, str]:
@@ -181,6 +188,8 @@ def send(args: argparse.Namespace) -> int:
 
             threads = [threading.Thread(target=run, args=(i,)) for i in range(args.threads)]
             cpu0 = {name: _cpu(cluster.pid(name)) for name in cluster.procs}
+            front_pids = router.pids() if hasattr(router, "pids") else []
+            front0 = sum(_cpu(p) for p in front_pids)
             bench0 = time.process_time()  # this process: the senders' HTTP clients and the Python router
             t0 = time.monotonic()
             for t in threads:
@@ -194,7 +203,8 @@ def send(args: argparse.Namespace) -> int:
                   f"{sum(counts) / elapsed:.0f} msgs/s ({sum(counts)} in {elapsed:.1f}s)")
             print("CPU ms per message: " + ", ".join(f"{n} {1000 * c / total:.2f}" for n, c in cpu.items())
                   + f"; servers total {1000 * sum(cpu.values()) / total:.2f}"
-                  + f"; bench process (clients + router) {1000 * (time.process_time() - bench0) / total:.2f}")
+                  + (f"; nginx {1000 * (sum(_cpu(p) for p in front_pids) - front0) / total:.2f}" if front_pids else "")
+                  + f"; bench process (clients{'' if front_pids else ' + router'}) {1000 * (time.process_time() - bench0) / total:.2f}")
         finally:
             router.close()
             cluster.close()
@@ -204,6 +214,8 @@ def send(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.workers_replication")
+    p.add_argument("--front", choices=("python", "nginx"), default="python",
+                   help="what routes the requests: the Python test router (default) or nginx (must be installed)")
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("idle")
     a.add_argument("--rate", type=float, default=200)
@@ -226,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--persisters", type=int, default=0)
     c.set_defaults(fn=send)
     args = p.parse_args(argv)
+    FRONT[0] = args.front
     sys.path.insert(0, os.getcwd())
     return int(args.fn(args))
 

@@ -88,11 +88,25 @@ def current_version(txn: Txn) -> int:
     return int(txn.query_value("SELECT MAX(version) FROM schema_version", default=0))
 
 
+# pg_advisory_xact_lock key held by every migration transaction on PostgreSQL: the processes of a deployment may
+# all start at once on a fresh database, and each applies the pending migrations (SQLite: BEGIN IMMEDIATE
+# already serialises writers).
+MIGRATION_LOCK = 0x5355_5000
+
+
+def _locked_version(txn: Txn, engine_name: str) -> int:
+    if engine_name == "postgres":
+        txn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+    return current_version(txn)
+
+
 def apply_migrations(db: Database, directory: str | None = None) -> list[int]:
-    """Apply every pending migration, each in its own transaction. Returns the versions applied."""
-    migrations = list_migrations(db.engine.name, directory)
+    """Apply every pending migration, each in its own transaction. Returns the versions applied (by this call:
+    a migration another process applied meanwhile is skipped)."""
+    engine_name = db.engine.name
+    migrations = list_migrations(engine_name, directory)
     known = migrations[-1].version if migrations else 0
-    have = db.run_sync("schema_version", current_version)
+    have = db.run_sync("schema_version", _locked_version, engine_name)
     if have > known:
         raise SchemaTooNewError(
             f"database schema is at version {have}, but this SUP only knows up to {known}: upgrade SUP"
@@ -104,15 +118,18 @@ def apply_migrations(db: Database, directory: str | None = None) -> list[int]:
         with open(migration.path, encoding="utf-8") as f:
             statements = split_statements(f.read())
 
-        def apply(txn: Txn, m: Migration = migration, stmts: list[str] = statements) -> None:
+        def apply(txn: Txn, m: Migration = migration, stmts: list[str] = statements) -> bool:
+            if _locked_version(txn, engine_name) >= m.version:
+                return False  # another process of the deployment applied it meanwhile
             for statement in stmts:
                 txn.execute(statement)
             txn.execute(
                 "INSERT INTO schema_version (version, name, applied_ts) VALUES (?, ?, ?)",
                 (m.version, m.name, int(time.time() * 1000)),
             )
+            return True
 
         logger.info("applying migration %04d_%s", migration.version, migration.name)
-        db.run_sync(f"migration_{migration.version:04d}", apply)
-        applied.append(migration.version)
+        if db.run_sync(f"migration_{migration.version:04d}", apply):
+            applied.append(migration.version)
     return applied

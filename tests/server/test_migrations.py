@@ -75,3 +75,47 @@ def test_0200_moves_the_auth_chain_index_to_one_row_per_event(db, tmp_path) -> N
     apply_migrations(db, src)
     rows = dict(db.run_sync("read", lambda txn: txn.query("SELECT event_id, auth_ids FROM event_auth_ids")))
     assert {k: sorted(json.loads(v)) for k, v in rows.items()} == {"$e1": ["$a", "$b"], "$e2": ["$a"]}
+
+
+def test_processes_starting_at_once_migrate_a_fresh_database_once(tmp_path) -> None:
+    """Every process of a deployment applies pending migrations at start; started together on a fresh
+    PostgreSQL database they must not collide (each migration runs once, under an advisory lock)."""
+    import threading
+
+    from storage.database import Database
+    from storage.engines import make_engine
+    from tests.harness import create_postgres_database
+
+    try:
+        dsn, drop = create_postgres_database(migrated=False)
+    except PostgresUnavailable as e:
+        if IN_CI:
+            pytest.fail(str(e))
+        pytest.skip(str(e))
+    dbs = [Database(make_engine("postgres", dsn=dsn), reactor, pool_size=1) for _ in range(4)]
+    applied: list[list[int]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(dbs))
+
+    def run(db: Database) -> None:
+        start.wait()
+        try:
+            applied.append(apply_migrations(db))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(db,)) for db in dbs]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert errors == []
+        versions = [m.version for m in list_migrations("postgres")]
+        assert sorted(v for a in applied for v in a) == versions  # each applied by exactly one process
+        rows = dbs[0].run_sync("q", lambda txn: txn.query_value("SELECT COUNT(*) FROM schema_version"))
+        assert rows == len(versions)
+    finally:
+        for db in dbs:
+            db.close()
+        drop()

@@ -123,6 +123,16 @@ class ClusterServer(TestServer):
     def start(self) -> ClusterServer:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is not installed")
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except AssertionError as e:
+                # a free port picked for a worker was taken by another program before the worker bound it
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> ClusterServer:
         self.dsn, self._drop_db = create_postgres_database(migrated=True)
         try:
             self.redis = RedisServer(self.tmp_dir)

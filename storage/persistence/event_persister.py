@@ -19,11 +19,10 @@ room snapshot and caches are advanced, the notifier is told, then the post-commi
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,14 +212,13 @@ class EventPersister:
         self._prepared_writers.append((prepare, writer, finish))
 
     # ---- the pipeline ----
-    @contextlib.asynccontextmanager
-    async def turn(self, room_id: str) -> AsyncIterator[RoomTurn]:
+    def turn(self, room_id: str) -> _TurnHold:
         """``async with persister.turn(room_id) as t``: hold the room's write lock, see its head (``t.head``)
-        and hand it events (``t.submit(item)``). Raises ``UnknownRoom`` (room_cache) for a room we lack."""
-        async with self.linearizer.queue(room_id):
-            committed = await self.rooms.get(room_id)
-            head, generation = self.head(room_id, committed)
-            yield RoomTurn(self, room_id, committed, head, generation)
+        and hand it events (``t.submit(item)``). Raises ``UnknownRoom`` (room_cache) for a room we lack.
+
+        A plain async context manager object rather than an ``asynccontextmanager`` generator: it runs on
+        every local send."""
+        return _TurnHold(self, room_id)
 
     def head(self, room_id: str, committed: RoomSnapshot) -> tuple[RoomSnapshot, int]:
         """What the next event of ``room_id`` builds on (the caller holds the room lock): the head (committed
@@ -692,6 +690,37 @@ class EventPersister:
                 await result
         except Exception:
             logger.exception("post-commit hook failed")
+
+
+class _TurnHold:
+    """``async with persister.turn(room_id)``: the room's write lock, then its :class:`RoomTurn`."""
+
+    __slots__ = ("_persister", "_room_id")
+
+    def __init__(self, persister: EventPersister, room_id: str) -> None:
+        self._persister = persister
+        self._room_id = room_id
+
+    async def __aenter__(self) -> RoomTurn:
+        p = self._persister
+        room_id = self._room_id
+        lin = p.linearizer
+        if lin.is_busy(room_id):
+            await lin.acquire(room_id)
+        else:
+            lin._busy.add(room_id)
+        try:
+            committed = p.rooms.peek(room_id) or await p.rooms.get(room_id)
+        except BaseException:
+            lin.release(room_id)
+            raise
+        head, generation = p.head(room_id, committed)
+        return RoomTurn(p, room_id, committed, head, generation)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: Any) -> bool:
+        self._persister.linearizer.release(self._room_id)
+        return False
 
 
 class RoomTurn:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from types import TracebackType
 
 from twisted.internet import defer
 
 
 class Linearizer:
-    """``async with lin.queue(room_id): ...`` serializes per key (FIFO); different keys run in parallel."""
+    """``async with lin.queue(room_id): ...`` serializes per key (FIFO); different keys run in parallel.
+
+    ``queue`` returns a plain async context manager object (not an ``asynccontextmanager`` generator): this
+    lock is taken on every local send, and the generator machinery cost more than the lock itself."""
 
     def __init__(self, name: str = "linearizer") -> None:
         self.name = name
@@ -20,30 +22,29 @@ class Linearizer:
     def is_busy(self, key: str) -> bool:
         return key in self._busy
 
-    @contextlib.asynccontextmanager
-    async def queue(self, key: str) -> AsyncIterator[None]:
-        if key in self._busy:
-            d: defer.Deferred[None] = defer.Deferred()
-            self._queues.setdefault(key, deque()).append(d)
-            try:
-                await d
-            except defer.CancelledError:
-                waiting = self._queues.get(key)
-                if waiting is not None and d in waiting:
-                    waiting.remove(d)
-                    if not waiting:
-                        del self._queues[key]
-                elif d.called:  # we were handed the lock as we were cancelled: pass it on
-                    self._release(key)
-                raise
-        else:
-            self._busy.add(key)
-        try:
-            yield
-        finally:
-            self._release(key)
+    def queue(self, key: str) -> _Hold:
+        return _Hold(self, key)
 
-    def _release(self, key: str) -> None:
+    async def acquire(self, key: str) -> None:
+        """Take ``key``'s lock (waiting in FIFO order); the caller must :meth:`release` it exactly once."""
+        if key not in self._busy:
+            self._busy.add(key)
+            return
+        d: defer.Deferred[None] = defer.Deferred()
+        self._queues.setdefault(key, deque()).append(d)
+        try:
+            await d
+        except defer.CancelledError:
+            waiting = self._queues.get(key)
+            if waiting is not None and d in waiting:
+                waiting.remove(d)
+                if not waiting:
+                    del self._queues[key]
+            elif d.called:  # we were handed the lock as we were cancelled: pass it on
+                self.release(key)
+            raise
+
+    def release(self, key: str) -> None:
         waiting = self._queues.get(key)
         while waiting:
             nxt = waiting.popleft()
@@ -55,3 +56,26 @@ class Linearizer:
             waiting = self._queues.get(key)
         self._queues.pop(key, None)
         self._busy.discard(key)
+
+
+class _Hold:
+    """``async with linearizer.queue(key)``: the lock held for the body."""
+
+    __slots__ = ("_key", "_lin")
+
+    def __init__(self, lin: Linearizer, key: str) -> None:
+        self._lin = lin
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        lin = self._lin
+        key = self._key
+        if key in lin._busy:
+            await lin.acquire(key)
+        else:  # the common case: no await at all
+            lin._busy.add(key)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        self._lin.release(self._key)
+        return False

@@ -208,6 +208,14 @@ class FederationSender:
                 self._sender_pos = position
                 await self._store.set_sender_position(position)  # keep the startup replay short
             return
+        if not self._fanout_lock.locked and self._only_local(local):
+            # The common case of a local send: rooms known (cached) to hold no other server, nothing else fanning
+            # out. The same outcome as the locked path below with nothing to queue, without its awaits.
+            top = max(max(r.stream_ordering for r in local), position)
+            if top <= self._sender_pos + 1000:
+                if top > self._sender_pos:
+                    self._sender_pos = top
+                return
         async with self._fanout_lock:
             per_dest: dict[str, list[tuple[int, dict[str, Any]]]] = {}
             for row in local:
@@ -438,6 +446,26 @@ class FederationSender:
         self._update_gauges()
 
     # ---- helpers ----
+    def _only_local(self, rows: list[Any]) -> bool:
+        """True if none of ``rows`` needs a fan-out, judged from the room-servers cache alone (no await); False
+        when unsure (no cached answer, a membership event of a remote user)."""
+        cached = getattr(self.room_servers, "cached_servers", None)
+        if cached is None:
+            return False
+        own = self._server_name
+        for row in rows:
+            if row.type == "m.room.member":
+                sk = row.state_key
+                if sk and ":" in sk and _server_of(sk) not in (own, ""):
+                    return False
+            servers = cached(row.room_id)
+            if servers is None:
+                return False
+            for s in servers:
+                if s != own and s != "":
+                    return False
+        return True
+
     async def _destinations(self, room_id: str, etype: str, state_key: str | None) -> set[str]:
         servers = set(await self.room_servers.servers_in_room(room_id))
         if etype == "m.room.member" and state_key and ":" in state_key:

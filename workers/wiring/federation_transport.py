@@ -86,6 +86,17 @@ class _RoomServers:
             if row.type == "m.room.member":
                 self._cache.pop(row.room_id, None)
 
+    def cached_servers(self, room_id: str) -> set[str] | None:
+        """The cached answer of :meth:`servers_in_room` if it is still valid, else None (no await: the federation
+        sender's fast path for rooms without other servers)."""
+        hit = self._cache.get(room_id)
+        if hit is None or hit[0] <= self._core.clock.time():
+            return None
+        rooms = getattr(self._core, "room_cache", None)
+        if rooms is None or rooms.peek(room_id) is not hit[2]:
+            return None
+        return hit[1]
+
     async def servers_in_room(self, room_id: str) -> set[str]:
         now = self._core.clock.time()
         rooms = getattr(self._core, "room_cache", None)

@@ -140,6 +140,32 @@ def test_no_remote_servers_no_traffic(kit: Kit) -> None:
     assert kit.peer.attempts == []
 
 
+class CachedRooms(Rooms):
+    """Rooms with a room-servers cache (as the wiring's): the sender may answer from it without awaiting."""
+
+    def cached_servers(self, room_id: str) -> set[str] | None:
+        return self.servers.get(room_id)
+
+
+def test_the_cached_fast_path_skips_only_rooms_without_other_servers(kit: Kit) -> None:
+    kit.rooms = CachedRooms()
+    kit.rooms.servers["!local:us.test"] = {US}
+    kit.new_sender()
+    kit.commit("!local:us.test", 3)  # answered from the cache: nothing to send, the fan-out position moves
+    assert kit.peer.attempts == []
+    assert kit.sender._sender_pos == 3
+    kit.join_peer("!r:us.test")
+    kit.commit("!r:us.test", 2)  # a cached room with a remote server: sent as before
+    assert kit.peer.event_ids() == ["e4", "e5"]
+    # a local-only room, but the membership event of a remote user: that user's server gets it
+    pdu = {"type": "m.room.member", "room_id": "!local:us.test", "sender": f"@a:{US}", "state_key": f"@p:{PEER}",
+           "content": {"membership": "invite", "n": "e6"}, "origin_server_ts": 1, "depth": 6}
+    row = Row(6, "!local:us.test", f"@a:{US}", pdu, type="m.room.member", state_key=f"@p:{PEER}")
+    kit.db.run(kit.sender.on_events, [row])
+    kit.drain()
+    assert kit.peer.event_ids() == ["e4", "e5", "e6"]
+
+
 def test_backoff_doubles_caps_and_resets_on_contact(kit: Kit) -> None:
     """While the peer is down: one attempt per backoff step (5 s doubling, capped at 1 h), no busy loop;
     the peer contacting us ends the backoff at once."""

@@ -124,7 +124,10 @@ def write_batch(txn: Txn, room_id: str, plans: list[Plan], extremities: list[str
         ct = item.client_txn
         pdu = _pdu_of(item)
         membership = _membership_of(ev)
-        if ev.auth_event_ids:  # the auth-chain index: one row per event
+        # The auth-chain index: one row per event, except a local non-state event (a plain message): no event
+        # names it among its auth events, so a chain walk only ever starts at it, and the reader takes its auth
+        # ids from its PDU (FederationEventStore.auth_chain_ids). One insert fewer per message.
+        if ev.auth_event_ids and (ctx is not None or ev.state_key is not None):
             auth_rows.append((ev.event_id, dumps(list(ev.auth_event_ids))))
         for new_set in plan.sets:
             StateStore.write_txn(w, room_id, new_set)  # type: ignore[arg-type]

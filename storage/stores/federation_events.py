@@ -91,9 +91,14 @@ class FederationEventStore:
             while frontier:
                 nxt: list[str] = []
                 for i in range(0, len(frontier), 500):
-                    clause, params = txn.in_list("event_id", frontier[i : i + 500])
-                    for (ids,) in txn.query(f"SELECT auth_ids FROM event_auth_ids WHERE {clause}", params):
-                        for a in json.loads(ids):
+                    part = frontier[i : i + 500]
+                    clause, params = txn.in_list("event_id", part)
+                    found = txn.query(f"SELECT event_id, auth_ids FROM event_auth_ids WHERE {clause}", params)
+                    lists = [json.loads(ids) for _, ids in found]
+                    if len(found) < len(part):
+                        lists.extend(_pdu_auth_ids(txn, set(part).difference(r[0] for r in found)))
+                    for auth_ids in lists:
+                        for a in auth_ids:
                             if a not in seen:
                                 seen.add(a)
                                 nxt.append(a)
@@ -168,3 +173,19 @@ class FederationEventStore:
 def _event(js: str, version: str, event_id: str) -> Event:
     pdu = json.loads(js)
     return Event(pdu, get_room_version(version), event_id)
+
+
+def _pdu_auth_ids(txn: Txn, event_ids: set[str]) -> list[list[str]]:
+    """Auth event ids of timeline events without an ``event_auth_ids`` row (local non-state events, which the
+    persister does not index), read from their stored PDUs; unknown events give nothing."""
+    clause, params = txn.in_list("event_id", sorted(event_ids))
+    out: list[list[str]] = []
+    for (raw,) in txn.query(f"SELECT json FROM events WHERE {clause}", params):
+        try:
+            refs = json.loads(raw).get("auth_events") or []
+        except (ValueError, AttributeError):
+            continue
+        # room v1/v2 list [event_id, hashes] pairs, later versions bare ids
+        ids = (r[0] if isinstance(r, list) and r else r for r in refs if isinstance(refs, list))
+        out.append([x for x in ids if isinstance(x, str)])
+    return out

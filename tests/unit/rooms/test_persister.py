@@ -8,6 +8,7 @@ from typing import Any
 from twisted.internet import defer
 
 from homeserver.handlers.event_creation import Draft
+from storage.stores.federation_events import FederationEventStore
 from storage.persistence.context import (
     EventContext,
     EventStatus,
@@ -54,10 +55,19 @@ def test_concurrent_local_sends_form_one_chain_and_txn_ids_are_idempotent(kit: A
     # later duplicate (committed): same event, nothing new
     assert kit.run(_send, kit, room, "later", "t5")[0] == results[5][0]
     assert len(kit.q("SELECT 1 FROM events WHERE room_id = ? AND type = 'm.room.message'", (room,))) == 30
-    # auth events are indexed for every event (one row each: its auth ids)
+    # the auth-chain index has a row per state event; local messages have none (nothing names them as an auth
+    # event) and their chain is read from their PDUs' auth_events
     auth = dict(kit.q("SELECT event_id, auth_ids FROM event_auth_ids"))
     for eid, _ in results:
-        assert len(json.loads(auth[eid])) >= 3
+        assert eid not in auth
+    state_ids = [r[0] for r in kit.q("SELECT event_id FROM events WHERE room_id = ? AND state_key IS NOT NULL", (room,))]
+    assert sum(1 for e in state_ids if e in auth) == len(state_ids) - 1  # all but the create event (no auth events)
+    fed = FederationEventStore(kit.db)
+    msg_pdu = json.loads(kit.q("SELECT json FROM events WHERE event_id = ?", (results[0][0],))[0][0])
+    chain = kit.run(fed.auth_chain_ids, [results[0][0]])
+    assert set(msg_pdu["auth_events"]) <= chain and len(chain) >= 3
+    # a message and one of its auth events together: the same chain
+    assert kit.run(fed.auth_chain_ids, [results[0][0], msg_pdu["auth_events"][0]]) == chain
     _snapshot_matches_db(kit, room)
 
 

@@ -84,6 +84,9 @@ class ToDeviceHandler:
                     local.setdefault(user_id, {})[device_id] = encoded.decode("utf-8")
                 else:
                     remote.setdefault(server_of(user_id), {}).setdefault(user_id, {})[device_id] = content
+        # the spec scopes a txn id to the device and the endpoint (/sendToDevice/{eventType}/{txnId}): the same
+        # id with another event type is a new request; the length prefix keeps the key unambiguous
+        txn_id = f"{len(event_type)}:{event_type}{txn_id}"
         if await self.store.txn_seen(requester.user_id, requester.device_id, txn_id):
             return  # idempotent retry
         rows = await self._expand(local)

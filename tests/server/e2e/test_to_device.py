@@ -24,6 +24,11 @@ def test_send_deliver_ack_delete(server):
     assert events == [{"sender": alice.user_id, "type": "m.room_key_request", "content": {"hello": "all"}}]
     events2, _ = _inbox(server, bob.user_id, bob2.device_id)
     assert [e["content"] for e in events2] == [{"hello": "two"}]
+    # the same txn id to another endpoint (event type) is a new request, not a retry
+    again = {"messages": {bob.user_id: {bob.device_id: {"other": "type"}}}}
+    assert server.put(V3 + "/sendToDevice/m.other/txn1", token=alice.token, json=again).status_code == 200
+    events, last = _inbox(server, bob.user_id, bob.device_id)
+    assert [e["type"] for e in events] == ["m.room_key_request", "m.other"]
     # a message for an unknown device is not stored
     server.put(V3 + "/sendToDevice/m.x/txn2", token=alice.token, json={"messages": {bob.user_id: {"NOPE": {}}}})
     assert server.db_query("SELECT COUNT(*) FROM device_inbox WHERE device_id = 'NOPE'")[0][0] == 0

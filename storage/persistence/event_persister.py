@@ -24,6 +24,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from twisted.internet import defer
@@ -64,7 +65,7 @@ class ClientTxn:
     txn_id: str
     scope: str = ""
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, str, str]:
         """What identifies a retransmission (stored in ``event_txn_ids.txn_id``; the event keeps the bare id)."""
         if not self.scope:

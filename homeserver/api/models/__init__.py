@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
 from homeserver.api.errors import Codes, MatrixError
 
-__all__ = ["Body", "matrix_error", "optional_str", "parse_value", "validation_error"]
+__all__ = ["Body", "matrix_error", "one_of", "optional_str", "parse_value", "validation_error"]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -32,6 +32,18 @@ class Body(BaseModel):
 def matrix_error(errcode: str, message: str) -> PydanticCustomError:
     """A validation error carrying its Matrix errcode (``parse_body`` answers 400 with it)."""
     return PydanticCustomError(errcode, message)
+
+
+def one_of(allowed: tuple[Any, ...], message: str, errcode: str = "M_INVALID_PARAM") -> AfterValidator:
+    """A field's check that its (already typed) value is one of ``allowed``; ``errcode`` with ``message`` otherwise.
+    Use as ``Annotated[str, one_of(VALUES, "...")]`` (``allowed`` a tuple: an unhashable value is simply not in it)."""
+
+    def check(v: Any) -> Any:
+        if v not in allowed:
+            raise matrix_error(errcode, message)
+        return v
+
+    return AfterValidator(check)
 
 
 def optional_str(value: Any, name: str) -> str | None:

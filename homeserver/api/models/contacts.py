@@ -7,12 +7,13 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from homeserver.api.models import Body, matrix_error
+from homeserver.api.models import Body, matrix_error, one_of
 
 MAX_LISTS_PER_CONTACT = 50
 MAX_NICKNAME = 256
 LIST_NAME = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 POLICY_VALUES = ("anyone", "contacts")
+Policy = Annotated[str, one_of(POLICY_VALUES, f"must be one of {', '.join(POLICY_VALUES)}")]
 
 
 class ContactBody(Body):
@@ -42,15 +43,8 @@ class ContactBody(Body):
 class ContactPolicyBody(Body):
     """``PUT /policy``: who may invite the user / open a DM with them. A field not sent keeps its value."""
 
-    invites: str = "anyone"
-    direct_messages: str = "anyone"
-
-    @field_validator("invites", "direct_messages")
-    @classmethod
-    def _value(cls, v: str) -> str:
-        if v not in POLICY_VALUES:
-            raise matrix_error("M_INVALID_PARAM", f"must be one of {', '.join(POLICY_VALUES)}")
-        return v
+    invites: Policy = "anyone"
+    direct_messages: Policy = "anyone"
 
     def changes(self) -> dict[str, str]:
         return {k: getattr(self, k) for k in ("invites", "direct_messages") if k in self.model_fields_set}

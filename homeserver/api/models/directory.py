@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
 
-from homeserver.api.models import Body, matrix_error
+from homeserver.api.models import Body, matrix_error, one_of
 from homeserver.events import KNOWN_ROOM_VERSIONS
 from homeserver.types.ids import InvalidId, UserID
 
@@ -63,11 +65,4 @@ class AliasBody(Body):
 class VisibilityBody(Body):
     """``PUT /directory/list/room/{roomId}``."""
 
-    visibility: str = "public"
-
-    @field_validator("visibility")
-    @classmethod
-    def _value(cls, v: str) -> str:
-        if v not in ("public", "private"):
-            raise matrix_error("M_INVALID_PARAM", "'visibility' must be public or private")
-        return v
+    visibility: Annotated[str, one_of(("public", "private"), "'visibility' must be public or private")] = "public"

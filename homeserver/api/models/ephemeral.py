@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints, field_validator
+from pydantic import StringConstraints
 
-from homeserver.api.models import Body, matrix_error
+from homeserver.api.models import Body, one_of
 
 PRESENCE_STATES = ("online", "unavailable", "offline")
 MAX_STATUS_MSG = 1024
@@ -18,12 +18,5 @@ class TypingBody(Body):
 
 
 class PresenceBody(Body):
-    presence: str
+    presence: Annotated[str, one_of(PRESENCE_STATES, "presence must be one of online, unavailable, offline")]
     status_msg: Annotated[str, StringConstraints(max_length=MAX_STATUS_MSG)] | None = None
-
-    @field_validator("presence")
-    @classmethod
-    def _state(cls, v: str) -> str:
-        if v not in PRESENCE_STATES:
-            raise matrix_error("M_INVALID_PARAM", "presence must be one of online, unavailable, offline")
-        return v

@@ -3,11 +3,11 @@ ban, unban, knock), and ``PUT /redact``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from homeserver.api.models import Body, matrix_error
+from homeserver.api.models import Body, matrix_error, one_of
 from homeserver.events import KNOWN_ROOM_VERSIONS
 from homeserver.types.ids import InvalidId, UserID
 
@@ -49,7 +49,8 @@ class CreateRoomBody(Body):
     invited, the creator's own membership in ``initial_state``) stay in the handler."""
 
     room_version: Any = None
-    visibility: Any = "private"
+    visibility: Annotated[Any, one_of(("public", "private"), "'visibility' must be public or private",
+                                      "M_BAD_JSON")] = "private"
     preset: Any = None
     channel: bool = Field(False, alias="org.sup.channel")
     invite: list[str] = Field(default_factory=list)
@@ -66,13 +67,6 @@ class CreateRoomBody(Body):
     def _version(cls, v: Any) -> str | None:
         if v is not None and (not isinstance(v, str) or v not in KNOWN_ROOM_VERSIONS):
             raise matrix_error("M_UNSUPPORTED_ROOM_VERSION", f"Room version {v!r} is not supported")
-        return v
-
-    @field_validator("visibility")
-    @classmethod
-    def _visibility(cls, v: Any) -> str:
-        if v not in ("public", "private"):
-            raise matrix_error("M_BAD_JSON", "'visibility' must be public or private")
         return v
 
     @field_validator("preset")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from homeserver.api.models import Body, matrix_error
+from homeserver.api.models import Body, matrix_error, one_of
 
 SEARCH_KEYS = ("content.body", "content.name", "content.topic")
 MAX_SEARCH_TERM = 1000
@@ -23,14 +23,8 @@ class EventContextSpec(Body):
 
 
 class GroupBy(Body):
-    key: str
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        if v not in ("room_id", "sender"):
-            raise matrix_error("M_INVALID_PARAM", "Each group_by entry must be {\"key\": \"room_id\"} or {\"key\": \"sender\"}")
-        return v
+    key: Annotated[str, one_of(("room_id", "sender"),
+                               "Each group_by entry must be {\"key\": \"room_id\"} or {\"key\": \"sender\"}")]
 
 
 class Groupings(Body):
@@ -43,7 +37,7 @@ class RoomEventsBody(Body):
     search_term: Annotated[str, Field(max_length=MAX_SEARCH_TERM)]
     keys: list[str] = Field(default_factory=lambda: list(SEARCH_KEYS))
     filter: dict[str, Any] | None = None
-    order_by: str = "rank"
+    order_by: Annotated[str, one_of(("rank", "recent"), "'order_by' must be 'rank' or 'recent'")] = "rank"
     event_context: EventContextSpec | None = None
     include_state: bool = False
     groupings: Groupings | None = None
@@ -55,13 +49,6 @@ class RoomEventsBody(Body):
         if bad:
             raise matrix_error("M_INVALID_PARAM", f"Unknown key {bad[0][:64]!r}: expected content.body, content.name or content.topic")
         return list(dict.fromkeys(v))
-
-    @field_validator("order_by")
-    @classmethod
-    def _order(cls, v: str) -> Literal["rank", "recent"]:
-        if v not in ("rank", "recent"):
-            raise matrix_error("M_INVALID_PARAM", "'order_by' must be 'rank' or 'recent'")
-        return v  # type: ignore[return-value]
 
     @property
     def group_by(self) -> tuple[str, ...]:

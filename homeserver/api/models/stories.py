@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from homeserver.api.models import Body, matrix_error
+from homeserver.api.models import Body, matrix_error, one_of
 
 AUDIENCES = ("public", "contacts", "list", "shared_rooms")
 MSGTYPES = ("m.text", "m.image", "m.video")
@@ -24,17 +24,10 @@ def _no_nul(v: str, name: str) -> str:
 class StoryContent(Body):
     """A story's content: text, or an image/video with its mxc:// URL (and a small ``info``)."""
 
-    msgtype: str
+    msgtype: Annotated[str, one_of(MSGTYPES, f"content.msgtype must be one of {', '.join(MSGTYPES)}")]
     body: Annotated[str, Field(max_length=MAX_BODY)]
     url: str | None = None
     info: dict[str, Any] | None = None
-
-    @field_validator("msgtype")
-    @classmethod
-    def _msgtype(cls, v: str) -> str:
-        if v not in MSGTYPES:
-            raise matrix_error("M_INVALID_PARAM", f"content.msgtype must be one of {', '.join(MSGTYPES)}")
-        return v
 
     @field_validator("body")
     @classmethod
@@ -65,15 +58,8 @@ class StoryContent(Body):
 
 
 class StoryAudienceSpec(Body):
-    kind: str
+    kind: Annotated[str, one_of(AUDIENCES, f"audience.kind must be one of {', '.join(AUDIENCES)}")]
     list: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, v: str) -> str:
-        if v not in AUDIENCES:
-            raise matrix_error("M_INVALID_PARAM", f"audience.kind must be one of {', '.join(AUDIENCES)}")
-        return v
 
     @model_validator(mode="after")
     def _list(self) -> StoryAudienceSpec:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from homeserver.api.models import Body, matrix_error
+from homeserver.api.models import Body, matrix_error, one_of
 
 MEDIA = ("email", "msisdn")
 _SECRET_RE = re.compile(r"^[0-9a-zA-Z.=_\-]{1,255}$")
@@ -140,16 +140,9 @@ class ThreePidBindBody(Body):
 class ThreePidDeleteBody(Body):
     """``POST /account/3pid/delete`` and ``/unbind``."""
 
-    medium: Annotated[str, BeforeValidator(_present)]
+    medium: Annotated[str, BeforeValidator(_present), one_of(MEDIA, "'medium' must be 'email' or 'msisdn'")]
     address: Required
     id_server: IdServer | None = None
-
-    @field_validator("medium")
-    @classmethod
-    def _medium(cls, v: str) -> str:
-        if v not in MEDIA:
-            raise matrix_error("M_INVALID_PARAM", "'medium' must be 'email' or 'msisdn'")
-        return v
 
 
 class SubmitTokenBody(Body):

@@ -73,6 +73,24 @@ class Role:
         return False
 
 
+def wiring(*areas: str) -> tuple[str, ...]:
+    """The wiring modules (``workers/wiring/<area>.py``) of ``areas``, in the same order."""
+    return tuple(f"workers.wiring.{a}" for a in areas)
+
+
+#: The areas every role that reads rooms starts with, in this order (each needs the ones before it).
+ROOM_BASE = ("foundation", "accounts", "rooms", "sync")
+#: The public routes of a worker that serves no client endpoint.
+HEALTH_ONLY = ("health", "metrics")
+
+
+def worker(name: str, areas: tuple[str, ...], description: str, *, resources: tuple[str, ...] = ("client", "metrics"),
+           jobs: tuple[str, ...] = (), routes: tuple[str, ...] = HEALTH_ONLY) -> Role:
+    """A worker role: its areas by name, in order; unless it says otherwise it runs no background job and serves
+    only /health and /metrics (``Role``'s own defaults, every job and every route, are the all-in-one process's)."""
+    return Role(name, wiring(*areas), resources=resources, description=description, jobs=jobs, routes=routes)
+
+
 def area_of(module: ModuleType) -> Area | None:
     area = getattr(module, "AREA", None)
     return area if isinstance(area, Area) else None

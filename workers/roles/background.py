@@ -7,25 +7,20 @@ the role wires every area that schedules one of its jobs (a unit test checks it)
 endpoints, only /health and /metrics.
 """
 
-from workers.roles import Role
+from workers.roles import ROOM_BASE, worker
 
-ROLE = Role(
+ROLE = worker(
     "background",
-    modules=(
-        "workers.wiring.foundation",
-        "workers.wiring.accounts",
-        "workers.wiring.rooms",
-        "workers.wiring.sync",
-        "workers.wiring.messaging",
-        "workers.wiring.e2e",
-        "workers.wiring.contacts",
-        "workers.wiring.stories",
-        "workers.wiring.retention",
-        "workers.wiring.federation_cleanup",
-        "workers.wiring.replication",
+    areas=(
+        *ROOM_BASE,
+        "messaging",
+        "e2e",
+        "contacts",
+        "stories",
+        "retention",
+        "federation_cleanup",
+        "replication",
     ),
-    resources=("client", "metrics"),
     description="maintenance jobs: txn-id pruning, redacted-content, retention and stories purges, E2E and federation cleanup",
     jobs=("prune_txn_ids", "redacted_content_purge", "e2e_cleanup", "retention_purge", "stories_purge", "federation_cleanup"),
-    routes=("health", "metrics"),
 )

@@ -13,7 +13,7 @@ Sends, state, membership, redaction, logout (device deletion), password change a
 ``tests/unit/roles_caches/test_deployment.py`` checks that every other route it claims is GET.
 """
 
-from workers.roles import Role
+from workers.roles import ROOM_BASE, worker
 
 # Write routes served here: DB-only writes; their shared abuse state lives in Redis.
 WRITE_ROUTES = (
@@ -21,23 +21,18 @@ WRITE_ROUTES = (
     "POST totp_disable", "POST totp_recovery_codes", "POST admin_register",
 )
 
-ROLE = Role(
+ROLE = worker(
     "client",
-    modules=(
-        "workers.wiring.foundation",
-        "workers.wiring.accounts",
-        "workers.wiring.rooms",
-        "workers.wiring.sync",
-        "workers.wiring.messaging",
-        "workers.wiring.email",  # the same registration flows (email) as main
-        "workers.wiring.push",
-        "workers.wiring.e2e",
-        "workers.wiring.compat",
-        "workers.wiring.replication",
+    areas=(
+        *ROOM_BASE,
+        "messaging",
+        "email",  # the same registration flows (email) as main
+        "push",
+        "e2e",
+        "compat",
+        "replication",
     ),
-    resources=("client", "metrics"),
     description="client API: reads (room history and state, relations, profiles, account data, devices, push rules) plus login and registration",
-    jobs=(),
     routes=(
         "room_messages", "room_context", "room_get_event", "room_get_state", "room_get_state_event",
         "room_get_state_event_empty", "room_get_state_event_empty_slash", "room_joined_members", "room_members",

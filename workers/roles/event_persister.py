@@ -9,23 +9,17 @@ rooms too (PDUs of ``/send``, send_join/leave/knock, invites: forwarded by main 
 ``workers/federation_inbound.py``), and runs the joins of its rooms' users into other servers' rooms.
 """
 
-from workers.roles import Role
+from workers.roles import ROOM_BASE, worker
 
-ROLE = Role(
+ROLE = worker(
     "event_persister",
-    modules=(
-        "workers.wiring.foundation",
-        "workers.wiring.accounts",
-        "workers.wiring.rooms",
-        "workers.wiring.sync",
-        "workers.wiring.messaging",
-        "workers.wiring.federation_transport",  # federation PDUs and membership of its rooms (fedroles)
-        "workers.wiring.federation_events",
-        "workers.wiring.room_writer",
-        "workers.wiring.replication",
+    areas=(
+        *ROOM_BASE,
+        "messaging",
+        "federation_transport",  # federation PDUs and membership of its rooms (fedroles)
+        "federation_events",
+        "room_writer",
+        "replication",
     ),
-    resources=("client", "metrics"),
     description="writes the events of the rooms of its shard (internal API)",
-    jobs=(),
-    routes=("health", "metrics"),
 )

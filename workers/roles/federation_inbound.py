@@ -7,24 +7,20 @@ each room's event writer, and main for the EDUs. Several instances may run side 
 per-instance state beyond caches kept coherent by replication).
 """
 
-from workers.roles import Role
+from workers.roles import ROOM_BASE, worker
 
-ROLE = Role(
+ROLE = worker(
     "federation_inbound",
-    modules=(
-        "workers.wiring.foundation",
-        "workers.wiring.accounts",
-        "workers.wiring.rooms",
-        "workers.wiring.sync",
-        "workers.wiring.messaging",
-        "workers.wiring.federation_transport",
-        "workers.wiring.federation_events",
-        "workers.wiring.e2e",
-        "workers.wiring.media",
-        "workers.wiring.replication",
+    areas=(
+        *ROOM_BASE,
+        "messaging",
+        "federation_transport",
+        "federation_events",
+        "e2e",
+        "media",
+        "replication",
     ),
     resources=("client", "federation", "keys", "metrics"),
     description="the federation API: reads served here, writes forwarded to their owner",
-    jobs=(),
     routes=("federation_*", "key_v2_*", "health", "metrics"),
 )

@@ -10,20 +10,14 @@ device lists) of its destinations. Per destination: transactions, backoff, catch
 (``workers/federation_sharding.py``). It serves no client endpoints, only /health and /metrics.
 """
 
-from workers.roles import Role
+from workers.roles import ROOM_BASE, worker
 
-ROLE = Role(
+ROLE = worker(
     "federation_sender",
-    modules=(
-        "workers.wiring.foundation",
-        "workers.wiring.accounts",
-        "workers.wiring.rooms",
-        "workers.wiring.sync",  # typing, receipts, presence: followed by replication for their EDUs
-        "workers.wiring.federation_transport",
-        "workers.wiring.replication",
+    areas=(
+        *ROOM_BASE,  # sync: typing, receipts, presence: followed by replication for their EDUs
+        "federation_transport",
+        "replication",
     ),
-    resources=("client", "metrics"),
     description="outbound federation: per-destination queues, transactions, backoff, EDUs (sharded by destination)",
-    jobs=(),
-    routes=("health", "metrics"),
 )

@@ -5,21 +5,16 @@ the database, so it resumes where it stopped). Main stops running the pushers wh
 a pusher instance. It serves no client endpoints, only /health and /metrics.
 """
 
-from workers.roles import Role
+from workers.roles import ROOM_BASE, worker
 
-ROLE = Role(
+ROLE = worker(
     "pusher",
-    modules=(
-        "workers.wiring.foundation",
-        "workers.wiring.accounts",
-        "workers.wiring.rooms",
-        "workers.wiring.sync",
-        "workers.wiring.email",  # email pushers (digests) need the mailer and templates
-        "workers.wiring.push",
-        "workers.wiring.replication",
+    areas=(
+        *ROOM_BASE,
+        "email",  # email pushers (digests) need the mailer and templates
+        "push",
+        "replication",
     ),
-    resources=("client", "metrics"),
     description="push notifications",
     jobs=("pushers",),
-    routes=("health", "metrics"),
 )

@@ -5,24 +5,19 @@ writes no stream and runs no background job: positions, typing, presence and cac
 arrive by replication, and presence reports go to the presence writer.
 """
 
-from workers.roles import Role
+from workers.roles import ROOM_BASE, worker
 
-ROLE = Role(
+ROLE = worker(
     "sync",
-    modules=(
-        "workers.wiring.foundation",
-        "workers.wiring.accounts",
-        "workers.wiring.rooms",
-        "workers.wiring.sync",
-        "workers.wiring.messaging",
-        "workers.wiring.push",
-        "workers.wiring.e2e",
-        "workers.wiring.compat",
-        "workers.wiring.sliding_sync",
-        "workers.wiring.replication",
+    areas=(
+        *ROOM_BASE,
+        "messaging",
+        "push",
+        "e2e",
+        "compat",
+        "sliding_sync",
+        "replication",
     ),
-    resources=("client", "metrics"),
     description="/sync long-polls, the legacy /events stream and the sync WebSocket",
-    jobs=(),
     routes=("sync", "sliding_sync", "legacy_events", "legacy_initial_sync", "legacy_room_initial_sync", "versions", "health", "metrics", "websocket"),
 )

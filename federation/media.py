@@ -18,11 +18,12 @@ from urllib.parse import quote
 
 from federation.transport.client import fed_path
 from federation.transport.errors import FederationError
-from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
+from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import InvalidParam
 from homeserver.http.outbound import OutboundError
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import FEDERATION_V1, MEDIA_V3
 from homeserver.http.site import RawResponse
 from media_repo.remote import FetchedMedia, RemoteMediaError
 
@@ -98,8 +99,8 @@ class FederationMediaServlet:
         self._server_name = server_name
 
     def register(self, router: Router) -> None:
-        self._routes.add(router, "GET", FEDERATION_V1 + "/media/download/{media_id}", self.on_download, "federation_media_download")
-        self._routes.add(router, "GET", FEDERATION_V1 + "/media/thumbnail/{media_id}", self.on_thumbnail, "federation_media_thumbnail")
+        self._routes.add(router, "federation", "GET", "/media/download/{media_id}", self.on_download, "federation_media_download")
+        self._routes.add(router, "federation", "GET", "/media/thumbnail/{media_id}", self.on_thumbnail, "federation_media_thumbnail")
 
     async def on_download(self, request: SupRequest, origin: str, media_id: str) -> RawResponse:
         timeout = request.query_int("timeout_ms", 20_000, minimum=0, maximum=120_000)
@@ -165,7 +166,7 @@ class FederationMediaSource:
         return FetchedMedia(data, headers.get("content-type"), _filename(headers.get("content-disposition")))
 
     async def _legacy(self, server_name: str, media_id: str, max_size: int, timeout_ms: int, timeout_s: float) -> FetchedMedia:
-        path = fed_path("/_matrix/media/v3/download/{}/{}", server_name, media_id)
+        path = fed_path(MEDIA_V3 + "/download/{}/{}", server_name, media_id)
         try:
             resp = await self._client.get_raw(server_name, "GET", path, {"allow_remote": "false", "timeout_ms": str(timeout_ms)},
                                               timeout_s=timeout_s, max_response=max_size)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from federation.transport.errors import FederationError, RemoteError
-from federation.transport.server.routes import FEDERATION_V1
 from homeserver.api.errors import Codes, MatrixError, NotFound
+from homeserver.http.routes import FEDERATION_V1
 from homeserver.types.caches import LruCache, drop_key
 
 PROFILE_TTL_S = 600

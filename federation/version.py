@@ -6,6 +6,7 @@ from typing import Any
 
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
 SERVER_SOFTWARE = "SUP"
 
@@ -15,7 +16,7 @@ class FederationVersionServlet:
         self._version = version
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/_matrix/federation/v1/version", self.on_get, "federation_version")
+        add_route(router, "federation", "GET", "/version", self.on_get, "federation_version")
 
     async def on_get(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         return 200, {"server": {"name": SERVER_SOFTWARE, "version": self._version}}

@@ -14,10 +14,11 @@ from typing import Any, Protocol
 
 from federation.edus.remote_device_lists import keys_sections
 from federation.transport.client import fed_path
-from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
+from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import BadJson, InvalidParam, NotFound
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import FEDERATION_V1
 
 MAX_USERS = 1000
 
@@ -94,9 +95,9 @@ class UserKeysServlet:
         self._server_name = server_name
 
     def register(self, router: Router) -> None:
-        self._routes.add(router, "POST", FEDERATION_V1 + "/user/keys/query", self.on_query, "federation_user_keys_query")
-        self._routes.add(router, "POST", FEDERATION_V1 + "/user/keys/claim", self.on_claim, "federation_user_keys_claim")
-        self._routes.add(router, "GET", FEDERATION_V1 + "/user/devices/{user_id}", self.on_devices, "federation_user_devices")
+        self._routes.add(router, "federation", "POST", "/user/keys/query", self.on_query, "federation_user_keys_query")
+        self._routes.add(router, "federation", "POST", "/user/keys/claim", self.on_claim, "federation_user_keys_claim")
+        self._routes.add(router, "federation", "GET", "/user/devices/{user_id}", self.on_devices, "federation_user_devices")
 
     def _local(self, user_id: Any) -> bool:
         return isinstance(user_id, str) and user_id.startswith("@") and user_id.partition(":")[2] == self._server_name

@@ -19,6 +19,7 @@ from federation.inbound.events import (
     with_checked_hash,
 )
 from homeserver.events import AuthError, Event, check_event_against_state
+from homeserver.http.routes import FEDERATION_V1
 from storage.persistence.context import EventContext, EventStatus
 from storage.persistence.event_persister import PersistItem
 
@@ -45,7 +46,7 @@ class Backfiller:
         limit = max(1, min(limit, MAX_BACKFILL))
         for server in servers[:5]:
             try:
-                resp = await self.client.get_json(server, f"/_matrix/federation/v1/backfill/{quote(room_id, safe='')}",
+                resp = await self.client.get_json(server, f"{FEDERATION_V1}/backfill/{quote(room_id, safe='')}",
                                                   {"v": extremities[:20], "limit": str(limit)})
             except Exception as e:  # noqa: BLE001 - try the next server
                 logger.info("backfill of %s from %s failed: %s", room_id, server, e)

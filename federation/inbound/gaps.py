@@ -15,12 +15,12 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from homeserver.events import AuthError, Event
+from homeserver.http.routes import FEDERATION_V1
 from storage.persistence.context import EventContext, EventStatus
 from storage.persistence.event_persister import PersistItem
 
 logger = logging.getLogger(__name__)
 
-FED_V1 = "/_matrix/federation/v1"
 MAX_MISSING = 10
 MAX_FETCH_ONE_BY_ONE = 20
 MAX_STATE_EVENTS = 100_000
@@ -68,7 +68,7 @@ class GapFiller:
         out: list[Event] = []
         for eid in event_ids[:MAX_FETCH_ONE_BY_ONE]:
             try:
-                resp = await self.client.get_json(origin, f"{FED_V1}/event/{_q(eid)}")
+                resp = await self.client.get_json(origin, f"{FEDERATION_V1}/event/{_q(eid)}")
             except Exception as e:  # noqa: BLE001 - unreachable / refused: the event stays missing
                 logger.info("fetching %s from %s failed: %s", eid, origin, e)
                 continue
@@ -109,7 +109,7 @@ class GapFiller:
 
     async def fetch_auth_chain(self, origin: str, ev: Event) -> None:
         try:
-            resp = await self.client.get_json(origin, f"{FED_V1}/event_auth/{_q(ev.room_id)}/{_q(ev.event_id)}")
+            resp = await self.client.get_json(origin, f"{FEDERATION_V1}/event_auth/{_q(ev.room_id)}/{_q(ev.event_id)}")
         except Exception as e:  # noqa: BLE001
             logger.info("event_auth of %s from %s failed: %s", ev.event_id, origin, e)
             return
@@ -121,7 +121,7 @@ class GapFiller:
         """Try to fetch the missing prev events; returns the state after each prev still missing."""
         snap = await self.handler.rooms.get(ev.room_id)
         try:
-            resp = await self.client.post_json(origin, f"{FED_V1}/get_missing_events/{_q(ev.room_id)}", {
+            resp = await self.client.post_json(origin, f"{FEDERATION_V1}/get_missing_events/{_q(ev.room_id)}", {
                 "earliest_events": list(snap.extremities), "latest_events": [ev.event_id],
                 "limit": MAX_MISSING, "min_depth": max(0, min(ev.depth - MAX_MISSING * 10, snap.max_depth - MAX_MISSING * 10)),
             })
@@ -148,7 +148,7 @@ class GapFiller:
         """The state after ``prev`` per ``origin`` (its /state_ids at prev, plus prev itself), unknown events
         fetched and stored as outliers. None if the remote cannot tell us."""
         try:
-            resp = await self.client.get_json(origin, f"{FED_V1}/state_ids/{_q(room_id)}", {"event_id": prev})
+            resp = await self.client.get_json(origin, f"{FEDERATION_V1}/state_ids/{_q(room_id)}", {"event_id": prev})
         except Exception as e:  # noqa: BLE001
             logger.info("state_ids at %s from %s failed: %s", prev, origin, e)
             return None
@@ -161,7 +161,7 @@ class GapFiller:
         lacking = [e for e in wanted if e not in have]
         if len(lacking) > MAX_FETCH_ONE_BY_ONE:
             try:
-                full = await self.client.get_json(origin, f"{FED_V1}/state/{_q(room_id)}", {"event_id": prev})
+                full = await self.client.get_json(origin, f"{FEDERATION_V1}/state/{_q(room_id)}", {"event_id": prev})
             except Exception as e:  # noqa: BLE001
                 logger.info("state at %s from %s failed: %s", prev, origin, e)
                 return None

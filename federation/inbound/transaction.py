@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from twisted.internet import defer
 
 from federation.inbound.events import FederationEventHandler, PduRejected, parse_pdu
-from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
+from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import BadJson
 from homeserver.events import Event
 from homeserver.http.request import SupRequest
@@ -172,7 +172,7 @@ class TransactionServlet:
         self.handler = handler
 
     def register(self, router: Router) -> None:
-        self.routes.add(router, "PUT", FEDERATION_V1 + "/send/{txn_id}", self.on_send, "federation_send",
+        self.routes.add(router, "federation", "PUT", "/send/{txn_id}", self.on_send, "federation_send",
                         max_body=10 * 1024 * 1024)
 
     async def on_send(self, request: SupRequest, origin: str, txn_id: str) -> tuple[int, dict[str, Any]]:

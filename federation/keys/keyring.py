@@ -33,6 +33,7 @@ from unpaddedbase64 import decode_base64
 from federation.transport.errors import FederationError
 from homeserver.events.room_versions import RoomVersion, get_room_version
 from homeserver.events.signing import required_signature_servers, verify_event_signatures
+from homeserver.http.routes import KEY_V2
 from homeserver.signing_key import key_id as own_key_id
 from storage.stores.server_keys import ServerKeyStore, StoredVerifyKey
 
@@ -232,7 +233,7 @@ class Keyring:
         if self.client is None or server == self._server_name:
             return
         try:
-            resp = await self.client.get_json(server, "/_matrix/key/v2/server", timeout_s=15, max_response=KEY_RESPONSE_MAX)
+            resp = await self.client.get_json(server, KEY_V2 + "/server", timeout_s=15, max_response=KEY_RESPONSE_MAX)
             await self._accept(server, resp)
             KEY_FETCHES.labels("direct", "ok").inc()
         except (FederationError, ValueError) as e:
@@ -254,7 +255,7 @@ class Keyring:
         name = notary["server_name"]
         body = {"server_keys": {server: {kid: {"minimum_valid_until_ts": v} for kid, v in kids.items()}}}
         try:
-            resp = await self.client.post_json(name, "/_matrix/key/v2/query", body, timeout_s=15, max_response=KEY_RESPONSE_MAX * 4)  # type: ignore[union-attr]
+            resp = await self.client.post_json(name, KEY_V2 + "/query", body, timeout_s=15, max_response=KEY_RESPONSE_MAX * 4)  # type: ignore[union-attr]
             answers = resp.get("server_keys") if isinstance(resp, dict) else None
             if not isinstance(answers, list):
                 raise ValueError("notary answer has no server_keys list")

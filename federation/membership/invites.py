@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from federation.inbound.events import FederationEventHandler, PduRejected, parse_pdu
 from federation.server.events_api import wire_pdu
-from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
+from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError
 from homeserver.events import (
     KNOWN_ROOM_VERSIONS,
@@ -34,12 +34,12 @@ from homeserver.events import (
 from homeserver.events.hashing import add_content_hash
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import FEDERATION_V1, FEDERATION_V2
 from storage.persistence.context import EventContext, EventStatus
 from storage.persistence.event_persister import PersistItem
 
 logger = logging.getLogger(__name__)
 
-FED_V2 = "/_matrix/federation/v2"
 
 
 def _q(s: str) -> str:
@@ -80,7 +80,7 @@ class RemoteInviter:
         rv = ev.room_version
         body = {"room_version": rv.identifier, "event": wire_pdu(ev), "invite_room_state": stripped}
         try:
-            resp = await self.client.put_json(_domain(target), f"{FED_V2}/invite/{_q(room_id)}/{_q(ev.event_id)}", body)
+            resp = await self.client.put_json(_domain(target), f"{FEDERATION_V2}/invite/{_q(room_id)}/{_q(ev.event_id)}", body)
         except Exception as e:  # noqa: BLE001
             status = getattr(e, "status", None)
             if status == 403:
@@ -114,9 +114,9 @@ class InviteServlet:
         self.invite_checks = invite_checks
 
     def register(self, router: Router) -> None:
-        self.routes.add(router, "PUT", FED_V2 + "/invite/{room_id}/{event_id}", self.on_invite_v2, "federation_invite_v2",
+        self.routes.add(router, "federation_v2", "PUT", "/invite/{room_id}/{event_id}", self.on_invite_v2, "federation_invite_v2",
                         room_param="room_id", max_body=512 * 1024)
-        self.routes.add(router, "PUT", FEDERATION_V1 + "/invite/{room_id}/{event_id}", self.on_invite_v1,
+        self.routes.add(router, "federation", "PUT", "/invite/{room_id}/{event_id}", self.on_invite_v1,
                         "federation_invite_v1", room_param="room_id", max_body=512 * 1024)
 
     async def on_invite_v2(self, request: SupRequest, origin: str, room_id: str, event_id: str) -> tuple[int, Any]:
@@ -199,7 +199,7 @@ class RemoteLeaver:
             pdu["event_id"] = f"${secrets.token_urlsafe(18)}:{self.server_name}"
         pdu = sign_event(add_content_hash(pdu), rv, self.server_name, self.signing_key)
         ev = parse_pdu(pdu, rv)
-        await self.client.put_json(server, f"{FED_V2}/send_leave/{_q(room_id)}/{_q(ev.event_id)}", wire_pdu(ev))
+        await self.client.put_json(server, f"{FEDERATION_V2}/send_leave/{_q(room_id)}/{_q(ev.event_id)}", wire_pdu(ev))
         await self.events.persister.persist_out_of_band(room_id, PersistItem(ev, context=EventContext(EventStatus.OUTLIER, server)))
         return ev.event_id
 
@@ -224,9 +224,9 @@ class LeaveServlet:
         self.clock = clock
 
     def register(self, router: Router) -> None:
-        self.routes.add(router, "GET", FEDERATION_V1 + "/make_leave/{room_id}/{user_id}", self.on_make_leave,
+        self.routes.add(router, "federation", "GET", "/make_leave/{room_id}/{user_id}", self.on_make_leave,
                         "federation_make_leave", room_param="room_id")
-        self.routes.add(router, "PUT", FED_V2 + "/send_leave/{room_id}/{event_id}", self.on_send_leave,
+        self.routes.add(router, "federation_v2", "PUT", "/send_leave/{room_id}/{event_id}", self.on_send_leave,
                         "federation_send_leave_v2", room_param="room_id", max_body=256 * 1024)
 
     async def on_make_leave(self, request: SupRequest, origin: str, room_id: str, user_id: str) -> tuple[int, Any]:

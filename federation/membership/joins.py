@@ -34,6 +34,7 @@ from homeserver.events import (
 from homeserver.events.hashing import add_content_hash
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import FEDERATION_V1, FEDERATION_V2
 from storage.persistence.context import (
     EventContext,
     EventStatus,
@@ -45,8 +46,6 @@ from storage.persistence.room_cache import UnknownRoom
 
 logger = logging.getLogger(__name__)
 
-FED_V1 = "/_matrix/federation/v1"
-FED_V2 = "/_matrix/federation/v2"
 StateKey = tuple[str, str]
 CREATE: StateKey = ("m.room.create", "")
 
@@ -95,7 +94,7 @@ class RemoteJoiner:
 
     async def _join_via(self, server: str, room_id: str, user_id: str, content: dict[str, Any]) -> str:
         try:
-            tmpl = await self.client.get_json(server, f"{FED_V1}/make_join/{_q(room_id)}/{_q(user_id)}",
+            tmpl = await self.client.get_json(server, f"{FEDERATION_V1}/make_join/{_q(room_id)}/{_q(user_id)}",
                                               {"ver": sorted(KNOWN_ROOM_VERSIONS)})
         except Exception as e:
             status = getattr(e, "status", None)
@@ -110,7 +109,7 @@ class RemoteJoiner:
         rv = get_room_version(version)
         pdu = self._fill(tmpl["event"], rv, room_id, user_id, content)
         ev = parse_pdu(pdu, rv)
-        resp = await self.client.put_json(server, f"{FED_V2}/send_join/{_q(room_id)}/{_q(ev.event_id)}", wire_pdu(ev))
+        resp = await self.client.put_json(server, f"{FEDERATION_V2}/send_join/{_q(room_id)}/{_q(ev.event_id)}", wire_pdu(ev))
         if not isinstance(resp, dict) or not isinstance(resp.get("state"), list):
             raise ValueError("send_join answer has no state")
         signed = resp.get("event")
@@ -247,9 +246,9 @@ class JoinServlet:
         self.authoriser = authoriser  # async (snapshot) -> local user id who can invite, for restricted joins
 
     def register(self, router: Router) -> None:
-        self.routes.add(router, "GET", FED_V1 + "/make_join/{room_id}/{user_id}", self.on_make_join, "federation_make_join",
+        self.routes.add(router, "federation", "GET", "/make_join/{room_id}/{user_id}", self.on_make_join, "federation_make_join",
                         room_param="room_id")
-        self.routes.add(router, "PUT", FED_V2 + "/send_join/{room_id}/{event_id}", self.on_send_join, "federation_send_join_v2",
+        self.routes.add(router, "federation_v2", "PUT", "/send_join/{room_id}/{event_id}", self.on_send_join, "federation_send_join_v2",
                         room_param="room_id", max_body=256 * 1024)
 
     async def on_make_join(self, request: SupRequest, origin: str, room_id: str, user_id: str) -> tuple[int, dict[str, Any]]:

@@ -16,12 +16,13 @@ from urllib.parse import quote
 from federation.inbound.events import FederationEventHandler, PduRejected, parse_pdu
 from federation.membership.joins import template_for
 from federation.server.events_api import wire_pdu
-from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
+from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version, sign_event
 from homeserver.events.hashing import add_content_hash
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import FEDERATION_V1
 from storage.persistence.context import EventContext, EventStatus
 from storage.persistence.event_persister import PersistItem
 from storage.persistence.room_cache import UnknownRoom
@@ -93,9 +94,9 @@ class KnockServlet:
         self.clock = clock
 
     def register(self, router: Router) -> None:
-        self.routes.add(router, "GET", FEDERATION_V1 + "/make_knock/{room_id}/{user_id}", self.on_make_knock,
+        self.routes.add(router, "federation", "GET", "/make_knock/{room_id}/{user_id}", self.on_make_knock,
                         "federation_make_knock", room_param="room_id")
-        self.routes.add(router, "PUT", FEDERATION_V1 + "/send_knock/{room_id}/{event_id}", self.on_send_knock,
+        self.routes.add(router, "federation", "PUT", "/send_knock/{room_id}/{event_id}", self.on_send_knock,
                         "federation_send_knock", room_param="room_id", max_body=256 * 1024)
 
     async def _join_rule(self, snap: Any) -> str | None:

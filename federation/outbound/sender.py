@@ -35,6 +35,7 @@ from prometheus_client import Counter, Gauge
 from twisted.internet import defer
 
 from federation.transport.errors import FederationDisabled, RemoteError, Unreachable
+from homeserver.http.routes import FEDERATION_V1
 from storage.stores.federation_outbound import FederationOutboundStore
 
 logger = logging.getLogger(__name__)
@@ -410,7 +411,7 @@ class FederationSender:
         txn_id = f"{self._txn_prefix}.{next(self._txn_ids)}"
         body = {"origin": self._server_name, "origin_server_ts": self._clock.time_msec(), "pdus": pdus, "edus": edus}
         try:
-            resp = await self._client.put_json(q.destination, f"/_matrix/federation/v1/send/{txn_id}", body, timeout_s=60)
+            resp = await self._client.put_json(q.destination, f"{FEDERATION_V1}/send/{txn_id}", body, timeout_s=60)
         except RemoteError as e:
             if e.status >= 500 or e.status == 429:
                 await self._back_off(q, str(e))

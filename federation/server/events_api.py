@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
+from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import Forbidden, InvalidParam, NotFound
 from homeserver.events import Event, redact_event_dict
 from homeserver.http.request import SupRequest
@@ -99,14 +99,14 @@ class EventsServlet:
 
     def register(self, router: Router) -> None:
         add = self.routes.add
-        add(router, "GET", FEDERATION_V1 + "/event/{event_id}", self.on_event, "federation_event")
-        add(router, "GET", FEDERATION_V1 + "/state/{room_id}", self.on_state, "federation_state", room_param="room_id")
-        add(router, "GET", FEDERATION_V1 + "/state_ids/{room_id}", self.on_state_ids, "federation_state_ids", room_param="room_id")
-        add(router, "GET", FEDERATION_V1 + "/event_auth/{room_id}/{event_id}", self.on_event_auth, "federation_event_auth",
+        add(router, "federation", "GET", "/event/{event_id}", self.on_event, "federation_event")
+        add(router, "federation", "GET", "/state/{room_id}", self.on_state, "federation_state", room_param="room_id")
+        add(router, "federation", "GET", "/state_ids/{room_id}", self.on_state_ids, "federation_state_ids", room_param="room_id")
+        add(router, "federation", "GET", "/event_auth/{room_id}/{event_id}", self.on_event_auth, "federation_event_auth",
             room_param="room_id")
-        add(router, "POST", FEDERATION_V1 + "/get_missing_events/{room_id}", self.on_missing, "federation_get_missing_events",
+        add(router, "federation", "POST", "/get_missing_events/{room_id}", self.on_missing, "federation_get_missing_events",
             room_param="room_id")
-        add(router, "GET", FEDERATION_V1 + "/backfill/{room_id}", self.on_backfill, "federation_backfill", room_param="room_id")
+        add(router, "federation", "GET", "/backfill/{room_id}", self.on_backfill, "federation_backfill", room_param="room_id")
 
     def _envelope(self, pdus: list[dict[str, Any]]) -> dict[str, Any]:
         return {"origin": self.server_name, "origin_server_ts": self.clock.time_msec(), "pdus": pdus}

@@ -75,13 +75,9 @@ def test_sql_only_in_storage() -> None:
 
 # Route registration: every module registers through homeserver/http/routes.py (families, prefixes, one place).
 ROUTE_HELPER = os.path.join("homeserver", "http", "routes.py")
-# federation/ is another engineer's area this session: FederationRoutes (the federation family's own helper,
-# origin + ACL checks) and two one-route servlets still call Router.add with full paths. Never add to it.
-ROUTER_ADD_ALLOWED = {
-    os.path.join("federation", "transport", "server", "routes.py"),
-    os.path.join("federation", "openid.py"),
-    os.path.join("federation", "version.py"),
-}
+# Files still calling Router.add around the helper: none left (the federation family registers through
+# FederationRoutes, which calls add_route). Never add to it.
+ROUTER_ADD_ALLOWED: set[str] = set()
 
 
 def _router_add_sites(tree: ast.Module) -> Iterator[int]:
@@ -101,6 +97,25 @@ def test_routes_only_through_the_route_helper() -> None:
     stale = {rel for rel in ROUTER_ADD_ALLOWED
              if not any(True for r, _m, tree in _modules() if r == rel for _ in _router_add_sites(tree))}
     assert not stale, "no longer call Router.add; remove from the allowlist:\n" + "\n".join(sorted(stale))
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    return {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body
+            and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+
+
+def test_federation_uses_the_prefixes_of_the_route_helper() -> None:
+    """federation/ spells no ``/_matrix/...`` prefix itself (served or requested): they come from
+    homeserver/http/routes.py (``FederationRoutes.add(router, family, ...)``, ``FEDERATION_V1 + "/send/..."``)."""
+    found = set()
+    for rel, _module, tree in _modules():
+        if rel.startswith("federation" + os.sep):
+            docs = _docstrings(tree)
+            found |= {f"{rel}:{node.lineno}" for node in ast.walk(tree)
+                      if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/_matrix/" in node.value
+                      and id(node) not in docs}
+    assert not found, "use the prefixes of homeserver/http/routes.py:\n" + "\n".join(sorted(found))
 
 
 def test_every_registered_route_went_through_the_helper() -> None:

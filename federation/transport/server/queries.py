@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from federation.transport.server.routes import FEDERATION_V1, FederationRoutes
+from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import InvalidParam, NotFound
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
@@ -29,7 +29,7 @@ class ProfileQueryServlet:
         self._server_name = server_name
 
     def register(self, router: Router) -> None:
-        self._routes.add(router, "GET", FEDERATION_V1 + "/query/profile", self.on_profile, "federation_query_profile")
+        self._routes.add(router, "federation", "GET", "/query/profile", self.on_profile, "federation_query_profile")
 
     async def on_profile(self, request: SupRequest, origin: str) -> tuple[int, dict[str, Any]]:
         user_id = request.query_str("user_id", required=True) or ""
@@ -65,9 +65,9 @@ class DirectoryQueryServlet:
         self._server_name = server_name
 
     def register(self, router: Router) -> None:
-        self._routes.add(router, "GET", FEDERATION_V1 + "/query/directory", self.on_directory, "federation_query_directory")
-        self._routes.add(router, "GET", FEDERATION_V1 + "/publicRooms", self.on_get_public_rooms, "federation_public_rooms_get")
-        self._routes.add(router, "POST", FEDERATION_V1 + "/publicRooms", self.on_post_public_rooms, "federation_public_rooms_post")
+        self._routes.add(router, "federation", "GET", "/query/directory", self.on_directory, "federation_query_directory")
+        self._routes.add(router, "federation", "GET", "/publicRooms", self.on_get_public_rooms, "federation_public_rooms_get")
+        self._routes.add(router, "federation", "POST", "/publicRooms", self.on_post_public_rooms, "federation_public_rooms_post")
 
     async def on_directory(self, request: SupRequest, origin: str) -> tuple[int, dict[str, Any]]:
         alias = request.query_str("room_alias", required=True) or ""
@@ -108,7 +108,7 @@ class HierarchyServlet:
         self._summaries = summaries
 
     def register(self, router: Router) -> None:
-        self._routes.add(router, "GET", FEDERATION_V1 + "/hierarchy/{room_id}", self.on_hierarchy, "federation_hierarchy",
+        self._routes.add(router, "federation", "GET", "/hierarchy/{room_id}", self.on_hierarchy, "federation_hierarchy",
                          room_param="room_id")
 
     async def on_hierarchy(self, request: SupRequest, origin: str, room_id: str) -> tuple[int, dict[str, Any]]:

@@ -1,11 +1,13 @@
-"""The one route helper for federation servlets: authentication, ACLs and prefixes in one place.
+"""Authentication and ACLs for federation servlets, on top of the one route helper (``homeserver/http/routes.py``).
 
-``FederationRoutes.add(router, method, pattern, handler, name, room_param=None, authenticated=True)`` registers a
-route whose handler is called as ``handler(request, origin, **path_params)`` with the verified X-Matrix origin
-(``request.origin`` is set too). With ``room_param`` the room named by that path parameter is checked against
-its ``m.room.server_acl`` and a denied origin gets 403 ``M_FORBIDDEN`` before the handler runs. Routes with
-``authenticated=False`` (public key endpoints) get ``origin=None``. Use ``check_acl(origin, room_id)`` for
-PDUs and EDUs inside a transaction. Register on the ``federation`` listener resource.
+``FederationRoutes.add(router, family, method, path, handler, name, room_param=None, authenticated=True)``
+registers ``path`` (relative to the family's prefix: ``federation`` = ``/_matrix/federation/v1``, ``federation_v2``,
+``federation_unstable``, ``keys``) through ``add_route``, with a handler called as ``handler(request, origin,
+**path_params)`` with the verified X-Matrix origin (``request.origin`` is set too). With ``room_param`` the room
+named by that path parameter is checked against its ``m.room.server_acl`` and a denied origin gets 403
+``M_FORBIDDEN`` before the handler runs. Routes with ``authenticated=False`` (public key endpoints) get
+``origin=None``. Use ``check_acl(origin, room_id)`` for PDUs and EDUs inside a transaction. Register on the
+``federation`` listener resource. The prefixes live only in ``homeserver/http/routes.py``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from federation.transport.server.auth import FederationAuth
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
+from homeserver.http.routes import add_route
 
-FEDERATION_V1 = "/_matrix/federation/v1"
-FEDERATION_V2 = "/_matrix/federation/v2"
-FEDERATION_UNSTABLE = "/_matrix/federation/unstable"
-KEY_V2 = "/_matrix/key/v2"
+FAMILIES = frozenset({"federation", "federation_v2", "federation_unstable", "keys"})
 
 
 class RoomAclSource(Protocol):
@@ -55,8 +55,11 @@ class FederationRoutes:
         if not await self.is_allowed(origin, room_id):
             raise MatrixError(403, Codes.FORBIDDEN, "Server is banned from this room by its server ACL")
 
-    def add(self, router: Router, method: str, pattern: str, handler: Callable[..., Awaitable[Any]], name: str,
+    def add(self, router: Router, family: str, method: str, path: str, handler: Callable[..., Awaitable[Any]], name: str,
             room_param: str | None = None, max_body: int | None = None, authenticated: bool = True) -> None:
+        """Register ``path`` (relative to ``family``'s prefix) with origin + ACL checks (and forwarding)."""
+        if family not in FAMILIES:
+            raise KeyError(f"{family!r} is not a federation route family")
         async def run(request: SupRequest, **params: str) -> Any:
             origin: str | None = None
             if authenticated:
@@ -68,7 +71,7 @@ class FederationRoutes:
             return await handler(request, origin, **params)
 
         self.handlers[name] = handler
-        router.add(method, pattern, run, name, max_body=max_body)
+        add_route(router, family, method, path, run, name, max_body=max_body)
 
     async def run_forwarded(self, name: str, origin: str | None, params: dict[str, str], args: dict[str, list[str]],
                             body: Any) -> Any:

@@ -706,10 +706,8 @@ class _TurnHold:
         p = self._persister
         room_id = self._room_id
         lin = p.linearizer
-        if lin.is_busy(room_id):
+        if not lin.try_acquire(room_id):
             await lin.acquire(room_id)
-        else:
-            lin._busy.add(room_id)
         try:
             committed = p.rooms.peek(room_id) or await p.rooms.get(room_id)
         except BaseException:

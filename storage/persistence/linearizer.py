@@ -25,10 +25,17 @@ class Linearizer:
     def queue(self, key: str) -> _Hold:
         return _Hold(self, key)
 
+    def try_acquire(self, key: str) -> bool:
+        """Take ``key``'s lock if it is free, without waiting (no coroutine at all): whether it was taken. Taken,
+        the caller must :meth:`release` it exactly once."""
+        if key in self._busy:
+            return False
+        self._busy.add(key)
+        return True
+
     async def acquire(self, key: str) -> None:
         """Take ``key``'s lock (waiting in FIFO order); the caller must :meth:`release` it exactly once."""
-        if key not in self._busy:
-            self._busy.add(key)
+        if self.try_acquire(key):
             return
         d: defer.Deferred[None] = defer.Deferred()
         self._queues.setdefault(key, deque()).append(d)
@@ -68,12 +75,8 @@ class _Hold:
         self._key = key
 
     async def __aenter__(self) -> None:
-        lin = self._lin
-        key = self._key
-        if key in lin._busy:
-            await lin.acquire(key)
-        else:  # the common case: no await at all
-            lin._busy.add(key)
+        if not self._lin.try_acquire(self._key):  # the common case (free) awaits nothing
+            await self._lin.acquire(self._key)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:

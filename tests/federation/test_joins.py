@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.federation.helpers import message_bodies_back
+
 V3 = "/_matrix/client/v3"
 
 
@@ -148,15 +150,7 @@ def test_backfill_when_messages_reaches_the_start(make_federating_server: Any) -
     assert b.post(V3 + f"/join/{quote(room_id)}", token=tb, params={"server_name": a.server_name}).status_code == 200
     since = b.get(V3 + "/sync", token=tb).json()["next_batch"]
     # B holds only its join: paging back reaches the start, so B backfills from A
-    bodies: list[str] = []
-    token = None
-    for _ in range(10):
-        params = {"dir": "b", "limit": 10, **({"from": token} if token else {})}
-        page = b.get(V3 + f"/rooms/{quote(room_id)}/messages", token=tb, params=params).json()
-        bodies += [e["content"].get("body") for e in page["chunk"] if e["type"] == "m.room.message"]
-        token = page.get("end")
-        if not token:
-            break
+    bodies = message_bodies_back(b, tb, room_id)
     assert bodies[:30] == [f"old {i}" for i in range(29, -1, -1)], bodies
     # backfilled events are history, never new to /sync, and never pushed as new
     sync = b.get(V3 + "/sync", token=tb, params={"since": since, "timeout": 0}).json()

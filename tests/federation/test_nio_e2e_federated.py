@@ -13,11 +13,9 @@ import asyncio
 import json
 from typing import Any
 
-import nio
 import pytest
 
-from tests.server.e2e.test_nio_conversation import _client, _decrypted_texts
-from tests.server.e2e.test_nio_conversation import _sync_until as _sync_until_local
+from tests.server.e2e.nio_helpers import open_encrypted_room, send_and_decrypt, sup_client, sync_until
 
 SECRET_A = "meet at the old lighthouse"
 SECRET_B = "bring the blue lantern"
@@ -25,40 +23,18 @@ SECRET_B = "bring the blue lantern"
 
 async def _sync_until(client: Any, predicate: Any, what: str) -> Any:
     """The single-server helper with more rounds: federation adds a hop per step."""
-    return await _sync_until_local(client, predicate, what, rounds=60)
+    return await sync_until(client, predicate, what, rounds=60)
 
 
 async def _conversation(server_a: Any, server_b: Any, tmp_path: Any, invite_in_create: bool) -> str:
-    a = await _client(server_a, tmp_path, "alice")
-    b = await _client(server_b, tmp_path, "bob")
+    a = await sup_client(server_a, tmp_path, "alice")
+    b = await sup_client(server_b, tmp_path, "bob")
     try:
         await _sync_until(a, lambda r: True, "first sync of A")
         await _sync_until(b, lambda r: True, "first sync of B")
-        created = await a.room_create(
-            invite=[b.user_id] if invite_in_create else (),
-            initial_state=[{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
-        )
-        assert isinstance(created, nio.RoomCreateResponse), created
-        room_id = created.room_id
-        if not invite_in_create:
-            invited = await a.room_invite(room_id, b.user_id)
-            assert isinstance(invited, nio.RoomInviteResponse), invited
-        await _sync_until(b, lambda r: room_id in r.rooms.invite, "B's invite over federation")
-        joined = await b.join(room_id)
-        assert isinstance(joined, nio.JoinResponse), joined
-        await _sync_until(a, lambda r: b.user_id in a.rooms[room_id].users, "A sees B joined")
-        await _sync_until(b, lambda r: room_id in b.rooms and b.rooms[room_id].encrypted, "B sees the encrypted room")
-
-        sent = await a.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": SECRET_A}, ignore_unverified_devices=True)
-        assert isinstance(sent, nio.RoomSendResponse), sent
-        got = await _sync_until(b, lambda r: SECRET_A in _decrypted_texts(r, room_id) and _decrypted_texts(r, room_id),
-                                "B decrypts A's message")
-        assert SECRET_A in got
-        sent = await b.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": SECRET_B}, ignore_unverified_devices=True)
-        assert isinstance(sent, nio.RoomSendResponse), sent
-        got = await _sync_until(a, lambda r: SECRET_B in _decrypted_texts(r, room_id) and _decrypted_texts(r, room_id),
-                                "A decrypts B's reply")
-        assert SECRET_B in got
+        room_id = await open_encrypted_room(a, b, _sync_until, invite_in_create)
+        await send_and_decrypt(a, b, room_id, SECRET_A, _sync_until, "B decrypts A's message")
+        await send_and_decrypt(b, a, room_id, SECRET_B, _sync_until, "A decrypts B's reply")
         return room_id
     finally:
         await a.close()

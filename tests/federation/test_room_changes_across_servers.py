@@ -4,21 +4,13 @@ with a remote member behave as the spec says on both sides."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
+from tests.federation.helpers import eventually
 from tests.federation.test_joins import _user, _wait_for_body
 
 V3 = "/_matrix/client/v3"
-
-
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out: {what}")
 
 
 def _joined_room(a: Any, b: Any) -> tuple[str, str, str, str, str, str]:
@@ -44,18 +36,18 @@ def test_redactions_and_edits_reach_the_other_server(make_federating_server: Any
     edit = {"msgtype": "m.text", "body": "* typo here", "m.new_content": {"msgtype": "m.text", "body": "typo here"},
             "m.relates_to": {"rel_type": "m.replace", "event_id": eid}}
     assert b.put(V3 + f"/rooms/{quote(room)}/send/m.room.message/m2", token=tb, json=edit).status_code == 200
-    _eventually(lambda: "m.replace" in (_event(a, ta, room, eid).json().get("unsigned", {}).get("m.relations") or {}),
+    eventually(lambda: "m.replace" in (_event(a, ta, room, eid).json().get("unsigned", {}).get("m.relations") or {}),
                 "A bundles B's edit")
     # B redacts its own message: gone on A too
     r = b.put(V3 + f"/rooms/{quote(room)}/redact/{quote(eid)}/r1", token=tb, json={"reason": "oops"})
     assert r.status_code == 200, r.text
-    _eventually(lambda: _event(a, ta, room, eid).json().get("content") == {}, "A applies B's redaction")
+    eventually(lambda: _event(a, ta, room, eid).json().get("content") == {}, "A applies B's redaction")
     assert "typo" not in str(_event(a, ta, room, eid).json())
     # A (room admin) redacts a message B sent: applied on B
     eid2 = b.put(V3 + f"/rooms/{quote(room)}/send/m.room.message/m3", token=tb, json={"msgtype": "m.text", "body": "spam"}).json()["event_id"]
     _wait_for_body(a, ta, room, "spam")
     assert a.put(V3 + f"/rooms/{quote(room)}/redact/{quote(eid2)}/r2", token=ta, json={}).status_code == 200
-    _eventually(lambda: _event(b, tb, room, eid2).json().get("content") == {}, "B applies the admin's redaction")
+    eventually(lambda: _event(b, tb, room, eid2).json().get("content") == {}, "B applies the admin's redaction")
 
 
 def test_server_acl_shuts_out_a_server(make_federating_server: Any, tmp_path: Any, engine: str, test_ca: Any) -> None:
@@ -76,7 +68,7 @@ def test_server_acl_shuts_out_a_server(make_federating_server: Any, tmp_path: An
         r = a.put(V3 + f"/rooms/{quote(room)}/state/m.room.server_acl/", token=ta,
                   json={"allow": ["*"], "deny": [], "allow_ip_literals": False})
         assert r.status_code == 200, r.text
-        _eventually(lambda: b.get(V3 + f"/rooms/{quote(room)}/state/m.room.server_acl/", token=tb).status_code == 200,
+        eventually(lambda: b.get(V3 + f"/rooms/{quote(room)}/state/m.room.server_acl/", token=tb).status_code == 200,
                     "B receives the ACL")
         r = b.put(V3 + f"/rooms/{quote(room)}/send/m.room.message/m2", token=tb, json={"msgtype": "m.text", "body": "after acl"})
         assert r.status_code == 200, r.text  # B's own server stores it and tries to send it
@@ -98,7 +90,7 @@ def test_room_upgrade_with_a_remote_member(make_federating_server: Any) -> None:
     assert r.status_code == 200, r.text
     new_room = r.json()["replacement_room"]
     # B sees the tombstone pointing at the new room, and can join it through A
-    _eventually(lambda: b.get(V3 + f"/rooms/{quote(room)}/state/m.room.tombstone/", token=tb).status_code == 200,
+    eventually(lambda: b.get(V3 + f"/rooms/{quote(room)}/state/m.room.tombstone/", token=tb).status_code == 200,
                 "B receives the tombstone")
     tomb = b.get(V3 + f"/rooms/{quote(room)}/state/m.room.tombstone/", token=tb).json()
     assert tomb["replacement_room"] == new_room

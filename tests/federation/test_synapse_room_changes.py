@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.federation.helpers import message_bodies_back
 from tests.federation.test_joins import _user, _wait_for_body
 from tests.federation.test_synapse_joins import _syn, _wait_synapse_body
 from tests.federation.test_synapse_scenarios import _eventually
@@ -127,14 +128,6 @@ def test_sup_down_while_a_synapse_user_talks(synapse: Any, make_federating_serve
 
     _eventually(to_device, "the to-device message sent while SUP was down", timeout=60)
     # the whole gap is in SUP's timeline (fetched when the latest arrived, or backfilled when paginating)
-    bodies: list[str] = []
-    token = None
-    for _ in range(10):
-        page = sup.get(V3 + f"/rooms/{quote(room)}/messages", token=ta,
-                       params={"dir": "b", "limit": 20, **({"from": token} if token else {})}).json()
-        bodies += [e["content"].get("body") for e in page["chunk"] if e["type"] == "m.room.message"]
-        token = page.get("end")
-        if not token:
-            break
+    bodies = message_bodies_back(sup, ta, room, limit=20)
     assert all(bodies.count(f"down {i}") == 1 for i in range(count)), bodies
     assert [e["content"] for e in got] == [{"while": "down"}]

@@ -10,24 +10,19 @@ import time
 from typing import Any, Callable
 from urllib.parse import quote
 
-import nio
 import pytest
 
+from tests.federation.helpers import eventually, message_bodies_back
 from tests.federation.test_joins import _user, _wait_for_body
 from tests.federation.test_synapse_joins import _syn
-from tests.server.e2e.test_nio_conversation import _client, _decrypted_texts
-from tests.server.e2e.test_nio_conversation import _sync_until as _sync_until_local
+from tests.server.e2e.nio_helpers import nio_client, open_encrypted_room, send_and_decrypt, sup_client, sync_until
 
 V3 = "/_matrix/client/v3"
 
 
 def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out: {what}")
+    """:func:`eventually` at Synapse's pace: a longer default bound, polled less often."""
+    eventually(check, what, timeout, interval=0.2)
 
 
 def _sync_sees_membership(sync: Callable[[str | None], dict], room: str, user_id: str, membership: str, since: str,
@@ -142,48 +137,22 @@ def test_public_room_directories_over_federation(synapse: Any, make_federating_s
                 "SUP's public room listed through Synapse")
 
 
-async def _nio_for_synapse(synapse: Any, tmp_path: Any, name: str) -> Any:
-    from nio import AsyncClient, AsyncClientConfig
-
-    reg = synapse.register(name)
-    store = tmp_path / f"store-{name}"
-    store.mkdir()
-    client = AsyncClient(synapse.url, reg["user_id"], device_id=reg["device_id"], store_path=str(store),
-                         config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
-    client.restore_login(reg["user_id"], reg["device_id"], reg["access_token"])
-    if client.should_upload_keys:
-        await client.keys_upload()
-    return client
-
-
 async def _sync_until(client: Any, predicate: Any, what: str) -> Any:
-    return await _sync_until_local(client, predicate, what, rounds=80)
+    return await sync_until(client, predicate, what, rounds=80)
 
 
 async def _encrypted(sup: Any, synapse: Any, tmp_path: Any, room_on: str = "sup") -> str:
-    a = await _client(sup, tmp_path, "alice")
-    c = await _nio_for_synapse(synapse, tmp_path, "carol")
+    a = await sup_client(sup, tmp_path, "alice")
+    c = await nio_client(synapse.url, synapse.register("carol"), tmp_path, "carol")
     try:
         await _sync_until(a, lambda r: True, "first sync of A")
         await _sync_until(c, lambda r: True, "first sync of C")
         creator, guest = (a, c) if room_on == "sup" else (c, a)
-        created = await creator.room_create(invite=[guest.user_id], initial_state=[
-            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
-        assert isinstance(created, nio.RoomCreateResponse), created
-        room_id = created.room_id
-        await _sync_until(guest, lambda r: room_id in r.rooms.invite, "the invite across servers")
-        joined = await guest.join(room_id)
-        assert isinstance(joined, nio.JoinResponse), joined
-        await _sync_until(creator, lambda r: guest.user_id in creator.rooms[room_id].users, "the creator sees the guest joined")
-        await _sync_until(guest, lambda r: room_id in guest.rooms and guest.rooms[room_id].encrypted, "the guest sees the encrypted room")
+        room_id = await open_encrypted_room(creator, guest, _sync_until)
         await _sync_until(a, lambda r: room_id in a.rooms and c.user_id in a.rooms[room_id].users, "A sees C in the room")
-        sent = await a.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "from SUP, sealed"}, ignore_unverified_devices=True)
-        assert isinstance(sent, nio.RoomSendResponse), sent
-        await _sync_until(c, lambda r: "from SUP, sealed" in _decrypted_texts(r, room_id), "Synapse user decrypts")
+        await send_and_decrypt(a, c, room_id, "from SUP, sealed", _sync_until, "Synapse user decrypts")
         await _sync_until(c, lambda r: room_id in c.rooms and a.user_id in c.rooms[room_id].users, "C sees A in the room")
-        sent = await c.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "from Synapse, sealed"}, ignore_unverified_devices=True)
-        assert isinstance(sent, nio.RoomSendResponse), sent
-        await _sync_until(a, lambda r: "from Synapse, sealed" in _decrypted_texts(r, room_id), "SUP user decrypts")
+        await send_and_decrypt(c, a, room_id, "from Synapse, sealed", _sync_until, "SUP user decrypts")
         return room_id
     finally:
         await a.close()
@@ -208,15 +177,7 @@ def test_sup_backfills_history_from_synapse(synapse: Any, make_federating_server
         _syn(synapse, "PUT", V3 + f"/rooms/{quote(room)}/send/m.room.message/h{i}", tc, json={"msgtype": "m.text", "body": f"old {i}"})
     r = sup.post(V3 + f"/join/{quote(room)}", token=ta, params={"server_name": synapse.server_name})
     assert r.status_code == 200, r.text + synapse.log_tail()
-    bodies: list[str] = []
-    token = None
-    for _ in range(10):
-        params = {"dir": "b", "limit": 10, **({"from": token} if token else {})}
-        page = sup.get(V3 + f"/rooms/{quote(room)}/messages", token=ta, params=params).json()
-        bodies += [e["content"].get("body") for e in page["chunk"] if e["type"] == "m.room.message"]
-        token = page.get("end")
-        if not token:
-            break
+    bodies = message_bodies_back(sup, ta, room)
     assert bodies[:25] == [f"old {i}" for i in range(24, -1, -1)], bodies
 
 

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, NotFound
-from homeserver.api.models.admin import AdminUserBody
+from homeserver.api.models.admin import AdminUserBody, SharedSecretRegisterBody
 from homeserver.api.models.profile import ProfileFieldBody
 from homeserver.clock import Clock
 from homeserver.shared_state import MapSpec, MemorySharedState, SharedState, SharedStateUnavailable, unavailable_error
@@ -84,41 +84,32 @@ class AdminUsersHandler:
             raise unavailable_error() from None
         return nonce
 
-    async def shared_secret_register(self, body: dict[str, Any], ip: str) -> dict[str, Any]:
+    async def shared_secret_register(self, body: SharedSecretRegisterBody, ip: str) -> dict[str, Any]:
+        """The body's JSON types were checked at the edge; the nonce is used up first, then every value is checked
+        (so a failed attempt of any kind costs its nonce), then the HMAC."""
         if not self.shared_secret:
             raise MatrixError(400, Codes.UNKNOWN, "Shared secret registration is not enabled")
-        nonce = body.get("nonce")
-        if not isinstance(nonce, str):
-            raise MatrixError(400, Codes.MISSING_PARAM, "nonce must be specified")
+        nonce = body.nonce
         try:
             issued = await self._nonces.pop("nonce", NONCES, nonce) if nonce else None  # single use, even across processes
         except SharedStateUnavailable:
             raise unavailable_error() from None
         if issued is None:
             raise MatrixError(400, Codes.UNKNOWN, "unrecognised nonce")
-        username, password, mac = body.get("username"), body.get("password"), body.get("mac")
-        if not isinstance(username, str) or not username or "\x00" in username:
+        username, password, mac, admin, user_type = body.username, body.password, body.mac, body.admin, body.user_type
+        if not username or "\x00" in username:
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid username")
-        if not isinstance(password, str) or not password or "\x00" in password:
+        if not password or "\x00" in password:
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid password")
         check_password_value(password, required=True)
-        admin = body.get("admin", False)
-        if not isinstance(admin, bool):
-            raise MatrixError(400, Codes.INVALID_PARAM, "admin must be a boolean")
-        user_type = body.get("user_type")
-        if user_type is not None and not isinstance(user_type, str):
-            raise MatrixError(400, Codes.INVALID_PARAM, "Invalid user type")
-        displayname = body.get("displayname")
-        if displayname is not None and not isinstance(displayname, str):
-            raise MatrixError(400, Codes.INVALID_PARAM, "displayname must be a string")
-        if not isinstance(mac, str):
+        if mac is None:
             raise MatrixError(400, Codes.MISSING_PARAM, "mac must be specified")
         want = shared_secret_mac(self.shared_secret, nonce, username, password, admin, user_type)
-        if not hmac.compare_digest(want, mac.lower()):
+        if not hmac.compare_digest(want.encode("ascii"), mac.lower().encode("utf-8")):  # bytes: a non-ASCII mac is just wrong
             raise MatrixError(403, Codes.FORBIDDEN, "HMAC incorrect")
         localpart = await self.registration.check_username(username, allow_reserved=True)
         user_id, session = await self.registration.create_account(
-            localpart, password, admin=admin, displayname=displayname, user_type=user_type, login=True, ip=ip
+            localpart, password, admin=admin, displayname=body.displayname, user_type=user_type, login=True, ip=ip
         )
         assert session is not None
         return {"access_token": session.access_token, "user_id": user_id, "home_server": self.server_name, "device_id": session.device_id}

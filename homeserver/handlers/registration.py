@@ -9,7 +9,7 @@ import string
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
-from homeserver.handlers.account_validation import parse_device_params
+from homeserver.api.models.auth import RegisterBody
 from homeserver.clock import Clock
 from homeserver.handlers.auth import IssuedSession, Sessions
 from homeserver.passwords import PasswordHasher
@@ -158,34 +158,30 @@ class RegistrationHandler:
         logger.info("registered %s", user_id)
         return user_id, session
 
-    async def register(self, body: dict[str, Any], kind: str, ui_auth: Any, client_ip: str) -> dict[str, Any]:
-        """POST /register: validate every parameter before UIA, then create the account."""
+    async def register(self, body: RegisterBody, kind: str, ui_auth: Any, client_ip: str) -> dict[str, Any]:
+        """POST /register: the body's values were checked at the edge (``RegisterBody``); the kind, whether registration
+        is open and the username (grammar, reserved, taken) are checked here, before UIA; then the account is created.
+        A retry that sends only ``auth`` gets a generated username and no password: what that body asks for (nothing is
+        remembered from the first call)."""
         if kind == "guest":
             raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is not enabled on this server")
         if kind != "user":
             raise MatrixError(400, Codes.INVALID_PARAM, "kind must be 'user' or 'guest'")
         if not self.enabled:
             raise MatrixError(403, Codes.FORBIDDEN, "Registration has been disabled")
-        username = body.get("username")
-        localpart = await self.check_username(username) if username is not None else None
-        password = check_password_value(body.get("password"))
-        device_id, display = parse_device_params(body)
-        inhibit_login = body.get("inhibit_login", False)
-        want_refresh = body.get("refresh_token", False)
-        if not isinstance(inhibit_login, bool) or not isinstance(want_refresh, bool):
-            raise MatrixError(400, Codes.INVALID_PARAM, "inhibit_login and refresh_token must be booleans")
+        localpart = await self.check_username(body.username) if body.username is not None else None
 
-        result = await ui_auth.check(body, "register", requester=None, flows=self.flows())
+        result = await ui_auth.check(body.uia_body(), "register", requester=None, flows=self.flows())
         if localpart is None:
             localpart = await self.generate_localpart()
         user_id, session = await self.create_account(
             localpart,
-            password,
+            body.password,
             registration_token=result.get("registration_token"),
-            login=not inhibit_login,
-            device_id=device_id,
-            device_display_name=display,
-            want_refresh=want_refresh,
+            login=not body.inhibit_login,
+            device_id=body.device_id,
+            device_display_name=body.initial_device_display_name,
+            want_refresh=body.refresh_token,
             ip=client_ip,
         )
         threepid = result.get("threepid")

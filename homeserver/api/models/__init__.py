@@ -12,14 +12,15 @@ can both import them.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, TypeVar
+from typing import Annotated, Any, Mapping, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.types.ids import InvalidId, UserID
 
-__all__ = ["Body", "matrix_error", "one_of", "optional_str", "parse_value", "validation_error"]
+__all__ = ["Body", "UserIdStr", "matrix_error", "one_of", "optional_str", "parse_value", "user_id_value", "validation_error"]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -51,6 +52,23 @@ def optional_str(value: Any, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise matrix_error("M_BAD_JSON", f"'{name}' must be a string")
+
+
+def user_id_value(value: str, where: str) -> str:
+    """``value`` if it is a well-formed user id; M_INVALID_PARAM naming the field ``where`` otherwise."""
+    try:
+        UserID.parse(value)
+    except InvalidId as e:
+        raise matrix_error("M_INVALID_PARAM", f"Invalid user id in '{where}': {e}") from None
+    return value
+
+
+def _user_id_field(value: str, info: ValidationInfo) -> str:
+    return user_id_value(value, info.field_name or "body")
+
+
+#: A field holding one user id: a string (M_BAD_JSON otherwise) that parses as a user id (M_INVALID_PARAM otherwise).
+UserIdStr = Annotated[str, AfterValidator(_user_id_field)]
 
 
 # pydantic error types that mean "the JSON has the wrong type or shape" (the rest are bad values)

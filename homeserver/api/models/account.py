@@ -13,18 +13,25 @@ from homeserver.api.models import Body, matrix_error
 MAX_PASSWORD_LENGTH = 512
 
 
+def password_value(v: str) -> str:
+    """A new password: not empty (M_WEAK_PASSWORD), at most ``MAX_PASSWORD_LENGTH`` characters (M_INVALID_PARAM)."""
+    if not v:
+        raise matrix_error("M_WEAK_PASSWORD", "Password must not be empty")
+    if len(v) > MAX_PASSWORD_LENGTH:
+        raise matrix_error("M_INVALID_PARAM", f"Password is longer than {MAX_PASSWORD_LENGTH} characters")
+    return v
+
+
+def optional_password(v: str | None) -> str | None:
+    """:func:`password_value` for a password the body may leave out."""
+    return None if v is None else password_value(v)
+
+
 class ChangePasswordBody(Body):
     new_password: str
     logout_devices: bool = True
 
-    @field_validator("new_password")
-    @classmethod
-    def _password(cls, v: str) -> str:
-        if not v:
-            raise matrix_error("M_WEAK_PASSWORD", "Password must not be empty")
-        if len(v) > MAX_PASSWORD_LENGTH:
-            raise matrix_error("M_INVALID_PARAM", f"Password is longer than {MAX_PASSWORD_LENGTH} characters")
-        return v
+    _password = field_validator("new_password")(password_value)
 
 
 class DeactivateBody(Body):

@@ -8,20 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from homeserver.api.models import Body, matrix_error
-from homeserver.api.models.account import MAX_PASSWORD_LENGTH
+from homeserver.api.models import Body, UserIdStr, matrix_error
+from homeserver.api.models.account import optional_password, password_value
 from homeserver.api.models.profile import value_problem
-from homeserver.types.ids import InvalidId, UserID
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
-
-
-def password_value(v: str) -> str:
-    if not v:
-        raise matrix_error("M_WEAK_PASSWORD", "Password must not be empty")
-    if len(v) > MAX_PASSWORD_LENGTH:
-        raise matrix_error("M_INVALID_PARAM", f"Password is longer than {MAX_PASSWORD_LENGTH} characters")
-    return v
 
 
 def _profile_value(key: str, v: Any) -> Any:
@@ -43,10 +34,7 @@ class AdminUserBody(Body):
     avatar_url: str | None = None
     user_type: str | None = None
 
-    @field_validator("password")
-    @classmethod
-    def _password(cls, v: str | None) -> str | None:
-        return None if v is None else password_value(v)
+    _password = field_validator("password")(optional_password)
 
     @field_validator("displayname")
     @classmethod
@@ -205,19 +193,10 @@ class ServerNoticeBody(Body):
     """``POST /_synapse/admin/v1/send_server_notice[/{txnId}]``: a message (or state event) for a local user,
     its content kept exactly as sent. Whether the user is local and active is the handler's check."""
 
-    user_id: str
+    user_id: UserIdStr
     content: dict[str, Any]
     type: Annotated[str, Field(min_length=1)] = "m.room.message"
     state_key: str | None = None
-
-    @field_validator("user_id")
-    @classmethod
-    def _user(cls, v: str) -> str:
-        try:
-            UserID.parse(v)
-        except InvalidId as e:
-            raise matrix_error("M_INVALID_PARAM", f"Invalid user id: {e}") from None
-        return v
 
 
 class BackgroundUpdatesEnabledBody(Body):
@@ -270,8 +249,9 @@ class UserFlagBody(Body):
 
 
 class SharedSecretRegisterBody(Body):
-    """``POST /_synapse/admin/v1/register``: the JSON types only (a wrong type is refused before the nonce is used).
-    The handler then consumes the nonce and checks presence and values, so any later failure uses the nonce up."""
+    """``POST /_synapse/admin/v1/register``, typed: the handler receives this model. Only the JSON types are checked
+    here (a wrong type is refused before the nonce is used); the handler consumes the nonce first and then checks
+    presence and values (username, password, mac) and the HMAC, so any later failure uses the nonce up."""
 
     nonce: str
     username: str | None = None
@@ -287,4 +267,4 @@ __all__ = ["EXPERIMENTAL_FEATURES", "TOKEN_RE", "AdminCreateDeviceBody", "AdminD
            "BackgroundUpdatesEnabledBody", "DeleteRoomBody", "ExperimentalFeaturesBody", "LoginAsBody",
            "MakeRoomAdminBody", "PurgeHistoryBody", "RatelimitOverrideBody", "RedactUserBody",
            "RegistrationTokenBody", "ResetPasswordBody", "RoomBlockBody", "ServerNoticeBody", "SetAdminBody",
-           "SharedSecretRegisterBody", "StartJobBody", "SuspendBody", "UserFlagBody", "password_value"]
+           "SharedSecretRegisterBody", "StartJobBody", "SuspendBody", "UserFlagBody"]

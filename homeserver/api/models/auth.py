@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 
 from homeserver.api.models import Body, matrix_error
-from homeserver.api.models.account import MAX_PASSWORD_LENGTH
+from homeserver.api.models.account import optional_password
 
 
 class RefreshBody(Body):
@@ -62,32 +62,6 @@ class LoginBody(DeviceParams):
         return out
 
 
-class RegisterBody(DeviceParams):
-    """``POST /register``. The JSON types are checked here; whether the username is free, reserved or well formed,
-    and UIA's ``auth``, are the registration handler's (they need the server). A non-string ``username`` is
-    ``M_INVALID_USERNAME`` like any other unusable one."""
-
-    username: str | None = None
-    password: str | None = None
-    inhibit_login: bool = False
-    refresh_token: bool = False
-    auth: dict[str, Any] | None = None
-
-    @field_validator("username", mode="before")
-    @classmethod
-    def _username(cls, v: Any) -> Any:
-        if v is not None and not isinstance(v, str):
-            raise matrix_error("M_INVALID_USERNAME", "The username must be a string")
-        return v
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, v: str | None) -> str | None:
-        if v is not None and len(v) > MAX_PASSWORD_LENGTH:
-            raise matrix_error("M_INVALID_PARAM", f"Password is longer than {MAX_PASSWORD_LENGTH} characters")
-        return v
-
-
 class UiaBody(Body):
     """A body that carries only user-interactive auth: ``DELETE /devices/{deviceId}``, SUP's TOTP enrol / disable /
     recovery codes. ``auth`` goes to ``ui_auth.check`` as sent."""
@@ -96,6 +70,30 @@ class UiaBody(Body):
 
     def uia_body(self) -> dict[str, Any]:
         return {} if self.auth is None else {"auth": self.auth}
+
+
+class RegisterBody(DeviceParams):
+    """``POST /register`` (spec: registration.yaml), typed: the registration handler receives this model. Every value
+    that does not need the server is checked here (a non-string ``username`` is ``M_INVALID_USERNAME`` like any other
+    unusable one; an empty password ``M_WEAK_PASSWORD``); whether the username is well formed for this server, free
+    or reserved, and UIA's ``auth`` (kept as sent), are the handler's. Every field is optional: a UIA retry may send
+    only ``auth``."""
+
+    username: str | None = None
+    password: str | None = None
+    inhibit_login: bool = False
+    refresh_token: bool = False
+    auth: dict[str, Any] | None = None  # declared last: of several problems, the first field's is reported
+
+    @field_validator("username", mode="before")
+    @classmethod
+    def _username(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, str):
+            raise matrix_error("M_INVALID_USERNAME", "The username must be a string")
+        return v
+
+    _password = field_validator("password")(optional_password)
+    uia_body = UiaBody.uia_body
 
 
 class TotpConfirmBody(Body):

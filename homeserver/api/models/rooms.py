@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from homeserver.api.models import Body, matrix_error, one_of
+from homeserver.api.models import Body, UserIdStr, matrix_error, one_of, user_id_value
 from homeserver.events import KNOWN_ROOM_VERSIONS
 from homeserver.types.ids import InvalidId, UserID
 
@@ -15,14 +15,6 @@ PRESETS = ("private_chat", "public_chat", "trusted_private_chat")
 #: SUP extension: a broadcast channel — everyone reads, only moderators (50) and admins (100) post.
 CHANNEL_PRESET = "org.sup.channel"
 MEMBERSHIPS = ("join", "invite", "leave", "ban", "knock")
-
-
-def _user_id(value: str, where: str) -> str:
-    try:
-        UserID.parse(value)
-    except InvalidId as e:
-        raise matrix_error("M_INVALID_PARAM", f"Invalid user id in '{where}': {e}") from None
-    return value
 
 
 class StateEventSpec(Body):
@@ -79,7 +71,7 @@ class CreateRoomBody(Body):
     @field_validator("invite")
     @classmethod
     def _invitees(cls, v: list[str]) -> list[str]:
-        return [_user_id(u, "invite") for u in v]
+        return [user_id_value(u, "invite") for u in v]
 
     @field_validator("room_alias_name")
     @classmethod
@@ -109,12 +101,7 @@ class MembershipBody(Body):
 class TargetedMembershipBody(MembershipBody):
     """``POST /invite``, ``/kick``, ``/ban``, ``/unban``: a target user and an optional reason."""
 
-    user_id: str
-
-    @field_validator("user_id")
-    @classmethod
-    def _target(cls, v: str) -> str:
-        return _user_id(v, "user_id")
+    user_id: UserIdStr
 
 
 class InviteBody(TargetedMembershipBody):

@@ -6,7 +6,7 @@ from typing import Any
 
 from homeserver.api.models.admin import SharedSecretRegisterBody
 from homeserver.handlers.admin_users import AdminUsersHandler
-from homeserver.http.models import parse_value
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import Routes
@@ -28,6 +28,5 @@ class SharedSecretRegisterServlet:
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.ratelimiter.check("register", request.client_ip)
-        body = request.json()
-        parse_value(body, SharedSecretRegisterBody)  # JSON types at the edge; the handler reads the dict (nonce first)
+        body = parse_body(request, SharedSecretRegisterBody)  # the types; the values are checked after the nonce is used
         return 200, await self.admin.shared_secret_register(body, request.client_ip)

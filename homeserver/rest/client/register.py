@@ -8,7 +8,7 @@ from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.ui_auth import UserInteractiveAuth
 from homeserver.api.models.auth import RegisterBody
-from homeserver.http.models import parse_value
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -28,8 +28,7 @@ class RegisterServlet:
 
     async def on_register(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
         await self.ratelimiter.check("register", request.client_ip)
-        body = request.json()
-        parse_value(body, RegisterBody)  # the JSON types, at the edge; the handler (shared's area) still reads the dict
+        body = parse_body(request, RegisterBody)
         kind = request.query_str("kind", "user") or "user"
         return 200, await self.registration.register(body, kind, self.ui_auth, request.client_ip)
 

@@ -84,14 +84,8 @@ class KeyBackupStore:
 
     @staticmethod
     def get_keys_txn(txn: Txn, user_id: str, version: int, room_id: str | None, session_id: str | None) -> dict[str, dict[str, dict[str, Any]]]:
-        sql = "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified, session_data FROM room_key_backup_keys WHERE user_id = ? AND version = ?"
-        params: list[Any] = [user_id, version]
-        if room_id is not None:
-            sql += " AND room_id = ?"
-            params.append(room_id)
-        if session_id is not None:
-            sql += " AND session_id = ?"
-            params.append(session_id)
+        where, params = _keys_where(user_id, version, room_id, session_id)
+        sql = "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified, session_data FROM room_key_backup_keys" + where
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for r in txn.query(sql, params):
             out.setdefault(r[0], {})[r[1]] = {
@@ -137,20 +131,26 @@ class KeyBackupStore:
 
     async def delete_keys(self, user_id: str, version: int, room_id: str | None, session_id: str | None) -> tuple[int, int]:
         def fn(txn: Txn) -> tuple[int, int]:
-            sql = "DELETE FROM room_key_backup_keys WHERE user_id = ? AND version = ?"
-            params: list[Any] = [user_id, version]
-            if room_id is not None:
-                sql += " AND room_id = ?"
-                params.append(room_id)
-            if session_id is not None:
-                sql += " AND session_id = ?"
-                params.append(session_id)
-            txn.execute(sql, params)
+            where, params = _keys_where(user_id, version, room_id, session_id)
+            txn.execute("DELETE FROM room_key_backup_keys" + where, params)
             if txn.rowcount > 0:
                 txn.execute("UPDATE room_key_backup_versions SET etag = etag + 1 WHERE user_id = ? AND version = ?", (user_id, version))
             return _etag_count(txn, user_id, version)
 
         return await self.db.run("delete_backup_keys", fn)
+
+
+def _keys_where(user_id: str, version: int, room_id: str | None, session_id: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) for a backup version's keys: all, one room's, or one session's."""
+    sql = " WHERE user_id = ? AND version = ?"
+    params: list[Any] = [user_id, version]
+    if room_id is not None:
+        sql += " AND room_id = ?"
+        params.append(room_id)
+    if session_id is not None:
+        sql += " AND session_id = ?"
+        params.append(session_id)
+    return sql, params
 
 
 def _etag_count(txn: Txn, user_id: str, version: int) -> tuple[int, int]:

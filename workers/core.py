@@ -145,6 +145,12 @@ class Core:
             router = router.only(self.role_spec.serves)
         return router
 
+    def every(self, job: str, fn: Callable[[], Any], interval_s: float) -> None:
+        """Run the background job ``job`` (``fn``) every ``interval_s`` seconds once listeners are up, the first
+        run one interval after start; only if this process runs it (:meth:`runs`)."""
+        if self.runs(job):
+            self.on_startup(lambda: self.background.looping(job, fn, interval_s, self.clock, now=False))
+
     def on_startup(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` (may return an awaitable) once listeners are up: background jobs etc."""
         self._startup_hooks.append(fn)

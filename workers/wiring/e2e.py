@@ -181,8 +181,7 @@ def wire(core: Core) -> None:
         logger.info("e2e cleanup: %d to-device messages, %d device-list rows, %d claimed key ids (horizon %d)", n, deleted, pruned, horizon)
 
     core.e2e_cleanup = cleanup
-    if core.runs("e2e_cleanup"):
-        core.on_startup(lambda: core.background.looping("e2e_cleanup", cleanup, e2e.cleanup_interval / 1000, clock, now=False))
+    core.every("e2e_cleanup", cleanup, e2e.cleanup_interval / 1000)
 
 
 def _hook_membership(core: Core, device_lists: DeviceListHandler) -> None:

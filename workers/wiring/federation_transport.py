@@ -176,8 +176,7 @@ def _wire_edus(core: Core, sender: Any, room_servers: _RoomServers, routes: Fede
         persister.add_hook(tracker.on_events)
     # the retry/untrack sweep: a job no dedicated role names, so main runs it (a background instance does not
     # wire federation); resyncs triggered by updates run wherever the EDUs are handled
-    if core.runs("remote_device_list_sweep"):
-        core.on_startup(lambda: core.background.looping("remote_device_list_sweep", tracker.sweep, SWEEP_INTERVAL_S, core.clock))
+    core.every("remote_device_list_sweep", tracker.sweep, SWEEP_INTERVAL_S)
     device_lists = FederationDeviceLists(core.server_name, sender.wake, lambda: getattr(core, "device_lists", None), tracker)
     core.federation_device_lists = device_lists  # the e2e area installs it as DeviceListHandler.remote_outbox
     dispatcher.register("m.device_list_update", device_lists.on_device_list_update)

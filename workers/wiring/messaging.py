@@ -167,8 +167,7 @@ def wire(core: Core) -> None:
             logger.info("purged the content of %d redacted events", n)
 
     interval = max(60.0, min(3600.0, config.retention.redacted_content_after / 1000 / 10))
-    if core.runs("redacted_content_purge"):
-        core.on_startup(lambda: core.background.looping("redacted_content_purge", run_retention, interval, clock))
+    core.every("redacted_content_purge", run_retention, interval)
 
     # ---- thread-aware receipts: a threaded receipt must target an event of that thread ----
     receipts = getattr(core, "receipts", None)

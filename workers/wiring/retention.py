@@ -25,5 +25,4 @@ def wire(core: Core) -> None:
         if n:
             logger.info("retention purged %d expired events", n)
 
-    if core.runs("retention_purge"):
-        core.on_startup(lambda: core.background.looping("retention_purge", run, cfg.purge_interval / 1000, core.clock, now=False))
+    core.every("retention_purge", run, cfg.purge_interval / 1000)

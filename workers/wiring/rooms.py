@@ -165,8 +165,7 @@ def wire(core: Core) -> None:
         user_directory.set_visibility(_RoomSharing(room_store))
 
     # Cleanup job: client transaction ids are kept at least 24 hours, then pruned hourly.
-    if core.runs("prune_txn_ids"):
-        core.on_startup(lambda: core.background.looping("prune_txn_ids", lambda: txn_ids.prune(clock.time_msec()), 3600.0, clock))
+    core.every("prune_txn_ids", lambda: txn_ids.prune(clock.time_msec()), 3600.0)
 
     summaries = RoomSummaryHandler(events, room_cache, room_store)
     directory = DirectoryHandler(core.server_name, aliases, room_cache, room_store, creation, summaries, clock)

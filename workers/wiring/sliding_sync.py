@@ -68,5 +68,4 @@ def wire(core: Core) -> None:
         if n:
             logger.info("expired %d sliding sync connections", n)
 
-    if core.runs("sliding_sync_expiry"):
-        core.on_startup(lambda: core.background.looping("sliding_sync_expiry", expire, EXPIRE_EVERY_S, clock, now=False))
+    core.every("sliding_sync_expiry", expire, EXPIRE_EVERY_S)

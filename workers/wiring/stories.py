@@ -63,5 +63,4 @@ def wire(core: Core) -> None:
         if n:
             logger.info("purged %d expired stories", n)
 
-    if core.runs("stories_purge"):
-        core.on_startup(lambda: core.background.looping("stories_purge", run, config.purge_interval / 1000, core.clock, now=False))
+    core.every("stories_purge", run, config.purge_interval / 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,32 @@ def test_main_role_wires_every_area() -> None:
     folder = os.path.dirname(workers.wiring.__file__)
     areas = {f"workers.wiring.{f[:-3]}" for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py"}
     assert areas - set(get_role("main").modules) == set()
+
+
+def test_every_schedules_a_job_only_where_the_role_runs_it() -> None:
+    """``core.every(job, fn, interval)``: a startup hook that loops ``fn`` under the job's name, first run one
+    interval after start, and nothing at all in a role that does not run the job."""
+    from workers.core import Core
+    from workers.roles import Role
+
+    class Background:
+        def __init__(self) -> None:
+            self.loops: list[tuple[Any, ...]] = []
+
+        def looping(self, *args: Any, **kwargs: Any) -> None:
+            self.loops.append((*args, kwargs))
+
+    def job() -> None:
+        return None
+
+    core = Core.__new__(Core)
+    clock = object()
+    background = Background()
+    core.__dict__.update(role_spec=Role("r", (), jobs=("mine",)), deployment=None, clock=clock, background=background,
+                         _area=None, _startup_hooks=[])
+    core.every("mine", job, 60.0)
+    core.every("not_mine", job, 60.0)
+    assert len(core.startup_hooks) == 1
+    assert background.loops == []  # nothing runs before listeners are up
+    core.startup_hooks[0]()
+    assert background.loops == [("mine", job, 60.0, clock, {"now": False})]

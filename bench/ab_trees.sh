@@ -19,9 +19,16 @@ for i in $(seq 1 $RUNS); do
     else EXTRA=(); fi
     PYTHONPATH=$PWD python3 -m workers.cli bench-server "${EXTRA[@]}" --data-dir $DATA/$side-$ENGINE --port $PORT --fresh > $OUT/server-$side-$ENGINE-$i.log 2>&1 &
     SPID=$!
-    for t in $(seq 1 100); do curl -fs http://127.0.0.1:$PORT/_matrix/client/versions >/dev/null 2>&1 && break; sleep 0.3; done
+    # up to 5 minutes: with --fresh on PostgreSQL, DROP DATABASE waits for a checkpoint, which takes tens of
+    # seconds on a machine whose disk other work keeps busy (the earlier 30 s bound ran the bench against nothing)
+    for t in $(seq 1 1000); do
+      curl -fs http://127.0.0.1:$PORT/_matrix/client/versions >/dev/null 2>&1 && break
+      kill -0 $SPID 2>/dev/null || break
+      sleep 0.3
+    done
     PID=$SPID
-    if ! kill -0 $SPID 2>/dev/null; then echo "$side server did not start: see $OUT/server-$side-$ENGINE-$i.log"; exit 1; fi
+    if ! curl -fs http://127.0.0.1:$PORT/_matrix/client/versions >/dev/null 2>&1; then
+      echo "$side server did not start: see $OUT/server-$side-$ENGINE-$i.log"; kill $SPID 2>/dev/null; exit 1; fi
     PYTHONPATH="$LEAD" python3 -m bench --url http://127.0.0.1:$PORT --pid $PID --scenarios $SCEN $QUICK --out $OUT/$side-$ENGINE-$i.json --label $side > $OUT/bench-$side-$ENGINE-$i.log 2>&1
     kill $SPID 2>/dev/null; sleep 1; kill -9 $SPID 2>/dev/null
     wait $SPID 2>/dev/null

@@ -454,17 +454,21 @@ class FederationSender:
         if cached is None:
             return False
         own = self._server_name
+        checked = None  # a persister batch is one room's events: look the room up once
         for row in rows:
             if row.type == "m.room.member":
                 sk = row.state_key
                 if sk and ":" in sk and _server_of(sk) not in (own, ""):
                     return False
+            if row.room_id == checked:
+                continue
             servers = cached(row.room_id)
             if servers is None:
                 return False
             for s in servers:
                 if s != own and s != "":
                     return False
+            checked = row.room_id
         return True
 
     async def _destinations(self, room_id: str, etype: str, state_key: str | None) -> set[str]:

@@ -68,7 +68,8 @@ class Plan:
         return self.status is EventStatus.ACCEPTED
 
     def positions_needed(self) -> int:
-        if not self.in_timeline:
+        ctx = self.item.context
+        if ctx is not None and ctx.status is not EventStatus.ACCEPTED:  # not in the timeline
             return 0
         if self.delta is None:
             return 1

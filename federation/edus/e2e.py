@@ -15,12 +15,12 @@ from typing import Any, Protocol
 from federation.edus.remote_device_lists import keys_sections
 from federation.transport.client import fed_path
 from federation.transport.server.routes import FederationRoutes
-from homeserver.api.errors import BadJson, InvalidParam, NotFound
+from homeserver.api.errors import NotFound
+from homeserver.api.models.federation import UserKeysClaimBody, UserKeysQueryBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import FEDERATION_V1
-
-MAX_USERS = 1000
 
 
 class FederationKeys:
@@ -103,29 +103,15 @@ class UserKeysServlet:
         return isinstance(user_id, str) and user_id.startswith("@") and user_id.partition(":")[2] == self._server_name
 
     async def on_query(self, request: SupRequest, origin: str) -> tuple[int, dict[str, Any]]:
-        wanted = request.json().get("device_keys")
-        if not isinstance(wanted, dict) or len(wanted) > MAX_USERS:
-            raise BadJson("'device_keys' must be an object of user id to a list of device ids")
-        local: dict[str, list[str]] = {}
-        for user_id, devices in wanted.items():
-            if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-                raise InvalidParam("device lists must be lists of device ids")
-            if self._local(user_id):
-                local[user_id] = devices
+        wanted = parse_body(request, UserKeysQueryBody).device_keys  # ≤ 1000 users, each a list of device ids
+        local = {user_id: devices for user_id, devices in wanted.items() if self._local(user_id)}
         found = await self._keys.query_local(local) if local else {}
         return 200, {"device_keys": found.get("device_keys", {}), "master_keys": found.get("master_keys", {}),
                      "self_signing_keys": found.get("self_signing_keys", {})}
 
     async def on_claim(self, request: SupRequest, origin: str) -> tuple[int, dict[str, Any]]:
-        wanted = request.json().get("one_time_keys")
-        if not isinstance(wanted, dict) or len(wanted) > MAX_USERS:
-            raise BadJson("'one_time_keys' must be an object of user id to device id to algorithm")
-        local: dict[str, dict[str, str]] = {}
-        for user_id, devices in wanted.items():
-            if not isinstance(devices, dict) or not all(isinstance(d, str) and isinstance(a, str) for d, a in devices.items()):
-                raise InvalidParam("each user's entry must map device ids to algorithms")
-            if self._local(user_id):
-                local[user_id] = devices
+        wanted = parse_body(request, UserKeysClaimBody).one_time_keys  # ≤ 1000 users, device id → algorithm
+        local = {user_id: devices for user_id, devices in wanted.items() if self._local(user_id)}
         return 200, {"one_time_keys": await self._keys.claim_local(local) if local else {}}
 
     async def on_devices(self, request: SupRequest, origin: str, user_id: str) -> tuple[int, dict[str, Any]]:

@@ -1,7 +1,8 @@
 """``PUT /_matrix/federation/v1/send/{txnId}``: a transaction of PDUs and EDUs from another server.
 
-Deduplicated by (origin, txnId) (the stored answer is replayed; a concurrent retry waits for the first);
-at most 50 PDUs and 100 EDUs; PDUs are grouped by room and processed in order within a room (rooms in
+The envelope is parsed at the edge (``homeserver/api/models/federation.py:TransactionBody``: ``origin``,
+``origin_server_ts``, at most 50 PDUs and 100 EDUs, each an object kept as sent). Deduplicated by (origin, txnId)
+(the stored answer is replayed; a concurrent retry waits for the first); PDUs are grouped by room and processed in order within a room (rooms in
 parallel), each with its own result; one bad PDU never fails the transaction. EDUs go to an injected
 dispatcher (fednet's EDU handlers)."""
 
@@ -15,15 +16,14 @@ from twisted.internet import defer
 from federation.inbound.events import FederationEventHandler, PduRejected, parse_pdu
 from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import BadJson
+from homeserver.api.models.federation import TransactionBody
 from homeserver.events import Event
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from storage.stores.federation_events import FederationEventStore
 
 logger = logging.getLogger(__name__)
-
-MAX_PDUS = 50
-MAX_EDUS = 100
 
 
 class EduDispatcher(Protocol):
@@ -48,13 +48,8 @@ class TransactionHandler:
         self.forward: Any = None
         self._in_flight: dict[tuple[str, str], list[defer.Deferred[dict[str, Any]]]] = {}
 
-    async def on_transaction(self, origin: str, txn_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        pdus = body.get("pdus", [])
-        edus = body.get("edus", [])
-        if not isinstance(pdus, list) or not isinstance(edus, list):
-            raise BadJson("'pdus' and 'edus' must be lists")
-        if len(pdus) > MAX_PDUS or len(edus) > MAX_EDUS:
-            raise BadJson(f"A transaction holds at most {MAX_PDUS} PDUs and {MAX_EDUS} EDUs")
+    async def on_transaction(self, origin: str, txn_id: str, body: TransactionBody) -> dict[str, Any]:
+        pdus, edus = body.pdus, body.edus
         key = (origin, txn_id)
         waiters = self._in_flight.get(key)
         if waiters is not None:  # the same transaction is being processed: answer as it does
@@ -176,5 +171,4 @@ class TransactionServlet:
                         max_body=10 * 1024 * 1024)
 
     async def on_send(self, request: SupRequest, origin: str, txn_id: str) -> tuple[int, dict[str, Any]]:
-        body = request.json()
-        return 200, await self.handler.on_transaction(origin, txn_id, body)
+        return 200, await self.handler.on_transaction(origin, txn_id, parse_body(request, TransactionBody))

@@ -46,7 +46,6 @@ MAX_VALIDITY_MS = 7 * 24 * 3600 * 1000
 REFETCH_INTERVAL_MS = 30_000  # do not ask the same server again sooner when it did not have the key
 KEY_RESPONSE_MAX = 512 * 1024
 VERIFY_CHUNK = 64
-NOTARY_MAX_SERVERS = 100
 
 
 class KeyLookupError(Exception):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.keys.keyring import NOTARY_MAX_SERVERS, Keyring
+from federation.keys.keyring import Keyring
 from federation.transport.discovery import InvalidServerName, parse_server_name
-from homeserver.api.errors import BadJson, InvalidParam
+from homeserver.api.errors import InvalidParam
+from homeserver.api.models.federation import NotaryQueryBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import add_route
@@ -27,23 +29,10 @@ class NotaryServlet:
         add_route(router, "keys", "GET", "/query/{server_name}/{key_id}", self.on_get_key, "key_v2_query_server_key")
 
     async def on_post(self, request: SupRequest) -> tuple[int, dict[str, Any]]:
-        body = request.json()
-        servers = body.get("server_keys")
-        if not isinstance(servers, dict):
-            raise BadJson("server_keys must be an object")
-        if len(servers) > NOTARY_MAX_SERVERS:
-            raise InvalidParam(f"At most {NOTARY_MAX_SERVERS} servers per query")
-        wanted: dict[str, dict[str, int]] = {}
-        for server, kids in servers.items():
+        servers = parse_body(request, NotaryQueryBody).server_keys  # ≤ 100 servers → key id → criteria object
+        for server in servers:
             self._check_name(server)
-            if not isinstance(kids, dict):
-                raise BadJson("each server's entry must be an object of key ids")
-            wanted[server] = {}
-            for kid, crit in kids.items():
-                min_valid = crit.get("minimum_valid_until_ts", 0) if isinstance(crit, dict) else 0
-                if isinstance(min_valid, bool) or not isinstance(min_valid, int):
-                    raise BadJson("minimum_valid_until_ts must be an integer")
-                wanted[server][str(kid)] = min_valid
+        wanted = {server: {kid: crit.minimum_valid_until_ts for kid, crit in kids.items()} for server, kids in servers.items()}
         return 200, {"server_keys": await self._query(wanted)}
 
     async def on_get(self, request: SupRequest, server_name: str) -> tuple[int, dict[str, Any]]:

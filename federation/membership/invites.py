@@ -24,6 +24,12 @@ from federation.inbound.events import FederationEventHandler, PduRejected, parse
 from federation.server.events_api import wire_pdu
 from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError
+from homeserver.api.models.federation import (
+    MAX_INVITE_ROOM_STATE,
+    InviteV1Body,
+    InviteV2Body,
+    MembershipEvent,
+)
 from homeserver.events import (
     KNOWN_ROOM_VERSIONS,
     AuthError,
@@ -32,6 +38,7 @@ from homeserver.events import (
     sign_event,
 )
 from homeserver.events.hashing import add_content_hash
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import FEDERATION_V1, FEDERATION_V2
@@ -120,27 +127,24 @@ class InviteServlet:
                         "federation_invite_v1", room_param="room_id", max_body=512 * 1024)
 
     async def on_invite_v2(self, request: SupRequest, origin: str, room_id: str, event_id: str) -> tuple[int, Any]:
-        body = request.json()
-        version = body.get("room_version")
-        if not isinstance(version, str) or version not in KNOWN_ROOM_VERSIONS:
+        body = parse_body(request, InviteV2Body)
+        if body.room_version not in KNOWN_ROOM_VERSIONS:
             raise MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", "This server does not support the room's version",
-                              {"room_version": version})
-        stripped = body.get("invite_room_state", [])
-        signed = await self._receive(origin, room_id, event_id, body.get("event"), version, stripped)
+                              {"room_version": body.room_version})
+        signed = await self._receive(origin, room_id, event_id, body.event, body.room_version, body.invite_room_state)
         return 200, {"event": signed}
 
     async def on_invite_v1(self, request: SupRequest, origin: str, room_id: str, event_id: str) -> tuple[int, Any]:
-        pdu = request.json()
-        unsigned = pdu.get("unsigned") if isinstance(pdu.get("unsigned"), dict) else {}
-        stripped = unsigned.get("invite_room_state", [])
+        body = parse_body(request, InviteV1Body)
         version = "1" if ":" in event_id else "3"  # v1 is only used for rooms of the first versions
-        signed = await self._receive(origin, room_id, event_id, pdu, version, stripped)
+        signed = await self._receive(origin, room_id, event_id, body, version, body.unsigned.invite_room_state)
         return 200, [200, {"event": signed}]
 
-    async def _receive(self, origin: str, room_id: str, event_id: str, pdu: Any, version: str, stripped: Any) -> dict[str, Any]:
+    async def _receive(self, origin: str, room_id: str, event_id: str, event: MembershipEvent, version: str,
+                       stripped: list[dict[str, Any]]) -> dict[str, Any]:
         rv = get_room_version(version)
         try:
-            ev = parse_pdu(pdu, rv)
+            ev = parse_pdu(event.pdu, rv)
         except PduRejected as e:
             raise InvalidParam(str(e)) from None
         if ev.event_id != event_id or ev.room_id != room_id:
@@ -159,8 +163,7 @@ class InviteServlet:
             await check(ev.sender, target, room_id, is_direct=ev.content.get("is_direct") is True)
         signed = sign_event(ev.get_pdu_json(), rv, self.server_name, self.signing_key)
         signed_ev = Event(signed, rv, ev.event_id)
-        room_state = [e for e in stripped if isinstance(e, dict)] if isinstance(stripped, list) else []
-        item = PersistItem(signed_ev, unsigned={"invite_room_state": room_state[:100]},
+        item = PersistItem(signed_ev, unsigned={"invite_room_state": stripped[:MAX_INVITE_ROOM_STATE]},
                            context=EventContext(EventStatus.OUTLIER, origin))
         await self.events.persister.persist_out_of_band(room_id, item)
         return wire_pdu(signed_ev)
@@ -237,12 +240,13 @@ class LeaveServlet:
         return 200, await template_for(self.events, room_id, user_id, origin, {"membership": "leave"}, self.clock)
 
     async def on_send_leave(self, request: SupRequest, origin: str, room_id: str, event_id: str) -> tuple[int, Any]:
+        body = parse_body(request, MembershipEvent)  # the event itself: its envelope typed, kept as sent
         try:
             snap = await self.events.rooms.get(room_id)
         except Exception:
             raise MatrixError(404, Codes.NOT_FOUND, "Unknown room") from None
         try:
-            ev = parse_pdu(request.json(), snap.version)
+            ev = parse_pdu(body.pdu, snap.version)
         except PduRejected as e:
             raise InvalidParam(str(e)) from None
         if ev.event_id != event_id or ev.type != "m.room.member" or ev.content.get("membership") != "leave" \

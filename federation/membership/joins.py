@@ -22,6 +22,7 @@ from federation.inbound.events import FederationEventHandler, PduRejected, parse
 from federation.server.events_api import wire_pdu
 from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.federation import MembershipEvent
 from homeserver.events import (
     KNOWN_ROOM_VERSIONS,
     AuthError,
@@ -32,6 +33,7 @@ from homeserver.events import (
     sign_event,
 )
 from homeserver.events.hashing import add_content_hash
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import FEDERATION_V1, FEDERATION_V2
@@ -328,13 +330,13 @@ class JoinServlet:
             raise Forbidden(f"You are not allowed to join this room: {e.reason}") from None
 
     async def on_send_join(self, request: SupRequest, origin: str, room_id: str, event_id: str) -> tuple[int, dict[str, Any]]:
+        body = parse_body(request, MembershipEvent)  # the event itself: its envelope typed, kept as sent
         try:
             snap = await self.events.rooms.get(room_id)
         except UnknownRoom:
             raise NotFound("Unknown room") from None
-        pdu = request.json()
         try:
-            ev = parse_pdu(pdu, snap.version)
+            ev = parse_pdu(body.pdu, snap.version)
         except PduRejected as e:
             raise InvalidParam(str(e)) from None
         if ev.event_id != event_id or ev.room_id != room_id:

@@ -18,8 +18,10 @@ from federation.membership.joins import template_for
 from federation.server.events_api import wire_pdu
 from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.api.models.federation import MembershipEvent
 from homeserver.events import KNOWN_ROOM_VERSIONS, get_room_version, sign_event
 from homeserver.events.hashing import add_content_hash
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from homeserver.http.routes import FEDERATION_V1
@@ -122,12 +124,13 @@ class KnockServlet:
         return 200, await template_for(self.events, room_id, user_id, origin, {"membership": "knock"}, self.clock)
 
     async def on_send_knock(self, request: SupRequest, origin: str, room_id: str, event_id: str) -> tuple[int, Any]:
+        body = parse_body(request, MembershipEvent)  # the event itself: its envelope typed, kept as sent
         try:
             snap = await self.events.rooms.get(room_id)
         except UnknownRoom:
             raise NotFound("Unknown room") from None
         try:
-            ev = parse_pdu(request.json(), snap.version)
+            ev = parse_pdu(body.pdu, snap.version)
         except PduRejected as e:
             raise InvalidParam(str(e)) from None
         if ev.event_id != event_id or ev.type != "m.room.member" or ev.content.get("membership") != "knock" \

@@ -16,7 +16,9 @@ from typing import Any
 
 from federation.transport.server.routes import FederationRoutes
 from homeserver.api.errors import Forbidden, InvalidParam, NotFound
+from homeserver.api.models.federation import MissingEventsBody
 from homeserver.events import Event, redact_event_dict
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 from storage.persistence.room_cache import RoomCache, UnknownRoom
@@ -167,15 +169,10 @@ class EventsServlet:
         return 200, {"auth_chain": [wire_pdu(x.event) for x in ordered]}
 
     async def on_missing(self, request: SupRequest, origin: str, room_id: str) -> tuple[int, dict[str, Any]]:
-        body = request.json()
-        earliest, latest = body.get("earliest_events", []), body.get("latest_events", [])
-        limit, min_depth = body.get("limit", 10), body.get("min_depth", 0)
-        if not _str_list(earliest) or not _str_list(latest) or not latest:
-            raise InvalidParam("earliest_events and latest_events must be lists of event ids")
-        if isinstance(limit, bool) or not isinstance(limit, int) or isinstance(min_depth, bool) or not isinstance(min_depth, int):
-            raise InvalidParam("limit and min_depth must be integers")
+        body = parse_body(request, MissingEventsBody)  # earliest_events, latest_events (≥ 1): event ids; limit, min_depth
         await self._in_room(origin, room_id)
-        events = await self.store.walk_back(room_id, latest[:20], set(earliest[:100]), max(0, min(limit, MAX_MISSING)), min_depth)
+        events = await self.store.walk_back(room_id, body.latest_events[:20], set(body.earliest_events[:100]),
+                                            max(0, min(body.limit, MAX_MISSING)), body.min_depth)
         stored = await self.store.get_pdus([e.event_id for e in events])
         ordered = sorted((stored[e.event_id] for e in events if e.event_id in stored), key=lambda p: p.event.depth)
         return 200, {"events": await self.visibility.filter(origin, ordered, self.store)}
@@ -194,7 +191,3 @@ class EventsServlet:
         pdus += [stored[e.event_id] for e in walked if e.event_id in stored]
         pdus = sorted(pdus, key=lambda p: -p.event.depth)[:limit]
         return 200, self._envelope(await self.visibility.filter(origin, pdus, self.store))
-
-
-def _str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)

@@ -189,9 +189,16 @@ def test_bad_transactions_get_spec_errors(make_federating_server: Any, fake_remo
     sup, token, room_id, rr, bob = _setup(make_federating_server, fake_remote)
     too_many = {"origin": fake_remote.server_name, "origin_server_ts": 0, "pdus": [{}] * 51, "edus": []}
     r = fake_remote.send(sup.federation_url, sup.server_name, "PUT", "/_matrix/federation/v1/send/big", too_many)
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.json()["errcode"] == "M_INVALID_PARAM", r.text
+    # the envelope is typed at the edge: a PDU or EDU that is not an object fails the whole transaction (400)
+    for n, items in enumerate(({"pdus": [{"room_id": room_id}, "str"]}, {"pdus": [], "edus": ["x", {"edu_type": "m.typing", "content": {}}]})):
+        bad = {"origin": fake_remote.server_name, "origin_server_ts": 0, **items}
+        r = fake_remote.send(sup.federation_url, sup.server_name, "PUT", f"/_matrix/federation/v1/send/shape{n}", bad)
+        assert r.status_code == 400 and r.json()["errcode"] == "M_BAD_JSON", r.text
+    # objects that are not valid PDUs (or EDUs) are each PDU's own error: the transaction succeeds
     garbage = {"origin": fake_remote.server_name, "origin_server_ts": 0,
-               "pdus": [{"room_id": room_id, "event_id": "$x", "type": 5}, {"room_id": "!nope:else", "event_id": "$y"}, "str"], "edus": ["x", {"edu_type": "m.typing", "content": {}}]}
+               "pdus": [{"room_id": room_id, "event_id": "$x", "type": 5}, {"room_id": "!nope:else", "event_id": "$y"}, {}],
+               "edus": [{}, {"edu_type": 5}, {"edu_type": "m.typing", "content": {}}]}
     r = fake_remote.send(sup.federation_url, sup.server_name, "PUT", "/_matrix/federation/v1/send/garbage", garbage)
     assert r.status_code == 200, r.text
     assert set(r.json()["pdus"]) == {"$x", "$y"} and all("error" in v for v in r.json()["pdus"].values())

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from federation.transport.server.routes import FederationRoutes
-from homeserver.api.errors import InvalidParam, NotFound
+from homeserver.api.errors import NotFound
+from homeserver.api.models.federation import FederationPublicRoomsBody
+from homeserver.http.models import parse_body
 from homeserver.http.request import SupRequest
 from homeserver.http.router import Router
 
@@ -83,17 +85,12 @@ class DirectoryQueryServlet:
         return 200, await self._directory.public_rooms(limit, request.query_str("since"), None, None, None)
 
     async def on_post_public_rooms(self, request: SupRequest, origin: str) -> tuple[int, dict[str, Any]]:
-        body = request.json()
-        limit = body.get("limit")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise InvalidParam("limit must be a non-negative integer")
-        since = body.get("since")
-        if since is not None and not isinstance(since, str):
-            raise InvalidParam("since must be a string")
-        filt = body.get("filter") if isinstance(body.get("filter"), dict) else {}
-        search = filt.get("generic_search_term") if isinstance(filt.get("generic_search_term"), str) else None
-        room_types = filt.get("room_types") if isinstance(filt.get("room_types"), list) else None
-        return 200, await self._directory.public_rooms(min(limit, 500) if limit else None, since, search, room_types, None)
+        body = parse_body(request, FederationPublicRoomsBody)  # limit ≥ 0, since, filter: JSON types checked
+        filt = body.filter
+        search = filt.generic_search_term if filt is not None else None
+        room_types = filt.room_types if filt is not None else None
+        return 200, await self._directory.public_rooms(min(body.limit, 500) if body.limit else None, body.since, search,
+                                                       room_types, None)
 
 
 class LocalHierarchy(Protocol):

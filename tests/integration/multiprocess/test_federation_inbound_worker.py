@@ -52,6 +52,17 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
         answer = on_reactor(client.put_json, server_name, "/_matrix/federation/v1/send/forged-1",
                             {"origin": peer.server_name, "origin_server_ts": 0, "pdus": [pdu], "edus": []})
         assert answer["pdus"] and all("signature" in r.get("error", "") for r in answer["pdus"].values()), answer
+        # malformed bodies get the spec's 400: /send parsed on the worker, send_join/invite on main (forwarded)
+        from federation.transport.errors import RemoteError
+
+        for method, path, body, errcode in [
+            ("PUT", "/_matrix/federation/v1/send/bad-1", {"origin": peer.server_name, "origin_server_ts": 0, "pdus": ["x"]}, "M_BAD_JSON"),
+            ("PUT", f"/_matrix/federation/v2/send_join/{quote(room)}/%24x", {"type": "m.room.member"}, "M_MISSING_PARAM"),
+            ("PUT", f"/_matrix/federation/v2/invite/{quote(room)}/%24x", {"room_version": "10", "event": []}, "M_BAD_JSON"),
+        ]:
+            with pytest.raises(RemoteError) as err:
+                on_reactor(client.put_json, server_name, path, body)
+            assert (err.value.status, err.value.errcode) == (400, errcode), (path, err.value)
 
         # cluster -> peer join: the peer's room; its /send and the invite-free join go through the worker
         peer_room = bob.req("POST", V3 + "/createRoom", {"preset": "public_chat"})["room_id"]

@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from prometheus_client import Counter, Histogram
 from twisted.internet import threads
@@ -108,6 +108,12 @@ class Txn:
         if not values:
             return "1 = 0", []
         return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+    def in_batches(self, column: str, values: Sequence[Any], size: int = 500) -> Iterator[tuple[str, list[Any]]]:
+        """:meth:`in_list` for each run of at most ``size`` of ``values`` in order (none for no values): one
+        statement per batch keeps every statement's parameter count bounded."""
+        for i in range(0, len(values), size):
+            yield self.in_list(column, values[i : i + size])
 
 
 class _ConnectionPool:

@@ -80,8 +80,7 @@ class DeviceListStore:
                 (observer, since, until)))
             room_rows: list[tuple[str, str, str]] = []
             room_list = sorted(rooms)
-            for i in range(0, len(room_list), _CHUNK):
-                clause, params = txn.in_list("observer_user_id", room_list[i : i + _CHUNK])
+            for clause, params in txn.in_batches("observer_user_id", room_list, _CHUNK):
                 room_rows.extend((r[0], r[1], r[2], r[3]) for r in txn.query(
                     "SELECT stream_id, observer_user_id, target_user_id, kind FROM device_list_membership_changes"
                     f" WHERE stream_id > ? AND stream_id <= ? AND {clause}", [since, until, *params]))
@@ -104,8 +103,7 @@ class DeviceListStore:
 
         def fn(txn: Txn) -> set[str]:
             out: set[str] = set()
-            for i in range(0, len(user_ids), _CHUNK):
-                clause, params = txn.in_list("user_id", user_ids[i : i + _CHUNK])
+            for clause, params in txn.in_batches("user_id", user_ids, _CHUNK):
                 rows = txn.query(
                     f"SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > ? AND stream_id <= ? AND {clause}",
                     [since, until, *params],

@@ -150,8 +150,7 @@ class EventStore:
         if missing:
             def fn(txn: Txn) -> list[EventRow]:
                 rows: list[EventRow] = []
-                for i in range(0, len(missing), 500):
-                    clause, params = txn.in_list("event_id", missing[i : i + 500])
+                for clause, params in txn.in_batches("event_id", missing):
                     rows.extend(self.rows_txn(txn, clause, params))
                 if len(rows) < len(missing):  # state events of a joined room fetched over federation
                     found = {r.event_id for r in rows}

@@ -71,8 +71,7 @@ class FederationEventStore:
 
         def fn(txn: Txn) -> dict[str, str]:
             out: dict[str, str] = {}
-            for i in range(0, len(ids), 500):
-                clause, params = txn.in_list("event_id", ids[i : i + 500])
+            for clause, params in txn.in_batches("event_id", ids):
                 out.update({r[0]: "accepted" for r in txn.query(f"SELECT event_id FROM events WHERE {clause}", params)})
                 out.update({r[0]: r[1] for r in txn.query(f"SELECT event_id, status FROM event_outliers WHERE {clause}", params)})
             return out

@@ -224,8 +224,7 @@ class FederationOutboundStore:
         def fn(txn: Txn) -> list[tuple[int, dict[str, Any]]]:
             rooms = self._destination_rooms_txn(txn, destination)
             found: dict[int, str] = {}
-            for i in range(0, len(rooms), 500):
-                clause, params = txn.in_list("room_id", rooms[i:i + 500])
+            for clause, params in txn.in_batches("room_id", rooms):
                 found.update((int(s), j) for s, j in txn.query(
                     f"SELECT stream_ordering, json FROM events WHERE {clause} AND stream_ordering > ? AND stream_ordering <= ?"
                     " AND sender LIKE ? ESCAPE '\\' ORDER BY stream_ordering LIMIT ?",
@@ -261,8 +260,7 @@ class FederationOutboundStore:
         def fn(txn: Txn) -> list[tuple[int, dict[str, Any]]]:
             rooms = self._destination_rooms_txn(txn, destination)
             ids: set[int] = set()
-            for i in range(0, len(rooms), 500):
-                clause, params = txn.in_list("room_id", rooms[i:i + 500])
+            for clause, params in txn.in_batches("room_id", rooms):
                 latest = txn.query(
                     f"SELECT MAX(stream_ordering) FROM events WHERE {clause} AND stream_ordering > ? AND stream_ordering <= ?"
                     " AND sender LIKE ? ESCAPE '\\' GROUP BY room_id",
@@ -278,8 +276,7 @@ class FederationOutboundStore:
             ids.update(int(r[0]) for r in targeted)
             out: list[tuple[int, dict[str, Any]]] = []
             ordered = sorted(ids)
-            for i in range(0, len(ordered), 500):
-                c2, p2 = txn.in_list("stream_ordering", ordered[i:i + 500])
+            for c2, p2 in txn.in_batches("stream_ordering", ordered):
                 out += [(int(s), json.loads(j)) for s, j in txn.query(f"SELECT stream_ordering, json FROM events WHERE {c2}", p2)]
             out.sort(key=lambda x: x[0])
             return out[:limit]

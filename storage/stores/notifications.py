@@ -26,8 +26,7 @@ class NotificationsStore:
         def fn(txn: Txn) -> dict[str, dict[str, int]]:
             out: dict[str, dict[str, int]] = {}
             ids = list(room_ids)
-            for i in range(0, len(ids), 500):
-                clause, params = txn.in_list("r.room_id", ids[i : i + 500])
+            for clause, params in txn.in_batches("r.room_id", ids):
                 rows = txn.query(
                     "SELECT r.room_id, r.thread_id, MAX(e.stream_ordering) FROM receipts r "
                     "JOIN events e ON e.event_id = r.event_id "
@@ -59,8 +58,7 @@ class NotificationsStore:
         def fn(txn: Txn) -> list[tuple[int, str]]:
             out: list[tuple[int, str]] = []
             ids = list(room_ids)
-            for i in range(0, len(ids), 500):
-                clause, params = txn.in_list("room_id", ids[i : i + 500])
+            for clause, params in txn.in_batches("room_id", ids):
                 out.extend(
                     (int(r[0]), r[1]) for r in txn.query(
                         f"SELECT stream_ordering, event_id FROM events WHERE {clause} AND stream_ordering < ? AND sender <> ? "

@@ -36,8 +36,7 @@ class PushEventsStore:
         def fn(txn: Txn) -> list[EventRow]:
             out: list[EventRow] = []
             ids = list(room_ids)
-            for i in range(0, len(ids), 200):
-                clause, params = txn.in_list("room_id", ids[i : i + 200])
+            for clause, params in txn.in_batches("room_id", ids, 200):
                 out.extend(self.events.rows_txn(
                     txn, f"{clause} AND stream_ordering > ? AND stream_ordering <= ? AND origin_server_ts >= ? "
                     "ORDER BY stream_ordering LIMIT ?", [*params, after, upto, min_ts, limit]))

@@ -75,8 +75,7 @@ class ReceiptStore:
         def fn(txn: Txn) -> list[Receipt]:
             out: list[Receipt] = []
             ids = list(room_ids)
-            for i in range(0, len(ids), 500):
-                clause, params = txn.in_list("room_id", ids[i : i + 500])
+            for clause, params in txn.in_batches("room_id", ids):
                 out.extend(
                     _row(r)
                     for r in txn.query(

@@ -361,8 +361,7 @@ class RelationsStore:
 
         def fn(txn: Txn) -> dict[str, str]:
             out: dict[str, str] = {}
-            for i in range(0, len(ids), 500):
-                clause, params = txn.in_list("event_id", ids[i : i + 500])
+            for clause, params in txn.in_batches("event_id", ids):
                 out.update(dict(txn.query(
                     f"SELECT event_id, parent_id FROM event_relations WHERE {clause} AND rel_type = ?", [*params, THREAD])))
             return out

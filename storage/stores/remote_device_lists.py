@@ -48,8 +48,7 @@ class RemoteDeviceListStore:
 
         def fn(txn: Txn) -> dict[str, CachedDeviceList]:
             out: dict[str, CachedDeviceList] = {}
-            for i in range(0, len(users), 500):
-                clause, params = txn.in_list("user_id", users[i:i + 500])
+            for clause, params in txn.in_batches("user_id", users):
                 heads = txn.query(f"SELECT user_id, stream_id, master_key, self_signing_key, resync_needed FROM remote_device_lists WHERE {clause}", params)
                 devices: dict[str, dict[str, tuple[dict[str, Any] | None, str | None]]] = {}
                 if heads:
@@ -91,8 +90,7 @@ class RemoteDeviceListStore:
 
         def fn(txn: Txn) -> set[str]:
             out: set[str] = set()
-            for i in range(0, len(rooms), 500):
-                clause, params = txn.in_list("c.room_id", rooms[i:i + 500])
+            for clause, params in txn.in_batches("c.room_id", rooms):
                 out.update(r[0] for r in txn.query(
                     "SELECT DISTINCT c.state_key FROM current_state c JOIN remote_device_lists t ON t.user_id = c.state_key"
                     f" WHERE {clause} AND c.type = 'm.room.member' AND c.membership = 'join'", params))

@@ -66,13 +66,11 @@ class RoomPurgeStore:
             for _, buckets in rows:
                 chunks.update(json.loads(buckets).values())
             nodes = [c for c in chunks if c.startswith("n")]  # large buckets: nodes of leaf chunks
-            for i in range(0, len(nodes), 500):
-                clause, params = txn.in_list("chunk_id", nodes[i : i + 500])
+            for clause, params in txn.in_batches("chunk_id", nodes):
                 for (entries,) in txn.query(f"SELECT entries FROM state_chunks WHERE {clause}", params):
                     chunks.update(json.loads(entries).values())
             ids = list(chunks)
-            for i in range(0, len(ids), 500):
-                clause, params = txn.in_list("chunk_id", ids[i : i + 500])
+            for clause, params in txn.in_batches("chunk_id", ids):
                 txn.execute(f"DELETE FROM state_chunks WHERE {clause}", params)
             clause, params = txn.in_list("set_id", [r[0] for r in rows])
             txn.execute(f"DELETE FROM state_sets WHERE {clause}", params)

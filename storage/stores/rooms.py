@@ -118,8 +118,7 @@ class RoomStore:
     async def member_counts(self, room_ids: list[str]) -> dict[str, dict[str, int]]:
         def fn(txn: Txn) -> dict[str, dict[str, int]]:
             out: dict[str, dict[str, int]] = {r: {} for r in room_ids}
-            for i in range(0, len(room_ids), 500):
-                clause, params = txn.in_list("room_id", room_ids[i : i + 500])
+            for clause, params in txn.in_batches("room_id", room_ids):
                 for room_id, membership, n in txn.query(
                     f"SELECT room_id, membership, COUNT(*) FROM current_state WHERE type = 'm.room.member' AND {clause} "
                     "GROUP BY room_id, membership",

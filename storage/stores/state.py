@@ -100,14 +100,12 @@ class StateStore:
 
     def _load_txn(self, txn: Txn, set_ids: list[str], chunk_ids: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         sets: dict[str, Any] = {}
-        for i in range(0, len(set_ids), 500):
-            clause, params = txn.in_list("set_id", set_ids[i : i + 500])
+        for clause, params in txn.in_batches("set_id", set_ids):
             for set_id, buckets, size in txn.query(f"SELECT set_id, buckets, size FROM state_sets WHERE {clause}", params):
                 sets[set_id] = ({int(b): c for b, c in json.loads(buckets).items()}, size)
         chunks: dict[str, Any] = {}
         ids = list(chunk_ids)
-        for i in range(0, len(ids), 500):
-            clause, params = txn.in_list("chunk_id", ids[i : i + 500])
+        for clause, params in txn.in_batches("chunk_id", ids):
             for chunk_id, entries in txn.query(f"SELECT chunk_id, entries FROM state_chunks WHERE {clause}", params):
                 chunks[chunk_id] = self._parse_chunk(entries)
         return sets, chunks

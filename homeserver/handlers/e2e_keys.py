@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from signedjson.key import decode_verify_key_bytes
@@ -142,6 +142,23 @@ def _failure(e: Exception) -> dict[str, Any]:
     return {"status": 503, "message": "Remote server unavailable"}
 
 
+async def _from_remotes(ask: Callable[[str, Any, int], Awaitable[dict[str, Any]]], remote: dict[str, dict[str, Any]],
+                        timeout: int, result: dict[str, Any], sections: tuple[str, ...]) -> None:
+    """Ask each destination about its users (``ask(destination, users, timeout_ms)``, at most a minute) and copy
+    ``sections`` of its answer into ``result`` for the users asked about only; a server that fails is reported in
+    ``result["failures"]``, never a 500."""
+    for destination, users in remote.items():
+        try:
+            answer = await ask(destination, users, max(0, min(timeout, 60_000)))
+        except Exception as e:  # noqa: BLE001 - a remote server's failure is reported per server, never a 500
+            result["failures"][destination] = _failure(e)
+            continue
+        for section in sections:
+            for uid, value in (answer.get(section) or {}).items():
+                if uid in users:
+                    result[section][uid] = value
+
+
 class E2EKeysHandler:
     def __init__(
         self,
@@ -266,16 +283,7 @@ class E2EKeysHandler:
             found = await self.db.run("e2e_query_keys", self._query_local_txn, requester.user_id, local)
             for section, values in found.items():
                 result[section].update(values)
-        for destination, users in remote.items():
-            try:
-                answer = await self.remote.query(destination, users, max(0, min(timeout, 60_000)))
-            except Exception as e:  # noqa: BLE001 - a remote server's failure is reported per server, never a 500
-                result["failures"][destination] = _failure(e)
-                continue
-            for section in ("device_keys", "master_keys", "self_signing_keys"):
-                for uid, value in (answer.get(section) or {}).items():
-                    if uid in users:
-                        result[section][uid] = value
+        await _from_remotes(self.remote.query, remote, timeout, result, ("device_keys", "master_keys", "self_signing_keys"))
         return result
 
     async def query_local(self, device_keys: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
@@ -360,15 +368,7 @@ class E2EKeysHandler:
                 for user_id, device_id, _alg in local:
                     self.keys_changed(user_id, device_id)
             result["one_time_keys"].update(claimed)
-        for destination, users in remote.items():
-            try:
-                answer = await self.remote.claim(destination, users, max(0, min(timeout, 60_000)))
-            except Exception as e:  # noqa: BLE001 - a remote server's failure is reported per server, never a 500
-                result["failures"][destination] = _failure(e)
-                continue
-            for uid, value in (answer.get("one_time_keys") or {}).items():
-                if uid in users:
-                    result["one_time_keys"][uid] = value
+        await _from_remotes(self.remote.claim, remote, timeout, result, ("one_time_keys",))
         return result
 
     @staticmethod

@@ -12,29 +12,8 @@ from twisted.internet import defer
 from homeserver.clock import FakeClock
 from homeserver.notifier import Notifier
 from storage.streams import MultiWriterIdGenerator
+from tests.unit.replication_fakes import Background, PositionStore, Publisher
 from workers.replication import ECHO_DELAY, Replication
-
-
-class _Store:
-    async def load(self) -> dict[str, dict[str, int]]:
-        return {}
-
-    async def save(self, instance: str, positions: dict[str, int]) -> None:
-        pass
-
-
-class _Publisher:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def publish(self, channel: str, payload: str) -> defer.Deferred[int]:
-        self.sent.append(json.loads(payload))
-        return defer.succeed(1)
-
-
-class _Background:
-    def spawn(self, name: str, work: Any) -> Any:
-        return defer.ensureDeferred(work) if hasattr(work, "__await__") else defer.succeed(work)
 
 
 class _Reactor:
@@ -50,7 +29,7 @@ class _Core:
         self.clock = clock
         self.reactor = _Reactor(clock)
         self.notifier = Notifier(clock)
-        self.background = _Background()
+        self.background = Background()
         self.db = None
 
         async def allocate(n: int) -> list[int]:
@@ -70,8 +49,8 @@ def _deployment() -> tuple[FakeClock, dict[str, Replication]]:
     for name in ("p1", "p2", "main"):
         core = _Core(clock, name, seq)
         rep = Replication(core, name, ["events"] if name != "main" else [], "h", 1, "c")
-        rep.store = _Store()  # type: ignore[assignment]
-        rep._publisher = _Publisher()
+        rep.store = PositionStore()  # type: ignore[assignment]
+        rep._publisher = Publisher()
         core.notifier.add_listener(rep._on_notify)
         reps[name] = rep
     return clock, reps

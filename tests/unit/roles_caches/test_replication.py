@@ -14,33 +14,8 @@ from homeserver.sync.recent import RecentTimelines
 from homeserver.sync.token import StreamToken
 from homeserver.types.caches import LruCache, drop_key
 from storage.streams import StreamIdGenerator
+from tests.unit.replication_fakes import Background, PositionStore, Publisher
 from workers.replication import Replication
-
-
-class _Store:
-    def __init__(self) -> None:
-        self.positions: dict[str, dict[str, int]] = {}
-        self.saved: list[tuple[str, dict[str, int]]] = []
-
-    async def load(self) -> dict[str, dict[str, int]]:
-        return self.positions
-
-    async def save(self, instance: str, positions: dict[str, int]) -> None:
-        self.saved.append((instance, dict(positions)))
-
-
-class _Publisher:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def publish(self, channel: str, payload: str) -> defer.Deferred[int]:
-        self.sent.append(json.loads(payload))
-        return defer.succeed(1)
-
-
-class _Background:
-    def spawn(self, name: str, work: Any) -> Any:
-        return defer.ensureDeferred(work) if hasattr(work, "__await__") else defer.succeed(work)
 
 
 class _Core:
@@ -48,7 +23,7 @@ class _Core:
         self.clock = clock
         self.notifier = Notifier(clock)
         self.streams = {"events": StreamIdGenerator("events", 10), "receipts": StreamIdGenerator("receipts", 3)}
-        self.background = _Background()
+        self.background = Background()
         self.db = None
 
 
@@ -69,8 +44,8 @@ def _pair() -> tuple[Replication, Replication, FakeClock]:
     writer = Replication(writer_core, "main", ["events", "receipts", "typing"], "h", 1, "c")
     follower = Replication(follower_core, "sync1", [], "h", 1, "c")
     for rep in (writer, follower):
-        rep.store = _Store()  # type: ignore[assignment]
-    writer._publisher = _Publisher()
+        rep.store = PositionStore()  # type: ignore[assignment]
+    writer._publisher = Publisher()
     writer_core.notifier.add_listener(writer._on_notify)
     return writer, follower, clock
 
@@ -210,7 +185,7 @@ def test_presence_reports_reach_only_the_presence_writer() -> None:
 
     writer.writes = frozenset({"presence"})
     writer.core.presence = _Presence()
-    follower._publisher = _Publisher()
+    follower._publisher = Publisher()
     follower.forward_presence("syncing", "@u:x", "online")
     follower.forward_presence("sync_ended", "@u:x", None)
     clock.advance(0.011)

@@ -76,7 +76,15 @@ class DeviceListHandler:
         """Run ``fn(txn, *args)`` and record a device-list change of ``user_id`` in the same transaction, then notify.
 
         For a local user, the federation outbox (``remote_outbox``) writes the update for other servers in the
-        same transaction: ``kind`` is ``device`` (``device_id`` changed) or ``signing_key`` (cross-signing keys)."""
+        same transaction: ``kind`` is ``device`` (``device_id`` changed) or ``signing_key`` (cross-signing keys).
+
+        Who to wake is worked out first: once the position is finished a sync may read up to it, and the sync's
+        change tracker must already know these users changed there (nothing is awaited between ``finish`` and
+        ``notify``). Otherwise a sync in between answers "nothing changed" with a token past the change, and the
+        user never hears of it. The notified position is the change's own (at least): with an earlier position
+        still in flight the stream's current one is below it, and recording that would hide the change from a sync
+        whose token is already there."""
+        users = await self._users_to_wake(user_id)
         pos = self.stream.allocate()
         now = self.clock.time_msec()
         outbox = self.remote_outbox if self._is_local(user_id) else None
@@ -93,9 +101,9 @@ class DeviceListHandler:
             result = await self.db.run(name, txn_fn)
         finally:
             self.stream.finish(pos)
+        self.notifier.notify("device_lists", max(pos, self.stream.current()), users=users)
         if outbox is not None and woken:
             outbox.committed(woken)
-        await self._notify_change(pos, user_id)
         return result
 
     async def mark_changed(self, user_id: str, device_id: str | None = None) -> None:
@@ -105,14 +113,14 @@ class DeviceListHandler:
         """A display name is part of the device list others see (``unsigned.device_display_name``)."""
         await self.mark_changed(user_id, device_id)
 
-    async def _notify_change(self, pos: int, user_id: str) -> None:
+    async def _users_to_wake(self, user_id: str) -> set[str]:
+        """The user and the local users sharing a room with them."""
         try:
             interested = await self.rooms.users_sharing_a_room(user_id)
         except Exception:
             logger.exception("could not compute users sharing a room with %s", user_id)
             interested = set()
-        users = {u for u in interested if self._is_local(u)} | {user_id}
-        self.notifier.notify("device_lists", self.stream.current(), users=users)
+        return {u for u in interested if self._is_local(u)} | {user_id}
 
     async def on_membership_change(self, room_id: str, user_id: str, old_membership: str | None, new_membership: str | None) -> None:
         """Call after a membership change is persisted (joins and leaves/kicks/bans).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import uuid
 from typing import Any, Callable, Iterator, TypeVar
@@ -50,6 +51,26 @@ def on_reactor(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return result
 
     return threads.blockingCallFromThread(reactor, call)
+
+
+def reserve_port(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    """Hold a port (``port``, or a free one) for a server that will listen on it, maybe more than once: a socket
+    bound to it with SO_REUSEADDR that never listens. ``getsockname()[1]`` is the port; close the socket when the
+    server is gone for good.
+
+    Why: a free port from the kernel is in the ephemeral range, and while its server is down (a peer's outage, a
+    restart) any outgoing connection on the machine may get it as its source port; that connection, and its
+    TIME_WAIT for a minute after, make the next listen fail with "Address already in use", SO_REUSEADDR or not.
+    While the port is held this way, the kernel gives it neither to an outgoing connection nor to a bind to port 0,
+    and a server binding it with SO_REUSEADDR (Twisted, redis-server) may still listen on it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
 
 
 class PostgresUnavailable(Exception):

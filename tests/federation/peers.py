@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.federation.ca import TestCA
-from tests.harness import IN_CI, PostgresUnavailable, TestServer
+from tests.harness import IN_CI, PostgresUnavailable, TestServer, reserve_port
 
 
 def free_port() -> int:
@@ -41,11 +41,24 @@ class FederatingServer(TestServer):
     __test__ = False
 
     def __init__(self, tmp_dir: str, engine: str, ca: TestCA, overrides: dict[str, Any] | None = None) -> None:
-        self.fed_port = free_port()
+        # the federation port is part of the server name: held for the server's whole life, so that a restart
+        # (:meth:`restart`, :meth:`up`) finds it free (tests.harness.reserve_port)
+        self._port_hold = reserve_port()
+        self.fed_port = int(self._port_hold.getsockname()[1])
         values = federation_overrides(ca, self.fed_port)
         values.update(overrides or {})
         super().__init__(tmp_dir, engine, values, server_name=f"localhost:{self.fed_port}")
         self.federation_url = f"https://localhost:{self.fed_port}"
+
+    def stop(self) -> bool:
+        try:
+            return super().stop()
+        finally:
+            self.release_port()
+
+    def release_port(self) -> None:
+        """Give the federation port back (the server will not listen on it again)."""
+        self._port_hold.close()
 
     def restart(self) -> None:
         """Stop the process (listeners, connections, database handle) and start it again on the same data."""
@@ -75,10 +88,12 @@ def start_federating_server(tmp_dir: str, engine: str, ca: TestCA, overrides: di
             srv.start()
             return srv
         except PostgresUnavailable as e:
+            srv.release_port()
             if IN_CI:
                 pytest.fail(f"PostgreSQL is required in CI but unavailable: {e}")
             pytest.skip(f"PostgreSQL unavailable: {e}")
-        except Exception as e:  # the reserved port was taken meanwhile: try another
+        except Exception as e:  # the port was taken after all (bound by someone with SO_REUSEADDR): try another
+            srv.release_port()
             if "Address already in use" not in str(e) or attempt == 2:
                 raise
     raise AssertionError("unreachable")

@@ -3,6 +3,8 @@ sender's backoff shows in its metrics while the peer is down."""
 
 from __future__ import annotations
 
+import errno
+import socket
 import time
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +12,7 @@ from urllib.parse import quote
 from tests.federation.test_edus import _sync
 from tests.federation.test_joins import _wait_for_body
 from tests.federation.test_outbound import _metric, _wait
+from tests.harness import on_reactor
 from tests.server.e2e.helpers import V3, new_user
 
 
@@ -91,3 +94,26 @@ def test_ban_and_kick_reach_a_peer_that_was_down_across_a_sender_restart(make_fe
     left = _sync(b, bob.token, since)["rooms"].get("leave", {})  # bob's client sees both
     assert set(left) == {banned, kicked}
     assert [e["content"]["membership"] for e in left[banned]["timeline"]["events"] if e["type"] == "m.room.member"][-1] == "ban"
+
+
+def test_a_peer_that_is_down_keeps_its_port_for_up(make_federating_server: Any) -> None:
+    """The federation port is part of a peer's server name, so ``up()`` must listen on it again. While the peer is
+    down nothing else on the machine may take it: an outgoing connection given it as its source port (and that
+    connection's TIME_WAIT, for a minute) made ``up()`` fail with "Address already in use" (seen under load)."""
+    a = make_federating_server()
+    b = make_federating_server()
+    b.down()
+    intruder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:  # what connect() does when the kernel picks the port as an ephemeral one
+            intruder.bind(("127.0.0.1", b.fed_port))
+            intruder.connect(("127.0.0.1", a.app.port_for("client")))
+            took = None
+        except OSError as e:
+            took = e.errno
+        b.up()
+        assert took == errno.EADDRINUSE
+    finally:
+        intruder.close()
+    assert b.app.port_for("federation") == b.fed_port
+    assert "server" in on_reactor(a.app.core.federation_client.get_json, b.server_name, "/_matrix/federation/v1/version")

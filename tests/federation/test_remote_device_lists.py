@@ -56,14 +56,22 @@ class _Changes:
         self.left.clear()
 
 
-def test_remote_device_list_cache_between_two_sup_servers(make_federating_server: Any) -> None:
+def _alice_and_bob(make_federating_server: Any, room_on: str) -> tuple[Any, Any, Any, Any, str]:
+    """(a, b, alice, bob, room): alice on server A, bob on B with his device keys uploaded, both in a public room
+    created on ``room_on`` ("a" by alice, "b" by bob) that the other one joined over federation."""
     a = make_federating_server()
     b = make_federating_server()
     alice = new_user(a, "alice")
     bob = new_user(b, "bob")
     assert upload(b, bob, {"device_keys": bob.device_keys()}).status_code == 200
-    room_id = a.post(V3 + "/createRoom", token=alice.token, json={"preset": "public_chat"}).json()["room_id"]
-    assert b.post(V3 + f"/join/{quote(room_id)}", token=bob.token, params={"server_name": a.server_name}).status_code == 200
+    host, owner, guest_srv, guest = (a, alice, b, bob) if room_on == "a" else (b, bob, a, alice)
+    room_id = host.post(V3 + "/createRoom", token=owner.token, json={"preset": "public_chat"}).json()["room_id"]
+    assert guest_srv.post(V3 + f"/join/{quote(room_id)}", token=guest.token, params={"server_name": host.server_name}).status_code == 200
+    return a, b, alice, bob, room_id
+
+
+def test_remote_device_list_cache_between_two_sup_servers(make_federating_server: Any) -> None:
+    a, b, alice, bob, room_id = _alice_and_bob(make_federating_server, room_on="a")
     a.put(V3 + f"/rooms/{quote(room_id)}/send/m.room.message/m0", token=alice.token, json={"msgtype": "m.text", "body": "hi"})
     _wait_for_body(b, bob.token, room_id, "hi")
     changes = _Changes(a, alice.token)
@@ -100,7 +108,8 @@ def test_remote_device_list_cache_between_two_sup_servers(make_federating_server
     _wait(lambda: bob2.device_id not in _cached_devices(a, bob.user_id), 30)
     try:
         _wait(lambda: bob.user_id in changes.poll().changed, 30)
-    except AssertionError:  # seen once under heavy machine load; say what A recorded
+    except AssertionError:  # say what A recorded (a sync racing the change's notification lost it: fixed, see
+        # tests/unit/fed_device_lists/test_change_notified_before_readable.py)
         raise AssertionError(f"since={changes.since} tracked={_tracked(a, bob.user_id)} changes="
                              f"{a.db_query('SELECT stream_id FROM device_list_changes WHERE user_id = ?', (bob.user_id,))}") from None
     assert set(_query(a, alice.token, bob.user_id)["device_keys"][bob.user_id]) == {bob.device_id}
@@ -125,13 +134,7 @@ def test_remote_device_list_cache_between_two_sup_servers(make_federating_server
 
 
 def test_tracking_stops_when_the_local_user_leaves(make_federating_server: Any) -> None:
-    a = make_federating_server()
-    b = make_federating_server()
-    alice = new_user(a, "alice")
-    bob = new_user(b, "bob")
-    assert upload(b, bob, {"device_keys": bob.device_keys()}).status_code == 200
-    room_id = b.post(V3 + "/createRoom", token=bob.token, json={"preset": "public_chat"}).json()["room_id"]
-    assert a.post(V3 + f"/join/{quote(room_id)}", token=alice.token, params={"server_name": b.server_name}).status_code == 200
+    a, b, alice, bob, room_id = _alice_and_bob(make_federating_server, room_on="b")
     changes = _Changes(a, alice.token)
     assert bob.device_id in _query(a, alice.token, bob.user_id)["device_keys"][bob.user_id]
     _wait(lambda: _tracked(a, bob.user_id) and _tracked(a, bob.user_id)[0][1] == 0, 30)

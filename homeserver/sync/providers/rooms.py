@@ -340,7 +340,14 @@ class RoomsProvider:
                     cache[r.event_id] = (pos, mine[r.event_id])
             formatted: list[dict[str, Any]] | None = None
             try:
-                formatted = await self._formatter.format([rows[i] for i in todo], user_id, device_id, strip_room_id=True)
+                # The entries are stamped with the room positions just taken, but ``rows`` may have been read before
+                # (the caller awaited other things since): a redaction applied in between (event cache invalidated,
+                # then the room's position moved) would be cached as current under the new position and served to
+                # every later reader. Read the rows again from the event cache: a change counted in those positions
+                # has invalidated its rows before it moved them.
+                again = await self._events.get_events([rows[i].event_id for i in todo])
+                formatted = await self._formatter.format([again.get(rows[i].event_id, rows[i]) for i in todo], user_id,
+                                                         device_id, strip_room_id=True)
             finally:
                 done = dict(zip((rows[i].event_id for i in todo), formatted or ()))
                 for i in todo:

@@ -9,12 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import requests
 import yaml
+
+from tests.harness import reserve_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SERVER_NAME = "workers.test"
@@ -28,10 +32,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A private redis-server on a free port, so a test may kill and restart it."""
+    """A private redis-server on a port of its own, so a test may kill and restart it (the port is held meanwhile:
+    ``tests.harness.reserve_port``; :meth:`close` when done)."""
 
     def __init__(self, tmp: str) -> None:
-        self.port = free_port()
+        self._hold = reserve_port()
+        self.port = int(self._hold.getsockname()[1])
         self.tmp = tmp
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -59,6 +65,11 @@ class RedisServer:
             self.proc.wait(10)
             self.proc = None
 
+    def close(self) -> None:
+        """Kill it for good and give the port back."""
+        self.kill()
+        self._hold.close()
+
 
 class Cluster:
     def __init__(self, tmp: str, dsn: str, instances: dict[str, str], redis: RedisServer,
@@ -69,11 +80,20 @@ class Cluster:
         self.tmp = tmp
         self.redis = redis
         self.roles = dict(instances)
-        self.ports = {name: free_port() for name in instances}
+        # every port an instance listens on is held until close(), so that an instance restarted by the test (or
+        # Redis) finds its port free (tests.harness.reserve_port)
+        self._holds: list[socket.socket] = []
+        self.ports = {name: self._reserve() for name in instances}
         # event persisters also get an internal API listener (shared secret), never routed to by the front
-        self.internal_ports = {name: free_port() for name, role in instances.items() if role == "event_persister"}
+        self.internal_ports = {name: self._reserve() for name, role in instances.items() if role == "event_persister"}
         if "federation_inbound" in instances.values():  # it forwards federation writes to main's internal API
-            self.internal_ports.update({name: free_port() for name, role in instances.items() if role == "main"})
+            self.internal_ports.update({name: self._reserve() for name, role in instances.items() if role == "main"})
+        for own in (listeners or {}).values():  # given by the test (free ports): held from now on
+            for lst in own:
+                try:
+                    self._reserve(int(lst["port"]))
+                except OSError:  # taken meanwhile: the instance's start will say so
+                    pass
         self.procs: dict[str, Any] = {}  # subprocess.Popen, or forkserver.ForkedProcess
         self.forkserver: Any = None  # set to a forkserver.ForkServer to fork workers instead of exec'ing them
         self.logs: dict[str, Any] = {}
@@ -167,12 +187,57 @@ class Cluster:
             log.close()
         return proc.returncode
 
+    def wait_long_poll(self, name: str, timeout: float = 10.0) -> None:
+        """Until a request waits in ``name``'s notifier (``sup_notifier_waiters``): a long-poll /sync has started."""
+        deadline = time.monotonic() + timeout
+        while metric(self.url(name), "sup_notifier_waiters") < 1:
+            assert time.monotonic() < deadline, f"no long-poll waiting on {name}"
+            time.sleep(0.02)
+
+    def wait_replication_connected(self, timeout: float = 20.0) -> None:
+        """Until every running instance is subscribed to Redis (``sup_replication_connected`` 1 on its /metrics),
+        e.g. after Redis came back: each reconnects on its own backoff."""
+        deadline = time.monotonic() + timeout
+        waiting = list(self.procs)
+        while waiting:
+            waiting = [n for n in waiting if _connected(self.url(n)) < 1]
+            assert not waiting or time.monotonic() < deadline, f"not subscribed to Redis again: {waiting}"
+            if waiting:
+                time.sleep(0.1)
+
     def pid(self, name: str) -> int:
         return self.procs[name].pid
 
+    def _reserve(self, port: int = 0) -> int:
+        hold = reserve_port(port)
+        self._holds.append(hold)
+        return int(hold.getsockname()[1])
+
     def close(self) -> None:
+        """Stop every instance and give their ports back."""
         for name in list(self.procs):
             self.stop(name)
+        for hold in self._holds:
+            hold.close()
+        self._holds = []
+
+
+def _connected(base: str) -> float:
+    try:
+        return metric(base, "sup_replication_connected")
+    except requests.RequestException:  # restarting
+        return 0.0
+
+
+def metric(base: str, name: str, label: str | None = None) -> float:
+    """Sum of a metric's samples on one process (0 when absent)."""
+    text = requests.get(base + "/metrics", params={"name[]": name}, timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if label is None or label in line:
+                total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 class Client:
@@ -224,3 +289,73 @@ class Client:
         r = self.http.get(self.base + "/_matrix/client/v3/sync", params=params, timeout=timeout_ms / 1000 + 30)
         assert r.status_code == 200, r.text
         return r.json()
+
+
+# ---- what clients see through /sync ----
+
+def wait_sync(client: Client, since: str, pred: Callable[[Any], bool], timeout: float = 10.0) -> tuple[Any, float, str]:
+    """Long-poll until ``pred(response)``; returns (the matching response, seconds waited, next_batch)."""
+    start = time.monotonic()
+    while True:
+        left = timeout - (time.monotonic() - start)
+        assert left > 0, "timed out waiting for a sync result"
+        resp = client.sync(since, timeout_ms=int(min(left, 5) * 1000))
+        since = resp["next_batch"]
+        if pred(resp):
+            return resp, time.monotonic() - start, since
+
+
+def timeline(resp: Any, room_id: str) -> list[Any]:
+    return resp.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])
+
+
+def ephemeral(resp: Any, room_id: str, etype: str) -> list[Any]:
+    return [e for e in resp.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", []) if e["type"] == etype]
+
+
+def in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["v"] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
+            out["e"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def result() -> Any:
+        t.join(30)
+        if "e" in out:
+            raise out["e"]
+        return out["v"]
+
+    return result
+
+
+def message_ids(client: Client, room_id: str, limit: int = 100) -> list[str]:
+    """The ids of the room's latest ``m.room.message`` events (``/messages``, newest first)."""
+    chunk = client.req("GET", f"/_matrix/client/v3/rooms/{room_id}/messages", dir="b", limit=limit)["chunk"]
+    return [e["event_id"] for e in chunk if e["type"] == "m.room.message"]
+
+
+class MessageCollector:
+    """One user's incremental ``/sync`` of one room from now on: ``seen`` is the ids of the ``m.room.message``
+    events it delivered, in order (a duplicate would be there twice); ``sent`` is the list the test appends the
+    ids of its sends to (for the failure message)."""
+
+    def __init__(self, client: Client, room_id: str, sent: list[str]) -> None:
+        self.client, self.room_id, self.sent = client, room_id, sent
+        self.since = client.sync()["next_batch"]
+        self.seen: list[str] = []
+
+    def collect(self, until: int, timeout: float) -> None:
+        """Sync until ``until`` messages were seen, failing after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while len(self.seen) < until:
+            assert time.monotonic() < deadline, (f"saw {len(self.seen)} of {until} events; missing "
+                                                 f"{[self.sent.index(e) for e in self.sent if e not in self.seen]}, since {self.since}")
+            resp = self.client.sync(self.since, timeout_ms=2000, filter='{"room":{"timeline":{"limit":100}}}')
+            self.since = resp["next_batch"]
+            self.seen.extend(e["event_id"] for e in timeline(resp, self.room_id) if e["type"] == "m.room.message")

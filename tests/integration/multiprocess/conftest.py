@@ -46,7 +46,7 @@ def make_cluster(tmp_path: Any) -> Iterator[Callable[..., tuple[Cluster, Router]
             router = Router(upstreams)
         except BaseException:
             cluster.close()
-            redis.kill()
+            redis.close()
             drop()
             raise
         made.append((cluster, router, redis, drop))
@@ -56,5 +56,5 @@ def make_cluster(tmp_path: Any) -> Iterator[Callable[..., tuple[Cluster, Router]
     for cluster, router, redis, drop in made:
         router.close()
         cluster.close()
-        redis.kill()
+        redis.close()
         drop()

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import quote
 
-import requests
-
 from tests.federation.ca import TestCA
-from tests.integration.multiprocess.cluster import Client, free_port
+from tests.federation.peers import FederatingServer, start_federating_server
+from tests.integration.multiprocess.cluster import Client, Cluster, free_port, metric  # noqa: F401 - metric: for the federation tests
+from tests.integration.multiprocess.router import Router
 
 V3 = "/_matrix/client/v3"
 
@@ -33,6 +36,13 @@ def federation_setup(tmp: str, federation_instance: str, plain_resources: list[s
          "tls_certificate": cert, "tls_private_key": key},
     ]}
     return ca, overrides, listeners
+
+
+def start_peer(tmp: str, ca: TestCA, name: str = "peer") -> FederatingServer:
+    """A single-process SUP peer (SQLite) trusting ``ca``, its data under ``tmp/name``."""
+    path = os.path.join(tmp, name)
+    os.makedirs(path, exist_ok=True)
+    return start_federating_server(path, "sqlite", ca)
 
 
 def wait(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
@@ -84,16 +94,69 @@ def cluster_bodies(client: Client, room_id: str) -> list[str]:
     return [e["content"].get("body") for e in reversed(chunk) if e.get("type") == "m.room.message"]
 
 
-def metric(base: str, name: str, label: str | None = None) -> float:
-    """Sum of a metric's samples on one process (0 when absent)."""
-    text = requests.get(base + "/metrics", timeout=10).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if label is None or label in line:
-                total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def to_device_events(sync_body: Any) -> list[Any]:
     return list((sync_body.get("to_device") or {}).get("events") or [])
+
+
+def to_device_once(sync: Callable[[str | None], Any], send: Callable[[], Any], what: str) -> list[Any]:
+    """The contents of the to-device messages that ``send()`` delivers to the user whose ``/sync`` is ``sync``:
+    waits for the first, then syncs once more a second later (a duplicate would have arrived by then)."""
+    since = sync(None)["next_batch"]
+    send()
+    got: list[Any] = []
+
+    def poll() -> bool:
+        nonlocal since
+        body = sync(since)
+        since = body["next_batch"]
+        got.extend(to_device_events(body))
+        return bool(got)
+
+    wait(poll, what=what)
+    time.sleep(1.0)
+    poll()
+    return [e["content"] for e in got]
+
+
+@dataclass
+class Federated:
+    """A cluster federating with one single-process peer: ``alice`` on the cluster (through the router), ``bob`` on
+    the peer; ``server_name`` is the cluster's."""
+
+    cluster: Cluster
+    router: Router
+    peer: FederatingServer
+    server_name: str
+    alice: Client
+    bob: PeerUser
+
+    def shared_room(self) -> str:
+        """A public room of alice's that bob has joined over federation (make_join/send_join to the cluster)."""
+        room = self.alice.create_room(preset="public_chat")
+        self.bob.join(room, self.server_name)
+        wait(lambda: self.bob.user_id in self.alice.req("GET", V3 + f"/rooms/{room}/joined_members")["joined"], what="bob joined")
+        return room
+
+    def talk_in_a_peer_room(self, from_bob: str, from_alice: str) -> str:
+        """alice joins a new public room of bob's on the peer; a message each way arrives. Returns the room."""
+        peer_room = self.bob.req("POST", V3 + "/createRoom", {"preset": "public_chat"})["room_id"]
+        self.alice.req("POST", V3 + f"/join/{quote(peer_room)}", {}, server_name=self.peer.server_name)
+        self.bob.send(peer_room, from_bob)
+        wait(lambda: from_bob in cluster_bodies(self.alice, peer_room), what="peer room message at the cluster")
+        self.alice.send(peer_room, from_alice)
+        wait(lambda: from_alice in self.bob.bodies(peer_room), what="cluster message in the peer's room")
+        return peer_room
+
+
+@contextmanager
+def federated_cluster(make_cluster: Callable[..., tuple[Cluster, Router]], tmp: str, instances: dict[str, str],
+                      federation_instance: str, plain_resources: list[str]) -> Iterator[Federated]:
+    """A peer, then the cluster (``instances``, ``federation_instance`` serving federation over TLS and
+    ``plain_resources`` without), alice and bob registered; the peer is stopped at the end."""
+    ca, overrides, listeners = federation_setup(tmp, federation_instance, plain_resources)
+    peer = start_peer(tmp, ca)
+    try:
+        cluster, router = make_cluster(instances, overrides, listeners)
+        yield Federated(cluster, router, peer, overrides["server_name"], Client.register(router.url, "alice"), PeerUser(peer, "bob"))
+    finally:
+        peer.stop()

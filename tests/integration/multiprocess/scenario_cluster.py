@@ -172,9 +172,10 @@ class ClusterServer(TestServer):
         if self.cluster is not None:
             for name in list(self.cluster.procs):
                 clean = self.cluster.stop(name) in (0, None) and clean
+            self.cluster.close()  # its ports
             self.cluster = None
         if self.redis is not None:
-            self.redis.kill()
+            self.redis.close()
             self.redis = None
         if self._db is not None:
             self._db.close()

@@ -9,8 +9,7 @@ import time
 
 import requests
 
-from tests.integration.multiprocess.cluster import SHARED_SECRET, Client
-from tests.integration.multiprocess.test_sync_worker import in_background, timeline, wait_sync
+from tests.integration.multiprocess.cluster import SHARED_SECRET, Client, MessageCollector, in_background, message_ids, timeline, wait_sync
 from workers.deployment import load
 
 PERSISTERS = {"main": "main", "p1": "event_persister", "p2": "event_persister", "sync1": "sync"}
@@ -33,7 +32,7 @@ def test_rooms_are_written_by_their_persister(make_cluster) -> None:  # type: ig
 
     # a message sent through main (forwarded to the persister) wakes bob's long-poll on the sync worker
     pending = in_background(lambda: wait_sync(bob, since, lambda r: bool(timeline(r, room))))
-    time.sleep(0.3)
+    cluster.wait_long_poll("sync1")  # bob's sync is waiting there
     sent = time.monotonic()
     event_id = alice.send(room, "hello")
     resp, _, since = pending()
@@ -130,27 +129,17 @@ def test_redis_loss_and_a_killed_persister_lose_nothing(make_cluster) -> None:  
     bob.join(room)
     other = next(r for r in (alice.create_room() for _ in range(20)) if owner(cluster, r) != victim)
     bob.join(other)
-    since = bob.sync()["next_batch"]
     sent: list[str] = []
-    seen: list[str] = []
-
-    def collect(until: int, timeout: float = 20.0) -> None:
-        nonlocal since
-        deadline = time.monotonic() + timeout
-        while len(seen) < until:
-            assert time.monotonic() < deadline, f"saw {len(seen)} of {until}"
-            resp = bob.sync(since, timeout_ms=2000, filter='{"room":{"timeline":{"limit":100}}}')
-            since = resp["next_batch"]
-            seen.extend(e["event_id"] for e in timeline(resp, room) if e["type"] == "m.room.message")
+    bob_sees = MessageCollector(bob, room, sent)
 
     # Redis dies: the writers learn each other's claims from the database (latency only, nothing lost)
     cluster.redis.kill()
     for i in range(3):
         sent.append(alice.send(room, f"during {i}"))
         alice.send(other, f"elsewhere {i}")
-    collect(len(sent), timeout=30)
-    cluster.redis.start()
-    time.sleep(2.5)  # everyone reconnects (backoff <= 2 s)
+    bob_sees.collect(len(sent), timeout=30)
+    cluster.redis.start()  # same port
+    cluster.wait_replication_connected()  # every process subscribed again (each on its own backoff)
 
     for i in range(10):
         sent.append(alice.send(room, f"burst {i}"))
@@ -162,11 +151,8 @@ def test_redis_loss_and_a_killed_persister_lose_nothing(make_cluster) -> None:  
         assert time.monotonic() < deadline, "the live shard's event never became readable"
         time.sleep(0.2)
     cluster.start(victim)
-    r = requests.get(f"{router.url}/_matrix/client/v3/rooms/{room}/messages", params={"dir": "b", "limit": 100},
-                     headers={"Authorization": f"Bearer {alice.token}"}, timeout=30)
-    stored = [e["event_id"] for e in r.json()["chunk"] if e["type"] == "m.room.message"]
-    assert set(sent) <= set(stored)
+    assert set(sent) <= set(message_ids(alice, room))
     for i in range(3):
         sent.append(alice.send(room, f"after restart {i}"))
-    collect(len(sent))
-    assert seen == sent  # nothing lost, nothing twice, in order
+    bob_sees.collect(len(sent), timeout=20)
+    assert bob_sees.seen == sent  # nothing lost, nothing twice, in order

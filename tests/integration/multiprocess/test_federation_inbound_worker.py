@@ -5,16 +5,13 @@ once, backfill and state reads answered by the worker."""
 
 from __future__ import annotations
 
-import os
-import time
-
-import pytest
 from typing import Any
 from urllib.parse import quote
 
-from tests.federation.peers import start_federating_server
+import pytest
+
 from tests.integration.multiprocess.cluster import Client
-from tests.integration.multiprocess.fed import V3, PeerUser, cluster_bodies, federation_setup, metric, to_device_events, wait
+from tests.integration.multiprocess.fed import V3, cluster_bodies, federated_cluster, metric, to_device_once, wait
 from tests.harness import on_reactor
 from workers.deployment import load as load_deployment
 
@@ -24,22 +21,12 @@ def _route_count(base: str, route: str) -> float:
 
 
 def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any, tmp_path: Any) -> None:
-    tmp = str(tmp_path)
-    ca, overrides, listeners = federation_setup(tmp, "fi1", ["client", "metrics"])
-    path = os.path.join(tmp, "peer")
-    os.makedirs(path, exist_ok=True)
-    peer = start_federating_server(path, "sqlite", ca)
-    try:
-        cluster, router = make_cluster({"main": "main", "fi1": "federation_inbound", "fs1": "federation_sender"},
-                                       overrides, listeners)
-        server_name = overrides["server_name"]
-        alice = Client.register(router.url, "alice")
-        bob = PeerUser(peer, "bob")
+    with federated_cluster(make_cluster, str(tmp_path), {"main": "main", "fi1": "federation_inbound", "fs1": "federation_sender"},
+                           "fi1", ["client", "metrics"]) as fed:
+        cluster, router, peer, server_name, alice, bob = fed.cluster, fed.router, fed.peer, fed.server_name, fed.alice, fed.bob
 
         # peer -> cluster join: make_join answered by the worker, send_join forwarded to main
-        room = alice.create_room(preset="public_chat")
-        bob.join(room, server_name)
-        wait(lambda: bob.user_id in alice.req("GET", V3 + f"/rooms/{room}/joined_members")["joined"], what="bob joined")
+        room = fed.shared_room()
         alice.send(room, "hello bob")
         wait(lambda: "hello bob" in bob.bodies(room), what="cluster -> peer")
         from_bob = bob.send(room, "hello alice")
@@ -65,12 +52,7 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
             assert (err.value.status, err.value.errcode) == (400, errcode), (path, err.value)
 
         # cluster -> peer join: the peer's room; its /send and the invite-free join go through the worker
-        peer_room = bob.req("POST", V3 + "/createRoom", {"preset": "public_chat"})["room_id"]
-        alice.req("POST", V3 + f"/join/{quote(peer_room)}", {}, server_name=peer.server_name)
-        bob.send(peer_room, "in my room")
-        wait(lambda: "in my room" in cluster_bodies(alice, peer_room), what="peer room message at the cluster")
-        alice.send(peer_room, "thanks")
-        wait(lambda: "thanks" in bob.bodies(peer_room), what="cluster message in the peer's room")
+        peer_room = fed.talk_in_a_peer_room("in my room", "thanks")
 
         # an invite from the peer to a cluster user (federation invite forwarded to main), accepted
         carol = Client.register(router.url, "carol")
@@ -86,21 +68,9 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
              what="the peer's typing at the cluster")
 
         # to-device peer -> cluster exactly once (an EDU: forwarded to main, the to-device writer)
-        since = alice.sync()["next_batch"]
-        bob.req("PUT", V3 + "/sendToDevice/m.test/t1", {"messages": {alice.user_id: {alice.device_id: {"n": 7}}}})
-        got: list[Any] = []
-
-        def alice_got() -> bool:
-            nonlocal since
-            body = alice.sync(since)
-            since = body["next_batch"]
-            got.extend(to_device_events(body))
-            return bool(got)
-
-        wait(alice_got, what="to-device at the cluster")
-        time.sleep(1.0)
-        alice_got()
-        assert [e["content"] for e in got] == [{"n": 7}]
+        to_alice = {"messages": {alice.user_id: {alice.device_id: {"n": 7}}}}
+        assert to_device_once(alice.sync, lambda: bob.req("PUT", V3 + "/sendToDevice/m.test/t1", to_alice),
+                              "to-device at the cluster") == [{"n": 7}]
 
         # reads answered by the worker: state_ids and backfill of the cluster's room, asked by the peer
         state = on_reactor(client.get_json, server_name, f"/_matrix/federation/v1/state_ids/{quote(room)}",
@@ -118,8 +88,6 @@ def test_inbound_worker_serves_federation_and_forwards_writes(make_cluster: Any,
         assert _route_count(cluster.url("main"), "federation_send") == 0  # main's API was never asked directly
         assert "Traceback" not in cluster.log_text("fi1")
         assert metric(cluster.url("main"), "sup_federation_outbound_transactions_total") == 0
-    finally:
-        peer.stop()
 
 
 @pytest.mark.parametrize("front", ["inbound", "main"])
@@ -127,22 +95,15 @@ def test_federation_with_event_persisters(make_cluster: Any, tmp_path: Any, fron
     """Rooms owned by two event persisters: the inbound worker (or main, without one) sends each room's PDUs and
     membership writes to the room's persister, the persisters run our users' joins into the peer's rooms, and the
     sender (a sender worker, or main without one) follows both writers' events."""
-    tmp = str(tmp_path)
     if front == "inbound":
         instances = {"main": "main", "p1": "event_persister", "p2": "event_persister", "fi1": "federation_inbound",
                      "fs1": "federation_sender"}
-        ca, overrides, listeners = federation_setup(tmp, "fi1", ["client", "metrics"])
+        federation_instance, plain = "fi1", ["client", "metrics"]
     else:
         instances = {"main": "main", "p1": "event_persister", "p2": "event_persister"}
-        ca, overrides, listeners = federation_setup(tmp, "main", ["client", "media", "admin", "metrics"])
-    path = os.path.join(tmp, "peer")
-    os.makedirs(path, exist_ok=True)
-    peer = start_federating_server(path, "sqlite", ca)
-    try:
-        cluster, router = make_cluster(instances, overrides, listeners)
-        server_name = overrides["server_name"]
-        alice = Client.register(router.url, "alice")
-        bob = PeerUser(peer, "bob")
+        federation_instance, plain = "main", ["client", "media", "admin", "metrics"]
+    with federated_cluster(make_cluster, str(tmp_path), instances, federation_instance, plain) as fed:
+        cluster, server_name, alice, bob = fed.cluster, fed.server_name, fed.alice, fed.bob
         deployment = load_deployment(cluster.deployment_path)
         rooms: list[str] = []
         while {deployment.persister_for(r).name for r in rooms} != {"p1", "p2"}:  # rooms of both persisters
@@ -158,16 +119,9 @@ def test_federation_with_event_persisters(make_cluster: Any, tmp_path: Any, fron
             wait(lambda room=room: f"to bob in {room}" in bob.bodies(room), what="cluster -> peer")
             wait(lambda room=room: f"to alice in {room}" in cluster_bodies(alice, room), what="peer -> cluster")
         # the cluster's user joins a room of the peer (run by that room's persister) and talks
-        peer_room = bob.req("POST", V3 + "/createRoom", {"preset": "public_chat"})["room_id"]
-        alice.req("POST", V3 + f"/join/{quote(peer_room)}", {}, server_name=peer.server_name)
-        bob.send(peer_room, "welcome")
-        wait(lambda: "welcome" in cluster_bodies(alice, peer_room), what="peer room message at the cluster")
-        alice.send(peer_room, "hi")
-        wait(lambda: "hi" in bob.bodies(peer_room), what="cluster message in the peer's room")
+        fed.talk_in_a_peer_room("welcome", "hi")
         # both persisters applied federation writes
         applied = {p: metric(cluster.url(p), "sup_http_requests_total", 'route="internal"') for p in ("p1", "p2")}
         assert applied["p1"] > 0 and applied["p2"] > 0, applied
         sent_by_main = metric(cluster.url("main"), "sup_federation_outbound_transactions_total", 'outcome="ok"')
         assert sent_by_main == 0 if front == "inbound" else sent_by_main > 0
-    finally:
-        peer.stop()

@@ -13,34 +13,21 @@ from typing import Any
 
 import requests
 
-from tests.federation.peers import FederatingServer, start_federating_server
+from tests.federation.peers import FederatingServer
 from tests.integration.multiprocess.cluster import Client
-from tests.integration.multiprocess.fed import V3, PeerUser, cluster_bodies, federation_setup, metric, to_device_events, wait
+from tests.integration.multiprocess.fed import (V3, PeerUser, cluster_bodies, federated_cluster, federation_setup, metric,
+                                                start_peer, to_device_events, to_device_once, wait)
 from workers.deployment import parse
 
 MAIN_PLAIN = ["client", "media", "admin", "metrics"]
 
 
-def _peer(tmp: str, ca: Any, name: str) -> FederatingServer:
-    path = os.path.join(tmp, name)
-    os.makedirs(path, exist_ok=True)
-    return start_federating_server(path, "sqlite", ca)
-
-
 def test_sender_worker_federates_and_survives_sigkill(make_cluster: Any, tmp_path: Any) -> None:
-    tmp = str(tmp_path)
-    ca, overrides, listeners = federation_setup(tmp, "main", MAIN_PLAIN)
-    peer = _peer(tmp, ca, "peer")
-    try:
-        cluster, router = make_cluster({"main": "main", "fs1": "federation_sender"}, overrides, listeners)
-        server_name = overrides["server_name"]
-        alice = Client.register(router.url, "alice")
-        bob = PeerUser(peer, "bob")
-        room = alice.create_room(preset="public_chat")
+    with federated_cluster(make_cluster, str(tmp_path), {"main": "main", "fs1": "federation_sender"}, "main", MAIN_PLAIN) as fed:
+        cluster, router, peer, server_name, alice, bob = fed.cluster, fed.router, fed.peer, fed.server_name, fed.alice, fed.bob
 
         # the peer joins the cluster's room (make_join/send_join answered by main), then messages both ways
-        bob.join(room, server_name)
-        wait(lambda: bob.user_id in alice.req("GET", V3 + f"/rooms/{room}/joined_members")["joined"], what="bob joined")
+        room = fed.shared_room()
         for i in range(5):
             alice.send(room, f"a{i}")
         wait(lambda: bob.bodies(room)[-5:] == [f"a{i}" for i in range(5)], what="cluster -> peer messages")
@@ -48,21 +35,9 @@ def test_sender_worker_federates_and_survives_sigkill(make_cluster: Any, tmp_pat
         wait(lambda: "from bob" in cluster_bodies(alice, room), what="peer -> cluster message")
 
         # to-device both ways, exactly once
-        since = bob.sync()["next_batch"]
-        alice.req("PUT", V3 + "/sendToDevice/m.test/td1", {"messages": {bob.user_id: {bob.device_id: {"n": 1}}}})
-        got: list[Any] = []
-
-        def bob_got() -> bool:
-            nonlocal since
-            body = bob.sync(since)
-            since = body["next_batch"]
-            got.extend(to_device_events(body))
-            return bool(got)
-
-        wait(bob_got, what="to-device at the peer")
-        time.sleep(1.0)
-        bob_got()
-        assert [e["content"] for e in got] == [{"n": 1}]
+        to_bob = {"messages": {bob.user_id: {bob.device_id: {"n": 1}}}}
+        assert to_device_once(bob.sync, lambda: alice.req("PUT", V3 + "/sendToDevice/m.test/td1", to_bob),
+                              "to-device at the peer") == [{"n": 1}]
         a_since = alice.sync()["next_batch"]
         bob.req("PUT", V3 + "/sendToDevice/m.test/tb1", {"messages": {alice.user_id: {alice.device_id: {"n": 2}}}})
         wait(lambda: to_device_events(alice.sync(a_since)), what="to-device at the cluster")
@@ -135,8 +110,6 @@ def test_sender_worker_federates_and_survives_sigkill(make_cluster: Any, tmp_pat
         alice.send(room, "still here")
         wait(lambda: "still here" in bob.bodies(room), what="messages after the restart")
         wait(lambda: "after restart" in cluster_bodies(alice, room), what="peer message after the restart")
-    finally:
-        peer.stop()
 
 
 def test_two_senders_split_destinations(make_cluster: Any, tmp_path: Any) -> None:
@@ -145,7 +118,7 @@ def test_two_senders_split_destinations(make_cluster: Any, tmp_path: Any) -> Non
     shards = parse({"instances": {"main": {"role": "main"}, "fs1": {"role": "federation_sender"}, "fs2": {"role": "federation_sender"}}})
     peers: list[FederatingServer] = []
     try:
-        peers.append(_peer(tmp, ca, "peer0"))
+        peers.append(start_peer(tmp, ca, "peer0"))
         owner0 = shards.federation_sender_for(peers[0].server_name)
         for attempt in range(40):  # a second peer whose name hashes to the other sender
             path = os.path.join(tmp, f"peer1-{attempt}")
@@ -155,6 +128,7 @@ def test_two_senders_split_destinations(make_cluster: Any, tmp_path: Any) -> Non
                 candidate.start()
                 peers.append(candidate)
                 break
+            candidate.stop()  # never started: gives its port back
         assert len(peers) == 2
         cluster, router = make_cluster({"main": "main", "fs1": "federation_sender", "fs2": "federation_sender"}, overrides, listeners)
         server_name = overrides["server_name"]
@@ -183,17 +157,9 @@ def test_two_senders_split_destinations(make_cluster: Any, tmp_path: Any) -> Non
 def test_peer_contact_ends_the_sender_workers_backoff(make_cluster: Any, tmp_path: Any) -> None:
     """The destination is backed off for an hour (persisted, loaded by the restarted sender); when the peer talks to
     us, the process that authenticated it tells the sender (replication command), which retries at once."""
-    tmp = str(tmp_path)
-    ca, overrides, listeners = federation_setup(tmp, "main", MAIN_PLAIN)
-    peer = _peer(tmp, ca, "peer")
-    try:
-        cluster, router = make_cluster({"main": "main", "fs1": "federation_sender"}, overrides, listeners)
-        server_name = overrides["server_name"]
-        alice = Client.register(router.url, "alice")
-        bob = PeerUser(peer, "bob")
-        room = alice.create_room(preset="public_chat")
-        bob.join(room, server_name)
-        wait(lambda: bob.user_id in alice.req("GET", V3 + f"/rooms/{room}/joined_members")["joined"], what="bob joined")
+    with federated_cluster(make_cluster, str(tmp_path), {"main": "main", "fs1": "federation_sender"}, "main", MAIN_PLAIN) as fed:
+        cluster, peer, alice, bob = fed.cluster, fed.peer, fed.alice, fed.bob
+        room = fed.shared_room()
         alice.send(room, "before")
         wait(lambda: "before" in bob.bodies(room), what="first message")
 
@@ -212,8 +178,6 @@ def test_peer_contact_ends_the_sender_workers_backoff(make_cluster: Any, tmp_pat
         assert "held back" not in bob.bodies(room)  # the hour of backoff holds
         bob.send(room, "I am back")  # the peer contacts the cluster: main authenticates it, fs1 hears of it
         wait(lambda: "held back" in bob.bodies(room), 60, "the held message after the peer's contact")
-    finally:
-        peer.stop()
 
 
 def cluster_dsn(cluster: Any) -> str:

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from tests.harness import IN_CI, PostgresUnavailable
-from tests.integration.multiprocess.cluster import Client
+from tests.integration.multiprocess.cluster import Client, in_background, timeline, wait_sync
 from tests.integration.multiprocess.scenario_cluster import SCENARIO_INSTANCES, ClusterServer
-from tests.integration.multiprocess.test_sync_worker import in_background, timeline, wait_sync
 from workers.deployment import load
 
 

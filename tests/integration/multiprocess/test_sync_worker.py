@@ -5,56 +5,12 @@ Redis costs latency only; a SIGKILLed writer loses nothing it acknowledged."""
 from __future__ import annotations
 
 import signal
-import threading
 import time
 import zlib
-from collections.abc import Callable
-from typing import Any
 
 import requests
 
-from tests.integration.multiprocess.cluster import Client
-
-
-def wait_sync(client: Client, since: str, pred: Callable[[Any], bool], timeout: float = 10.0) -> tuple[Any, float, str]:
-    """Long-poll until ``pred(response)``; returns (the matching response, seconds waited, next_batch)."""
-    start = time.monotonic()
-    while True:
-        left = timeout - (time.monotonic() - start)
-        assert left > 0, "timed out waiting for a sync result"
-        resp = client.sync(since, timeout_ms=int(min(left, 5) * 1000))
-        since = resp["next_batch"]
-        if pred(resp):
-            return resp, time.monotonic() - start, since
-
-
-def timeline(resp: Any, room_id: str) -> list[Any]:
-    return resp.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])
-
-
-def ephemeral(resp: Any, room_id: str, etype: str) -> list[Any]:
-    return [e for e in resp.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", []) if e["type"] == etype]
-
-
-def in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["v"] = fn()
-        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
-            out["e"] = e
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-
-    def result() -> Any:
-        t.join(30)
-        if "e" in out:
-            raise out["e"]
-        return out["v"]
-
-    return result
+from tests.integration.multiprocess.cluster import Client, MessageCollector, ephemeral, in_background, message_ids, timeline, wait_sync
 
 
 def _sync_worker_of(client: Client, n: int) -> int:
@@ -84,7 +40,7 @@ def test_clients_on_different_sync_workers_see_each_other(make_cluster) -> None:
 
     # a message: the long-poll on the sync worker wakes within a second of the send on main
     pending = in_background(lambda: wait_sync(bob, since, lambda r: bool(timeline(r, room))))
-    time.sleep(0.3)
+    cluster.wait_long_poll(("sync1", "sync2")[_sync_worker_of(bob, 2)])  # bob's sync is waiting there
     sent = time.monotonic()
     event_id = alice.send(room, "hello from main")
     resp, _, since = pending()
@@ -169,38 +125,28 @@ def test_redis_loss_costs_latency_only_and_a_killed_writer_loses_nothing(make_cl
     bob = Client.register(router.url, "bob")
     room = alice.create_room()
     bob.join(room)
-    since = bob.sync()["next_batch"]
-    seen: list[str] = []
     sent: list[str] = []
-
-    def collect(until: int, timeout: float = 15.0) -> None:
-        nonlocal since
-        deadline = time.monotonic() + timeout
-        while len(seen) < until:
-            assert time.monotonic() < deadline, f"saw {len(seen)} of {until} events; missing {[sent.index(e) for e in sent if e not in seen]}, since {since}"
-            resp = bob.sync(since, timeout_ms=2000, filter='{"room":{"timeline":{"limit":100}}}')
-            since = resp["next_batch"]
-            seen.extend(e["event_id"] for e in timeline(resp, room) if e["type"] == "m.room.message")
+    bob_sees = MessageCollector(bob, room, sent)
 
     for i in range(5):
         sent.append(alice.send(room, f"before {i}"))
-    collect(5)
+    bob_sees.collect(5, timeout=15)
 
     # Redis dies: sends still work (main), the sync worker follows the database (latency only)
     cluster.redis.kill()
     for i in range(5):
         sent.append(alice.send(room, f"during {i}"))
-    collect(10, timeout=20)
+    bob_sees.collect(10, timeout=20)
     # a state change while Redis is down: the client worker's cached room snapshot must not keep the old name
     alice.req("PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.name/", {"name": "while redis was down"})
     cluster.redis.start()  # same port
-    time.sleep(2.5)  # both reconnect (backoff ≤ 2 s)
+    cluster.wait_replication_connected()  # every process subscribed again (each on its own backoff)
     for i in range(5):
         sent.append(alice.send(room, f"after {i}"))
     t0 = time.monotonic()
-    collect(15)
+    bob_sees.collect(15, timeout=15)
     assert time.monotonic() - t0 < 5
-    assert seen == sent  # nothing lost, nothing twice, in order
+    assert bob_sees.seen == sent  # nothing lost, nothing twice, in order
 
     # every worker caught up: the client worker (asked directly) has every event and the new name
     reader = requests.Session()
@@ -226,13 +172,11 @@ def test_redis_loss_costs_latency_only_and_a_killed_writer_loses_nothing(make_cl
     # follower's periodic check reads it): within a few seconds, never lost
     deadline = time.monotonic() + 10
     while True:
-        r = requests.get(f"{router.url}/_matrix/client/v3/rooms/{room}/messages", params={"dir": "b", "limit": 100},
-                         headers={"Authorization": f"Bearer {alice.token}"}, timeout=30)
-        stored = [e["event_id"] for e in r.json()["chunk"] if e["type"] == "m.room.message"]
+        stored = message_ids(alice, room)
         if set(sent) <= set(stored):
             break
         assert time.monotonic() < deadline, [sent.index(e) for e in sent if e not in stored]
         time.sleep(0.2)
     sent.append(alice.send(room, "after restart"))
-    collect(len(sent), timeout=20)
-    assert seen == sent
+    bob_sees.collect(len(sent), timeout=20)
+    assert bob_sees.seen == sent

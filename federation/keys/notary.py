@@ -32,18 +32,24 @@ class NotaryServlet:
         servers = parse_body(request, NotaryQueryBody).server_keys  # ≤ 100 servers → key id → criteria object
         for server in servers:
             self._check_name(server)
-        wanted = {server: {kid: crit.minimum_valid_until_ts for kid, crit in kids.items()} for server, kids in servers.items()}
-        return 200, {"server_keys": await self._query(wanted)}
+        now = self._clock.time_msec()
+        wanted = {server: {kid: _or_now(crit.minimum_valid_until_ts, now) for kid, crit in kids.items()}
+                  for server, kids in servers.items()}
+        return 200, {"server_keys": await self._query(wanted, now)}
 
     async def on_get(self, request: SupRequest, server_name: str) -> tuple[int, dict[str, Any]]:
         self._check_name(server_name)
-        min_valid = request.query_int("minimum_valid_until_ts", 0) or 0
+        min_valid = self._min_valid(request)
         return 200, {"server_keys": await self._query({server_name: {}}, min_valid)}
 
     async def on_get_key(self, request: SupRequest, server_name: str, key_id: str) -> tuple[int, dict[str, Any]]:
         self._check_name(server_name)
-        min_valid = request.query_int("minimum_valid_until_ts", 0) or 0
-        return 200, {"server_keys": await self._query({server_name: {key_id: min_valid}})}
+        min_valid = self._min_valid(request)
+        return 200, {"server_keys": await self._query({server_name: {key_id: min_valid}}, min_valid)}
+
+    def _min_valid(self, request: SupRequest) -> int:
+        """The query's ``minimum_valid_until_ts``; absent, the current time (the spec: the notary MUST use it)."""
+        return _or_now(request.query_int("minimum_valid_until_ts"), self._clock.time_msec())
 
     async def _query(self, wanted: dict[str, dict[str, int]], min_valid_any: int = 0) -> list[dict[str, Any]]:
         return await self._keyring.notary_query(wanted, min_valid_any)
@@ -54,3 +60,7 @@ class NotaryServlet:
             parse_server_name(server)
         except (InvalidServerName, TypeError):
             raise InvalidParam(f"Invalid server name {server!r}") from None
+
+
+def _or_now(min_valid: int | None, now: int) -> int:
+    return now if min_valid is None else min_valid

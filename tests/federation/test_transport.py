@@ -184,6 +184,32 @@ def test_notary_serves_and_is_used_as_fallback(make_federating_server, fake_remo
     assert fake_remote.key_id in got[fake_remote.server_name]
 
 
+def test_notary_without_minimum_valid_until_uses_now(make_federating_server, fake_remote) -> None:
+    """Spec: a notary query without ``minimum_valid_until_ts`` wants keys valid now, so a cached key that has
+    expired is fetched again; with an explicit 0 the cached answer does."""
+    fake_remote.key_valid_ms = -60_000  # the remote's keys say they expired a minute ago
+    a = make_federating_server()
+
+    def query(criteria: dict[str, Any]) -> Any:
+        r = fake_remote.send(a.federation_url, a.server_name, "POST", "/_matrix/key/v2/query",
+                             {"server_keys": {fake_remote.server_name: {fake_remote.key_id: criteria}}}, sign=False)
+        assert r.status_code == 200, r.text
+        return r.json()["server_keys"]
+
+    fetches = lambda: len(fake_remote.requests_to("/_matrix/key/v2/server"))  # noqa: E731
+    get_uri = f"/_matrix/key/v2/query/{fake_remote.server_name}"
+    assert query({"minimum_valid_until_ts": 0}) and fetches() == 1
+    a.restart()  # the keyring forgets when it last fetched (refetches of one server are spaced out)
+    assert query({"minimum_valid_until_ts": 0}) and fetches() == 1  # the stored key answers
+    query({})
+    assert fetches() == 2  # absent: the current time, which the stored key does not reach
+    a.restart()
+    r = fake_remote.send(a.federation_url, a.server_name, "GET", get_uri + "?minimum_valid_until_ts=0", sign=False)
+    assert r.status_code == 200 and fetches() == 2
+    r = fake_remote.send(a.federation_url, a.server_name, "GET", get_uri, sign=False)
+    assert r.status_code == 200 and fetches() == 3
+
+
 def test_event_signatures_verified_in_batches(make_federating_server, fake_remote) -> None:
     """verify_events: one result per event; good, forged, unsigned and malformed events told apart."""
     from homeserver.events.hashing import compute_content_hash  # noqa: F401 - the event core is complete

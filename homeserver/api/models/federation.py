@@ -117,7 +117,8 @@ class UserKeysClaimBody(Body):
 
 
 class KeyCriteria(Body):
-    minimum_valid_until_ts: int = 0
+    #: None when absent: the notary then uses the current time (spec: MUST).
+    minimum_valid_until_ts: int | None = None
 
 
 class NotaryQueryBody(Body):

@@ -34,6 +34,11 @@ class VisibilityFilter:
             return rows
         out = []
         current: dict[str, str | None] = {}
+        # What was read, by state set: the events of a room between two state changes share their sets (sets
+        # are immutable), so a timeline of 20 messages reads the history visibility and the membership once
+        # each instead of 20 times (an initial sync filters every room's timeline).
+        hv_at: dict[str | None, Any] = {}
+        membership_at: dict[str | None, Any] = {}
         for row in rows:
             if row.room_id not in current:
                 try:
@@ -41,24 +46,35 @@ class VisibilityFilter:
                     current[row.room_id] = snap.membership_of(user_id) if user_id else None
                 except UnknownRoom:
                     current[row.room_id] = None
-            if await self._visible(user_id, row, current[row.room_id]):
+            if await self._visible(user_id, row, current[row.room_id], hv_at, membership_at):
                 out.append(row)
         return out
 
-    async def _visible(self, user_id: str | None, row: EventRow, current_membership: str | None) -> bool:
+    async def _visible(self, user_id: str | None, row: EventRow, current_membership: str | None,
+                       hv_at: dict[str | None, Any] | None = None,
+                       membership_at: dict[str | None, Any] | None = None) -> bool:
         if user_id is not None and row.type == "m.room.member" and row.state_key == user_id:
             return True  # your own membership events
-        keys = [HV] + ([("m.room.member", user_id)] if user_id else [])
-        before = await self.state.get_state_values(row.state_before, [HV])
-        hv = (await self._content(before.get(HV))).get("history_visibility", "shared")
+        if hv_at is not None and row.state_before in hv_at:
+            hv = hv_at[row.state_before]
+        else:
+            before = await self.state.get_state_values(row.state_before, [HV])
+            hv = (await self._content(before.get(HV))).get("history_visibility", "shared")
+            if hv_at is not None:
+                hv_at[row.state_before] = hv
         if row.type == "m.room.history_visibility" and row.state_before is None:
             hv = "shared"
         if hv == "world_readable":
             return True
         if user_id is None:
             return False
-        after = await self.state.get_state_values(row.state_after, keys[1:])
-        membership = (await self._content(after.get(("m.room.member", user_id)))).get("membership")
+        if membership_at is not None and row.state_after in membership_at:
+            membership = membership_at[row.state_after]
+        else:
+            after = await self.state.get_state_values(row.state_after, [("m.room.member", user_id)])
+            membership = (await self._content(after.get(("m.room.member", user_id)))).get("membership")
+            if membership_at is not None:
+                membership_at[row.state_after] = membership
         if membership == "join":
             return True
         if hv == "invited" and membership == "invite":

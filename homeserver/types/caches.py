@@ -88,6 +88,8 @@ class LruCache(OrderedDict):  # type: ignore[type-arg]
         self.misses = 0
         self.evictions = 0
         self.invalidations = 0
+        # bumped by every invalidation, whether or not the key was cached: see put_unless_invalidated
+        self.generation = 0
         self._expiry: dict[Any, float] | None = {} if ttl_s is not None else None
         (registry if registry is not None else CACHES).add(self)
 
@@ -119,6 +121,14 @@ class LruCache(OrderedDict):  # type: ignore[type-arg]
                     expiry.pop(old, None)
                 self.evictions += 1
 
+    def put_unless_invalidated(self, generation: int, key: Any, value: Any) -> None:
+        """``put`` a value read from the source of truth, unless something was invalidated since ``generation``
+        (``self.generation`` taken before the read started). The read may have started before the change that
+        invalidated the key and finished after it; caching its value would undo the invalidation for good. (Any
+        invalidation counts, not only this key's: a few more misses, never a stale entry.)"""
+        if self.generation == generation:
+            self.put(key, value)
+
     def pop(self, key: Any, *default: Any) -> Any:
         if self._expiry is not None:
             self._expiry.pop(key, None)
@@ -143,6 +153,7 @@ class LruCache(OrderedDict):  # type: ignore[type-arg]
     # ---- invalidation ----
     def invalidate(self, key: Any) -> bool:
         """Drop ``key``; True if it was cached."""
+        self.generation += 1
         hook = _BROADCAST[0]
         if hook is not None:
             hook(self.name, key)
@@ -152,6 +163,7 @@ class LruCache(OrderedDict):  # type: ignore[type-arg]
         return True
 
     def invalidate_all(self) -> None:
+        self.generation += 1
         hook = _BROADCAST[0]
         if hook is not None:
             hook(self.name, None)
@@ -160,6 +172,7 @@ class LruCache(OrderedDict):  # type: ignore[type-arg]
 
     def evict_where(self, predicate: Callable[[Any, Any], bool]) -> int:
         """Drop every entry for which ``predicate(key, value)`` holds (a scan: for rare changes only)."""
+        self.generation += 1
         doomed = [k for k, v in self.items() if predicate(k, v)]
         for k in doomed:
             self.pop(k, None)
@@ -170,6 +183,7 @@ class LruCache(OrderedDict):  # type: ignore[type-arg]
         fn = self.invalidate_on.get(kind)
         if fn is None:
             return 0
+        self.generation += 1
         n = fn(self, key) or 0
         if fn is not drop_key and fn is not clear_all:
             return n  # evict_where counted them

@@ -109,6 +109,7 @@ class EventStore:
         self._cache.put(row.event_id, row)
 
     def on_redacted(self, event_id: str, redacted_by: str) -> None:
+        self._cache.generation += 1  # a read in flight has the row as it was: it must not be cached (get_events)
         row = self._cache.get_(event_id)
         if row is not None:
             row.redacted_by = redacted_by
@@ -159,8 +160,10 @@ class EventStore:
                         rows.extend(self._outlier_rows_txn(txn, rest[i : i + 500]))
                 return rows
 
+            cache = self._cache
+            generation = cache.generation  # a redaction applied while this read runs: its rows are not cached
             for row in await self.db.run("get_events", fn):
-                self._cache.put(row.event_id, row)
+                cache.put_unless_invalidated(generation, row.event_id, row)
                 out[row.event_id] = row
         return out
 
@@ -183,9 +186,10 @@ class EventStore:
                 (room_id, from_pos, to_pos, limit),
             )
 
+        generation = self._cache.generation
         rows = await self.db.run("get_room_events_between", fn)
         for r in rows:
-            self._cache.put(r.event_id, r)
+            self._cache.put_unless_invalidated(generation, r.event_id, r)
         return rows
 
     async def paginate(
@@ -204,9 +208,10 @@ class EventStore:
         def fn(txn: Txn) -> list[EventRow]:
             return self.rows_txn(txn, f"{cond} ORDER BY {order} LIMIT ?", [room_id, *params, limit])
 
+        generation = self._cache.generation
         rows = await self.db.run("paginate_room", fn)
         for r in rows:
-            self._cache.put(r.event_id, r)
+            self._cache.put_unless_invalidated(generation, r.event_id, r)
         return rows
 
     async def get_latest_event_at(self, room_id: str, pos: int) -> EventRow | None:

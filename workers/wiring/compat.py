@@ -12,7 +12,7 @@ core.openid (OpenIdHandler).
 
 from __future__ import annotations
 
-from federation.openid import OpenIdUserInfoServlet
+from federation.openid import OpenIdTokenLookup, OpenIdUserInfoServlet
 from homeserver.handlers.admin_client import AdminClientHandler
 from homeserver.handlers.capabilities import CapabilitiesHandler
 from homeserver.handlers.legacy_sync import LegacySyncHandler
@@ -93,21 +93,7 @@ def _wire_rtc(core: Core, openid: OpenIdHandler) -> None:
         return
     settings = LiveKitSettings(rtc.livekit_url, rtc.livekit_api_key, rtc.livekit_api_secret, rtc.token_lifetime)
 
-    federation = getattr(core, "federation_client", None)
-
-    async def openid_user(server_name: str, token: str) -> str | None:
-        if server_name == core.server_name:
-            return await openid.store.lookup(token, core.clock.time_msec())
-        if federation is None:
-            return None
-        # A remote user's token is checked on their own server's userinfo endpoint.
-        try:
-            answer = await federation.get_json(server_name, "/_matrix/federation/v1/openid/userinfo",
-                                               args={"access_token": token})
-        except Exception:  # unreachable, refused, malformed: not verified
-            return None
-        sub = answer.get("sub") if isinstance(answer, dict) else None
-        return sub if isinstance(sub, str) and sub.startswith("@") and sub.endswith(":" + server_name) else None
+    openid_user = OpenIdTokenLookup(core.server_name, openid, core.clock, getattr(core, "federation_client", None))
 
     room_cache = core.room_cache
 

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from homeserver.api.models import Body, matrix_error, one_of
+from homeserver.api.models import Body, UserIdStr, matrix_error, one_of
 from homeserver.events import KNOWN_ROOM_VERSIONS
-from homeserver.types.ids import InvalidId, UserID
 
 
 class PublicRoomsFilter(Body):
@@ -26,7 +25,7 @@ class PublicRoomsBody(Body):
 
 class UpgradeBody(Body):
     new_version: str
-    additional_creators: list[str] | None = None
+    additional_creators: list[UserIdStr] | None = None
 
     @field_validator("new_version")
     @classmethod
@@ -35,15 +34,6 @@ class UpgradeBody(Body):
             raise matrix_error("M_UNSUPPORTED_ROOM_VERSION", f"Room version {v[:64]!r} is not supported")
         return v
 
-    @field_validator("additional_creators")
-    @classmethod
-    def _creators(cls, v: list[str] | None) -> list[str] | None:
-        for u in v or []:
-            try:
-                UserID.parse(u)
-            except InvalidId as e:
-                raise matrix_error("M_INVALID_PARAM", f"Invalid user id in 'additional_creators': {e}") from None
-        return v
 
 
 __all__ = ["PublicRoomsBody", "PublicRoomsFilter", "UpgradeBody"]

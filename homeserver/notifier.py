@@ -59,6 +59,39 @@ class Notifier:
         self._seq = itertools.count()
         self._timer: Any = None
         self._timer_at = float("inf")
+        # Streams whose readable position is known (``track``): a notify above it wakes nobody yet; its users and
+        # rooms are held (position order) until the stream's readers may read up to it (``advanced``).
+        self._readable: dict[str, Callable[[], int]] = {}
+        self._held: dict[str, list[tuple[int, int, frozenset[str], frozenset[str]]]] = {}
+        self._release_due: set[str] = set()
+
+    def track(self, stream: str, generator: Any) -> None:
+        """Wake waiters for ``stream`` only once ``generator.current()`` (what readers read up to) reaches the
+        notified position. Positions finish out of order (two rooms' commits, two to-device sends): a reader
+        woken for position 6 while 5 is still in flight reads up to 4, finds nothing, and sleeps again; nothing
+        would wake it when 5 finishes. Held wake-ups are released by the generator's advance listener."""
+        self._readable[stream] = generator.current
+        generator.add_advance_listener(self.advanced)
+
+    def advanced(self, stream: str, current: int) -> None:
+        """``stream``'s readers may now read up to ``current`` (called from inside the generator's ``finish``).
+
+        Held waiters are released on the next reactor turn, or sooner by the next notify of the stream, never
+        from here: the position that finished has not been notified yet, and a waiter resumed now would read
+        past it before the change tracker knows whom it concerns."""
+        if self._held.get(stream) and stream not in self._release_due:
+            self._release_due.add(stream)
+            self._clock.call_later(0, self._release, stream)
+
+    def _release(self, stream: str) -> None:
+        self._release_due.discard(stream)
+        held = self._held.get(stream)
+        if not held:
+            return
+        current = self._readable[stream]()
+        while held and held[0][0] <= current:
+            _, _, users, rooms = heapq.heappop(held)
+            self._wake_for(stream, users, rooms)
 
     def add_listener(self, fn: Callable[[str, int, frozenset[str], frozenset[str]], None]) -> None:
         """Called on every notify (replication publisher, WebSocket fan-out, metrics)."""
@@ -78,10 +111,22 @@ class Notifier:
                 listener(stream, position, users_f, rooms_f)
             except Exception:
                 logger.exception("notifier listener failed")
+        readable = self._readable.get(stream)
+        if readable is None:
+            self._wake_for(stream, users_f, rooms_f)
+            return
+        if position > readable():
+            heapq.heappush(self._held.setdefault(stream, []), (position, next(self._seq), users_f, rooms_f))
+            return
+        self._wake_for(stream, users_f, rooms_f)
+        if self._held.get(stream):
+            self._release(stream)
+
+    def _wake_for(self, stream: str, users: frozenset[str], rooms: frozenset[str]) -> None:
         to_wake: set[_Waiter] = set()
-        for user in users_f:
+        for user in users:
             to_wake.update(self._by_user.get(user, ()))
-        for room in rooms_f:
+        for room in rooms:
             to_wake.update(self._by_room.get(room, ()))
         for waiter in to_wake:
             self._wake(waiter, stream)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from storage.database import Txn
 
@@ -31,6 +31,16 @@ class StreamIdGenerator:
         self._current = current
         self._unfinished: list[int] = []
         self._finished: set[int] = set()
+        self._advance_listeners: list[Callable[[str, int], None]] = []
+
+    def add_advance_listener(self, fn: Callable[[str, int], None]) -> None:
+        """``fn(name, current)`` whenever :meth:`current` rises (the notifier wakes readers held until then)."""
+        self._advance_listeners.append(fn)
+
+    def _advanced(self, before: int) -> None:
+        if self._current > before:
+            for fn in self._advance_listeners:
+                fn(self.name, self._current)
 
     @classmethod
     def load(cls, txn: Txn, name: str, tables: list[tuple[str, str]]) -> "StreamIdGenerator":
@@ -51,6 +61,7 @@ class StreamIdGenerator:
 
     def finish(self, position: int) -> int:
         """Mark ``position`` done (committed or abandoned). Returns the new current position."""
+        before = self._current
         self._finished.add(position)
         while self._unfinished and self._unfinished[0] in self._finished:
             done = heapq.heappop(self._unfinished)
@@ -58,6 +69,8 @@ class StreamIdGenerator:
             self._current = done
         if not self._unfinished:
             self._current = self._last_allocated
+        if self._advance_listeners:
+            self._advanced(before)
         return self._current
 
     @contextlib.contextmanager
@@ -79,8 +92,10 @@ class StreamIdGenerator:
     def advance_to(self, position: int) -> None:
         """Another writer (replication) reached ``position``: readers may read up to it."""
         if position > self._current and not self._unfinished:
+            before = self._current
             self._current = position
             self._last_allocated = max(self._last_allocated, position)
+            self._advanced(before)
 
     def follow_from(self, position: int) -> None:
         """A follower (a process that never writes this stream) starts reading at ``position``, which may be
@@ -132,6 +147,11 @@ class MultiWriterIdGenerator:
         if self.is_writer:
             self._claims[instance] = self._own_claim()
         self._current = min(self._claims.values())
+        self._advance_listeners: list[Callable[[str, int], None]] = []
+
+    def add_advance_listener(self, fn: Callable[[str, int], None]) -> None:
+        """``fn(name, current)`` whenever :meth:`current` rises (the notifier wakes readers held until then)."""
+        self._advance_listeners.append(fn)
 
     # ---- writer side ----
     async def allocate_many_async(self, n: int) -> list[int]:
@@ -216,7 +236,11 @@ class MultiWriterIdGenerator:
     def _recompute(self) -> None:
         if self.is_writer:
             self._claims[self.instance] = max(self._claims[self.instance], self._own_claim())
+        before = self._current
         self._current = min(self._claims.values())
+        if self._current > before:
+            for fn in self._advance_listeners:
+                fn(self.name, self._current)
 
     def claims(self) -> dict[str, int]:
         return dict(self._claims)

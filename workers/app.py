@@ -71,6 +71,8 @@ class HomeServerApp:
         for module in modules:
             with core.wiring(area_of(module)):
                 module.wire(core)
+        for name, generator in core.streams.items():
+            core.notifier.track(name, generator)  # wake-ups wait until readers may read the notified position
         self.core = core
         return core
 

@@ -81,9 +81,9 @@ class DeviceListHandler:
         Who to wake is worked out first: once the position is finished a sync may read up to it, and the sync's
         change tracker must already know these users changed there (nothing is awaited between ``finish`` and
         ``notify``). Otherwise a sync in between answers "nothing changed" with a token past the change, and the
-        user never hears of it. The notified position is the change's own (at least): with an earlier position
-        still in flight the stream's current one is below it, and recording that would hide the change from a sync
-        whose token is already there."""
+        user never hears of it. The notified position is the change's own: with an earlier position still in
+        flight the stream's current one is below it, and recording that would hide the change from a sync whose
+        token is already there (the notifier holds the wake-up until readers may read up to it)."""
         users = await self._users_to_wake(user_id)
         pos = self.stream.allocate()
         now = self.clock.time_msec()
@@ -101,7 +101,7 @@ class DeviceListHandler:
             result = await self.db.run(name, txn_fn)
         finally:
             self.stream.finish(pos)
-        self.notifier.notify("device_lists", max(pos, self.stream.current()), users=users)
+        self.notifier.notify("device_lists", pos, users=users)
         if outbox is not None and woken:
             outbox.committed(woken)
         return result
@@ -137,7 +137,7 @@ class DeviceListHandler:
         if self._is_local(user_id):
             users.add(user_id)
         if users:
-            self.notifier.notify("device_lists", self.stream.current(), users=users)
+            self.notifier.notify("device_lists", pos, users=users)
 
     # ---- membership changes written in the event's own persist transaction ----
     def prepare_membership_rows(self, room_id: str, events: Any, memberships: dict[str, str]) -> list[tuple[int, str, str]] | None:
@@ -172,7 +172,7 @@ class DeviceListHandler:
         users = {u for u in joined if self._is_local(u)}
         users.update(u for _pos, u, _kind in records if self._is_local(u))
         if users:
-            self.notifier.notify("device_lists", self.stream.current(), users=users)
+            self.notifier.notify("device_lists", max(pos for pos, _user, _kind in records), users=users)
 
     async def get_device_list_changes(self, user_id: str, since_pos: int, until_pos: int) -> tuple[set[str], set[str]]:
         """Users whose device lists ``user_id`` should refetch (changed) or may forget (left) in (since, until]."""

@@ -106,7 +106,7 @@ class ToDeviceHandler:
             return
         recipients = {u for u, _, _ in rows}
         if recipients:
-            self.notifier.notify("to_device", self.stream.current(), users=recipients)
+            self.notifier.notify("to_device", pos, users=recipients)
         if durable is not None:
             self.remote.committed(list(remote))  # type: ignore[attr-defined]
             return
@@ -158,7 +158,7 @@ class ToDeviceHandler:
                 return
         if not stored:
             return
-        self.notifier.notify("to_device", self.stream.current(), users={u for u, _, _ in rows})
+        self.notifier.notify("to_device", pos, users={u for u, _, _ in rows})
 
     # ---- the API sync uses ----
     async def get_to_device_messages(self, user_id: str, device_id: str, since_pos: int, until_pos: int, limit: int = 100) -> tuple[list[dict[str, Any]], int]:

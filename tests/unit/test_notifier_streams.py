@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet import defer
 
 from homeserver.clock import FakeClock
@@ -86,3 +88,67 @@ def test_woken_waiters_do_not_pile_up_in_the_timeout_heap() -> None:
     last = defer.ensureDeferred(n.wait("@a:x", [], 1_000))
     clock.advance(1.0)
     assert last.called and last.result is None
+
+
+def _tracked(name: str = "to_device") -> tuple[FakeClock, Notifier, StreamIdGenerator]:
+    clock = FakeClock()
+    n = Notifier(clock)
+    gen = StreamIdGenerator(name, 10)
+    n.track(name, gen)
+    return clock, n, gen
+
+
+def test_a_wake_up_above_the_readable_position_waits_until_readers_may_read_it() -> None:
+    """Two to-device sends finish out of order: alice's (12) before bob's (11). Woken at 12 while 11 is in flight,
+    alice's sync would read up to 10, find nothing and sleep again, and nothing concerning her would wake it when
+    11 finishes: her message waited for the long-poll's timeout. She is woken once 12 is readable instead."""
+    clock, n, gen = _tracked()
+    d = defer.ensureDeferred(n.wait("@alice:x", [], 30_000))
+    bobs, alices = gen.allocate(), gen.allocate()
+    gen.finish(alices)
+    n.notify("to_device", alices, users=["@alice:x"])
+    assert not d.called  # 12 is not readable yet
+    gen.finish(bobs)
+    assert not d.called  # not from inside finish(): bob's position is not notified yet
+    n.notify("to_device", bobs, users=["@bob:x"])
+    assert d.result == "to_device"
+
+
+def test_held_wake_ups_are_released_on_the_next_turn_when_the_lower_position_is_never_notified() -> None:
+    """A position abandoned (failed transaction, duplicate request) finishes without a notify of its own."""
+    clock, n, gen = _tracked()
+    d = defer.ensureDeferred(n.wait("@alice:x", [], 30_000))
+    abandoned, alices = gen.allocate(), gen.allocate()
+    gen.finish(alices)
+    n.notify("to_device", alices, users=["@alice:x"])
+    gen.finish(abandoned)
+    assert not d.called
+    clock.advance(0)
+    assert d.result == "to_device"
+
+
+def test_a_released_waiter_resumes_after_the_tracker_knows_the_lower_position() -> None:
+    """Room B's event (12) commits before room A's (11); alice is in both. When she is woken, the change tracker
+    (a notifier listener) must already know room A changed at 11, or her sync reads past it and skips room A."""
+    from homeserver.sync.changes import ChangeTracker
+    from homeserver.sync.token import StreamToken
+
+    clock, n, gen = _tracked("events")
+    tracker = ChangeTracker(StreamToken.from_dict({"events": 10}))
+    n.add_listener(tracker.listener)
+    seen: list[Any] = []
+    d = defer.ensureDeferred(n.wait("@alice:x", ["!a:x", "!b:x"], 30_000))
+    d.addCallback(lambda _: seen.append(tracker.rooms_changed("events", ["!a:x", "!b:x"], 10)))
+    in_a, in_b = gen.allocate(), gen.allocate()
+    gen.finish(in_b)
+    n.notify("events", in_b, rooms=["!b:x"])
+    gen.finish(in_a)
+    n.notify("events", in_a, rooms=["!a:x"])
+    assert seen == [["!a:x", "!b:x"]]
+
+
+def test_untracked_streams_wake_at_once() -> None:
+    clock, n, gen = _tracked()
+    d = defer.ensureDeferred(n.wait("@alice:x", [], 30_000))
+    n.notify("typing", 99, users=["@alice:x"])
+    assert d.result == "typing"

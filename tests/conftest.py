@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.harness import IN_CI, PostgresUnavailable, TestServer, drop_pending_databases
+from tests.harness import IN_CI, PostgresUnavailable, TestServer, drop_pending_databases, reserve_port
 
 ENGINES = ["sqlite", "postgres"]
 
@@ -109,6 +109,24 @@ def sqlite_server(tmp_path: Any) -> Iterator[TestServer]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def held_port() -> Iterator[Callable[[], int]]:
+    """``held_port()`` -> a port held for the whole test (``tests.harness.reserve_port``), for a server process that
+    is stopped or killed and started again on it: while it is down no outgoing connection can take it as its source
+    port, which would fail the restart with "Address already in use"."""
+    holds: list[Any] = []
+
+    def take() -> int:
+        holds.append(reserve_port())
+        return int(holds[-1].getsockname()[1])
+
+    try:
+        yield take
+    finally:
+        for hold in holds:
+            hold.close()
 
 
 @pytest.fixture

@@ -86,8 +86,8 @@ def test_generate_config_then_run_from_empty_folder(tmp_path) -> None:
     assert "Traceback" not in output
 
 
-def test_restart_keeps_signing_key_and_data(tmp_path) -> None:
-    port, metrics_port = free_port(), free_port()
+def test_restart_keeps_signing_key_and_data(tmp_path, held_port) -> None:
+    port, metrics_port = held_port(), held_port()
     first_key = None
     for _ in range(2):
         proc = start_sup(tmp_path, port, metrics_port)

@@ -16,13 +16,13 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import requests
 
 from tests.harness import IN_CI, PostgresUnavailable, create_postgres_database
-from tests.server.test_process import REPO, free_port, sup_command
+from tests.server.test_process import REPO, sup_command
 
 V3 = "/_matrix/client/v3"
 KILLS = 5
@@ -172,11 +172,12 @@ def _env(tmp_path: Any, engine: str, port: int) -> dict[str, str]:
     return env
 
 
-def test_sigkill_during_sends_loses_nothing_and_duplicates_nothing(tmp_path: Any, engine: str) -> None:
+def test_sigkill_during_sends_loses_nothing_and_duplicates_nothing(tmp_path: Any, engine: str,
+                                                                   held_port: Callable[[], int]) -> None:
     start = time.monotonic()
     deadline = start + ENGINE_BUDGET_S
     rng = random.Random(os.environ.get("SUP_CRASH_SEED") or None)
-    port = free_port()
+    port = held_port()  # killed and restarted on it several times, with senders reconnecting meanwhile
     srv = Proc(tmp_path, _env(tmp_path, engine, port), port)
     stop = threading.Event()
     senders: list[Sender] = []

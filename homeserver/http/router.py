@@ -84,15 +84,8 @@ class Router:
         found = table.match(path)
         if found is not None:
             return found
-        # No route of this method matches: is there one of another method (405, not 404)?
-        path_known = static is not None
-        for route in self._routes:
-            m = route.regex.match(path)
-            if m is None:
-                continue
-            if route.method == method or (method == "HEAD" and route.method == "GET"):
-                return route, {k: unquote(v) for k, v in m.groupdict().items()}, True
-            path_known = True
+        # No route of this method matches (the table holds them all): is there one of another method (405, not 404)?
+        path_known = static is not None or any(route.regex.match(path) for route in self._routes)
         return None, {}, path_known
 
 
